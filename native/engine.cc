@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -150,7 +151,10 @@ at::MemoryFormat Format(const Napi::Value& v) {
 bool IsScalar(const Napi::Value& v) { return v.IsNumber() || v.IsBoolean(); }
 at::Scalar S(const Napi::Value& v) {
   if (v.IsBoolean()) return at::Scalar(v.As<Napi::Boolean>().Value());
-  return at::Scalar(D(v));
+  // Integral numbers stay integral, so int64 tensors keep their dtype (as Python ints do).
+  double d = D(v);
+  if (std::nearbyint(d) == d && std::abs(d) < 9.0e15) return at::Scalar(static_cast<int64_t>(d));
+  return at::Scalar(d);
 }
 
 // libtorch errors carry a long C++ backtrace; JS users need the first line only.
