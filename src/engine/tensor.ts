@@ -57,9 +57,13 @@ export function tidy<T extends TensorContainer>(fn: () => T): T {
   try {
     result = fn();
     if (result instanceof Promise) throw new Error('tidy() cannot run an async function: await outside of tidy');
-  } finally {
+  } catch (e) {
+    // Nothing made in a failed scope survives it.
     scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
   }
+  scopes.pop();
   const survivors = new Set<Tensor>();
   collect(result, survivors);
   const parent = scopes[scopes.length - 1];
@@ -125,6 +129,21 @@ export class Tensor {
     this._h = null;
     liveCount--;
     for (const s of scopes) s.delete(this);
+  }
+
+  /**
+   * @internal Take over other's storage, disposing this one's: references to this tensor
+   * stay valid (Module.to moves parameters between devices and layouts this way).
+   */
+  adopt(other: Tensor): void {
+    const next = other.handle;
+    native.dispose(this.handle);
+    this._h = next;
+    this._shape = other._shape;
+    this._dtype = other._dtype;
+    other._h = null;
+    liveCount--;
+    for (const s of scopes) s.delete(other);
   }
 
   /** Keep this tensor alive past the enclosing tidy() scopes. */
