@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what eclipse needs and builds it; safe to re-run (skips what is done).
+#   - Debian's libtorch-dev (the engine) and python3-torch (the PyTorch peer for benchmarks
+#     and golden outputs), unless LIBTORCH points at another libtorch
+#   - npm packages, the native addon (node-gyp), the TypeScript build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+if [ -z "${LIBTORCH:-}" ] && [ ! -e /usr/lib/x86_64-linux-gnu/libtorch.so ]; then need_apt+=(libtorch-dev); fi
+if ! /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then need_apt+=(python3-torch); fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} (Debian packages)" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+addon=build/Release/eclipse_native.node
+if [ ! -f "$addon" ] || [ native/engine.cc -nt "$addon" ] || [ binding.gyp -nt "$addon" ] || [ -n "${LIBTORCH:-}" ]; then
+  echo "setup: building the native engine against ${LIBTORCH:-Debian libtorch}" >&2
+  npx node-gyp rebuild -j 2 --loglevel=warn >&2
+fi
+
+echo "setup: compiling TypeScript" >&2
+npx tsc -p tsconfig.json

@@ -1,0 +1,162 @@
+// eclipse train | eval: the classifier trainer over prepared datasets.
+import { join } from 'node:path';
+
+import { pickDevice, setNumThreads } from '../engine/index.js';
+import { createClassifier } from '../nn/models/index.js';
+import { loadCheckpoint } from '../nn/checkpoint.js';
+import { prepareDataDir } from '../data/prepare.js';
+import { loadDataset } from '../data/store.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { classifierProfile, type ClassifierRecipe, type ProfileName, type ScheduleName } from '../profiles.js';
+import { evaluate, trainClassifier } from '../training/trainer.js';
+import { COMMON_HELP, UsageError, int, num, parse, profileOf, required, str, type Flags } from './args.js';
+import { defaultDataDir } from './data.js';
+
+export const TRAIN_HELP = `eclipse train [options]
+
+Train a classifier and evaluate it on clean test images. Writes OUT/checkpoint.safetensors
+(every epoch, atomically), OUT/metrics.jsonl and OUT/result.json.
+
+Data (default: import CIFAR-10 for the profile into data/cifar10-<profile>/ if needed):
+  --train FILE --test FILE   datasets (.safetensors from eclipse data import / poison / purify)
+  --source PATH              CIFAR-10 binary release to import from (default $ECLIPSE_CIFAR10)
+Run:
+  --out DIR                  default runs/train-<profile>-seed<seed>
+  --resume                   continue from OUT/checkpoint.safetensors
+Recipe overrides (profile mini: resnet18 width 16, 30 epochs, cosine lr 0.1, wd 5e-4):
+  --model resnet18|resnet34|resnet50|vgg16|vgg19|densenet121
+  --width N  --epochs N  --batch-size N  --lr X  --momentum X  --nesterov  --weight-decay X
+  --schedule constant|cosine|multistep  --milestones E1,E2  --gamma X
+  --no-crop  --no-flip  --eval-every K  --nchw (keep NCHW layout instead of channels-last)
+${COMMON_HELP}`;
+
+export const EVAL_HELP = `eclipse eval --checkpoint FILE [--test FILE]
+
+Test accuracy of a trained classifier checkpoint (model and width read from its metadata).
+${COMMON_HELP}`;
+
+export const RECIPE_FLAGS = {
+  train: { type: 'string' },
+  test: { type: 'string' },
+  source: { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'boolean' },
+  model: { type: 'string' },
+  width: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  lr: { type: 'string' },
+  momentum: { type: 'string' },
+  nesterov: { type: 'boolean' },
+  'weight-decay': { type: 'string' },
+  schedule: { type: 'string' },
+  milestones: { type: 'string' },
+  gamma: { type: 'string' },
+  'no-crop': { type: 'boolean' },
+  'no-flip': { type: 'boolean' },
+  'eval-every': { type: 'string' },
+  nchw: { type: 'boolean' },
+} as const;
+
+/** The profile's recipe with every flag the user gave applied on top. */
+export function recipeFrom(f: Flags, profile: ProfileName): ClassifierRecipe {
+  const r = classifierProfile(profile);
+  r.model = str(f, 'model') ?? r.model;
+  r.width = int(f, 'width', 1) ?? r.width;
+  r.epochs = int(f, 'epochs', 1) ?? r.epochs;
+  r.batchSize = int(f, 'batch-size', 1) ?? r.batchSize;
+  r.lr = num(f, 'lr') ?? r.lr;
+  r.momentum = num(f, 'momentum') ?? r.momentum;
+  r.nesterov = f.nesterov === true || r.nesterov;
+  r.weightDecay = num(f, 'weight-decay') ?? r.weightDecay;
+  const s = str(f, 'schedule');
+  if (s !== undefined) {
+    if (!['constant', 'cosine', 'multistep'].includes(s)) throw new UsageError(`--schedule must be constant, cosine or multistep (got "${s}")`);
+    r.schedule = s as ScheduleName;
+  }
+  const ms = str(f, 'milestones');
+  if (ms !== undefined) r.milestones = ms.split(',').map((x) => Number(x));
+  if (r.milestones.some((m) => !Number.isInteger(m) || m < 1)) throw new UsageError('--milestones must be comma-separated epochs, e.g. 40,60');
+  r.gamma = num(f, 'gamma') ?? r.gamma;
+  if (f['no-crop']) r.crop = false;
+  if (f['no-flip']) r.flip = false;
+  r.evalEvery = int(f, 'eval-every') ?? r.evalEvery;
+  return r;
+}
+
+export function runtimeFrom(f: Flags): { seed: number; device: ReturnType<typeof pickDevice>; threads: number } {
+  const threads = int(f, 'threads', 1) ?? 2;
+  setNumThreads(threads);
+  const dev = str(f, 'device') ?? 'auto';
+  if (!['auto', 'cpu'].includes(dev) && !dev.startsWith('cuda')) throw new UsageError(`--device must be auto, cpu or cuda (got "${dev}")`);
+  return { seed: int(f, 'seed') ?? 0, device: pickDevice(dev as 'auto'), threads };
+}
+
+/** Training and test sets from --train/--test, else the profile's imported CIFAR-10. */
+export async function datasetsFrom(f: Flags, profile: ProfileName, seed: number, quiet: boolean): Promise<{ train: ImageDataset; test: ImageDataset }> {
+  const trainFile = str(f, 'train');
+  const testFile = str(f, 'test');
+  if (trainFile || testFile) {
+    if (!trainFile || !testFile) throw new UsageError('give both --train and --test (or neither, to use the profile\'s CIFAR-10 import)');
+    return { train: await loadDataset(trainFile), test: await loadDataset(testFile) };
+  }
+  const r = classifierProfile(profile);
+  const data = await prepareDataDir(
+    defaultDataDir(profile),
+    { source: str(f, 'source'), trainPerClass: r.trainPerClass, testPerClass: r.testPerClass, sparsePoolPerClass: 200, seed: 0 },
+    (m) => quiet || console.error(m),
+  );
+  void seed;
+  return { train: data.train, test: data.test };
+}
+
+export async function trainCommand(argv: string[]): Promise<void> {
+  const { flags } = parse(argv, RECIPE_FLAGS);
+  if (flags.help) return console.log(TRAIN_HELP);
+  const profile = profileOf(flags);
+  const recipe = recipeFrom(flags, profile);
+  const rt = runtimeFrom(flags);
+  const quiet = flags.quiet === true;
+  const { train, test } = await datasetsFrom(flags, profile, rt.seed, quiet);
+  const out = str(flags, 'out') ?? join('runs', `train-${profile}-seed${rt.seed}`);
+  const stop = new AbortController();
+  const onInt = (): void => {
+    if (stop.signal.aborted) process.exit(130);
+    console.error('\nstopping after this epoch (its checkpoint is kept; --resume continues); Ctrl-C again to quit now');
+    stop.abort();
+  };
+  process.on('SIGINT', onInt);
+  const res = await trainClassifier(train, test, {
+    signal: stop.signal,
+    recipe,
+    seed: rt.seed,
+    outDir: out,
+    resume: flags.resume === true,
+    device: rt.device,
+    threads: rt.threads,
+    channelsLast: flags.nchw !== true,
+    quiet,
+    tags: { profile, train: train.meta.path ?? train.meta.source ?? '', attack: train.meta.attack ?? 'none' },
+  });
+  process.off('SIGINT', onInt);
+  console.log(`test accuracy ${(100 * res.testAcc).toFixed(2)}% (${test.n} images) after ${recipe.epochs} epochs in ${(res.seconds / 60).toFixed(1)} min; run in ${out}`);
+}
+
+export async function evalCommand(argv: string[]): Promise<void> {
+  const { flags } = parse(argv, { checkpoint: { type: 'string' }, test: { type: 'string' }, source: { type: 'string' } });
+  if (flags.help) return console.log(EVAL_HELP);
+  const ckpt = required(flags, 'checkpoint', 'a checkpoint.safetensors written by eclipse train');
+  const profile = profileOf(flags);
+  const rt = runtimeFrom(flags);
+  const test = str(flags, 'test')
+    ? await loadDataset(str(flags, 'test')!)
+    : (await datasetsFrom({ ...flags, train: undefined }, profile, rt.seed, flags.quiet === true)).test;
+  const { readCheckpointMetadata } = await import('../nn/checkpoint.js');
+  const meta = await readCheckpointMetadata(ckpt);
+  const model = createClassifier(meta.model ?? 'resnet18', { width: Number(meta.width ?? 64), numClasses: test.classes.length, device: rt.device });
+  await loadCheckpoint(ckpt, { model });
+  model.to(undefined, 'channels_last');
+  const { acc, loss } = evaluate(model, test, { device: rt.device, channelsLast: true });
+  model.dispose();
+  console.log(`test accuracy ${(100 * acc).toFixed(2)}%, loss ${loss.toFixed(4)} on ${test.n} images (${ckpt})`);
+}
