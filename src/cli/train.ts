@@ -9,6 +9,7 @@ import { loadDataset } from '../data/store.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { classifierProfile, type ClassifierRecipe, type ProfileName, type ScheduleName } from '../profiles.js';
 import { evaluate, trainClassifier } from '../training/trainer.js';
+import { COMPENSATION_DEFAULTS, compensation } from '../defenses/compensation.js';
 import { COMMON_HELP, UsageError, int, num, parse, profileOf, required, str, type Flags } from './args.js';
 import { defaultDataDir } from './data.js';
 
@@ -28,6 +29,10 @@ Recipe overrides (profile mini: resnet18 width 16, 30 epochs, cosine lr 0.1, wd 
   --width N  --epochs N  --batch-size N  --lr X  --momentum X  --nesterov  --weight-decay X
   --schedule constant|cosine|multistep  --milestones E1,E2  --gamma X
   --no-crop  --no-flip  --eval-every K  --nchw (keep NCHW layout instead of channels-last)
+Corruption compensation (ECLIPSE's training-time module, after crop/flip):
+  --compensation             random grayscale with probability p, then Gaussian noise sigma
+  --p X                      grayscale probability (default 0.4)
+  --sigma X                  noise std on [0,1] pixels (default 0.05)
 ${COMMON_HELP}`;
 
 export const EVAL_HELP = `eclipse eval --checkpoint FILE [--test FILE]
@@ -56,6 +61,9 @@ export const RECIPE_FLAGS = {
   'no-flip': { type: 'boolean' },
   'eval-every': { type: 'string' },
   nchw: { type: 'boolean' },
+  compensation: { type: 'boolean' },
+  p: { type: 'string' },
+  sigma: { type: 'string' },
 } as const;
 
 /** The profile's recipe with every flag the user gave applied on top. */
@@ -135,6 +143,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     device: rt.device,
     threads: rt.threads,
     channelsLast: flags.nchw !== true,
+    transform: flags.compensation ? compensation({ p: num(flags, 'p') ?? COMPENSATION_DEFAULTS.p, sigma: num(flags, 'sigma') ?? COMPENSATION_DEFAULTS.sigma }) : undefined,
     quiet,
     tags: { profile, train: train.meta.path ?? train.meta.source ?? '', attack: train.meta.attack ?? 'none' },
   });
