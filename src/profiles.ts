@@ -75,3 +75,111 @@ export function classifierProfile(name: ProfileName): ClassifierRecipe {
   if (!p) throw new Error(`unknown profile "${name}": use one of ${PROFILES.join(', ')}`);
   return structuredClone(p);
 }
+
+// ---------------------------------------------------------------------------
+// ECLIPSE stages: sparse set, denoiser, purification.
+
+/** The defender's sparse clean set D_s and its enlargement by replication. */
+export interface SparseRecipe {
+  /** B: images per class drawn from the sparse pool (balanced, seeded) */
+  perClass: number;
+  /** M: each image is repeated M times in D_A (plain copies, no augmentation) */
+  replication: number;
+}
+
+/** U-Net sizes (improved-DDPM): every one is a flag. */
+export interface UNetSizes {
+  modelChannels: number;
+  numResBlocks: number;
+  attentionResolutions: number[];
+  channelMult: number[];
+  numHeads: number;
+  dropout: number;
+}
+
+export interface DenoiserRecipe {
+  /** diffusion steps T */
+  steps: number;
+  unet: UNetSizes;
+  iterations: number;
+  batchSize: number;
+  lr: number;
+  emaDecay: number;
+  /** train only on t <= trainMaxT (0 = all T). Off in the paper; purification never uses larger t. */
+  trainMaxT: number;
+  checkpointEvery: number;
+  previewEvery: number;
+}
+
+export interface PurifyRecipe {
+  /** t*: the diffusion step purification noises to (of T) */
+  tStar: number;
+  /** reverse steps actually run (0 = the full chain t*-1..0, as the paper) */
+  respacedSteps: number;
+  batchSize: number;
+  /** images per resumable shard */
+  shardSize: number;
+}
+
+export interface EclipseProfile {
+  sparse: SparseRecipe;
+  denoiser: DenoiserRecipe;
+  purify: PurifyRecipe;
+  compensation: { p: number; sigma: number };
+}
+
+const ECLIPSE_PAPER: EclipseProfile = {
+  // 2000 test images (4% of N = 50,000), M = 4; improved-DDPM CIFAR U-Net, 250K iterations.
+  sparse: { perClass: 200, replication: 4 },
+  denoiser: {
+    steps: 4000,
+    unet: { modelChannels: 128, numResBlocks: 3, attentionResolutions: [16, 8], channelMult: [1, 2, 2, 2], numHeads: 4, dropout: 0.3 },
+    iterations: 250_000,
+    batchSize: 128,
+    lr: 1e-4,
+    emaDecay: 0.9999,
+    trainMaxT: 0,
+    checkpointEvery: 5000,
+    previewEvery: 10_000,
+  },
+  purify: { tStar: 100, respacedSteps: 0, batchSize: 256, shardSize: 5000 },
+  compensation: { p: 0.4, sigma: 0.05 },
+};
+
+const ECLIPSE_MINI: EclipseProfile = {
+  // Sized for 2 CPU cores: see docs/mini-profile.md for the measurements behind each number.
+  sparse: { perClass: 20, replication: 4 },
+  denoiser: {
+    steps: 4000,
+    unet: { modelChannels: 32, numResBlocks: 1, attentionResolutions: [8], channelMult: [1, 2, 2], numHeads: 1, dropout: 0.1 },
+    iterations: 1500,
+    batchSize: 32,
+    lr: 2e-4,
+    emaDecay: 0.995,
+    trainMaxT: 100,
+    checkpointEvery: 250,
+    previewEvery: 500,
+  },
+  purify: { tStar: 100, respacedSteps: 10, batchSize: 100, shardSize: 1000 },
+  compensation: { p: 0.4, sigma: 0.05 },
+};
+
+const ECLIPSE_SMOKE: EclipseProfile = {
+  sparse: { perClass: 2, replication: 2 },
+  denoiser: {
+    ...ECLIPSE_MINI.denoiser,
+    unet: { modelChannels: 8, numResBlocks: 1, attentionResolutions: [8], channelMult: [1, 2], numHeads: 1, dropout: 0 },
+    iterations: 4,
+    batchSize: 4,
+    checkpointEvery: 2,
+    previewEvery: 2,
+  },
+  purify: { tStar: 100, respacedSteps: 2, batchSize: 16, shardSize: 32 },
+  compensation: { p: 0.4, sigma: 0.05 },
+};
+
+export function eclipseProfile(name: ProfileName): EclipseProfile {
+  const p = { smoke: ECLIPSE_SMOKE, mini: ECLIPSE_MINI, paper: ECLIPSE_PAPER }[name];
+  if (!p) throw new Error(`unknown profile "${name}": use one of ${PROFILES.join(', ')}`);
+  return structuredClone(p);
+}

@@ -33,7 +33,7 @@ export function tensor(data: AnyTypedArray | readonly number[], shape?: readonly
           : want === 'int32'
             ? Int32Array.from(data)
             : want === 'uint8' || want === 'bool'
-              ? Uint8Array.from(data)
+              ? Uint8Array.from(data, (x) => (want === 'bool' ? Number(x !== 0) : x))
               : Float32Array.from(data);
   } else arr = data as AnyTypedArray;
   const natural = dtypeOf(arr);

@@ -38,10 +38,11 @@ export function liveTensors(): number {
 }
 
 /** Anything tidy() can return: its tensors survive the scope. */
-export type TensorContainer = Tensor | null | undefined | void | number | string | boolean | TensorContainer[] | { [k: string]: TensorContainer };
+export type TensorContainer = Tensor | null | undefined | void | number | string | boolean | ArrayBufferView | TensorContainer[] | { [k: string]: TensorContainer };
 
 function collect(value: unknown, into: Set<Tensor>): void {
   if (value instanceof Tensor) into.add(value);
+  else if (ArrayBuffer.isView(value)) return;
   else if (Array.isArray(value)) for (const v of value) collect(v, into);
   else if (value !== null && typeof value === 'object') for (const v of Object.values(value)) collect(v, into);
 }

@@ -1,0 +1,71 @@
+// Library side of `eclipse poison`: read a clean dataset file, poison it, write the result
+// atomically and summarise what was done (the CLI only parses flags and prints the summary).
+
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+
+import { classCounts } from '../data/dataset.js';
+import { loadDataset, saveDataset } from '../data/store.js';
+import { ensureWritableDir } from '../io/atomic.js';
+import { psnr, type PsnrReport } from '../metrics/psnr.js';
+import { checkSeed } from './base.js';
+import { createAttack, type PoisonDatasetOptions } from './registry.js';
+import { describeBound, fmt, type PoisonResult } from './types.js';
+
+export interface PoisonFileOptions extends PoisonDatasetOptions {
+  /** Attack name: urp | lsp | ar. */
+  attack: string;
+  /** Clean dataset (.safetensors written by `eclipse data import`). */
+  input: string;
+  /** Where to write the poisoned dataset (.safetensors). */
+  output: string;
+  /** Replace an existing output file (default false: error). */
+  overwrite?: boolean;
+  /** Progress / summary lines (e.g. console.error); default silent. */
+  log?: (line: string) => void;
+}
+
+export interface PoisonFileResult {
+  result: PoisonResult;
+  /** PSNR of the poisoned set against the clean input. */
+  psnr: PsnrReport;
+  /** Multi-line human summary (also sent to `log`). */
+  summary: string;
+  output: string;
+}
+
+/** Load `input`, poison it, save to `output` (atomic), and report the perturbation. */
+export async function poisonFile(o: PoisonFileOptions): Promise<PoisonFileResult> {
+  const log = o.log ?? (() => undefined);
+  const input = path.resolve(o.input);
+  const output = path.resolve(o.output);
+  if (input === output) throw new Error(`poison: --out must differ from the input file (${input})`);
+  const exists = await fsp.stat(output).then(() => true, () => false);
+  if (exists && !o.overwrite) throw new Error(`poison: ${output} already exists (pass --overwrite to replace it)`);
+  // Fail on an unusable output directory or bad options before spending time poisoning.
+  await ensureWritableDir(path.dirname(output), { hint: 'pass --out <file> in a writable directory' });
+  const { attack: name, input: _i, output: _o, overwrite: _w, log: _l, seed, bounds, allowRepoison, ...rest } = o;
+  checkSeed(seed, 'poison');
+  const attack = createAttack(name, rest);
+  const clean = await loadDataset(input);
+  log(`poison: ${attack.name} on ${input} (${clean.n} images ${clean.height}x${clean.width}, ${clean.classes.length} classes), seed ${seed}`);
+  const t0 = Date.now();
+  const result = attack.poison(clean, seed, { bounds, allowRepoison });
+  const report = psnr(clean, result.dataset);
+  await saveDataset(result.dataset, output, { hint: 'pass --out <file> in a writable directory' });
+  const s = result.stats;
+  const counts = classCounts(clean);
+  const lines = [
+    `poisoned ${clean.n} images with ${attack.name} (${attack.recipe}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `  bound ${describeBound(attack.bound)}, quantization ${attack.quantization}, seed ${seed}`,
+    `  applied perturbation: L_inf max ${fmt(s.linfMax)}/255 mean ${fmt(s.linfMean)}/255; L2 mean ${fmt(s.l2Mean)} max ${fmt(s.l2Max)} ([0,1] units)`,
+    `  generated (before clamp/8-bit): L_inf max ${fmt(result.nominal.linfMax)}/255; L2 mean ${fmt(result.nominal.l2Mean)}`,
+    `  clamped pixels ${(100 * result.clampedFraction).toFixed(2)}%; PSNR vs clean ${fmt(report.mean)} dB (pooled ${fmt(report.pooled)} dB)`,
+    `  bounds checked: ${result.checkedBounds.map(describeBound).join('; ')}`,
+    `  classes: ${clean.classes.map((c, k) => `${c} ${counts[k]}`).join(', ')}`,
+    `  wrote ${output}`,
+  ];
+  const summary = lines.join('\n');
+  log(summary);
+  return { result, psnr: report, summary, output };
+}

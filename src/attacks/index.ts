@@ -1,0 +1,16 @@
+// Model-agnostic clean-label availability attacks (URP, LSP, AR), by their original recipes.
+// See README.md in this folder for the recipes and their sources.
+
+export * from './types.js';
+export { BaseAttack, POISON_META_KEYS, scaleToL2 } from './base.js';
+export { UrpAttack, type UrpOptions } from './urp.js';
+export { LspAttack, lspDefaultL2, type LspMixture, type LspOptions } from './lsp.js';
+export {
+  AR_PAPER_COEFFICIENTS, ArAttack, arPattern, arResponse, findArCoefficients, validateArCoefficients,
+  type ArCoefficientChoice, type ArOptions, type ArSearchOptions,
+} from './ar.js';
+export {
+  ATTACKS, ATTACK_NAMES, createAttack, isAttackName, poisonDataset, poisonDatasetWithStats,
+  type AttackSpec, type PoisonDatasetOptions,
+} from './registry.js';
+export { poisonFile, type PoisonFileOptions, type PoisonFileResult } from './command.js';

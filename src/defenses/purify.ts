@@ -1,0 +1,138 @@
+// Purification (Algorithm 1, lines 12-22): scale to [-1,1], diffuse every image to t* in one
+// step, run the reverse chain with the learned variance, clip x0, no noise at the last step.
+// Batched and seeded; written shard by shard so an interrupted run resumes where it stopped.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+
+import { Generator, pickDevice, tidy, type Device } from '../engine/index.js';
+import { loadCheckpoint, readCheckpointMetadata } from '../nn/checkpoint.js';
+import { concat, subset, type ImageDataset } from '../data/dataset.js';
+import { loadDataset, saveDataset } from '../data/store.js';
+import { GaussianDiffusion } from '../diffusion/gaussian.js';
+import { namedBetas, noiseSchedule } from '../diffusion/schedule.js';
+import { respace, spacedTimesteps } from '../diffusion/respace.js';
+import { denoiserFromMetadata, fromModelScale, toModelScale } from '../diffusion/train.js';
+import { EMA } from '../nn/ema.js';
+import { Progress } from '../training/progress.js';
+import { atomicWriteFile } from '../io/atomic.js';
+import type { PurifyRecipe } from '../profiles.js';
+
+export interface PurifyOptions {
+  recipe: PurifyRecipe;
+  /** denoiser.safetensors from trainDenoiser */
+  checkpoint: string;
+  seed: number;
+  /** the purified dataset file to write (.safetensors) */
+  out: string;
+  device?: Device | 'auto';
+  quiet?: boolean;
+  signal?: AbortSignal;
+}
+
+export class PurifyInterrupted extends Error {}
+
+/**
+ * The diffusion purification runs: the full chain t*-1..0 (respacedSteps 0, the paper), or
+ * `respacedSteps` evenly spaced steps of it, ending at t* - 1 so x_{t*} is the same either way.
+ */
+export function purificationDiffusion(T: number, tStar: number, respacedSteps: number): { diffusion: GaussianDiffusion; reverseSteps: number } {
+  if (!Number.isInteger(tStar) || tStar < 1 || tStar > T) throw new Error(`t* must be an integer in [1, ${T}] (the denoiser's T), got ${tStar}`);
+  const base = noiseSchedule(namedBetas('cosine', T));
+  if (respacedSteps === 0 || respacedSteps >= tStar) return { diffusion: new GaussianDiffusion({ betas: base.betas, rescaleTimesteps: true }), reverseSteps: tStar };
+  // Respace the first t* steps only: the kept set always contains 0 and t* - 1.
+  const kept = spacedTimesteps(tStar, String(respacedSteps));
+  const r = respace(noiseSchedule(base.betas.subarray(0, tStar)), kept);
+  return {
+    diffusion: new GaussianDiffusion({ betas: r.betas, timestepMap: r.timestepMap, originalNumTimesteps: T, rescaleTimesteps: true }),
+    reverseSteps: kept.length,
+  };
+}
+
+/** Purify `ds` with the denoiser's EMA weights; returns the purified dataset (also saved to o.out). */
+export async function purifyDataset(ds: ImageDataset, o: PurifyOptions): Promise<ImageDataset> {
+  const r = o.recipe;
+  const device = pickDevice(o.device ?? 'auto');
+  if (!existsSync(o.checkpoint)) throw new Error(`denoiser checkpoint ${o.checkpoint} not found: train one with eclipse denoiser train`);
+  const meta = await readCheckpointMetadata(o.checkpoint);
+  const { unet, steps } = denoiserFromMetadata(meta, device);
+  const trainMaxT = Number(meta.train_max_t ?? 0);
+  if (trainMaxT > 0 && r.tStar > trainMaxT)
+    throw new Error(`this denoiser was trained only on t <= ${trainMaxT}; purifying at t* = ${r.tStar} would use steps it never learned (use --t-star <= ${trainMaxT} or retrain)`);
+  const ema = new EMA(unet, { decay: Number(meta.ema_decay ?? 0.9999) });
+  await loadCheckpoint(o.checkpoint, { model: unet, ema });
+  ema.copyTo(unet);
+  ema.dispose();
+  unet.eval();
+  const { diffusion, reverseSteps } = purificationDiffusion(steps, r.tStar, r.respacedSteps);
+
+  // Shards live beside the output until the whole set is done.
+  const partsDir = `${o.out}.parts`;
+  await mkdir(partsDir, { recursive: true });
+  const key = JSON.stringify({ checkpoint: basename(o.checkpoint), iteration: meta.iteration, run: meta.run_key, recipe: r, seed: o.seed, n: ds.n });
+  const stamp = join(partsDir, 'key.json');
+  // Shards from another checkpoint, recipe or seed are not reused.
+  if (!existsSync(stamp) || (await readFile(stamp, 'utf8')) !== key) {
+    await rm(partsDir, { recursive: true, force: true });
+    await mkdir(partsDir, { recursive: true });
+    await atomicWriteFile(stamp, key);
+  }
+  const shards = Math.ceil(ds.n / r.shardSize);
+  const shardPath = (s: number): string => join(partsDir, `shard-${String(s).padStart(5, '0')}.safetensors`);
+  const done = new Set((await readdir(partsDir)).filter((f) => f.startsWith('shard-')).map((f) => Number(f.slice(6, 11))));
+
+  const progress = new Progress({ label: 'purify', total: ds.n, unit: 'img', quiet: o.quiet });
+  progress.log(
+    `purifying ${ds.n} images: t* = ${r.tStar} of T = ${steps}, ${reverseSteps} reverse steps${reverseSteps < r.tStar ? ` (respaced from ${r.tStar})` : ''}, ${device}` +
+      (done.size ? `; ${done.size}/${shards} shards already done` : ''),
+  );
+  const per = 3 * ds.height * ds.width;
+  for (let s = 0; s < shards; s++) {
+    const lo = s * r.shardSize;
+    const hi = Math.min(ds.n, lo + r.shardSize);
+    if (done.has(s)) {
+      progress.skip(hi - lo);
+      continue;
+    }
+    const out = new Uint8Array((hi - lo) * per);
+    // One generator per shard: the result does not depend on where a run was resumed.
+    const gen = new Generator(o.seed * 100_003 + s);
+    for (let b = lo; b < hi; b += r.batchSize) {
+      const n = Math.min(r.batchSize, hi - b);
+      const purified = tidy(() => {
+        const x0 = toModelScale(ds.images.subarray(b * per, (b + n) * per), n, ds.height, ds.width, device);
+        return fromModelScale(diffusion.purify(unet, x0, reverseSteps, { generator: gen }));
+      });
+      out.set(purified, (b - lo) * per);
+      progress.tick(n, { shard: `${s + 1}/${shards}` });
+    }
+    const part = subset(ds, Int32Array.from({ length: hi - lo }, (_, i) => lo + i));
+    part.images = out;
+    await saveDataset(part, shardPath(s));
+    if (o.signal?.aborted && s + 1 < shards) {
+      unet.dispose();
+      diffusion.dispose();
+      throw new PurifyInterrupted(`interrupted after shard ${s + 1}/${shards}; run the same command again to continue`);
+    }
+  }
+  unet.dispose();
+  diffusion.dispose();
+
+  const parts: ImageDataset[] = [];
+  for (let s = 0; s < shards; s++) parts.push(await loadDataset(shardPath(s)));
+  const purified = concat(parts);
+  purified.meta = {
+    ...ds.meta,
+    defense: 'eclipse-purification',
+    denoiser_checkpoint: o.checkpoint,
+    denoiser_iteration: meta.iteration ?? '',
+    t_star: String(r.tStar),
+    reverse_steps: String(reverseSteps),
+    respaced: String(reverseSteps < r.tStar),
+    purify_seed: String(o.seed),
+  };
+  await saveDataset(purified, o.out);
+  await rm(partsDir, { recursive: true, force: true });
+  progress.finish();
+  return purified;
+}
