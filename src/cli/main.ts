@@ -2,6 +2,7 @@
 import { UsageError } from './args.js';
 import { DATA_HELP, dataCommand } from './data.js';
 import { EVAL_HELP, TRAIN_HELP, evalCommand, trainCommand } from './train.js';
+import { DEFEND_HELP, DEMO_HELP, DENOISER_HELP, POISON_HELP, PURIFY_HELP, defendCommand, demoCommand, denoiserCommand, poisonCommand, purifyCommand } from './eclipse.js';
 
 const HELP = `eclipse: protect image classifiers from clean-label availability poisoning (ECLIPSE, ESORICS 2024)
 
@@ -11,6 +12,11 @@ Commands:
   data import|info|export   bring CIFAR-10 or an image folder in; inspect and export datasets
   train                     train a classifier (profile smoke|mini|paper + overrides)
   eval                      test accuracy of a classifier checkpoint
+  poison                    poison a dataset (URP, LSP, AR by their original recipes)
+  denoiser train            train the diffusion denoiser on the sparse clean set
+  purify                    purify a dataset with a trained denoiser
+  defend                    the whole ECLIPSE defence, every stage cached
+  demo                      the main job: AR poisoning vs clean, compensation only and ECLIPSE
 
 Data: set ECLIPSE_CIFAR10 to the official CIFAR-10 binary release (.tar.gz or folder).`;
 
@@ -18,6 +24,11 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   data: { run: dataCommand, help: DATA_HELP },
   train: { run: trainCommand, help: TRAIN_HELP },
   eval: { run: evalCommand, help: EVAL_HELP },
+  poison: { run: poisonCommand, help: POISON_HELP },
+  denoiser: { run: denoiserCommand, help: DENOISER_HELP },
+  purify: { run: purifyCommand, help: PURIFY_HELP },
+  defend: { run: defendCommand, help: DEFEND_HELP },
+  demo: { run: demoCommand, help: DEMO_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -10,7 +10,7 @@ import { Module } from '../nn/module.js';
 import { createClassifier } from '../nn/models/index.js';
 import { SGD } from '../nn/optim.js';
 import { lrAt } from '../nn/schedule.js';
-import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.js';
+import { loadCheckpoint, readCheckpointMetadata, saveCheckpoint } from '../nn/checkpoint.js';
 import { cropFlipAugment } from '../data/augment.js';
 import { iterateBatches, batchCount } from '../data/loader.js';
 import type { ImageDataset } from '../data/dataset.js';
@@ -30,7 +30,8 @@ export interface TrainOptions {
   seed: number;
   /** run folder: checkpoint.safetensors, metrics.jsonl, result.json */
   outDir: string;
-  resume?: boolean;
+  /** continue from outDir's checkpoint; 'auto' resumes only the same run and restarts otherwise */
+  resume?: boolean | 'auto';
   device?: Device | 'auto';
   threads?: number;
   /** channels-last activations and weights (faster convolutions; default true) */
@@ -128,11 +129,11 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
   let startEpoch = 0;
   let history: EpochMetrics[] = [];
   if (existsSync(ckptPath)) {
-    if (!o.resume) await rm(ckptPath);
+    const sameRun = o.resume ? (await readCheckpointMetadata(ckptPath)).run_key === runKey : false;
+    if (!o.resume || (o.resume === 'auto' && !sameRun)) await rm(ckptPath);
     else {
+      if (!sameRun) throw new Error(`${ckptPath} belongs to a different run (recipe, seed or data changed): use a new --out, or drop --resume to start over`);
       const meta = await loadCheckpoint(ckptPath, { model, optimizer: opt });
-      if (meta.run_key !== runKey)
-        throw new Error(`${ckptPath} belongs to a different run (recipe, seed or data changed): use a new --out, or drop --resume to start over`);
       startEpoch = Number(meta.epoch);
       history = JSON.parse(meta.history ?? '[]') as EpochMetrics[];
     }

@@ -1,0 +1,311 @@
+// eclipse poison | denoiser train | purify | defend | demo
+import { join } from 'node:path';
+
+import { ATTACK_NAMES, parseBound, parseEpsilon, poisonFile } from '../attacks/index.js';
+import { loadDataset } from '../data/store.js';
+import { trainDenoiser } from '../diffusion/train.js';
+import { purifyDataset } from '../defenses/purify.js';
+import { enlarge, selectSparseSet } from '../defenses/sparse.js';
+import { defend, type Components } from '../pipeline/defend.js';
+import { formatTable, runDemo } from '../pipeline/demo.js';
+import { eclipseProfile, type EclipseProfile, type ProfileName } from '../profiles.js';
+import { COMMON_HELP, UsageError, int, num, parse, profileOf, required, str, type Flags } from './args.js';
+import { defaultDataDir } from './data.js';
+import { RECIPE_FLAGS, recipeFrom, runtimeFrom } from './train.js';
+
+const log = (quiet: boolean) => (m: string): void => {
+  if (!quiet) console.error(m);
+};
+
+/** Ctrl-C stops after the current checkpoint/shard; a second one quits at once. */
+function interruptible(): { signal: AbortSignal; done: () => void } {
+  const stop = new AbortController();
+  const on = (): void => {
+    if (stop.signal.aborted) process.exit(130);
+    console.error('\nstopping at the next checkpoint (re-run the same command to resume); Ctrl-C again to quit now');
+    stop.abort();
+  };
+  process.on('SIGINT', on);
+  return { signal: stop.signal, done: () => process.off('SIGINT', on) };
+}
+
+// ---------------------------------------------------------------------------
+
+export const POISON_HELP = `eclipse poison --attack ${ATTACK_NAMES.join('|')} [--in FILE] [--out FILE]
+
+Poison a clean dataset with a model-agnostic availability attack, by its original recipe.
+Writes a dataset file with the attack, epsilon, seed and measured perturbation in its metadata.
+  --in FILE            clean dataset (default data/cifar10-<profile>/train.safetensors)
+  --out FILE           default data/cifar10-<profile>/poison-<attack>-s<seed>.safetensors
+  --epsilon E          urp: L_inf (default 8/255); lsp: L2 (default sqrt(3072)*6/255); ar: L2 (default 1)
+  --bound linf:8/255   also check this bound (repeatable: comma-separated)
+  --quantization round|floor
+  --patch-size N --class-sep X       (lsp)
+  --crop N --ar-coefficients auto|paper|search   (ar)
+  --overwrite  --allow-repoison
+${COMMON_HELP}`;
+
+export async function poisonCommand(argv: string[]): Promise<void> {
+  const { flags } = parse(argv, {
+    attack: { type: 'string' },
+    in: { type: 'string' },
+    out: { type: 'string' },
+    epsilon: { type: 'string' },
+    bound: { type: 'string' },
+    quantization: { type: 'string' },
+    'patch-size': { type: 'string' },
+    'class-sep': { type: 'string' },
+    crop: { type: 'string' },
+    'ar-coefficients': { type: 'string' },
+    overwrite: { type: 'boolean' },
+    'allow-repoison': { type: 'boolean' },
+  });
+  if (flags.help) return console.log(POISON_HELP);
+  const attack = required(flags, 'attack', ATTACK_NAMES.join(', '));
+  const profile = profileOf(flags);
+  const seed = int(flags, 'seed') ?? 0;
+  const dir = defaultDataDir(profile);
+  const q = str(flags, 'quantization');
+  if (q !== undefined && q !== 'round' && q !== 'floor') throw new UsageError('--quantization must be round or floor');
+  const coeff = str(flags, 'ar-coefficients');
+  if (coeff !== undefined && !['auto', 'paper', 'search'].includes(coeff)) throw new UsageError('--ar-coefficients must be auto, paper or search');
+  const res = await poisonFile({
+    attack,
+    input: str(flags, 'in') ?? join(dir, 'train.safetensors'),
+    output: str(flags, 'out') ?? join(dir, `poison-${attack}-s${seed}.safetensors`),
+    seed,
+    epsilon: str(flags, 'epsilon') !== undefined ? parseEpsilon(str(flags, 'epsilon')!) : undefined,
+    bounds: str(flags, 'bound')?.split(',').map(parseBound),
+    quantization: q as 'round' | 'floor' | undefined,
+    patchSize: int(flags, 'patch-size', 1),
+    classSep: num(flags, 'class-sep'),
+    crop: int(flags, 'crop'),
+    coefficients: coeff as 'auto' | 'paper' | 'search' | undefined,
+    overwrite: flags.overwrite === true,
+    allowRepoison: flags['allow-repoison'] === true,
+    log: log(flags.quiet === true),
+  });
+  console.log(res.summary);
+}
+
+// ---------------------------------------------------------------------------
+
+const ECLIPSE_FLAGS = {
+  'sparse-per-class': { type: 'string' },
+  replication: { type: 'string' },
+  'diffusion-steps': { type: 'string' },
+  channels: { type: 'string' },
+  'res-blocks': { type: 'string' },
+  'attention-resolutions': { type: 'string' },
+  'channel-mult': { type: 'string' },
+  heads: { type: 'string' },
+  dropout: { type: 'string' },
+  iterations: { type: 'string' },
+  'denoiser-batch-size': { type: 'string' },
+  'denoiser-lr': { type: 'string' },
+  'ema-decay': { type: 'string' },
+  'train-max-t': { type: 'string' },
+  't-star': { type: 'string' },
+  'respaced-steps': { type: 'string' },
+  'purify-batch-size': { type: 'string' },
+  p: { type: 'string' },
+  sigma: { type: 'string' },
+  force: { type: 'boolean' },
+} as const;
+
+const ECLIPSE_HELP = `ECLIPSE settings (profile paper: B = 2000, M = 4, U-Net 128ch x3, T = 4000, 250K iterations, t* = 100 full chain):
+  --sparse-per-class N  --replication M
+  --diffusion-steps T  --channels N  --res-blocks N  --attention-resolutions 16,8  --channel-mult 1,2,2,2
+  --heads N  --dropout X  --iterations N  --denoiser-batch-size N  --denoiser-lr X  --ema-decay X
+  --train-max-t B       train the denoiser only on t <= B (speed option; 0 = off, as the paper)
+  --t-star N            purification step t* (of T)
+  --respaced-steps K    run K evenly spaced reverse steps instead of all t* (speed option; 0 = off)
+  --purify-batch-size N  --p X (grayscale)  --sigma X (noise)
+  --force               use a sparse set even if it overlaps the training set`;
+
+const list = (s: string | undefined): number[] | undefined => (s === undefined ? undefined : s.split(',').filter(Boolean).map(Number));
+
+export function eclipseFrom(f: Flags, profile: ProfileName): EclipseProfile {
+  const e = eclipseProfile(profile);
+  e.sparse.perClass = int(f, 'sparse-per-class', 1) ?? e.sparse.perClass;
+  e.sparse.replication = int(f, 'replication', 1) ?? e.sparse.replication;
+  const d = e.denoiser;
+  d.steps = int(f, 'diffusion-steps', 1) ?? d.steps;
+  d.unet.modelChannels = int(f, 'channels', 1) ?? d.unet.modelChannels;
+  d.unet.numResBlocks = int(f, 'res-blocks', 1) ?? d.unet.numResBlocks;
+  d.unet.attentionResolutions = list(str(f, 'attention-resolutions')) ?? d.unet.attentionResolutions;
+  d.unet.channelMult = list(str(f, 'channel-mult')) ?? d.unet.channelMult;
+  d.unet.numHeads = int(f, 'heads', 1) ?? d.unet.numHeads;
+  d.unet.dropout = num(f, 'dropout') ?? d.unet.dropout;
+  d.iterations = int(f, 'iterations', 1) ?? d.iterations;
+  d.batchSize = int(f, 'denoiser-batch-size', 1) ?? d.batchSize;
+  d.lr = num(f, 'denoiser-lr') ?? d.lr;
+  d.emaDecay = num(f, 'ema-decay') ?? d.emaDecay;
+  d.trainMaxT = int(f, 'train-max-t') ?? d.trainMaxT;
+  e.purify.tStar = int(f, 't-star', 1) ?? e.purify.tStar;
+  e.purify.respacedSteps = int(f, 'respaced-steps') ?? e.purify.respacedSteps;
+  e.purify.batchSize = int(f, 'purify-batch-size', 1) ?? e.purify.batchSize;
+  e.compensation.p = num(f, 'p') ?? e.compensation.p;
+  e.compensation.sigma = num(f, 'sigma') ?? e.compensation.sigma;
+  if (e.purify.tStar > d.steps) throw new UsageError(`--t-star must be in [1, ${d.steps}] (the diffusion steps T), got ${e.purify.tStar}`);
+  if (d.trainMaxT > 0 && e.purify.tStar > d.trainMaxT)
+    throw new UsageError(`--t-star ${e.purify.tStar} is above --train-max-t ${d.trainMaxT}: the denoiser would never have seen those steps`);
+  return e;
+}
+
+export const DENOISER_HELP = `eclipse denoiser train [--pool FILE] [--train FILE] [--out DIR] [--resume]
+
+Train the improved-DDPM denoiser from scratch on the sparse clean set, enlarged M times.
+Writes DIR/denoiser.safetensors (raw + EMA weights, every --checkpoint-every iterations) and
+DIR/preview-<iter>.png (clean / noised to t* / denoised).
+  --pool FILE    clean images to draw the sparse set from (default data/cifar10-<profile>/sparse-pool.safetensors)
+  --train FILE   the training set it must not overlap (default data/cifar10-<profile>/train.safetensors)
+  --out DIR      default runs/denoiser-<profile>
+${ECLIPSE_HELP}
+${COMMON_HELP}`;
+
+export async function denoiserCommand(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'train') {
+    if (sub === undefined || sub === '--help' || sub === '-h') return console.log(DENOISER_HELP);
+    throw new UsageError(`unknown denoiser command "${sub}" (only "train")`);
+  }
+  const { flags } = parse(rest, { ...ECLIPSE_FLAGS, pool: { type: 'string' }, train: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' } });
+  if (flags.help) return console.log(DENOISER_HELP);
+  const profile = profileOf(flags);
+  const e = eclipseFrom(flags, profile);
+  const rt = runtimeFrom(flags);
+  const dir = defaultDataDir(profile);
+  const pool = await loadDataset(str(flags, 'pool') ?? join(dir, 'sparse-pool.safetensors'));
+  const train = await loadDataset(str(flags, 'train') ?? join(dir, 'train.safetensors'));
+  const sparse = selectSparseSet(pool, { perClass: e.sparse.perClass, seed: rt.seed, trainSet: train, force: flags.force === true });
+  const stop = interruptible();
+  const res = await trainDenoiser(enlarge(sparse, e.sparse.replication), {
+    recipe: e.denoiser,
+    seed: rt.seed,
+    outDir: str(flags, 'out') ?? join('runs', `denoiser-${profile}`),
+    resume: flags.resume === true,
+    device: rt.device,
+    quiet: flags.quiet === true,
+    previewTStar: e.purify.tStar,
+    signal: stop.signal,
+  });
+  stop.done();
+  console.log(`denoiser trained for ${res.iterations} iterations in ${(res.seconds / 60).toFixed(1)} min (loss ${res.finalLoss.toFixed(4)}): ${res.checkpoint}`);
+}
+
+export const PURIFY_HELP = `eclipse purify --checkpoint FILE --in FILE --out FILE
+
+Purify a (poisoned) dataset: diffuse every image to t* in one step and denoise it with the
+checkpoint's EMA weights. Seeded; written shard by shard (re-run the command to resume).
+  --t-star N  --respaced-steps K  --purify-batch-size N  --shard-size N
+${COMMON_HELP}`;
+
+export async function purifyCommand(argv: string[]): Promise<void> {
+  const { flags } = parse(argv, { ...ECLIPSE_FLAGS, checkpoint: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, 'shard-size': { type: 'string' } });
+  if (flags.help) return console.log(PURIFY_HELP);
+  const profile = profileOf(flags);
+  const e = eclipseFrom(flags, profile);
+  e.purify.shardSize = int(flags, 'shard-size', 1) ?? e.purify.shardSize;
+  const rt = runtimeFrom(flags);
+  const ds = await loadDataset(required(flags, 'in', 'the dataset to purify (.safetensors)'));
+  const out = required(flags, 'out', 'the purified dataset file to write (.safetensors)');
+  const stop = interruptible();
+  const purified = await purifyDataset(ds, { recipe: e.purify, checkpoint: required(flags, 'checkpoint', 'denoiser.safetensors from eclipse denoiser train'), seed: rt.seed, out, device: rt.device, quiet: flags.quiet === true, signal: stop.signal });
+  stop.done();
+  console.log(`purified ${purified.n} images -> ${out}`);
+}
+
+export const DEFEND_HELP = `eclipse defend --train FILE [options]
+
+The whole defence with one command: sparse set, denoiser training, purification, classifier
+training with the compensation module, evaluation. Every stage is cached by its inputs in
+OUT, so a re-run skips what is done and resumes what was interrupted.
+  --train FILE        the (possibly poisoned) training set
+  --test FILE         clean evaluation images (default data/cifar10-<profile>/test.safetensors)
+  --pool FILE         the defender's clean images (default data/cifar10-<profile>/sparse-pool.safetensors)
+  --out DIR           default runs/defend-<profile>
+  --no-purify --no-grayscale --no-noise   ablations (the paper's A, B, C)
+  --classifier-seed N
+${ECLIPSE_HELP}
+Classifier: the flags of eclipse train (--model, --width, --epochs, --lr, ...).
+${COMMON_HELP}`;
+
+export async function defendCommand(argv: string[]): Promise<void> {
+  const { flags } = parse(argv, {
+    ...RECIPE_FLAGS,
+    ...ECLIPSE_FLAGS,
+    pool: { type: 'string' },
+    'no-purify': { type: 'boolean' },
+    'no-grayscale': { type: 'boolean' },
+    'no-noise': { type: 'boolean' },
+    'classifier-seed': { type: 'string' },
+  });
+  if (flags.help) return console.log(DEFEND_HELP);
+  const profile = profileOf(flags);
+  const rt = runtimeFrom(flags);
+  const dir = defaultDataDir(profile);
+  const trainPath = required(flags, 'train', 'the training set to defend (e.g. from eclipse poison)');
+  const components: Components = { purify: !flags['no-purify'], grayscale: !flags['no-grayscale'], noise: !flags['no-noise'] };
+  const stop = interruptible();
+  const res = await defend({
+    train: await loadDataset(trainPath),
+    trainKey: trainPath,
+    test: await loadDataset(str(flags, 'test') ?? join(dir, 'test.safetensors')),
+    sparsePool: await loadDataset(str(flags, 'pool') ?? join(dir, 'sparse-pool.safetensors')),
+    eclipse: eclipseFrom(flags, profile),
+    classifier: recipeFrom(flags, profile),
+    seed: rt.seed,
+    classifierSeed: int(flags, 'classifier-seed'),
+    outDir: str(flags, 'out') ?? join('runs', `defend-${profile}`),
+    components,
+    device: rt.device,
+    quiet: flags.quiet === true,
+    force: flags.force === true,
+    log: log(false),
+    signal: stop.signal,
+  });
+  stop.done();
+  console.log(`ECLIPSE: test accuracy ${(100 * res.testAcc).toFixed(2)}%${res.purifiedPath ? `; purified set ${res.purifiedPath}` : ''}`);
+}
+
+export const DEMO_HELP = `eclipse demo [--profile mini] [--attack ar] [--seeds 0,1] [--out DIR]
+
+The main job: import CIFAR-10, poison it (AR by default), train four classifiers (clean;
+poisoned without defence; poisoned + compensation module only; full ECLIPSE) for each seed,
+print the accuracy table and write OUT/report.html (table + clean/poisoned/noised/purified grid).
+Stages are cached: re-running resumes where it stopped.
+  --source PATH  CIFAR-10 binary release (default $ECLIPSE_CIFAR10 or ../shared/datasets)
+${ECLIPSE_HELP}
+Classifier: the flags of eclipse train (--width, --epochs, ...).
+${COMMON_HELP}`;
+
+export async function demoCommand(argv: string[]): Promise<void> {
+  const { flags } = parse(argv, { ...RECIPE_FLAGS, ...ECLIPSE_FLAGS, attack: { type: 'string' }, seeds: { type: 'string' } });
+  if (flags.help) return console.log(DEMO_HELP);
+  const profile = profileOf(flags);
+  const rt = runtimeFrom(flags);
+  const seeds = list(str(flags, 'seeds')) ?? [0, 1];
+  const attack = str(flags, 'attack') ?? 'ar';
+  const classifier = recipeFrom(flags, profile);
+  const stop = interruptible();
+  const res = await runDemo({
+    profile,
+    classifier,
+    eclipse: eclipseFrom(flags, profile),
+    attack,
+    seeds,
+    outDir: str(flags, 'out') ?? join('runs', `demo-${profile}`),
+    source: str(flags, 'source'),
+    dataDir: defaultDataDir(profile),
+    device: rt.device,
+    quiet: flags.quiet === true,
+    log: log(false),
+    signal: stop.signal,
+  });
+  stop.done();
+  console.log(formatTable(res.rows));
+  console.log(`PSNR vs clean: poisoned ${res.psnrPoisoned.toFixed(2)} dB, purified ${res.psnrPurified.toFixed(2)} dB`);
+  console.log(`report: ${res.report} (${res.minutes.toFixed(1)} min)`);
+}
+
