@@ -35,7 +35,7 @@ test('--help works for every command', () => {
   const tmp = makeTempDir();
   try {
     assert.match(eclipseNoThreads(['--help'], tmp.dir).out, /Commands:/);
-    for (const cmd of [['data'], ['train'], ['eval'], ['poison'], ['denoiser'], ['purify'], ['defend'], ['demo']]) {
+    for (const cmd of [['data'], ['train'], ['eval'], ['poison'], ['denoiser'], ['purify'], ['defend'], ['demo'], ['analyze']]) {
       const r = eclipseNoThreads([...cmd, '--help'], tmp.dir);
       assert.equal(r.code, 0, `${cmd} --help exits 0`);
       assert.match(r.out, /--profile/, `${cmd} --help lists the common options`);

@@ -2,6 +2,7 @@
 import { UsageError } from './args.js';
 import { DATA_HELP, dataCommand } from './data.js';
 import { EVAL_HELP, TRAIN_HELP, evalCommand, trainCommand } from './train.js';
+import { ANALYZE_HELP, analyzeCommand } from './analyze.js';
 import { DEFEND_HELP, DEMO_HELP, DENOISER_HELP, POISON_HELP, PURIFY_HELP, defendCommand, demoCommand, denoiserCommand, poisonCommand, purifyCommand } from './eclipse.js';
 
 const HELP = `eclipse: protect image classifiers from clean-label availability poisoning (ECLIPSE, ESORICS 2024)
@@ -17,6 +18,7 @@ Commands:
   purify                    purify a dataset with a trained denoiser
   defend                    the whole ECLIPSE defence, every stage cached
   demo                      the main job: AR poisoning vs clean, compensation only and ECLIPSE
+  analyze assimilation      how growing Gaussian noise assimilates poisoned and clean images
 
 Data: set ECLIPSE_CIFAR10 to the official CIFAR-10 binary release (.tar.gz or folder).`;
 
@@ -29,6 +31,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   purify: { run: purifyCommand, help: PURIFY_HELP },
   defend: { run: defendCommand, help: DEFEND_HELP },
   demo: { run: demoCommand, help: DEMO_HELP },
+  analyze: { run: analyzeCommand, help: ANALYZE_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {
