@@ -15,29 +15,11 @@ namespace {
 // ---------------------------------------------------------------------------
 // Handles
 
-class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
- public:
-  static Napi::FunctionReference ctor;
-  at::Tensor t;
-  int64_t bytes = 0;
-
-  static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function f = DefineClass(env, "TensorHandle", {});
-    ctor = Napi::Persistent(f);
-    ctor.SuppressDestruct();
-    exports.Set("TensorHandle", f);
-  }
-  explicit TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {}
-  ~TensorHandle() override { release(); }
-  void release() {
-    if (bytes > 0) {
-      Napi::MemoryManagement::AdjustExternalMemory(Env(), -bytes);
-      bytes = 0;
-    }
-    t = at::Tensor();
-  }
-};
-Napi::FunctionReference TensorHandle::ctor;
+// Tensors live in a slot table and JS holds their slot numbers. Disposal frees a slot at once;
+// no JS object or finalizer is involved, so memory does not wait for the garbage collector
+// or for the event loop (a synchronous training loop stays flat).
+std::vector<at::Tensor> slots;
+std::vector<int32_t> freeSlots;
 
 class GeneratorHandle : public Napi::ObjectWrap<GeneratorHandle> {
  public:
@@ -54,22 +36,24 @@ class GeneratorHandle : public Napi::ObjectWrap<GeneratorHandle> {
 Napi::FunctionReference GeneratorHandle::ctor;
 
 Napi::Value Wrap(Napi::Env env, at::Tensor t) {
-  Napi::Object o = TensorHandle::ctor.New({});
-  TensorHandle* h = TensorHandle::Unwrap(o);
-  // Tell V8 about CPU memory so a forgotten handle still gets collected under pressure.
-  if (t.defined() && t.device().is_cpu()) {
-    h->bytes = static_cast<int64_t>(t.numel() * t.element_size());
-    Napi::MemoryManagement::AdjustExternalMemory(env, h->bytes);
+  int32_t id;
+  if (!freeSlots.empty()) {
+    id = freeSlots.back();
+    freeSlots.pop_back();
+    slots[id] = std::move(t);
+  } else {
+    id = static_cast<int32_t>(slots.size());
+    slots.push_back(std::move(t));
   }
-  h->t = std::move(t);
-  return o;
+  return Napi::Number::New(env, id);
 }
 
 at::Tensor& T(const Napi::Value& v) {
-  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), "expected a tensor");
-  TensorHandle* h = TensorHandle::Unwrap(v.As<Napi::Object>());
-  if (!h->t.defined()) throw Napi::Error::New(v.Env(), "tensor was disposed");
-  return h->t;
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "expected a tensor");
+  int64_t id = v.As<Napi::Number>().Int64Value();
+  if (id < 0 || id >= static_cast<int64_t>(slots.size()) || !slots[id].defined())
+    throw Napi::Error::New(v.Env(), "tensor was disposed");
+  return slots[id];
 }
 
 c10::optional<at::Tensor> OptT(const Napi::Value& v) {
@@ -181,10 +165,18 @@ std::string Short(const std::string& msg) {
 // Handles, metadata, conversion
 
 FN(dispose) {
-  TensorHandle::Unwrap(info[0].As<Napi::Object>())->release();
+  int64_t id = I(info[0]);
+  if (id >= 0 && id < static_cast<int64_t>(slots.size()) && slots[id].defined()) {
+    slots[id] = at::Tensor();
+    freeSlots.push_back(static_cast<int32_t>(id));
+  }
   return env.Undefined();
 }
-FN(isDefined) { return Napi::Boolean::New(env, TensorHandle::Unwrap(info[0].As<Napi::Object>())->t.defined()); }
+FN(isDefined) {
+  int64_t id = I(info[0]);
+  return Napi::Boolean::New(env, id >= 0 && id < static_cast<int64_t>(slots.size()) && slots[id].defined());
+}
+FN(liveSlots) { return Napi::Number::New(env, static_cast<double>(slots.size() - freeSlots.size())); }
 FN(shape) {
   auto sizes = A0.sizes();
   Napi::Array a = Napi::Array::New(env, sizes.size());
@@ -374,13 +366,11 @@ FN(gelu) { R(at::gelu(A0)); }
 FN(leakyRelu) { R(at::leaky_relu(A0, S(info[1]))); }
 FN(softplus) { R(at::softplus(A0, S(info[1]), S(info[2]))); }
 
-// Binary ops accept (tensor|number, tensor|number); at least one side is a tensor.
+// Binary ops come in two forms: name(tensor, tensor) and nameS(tensor, scalar). Handles are
+// numbers too, so the TypeScript side picks the form.
 #define BINARY(name, op) \
-  FN(name) { \
-    if (IsScalar(info[1])) R(op(A0, S(info[1]))); \
-    if (IsScalar(info[0])) R(op(at::scalar_tensor(S(info[0]), A1.options()), A1)); \
-    R(op(A0, A1)); \
-  }
+  FN(name) { R(op(A0, A1)); } \
+  FN(name##S) { R(op(A0, S(info[1]))); }
 BINARY(add, at::add)
 BINARY(sub, at::sub)
 BINARY(mul, at::mul)
@@ -399,39 +389,25 @@ FN(logicalAnd) { R(at::logical_and(A0, A1)); }
 FN(logicalOr) { R(at::logical_or(A0, A1)); }
 FN(atan2) { R(at::atan2(A0, A1)); }
 
-// clamp(t, min|null, max|null) with numbers or tensors
+// clamp(t, min|null, max|null) with number bounds; clampT with tensor bounds (ATen's clamp, so
+// gradients at the bounds are PyTorch's)
 FN(clamp) {
-  bool tensors = info[1].IsObject() || info[2].IsObject();
-  if (tensors) {
-    at::Tensor t = A0;
-    if (info[1].IsObject()) t = at::maximum(t, T(info[1]));
-    if (info[2].IsObject()) t = at::minimum(t, T(info[2]));
-    R(t);
-  }
   c10::optional<at::Scalar> lo, hi;
   if (IsScalar(info[1])) lo = S(info[1]);
   if (IsScalar(info[2])) hi = S(info[2]);
   R(at::clamp(A0, lo, hi));
 }
-// where(cond, a, b): a and b are tensors or numbers
-FN(where) {
-  at::Tensor c = A0;
-  if (info[1].IsObject() && info[2].IsObject()) R(at::where(c, A1, T(info[2])));
-  at::Tensor ref = info[1].IsObject() ? A1 : (info[2].IsObject() ? T(info[2]) : at::empty({}, at::TensorOptions().dtype(at::kFloat).device(c.device())));
-  at::Tensor a = info[1].IsObject() ? A1 : at::scalar_tensor(S(info[1]), ref.options());
-  at::Tensor b = info[2].IsObject() ? T(info[2]) : at::scalar_tensor(S(info[2]), ref.options());
-  R(at::where(c, a, b));
-}
+FN(clampT) { R(at::clamp(A0, OptT(info[1]), OptT(info[2]))); }
+// where(cond, a, b) with tensors (numbers are made scalar tensors on the TypeScript side)
+FN(where) { R(at::where(A0, A1, T(info[2]))); }
 FN(lerp) { R(at::lerp(A0, A1, S(info[2]))); }
 
 // ---------------------------------------------------------------------------
 // In-place updates (optimisers, EMA, buffers). They return the same handle.
 
 #define INPLACE_BIN(name, method) \
-  FN(name) { \
-    if (IsScalar(info[1])) A0.method(S(info[1])); else A0.method(A1); \
-    return info[0]; \
-  }
+  FN(name) { A0.method(A1); return info[0]; } \
+  FN(name##S) { A0.method(S(info[1])); return info[0]; }
 INPLACE_BIN(add_, add_)
 INPLACE_BIN(sub_, sub_)
 INPLACE_BIN(mul_, mul_)
@@ -493,14 +469,20 @@ FN(uniform_) {
 // ---------------------------------------------------------------------------
 // Reductions. dims: [] means all.
 
+std::vector<int64_t> AllDims(const at::Tensor& t) {
+  std::vector<int64_t> d(t.dim());
+  for (int64_t i = 0; i < t.dim(); i++) d[i] = i;
+  return d;
+}
+
 FN(sum) {
   auto dims = Ints(info[1]);
-  if (dims.empty()) R(A0.sum());
+  if (dims.empty()) R(B(info[2]) ? A0.sum(AllDims(A0), true) : A0.sum());
   R(A0.sum(dims, B(info[2])));
 }
 FN(mean) {
   auto dims = Ints(info[1]);
-  if (dims.empty()) R(A0.mean());
+  if (dims.empty()) R(B(info[2]) ? A0.mean(AllDims(A0), true) : A0.mean());
   R(A0.mean(dims, B(info[2])));
 }
 FN(amax) { R(A0.amax(Ints(info[1]), B(info[2]))); }
@@ -509,17 +491,17 @@ FN(argmax) { R(A0.argmax(I(info[1]), B(info[2]))); }
 FN(argmin) { R(A0.argmin(I(info[1]), B(info[2]))); }
 FN(var) {  // var(t, dims, unbiased, keepdim)
   auto dims = Ints(info[1]);
-  if (dims.empty()) R(A0.var(B(info[2])));
+  if (dims.empty()) R(B(info[3]) ? A0.var(AllDims(A0), B(info[2]), true) : A0.var(B(info[2])));
   R(A0.var(dims, B(info[2]), B(info[3])));
 }
 FN(std_) {
   auto dims = Ints(info[1]);
-  if (dims.empty()) R(A0.std(B(info[2])));
+  if (dims.empty()) R(B(info[3]) ? A0.std(AllDims(A0), B(info[2]), true) : A0.std(B(info[2])));
   R(A0.std(dims, B(info[2]), B(info[3])));
 }
 FN(norm) {  // norm(t, p, dims, keepdim)
   auto dims = Ints(info[2]);
-  if (dims.empty()) R(A0.norm(S(info[1])));
+  if (dims.empty()) R(B(info[3]) ? A0.norm(S(info[1]), AllDims(A0), true) : A0.norm(S(info[1])));
   R(A0.norm(S(info[1]), dims, B(info[3])));
 }
 FN(logsumexp) { R(A0.logsumexp(Ints(info[1]), B(info[2]))); }
@@ -566,6 +548,8 @@ FN(upsampleBilinear2d) { R(at::upsample_bilinear2d(A0, Ints(info[1]), B(info[2])
 // pad(x, [left, right, top, bottom, ...], mode 0 constant 1 reflect 2 replicate, value)
 FN(pad) {
   auto p = Ints(info[1]);
+  if (I(info[2]) != 0 && p.size() != 4)
+    throw Napi::RangeError::New(env, "reflect and replicate padding take 4 values [left, right, top, bottom] for a 2-D image");
   switch (I(info[2])) {
     case 0: R(at::constant_pad_nd(A0, p, S(info[3])));
     case 1: R(at::reflection_pad2d(A0, p));
@@ -643,9 +627,8 @@ FN(version) {
 #define EXPORT(name) exports.Set(#name, Napi::Function::New(env, name, #name));
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  TensorHandle::Init(env, exports);
   GeneratorHandle::Init(env, exports);
-  EXPORT(dispose) EXPORT(isDefined) EXPORT(shape) EXPORT(dtype) EXPORT(device) EXPORT(requiresGrad) EXPORT(isContiguous)
+  EXPORT(dispose) EXPORT(isDefined) EXPORT(liveSlots) EXPORT(shape) EXPORT(dtype) EXPORT(device) EXPORT(requiresGrad) EXPORT(isContiguous)
   EXPORT(numel) EXPORT(fromBuffer) EXPORT(toBuffer) EXPORT(item)
   EXPORT(zeros) EXPORT(ones) EXPORT(full) EXPORT(arange) EXPORT(linspace) EXPORT(eye) EXPORT(zerosLike) EXPORT(onesLike)
   EXPORT(fullLike) EXPORT(newGenerator) EXPORT(manualSeed) EXPORT(rand) EXPORT(randn) EXPORT(randint) EXPORT(randperm)
@@ -659,9 +642,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   EXPORT(square) EXPORT(reciprocal) EXPORT(logicalNot) EXPORT(isfinite) EXPORT(silu) EXPORT(gelu) EXPORT(leakyRelu)
   EXPORT(softplus)
   EXPORT(add) EXPORT(sub) EXPORT(mul) EXPORT(div) EXPORT(pow) EXPORT(eq) EXPORT(ne) EXPORT(gt) EXPORT(ge) EXPORT(lt)
-  EXPORT(le) EXPORT(remainder) EXPORT(maximum) EXPORT(minimum) EXPORT(logicalAnd) EXPORT(logicalOr) EXPORT(atan2)
+  EXPORT(le) EXPORT(remainder) EXPORT(addS) EXPORT(subS) EXPORT(mulS) EXPORT(divS) EXPORT(powS) EXPORT(eqS) EXPORT(neS)
+  EXPORT(gtS) EXPORT(geS) EXPORT(ltS) EXPORT(leS) EXPORT(remainderS) EXPORT(clampT) EXPORT(maximum) EXPORT(minimum) EXPORT(logicalAnd) EXPORT(logicalOr) EXPORT(atan2)
   EXPORT(clamp) EXPORT(where) EXPORT(lerp)
-  EXPORT(add_) EXPORT(sub_) EXPORT(mul_) EXPORT(div_) EXPORT(addScaled_) EXPORT(addcmul_) EXPORT(addcdiv_) EXPORT(lerp_)
+  EXPORT(add_) EXPORT(sub_) EXPORT(mul_) EXPORT(div_) EXPORT(add_S) EXPORT(sub_S) EXPORT(mul_S) EXPORT(div_S) EXPORT(addScaled_) EXPORT(addcmul_) EXPORT(addcdiv_) EXPORT(lerp_)
   EXPORT(copy_) EXPORT(zero_) EXPORT(fill_) EXPORT(clamp_) EXPORT(sqrt_) EXPORT(normal_) EXPORT(uniform_)
   EXPORT(sum) EXPORT(mean) EXPORT(amax) EXPORT(amin) EXPORT(argmax) EXPORT(argmin) EXPORT(var) EXPORT(std_) EXPORT(norm)
   EXPORT(logsumexp) EXPORT(cumsum) EXPORT(allclose)

@@ -4,25 +4,26 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Opaque handle owning one libtorch tensor. */
-export interface NativeHandle {
-  readonly __brand?: 'TensorHandle';
-}
+/** A slot number in the addon's tensor table (see native/engine.cc). */
+export type NativeHandle = number & { readonly __tensorSlot?: never };
 /** Opaque handle owning one libtorch CPU generator. */
 export interface NativeGenerator {
   readonly __brand?: 'GeneratorHandle';
 }
 
 type H = NativeHandle;
-type Operand = H | number | boolean;
 type Ints = number | readonly number[];
 type Fn1 = (a: H) => H;
-type Fn2 = (a: Operand, b: Operand) => H;
+/** tensor (op) tensor */
+type Fn2 = (a: H, b: H) => H;
+/** tensor (op) scalar */
+type Fn2S = (a: H, b: number) => H;
 
 /** The addon's functions: positional arguments mirror ATen's (see native/engine.cc). */
 export interface NativeEngine {
   dispose(h: H): void;
   isDefined(h: H): boolean;
+  liveSlots(): number;
   shape(h: H): number[];
   dtype(h: H): number;
   device(h: H): string;
@@ -86,19 +87,26 @@ export interface NativeEngine {
 
   add: Fn2; sub: Fn2; mul: Fn2; div: Fn2; pow: Fn2; eq: Fn2; ne: Fn2; gt: Fn2; ge: Fn2; lt: Fn2; le: Fn2;
   remainder: Fn2;
+  addS: Fn2S; subS: Fn2S; mulS: Fn2S; divS: Fn2S; powS: Fn2S; eqS: Fn2S; neS: Fn2S; gtS: Fn2S; geS: Fn2S; ltS: Fn2S; leS: Fn2S;
+  remainderS: Fn2S;
   maximum(a: H, b: H): H;
   minimum(a: H, b: H): H;
   logicalAnd(a: H, b: H): H;
   logicalOr(a: H, b: H): H;
   atan2(a: H, b: H): H;
-  clamp(h: H, min: H | number | null, max: H | number | null): H;
-  where(cond: H, a: Operand, b: Operand): H;
+  clamp(h: H, min: number | null, max: number | null): H;
+  clampT(h: H, min: H | null, max: H | null): H;
+  where(cond: H, a: H, b: H): H;
   lerp(a: H, b: H, weight: number): H;
 
-  add_(h: H, o: Operand): H;
-  sub_(h: H, o: Operand): H;
-  mul_(h: H, o: Operand): H;
-  div_(h: H, o: Operand): H;
+  add_(h: H, o: H): H;
+  sub_(h: H, o: H): H;
+  mul_(h: H, o: H): H;
+  div_(h: H, o: H): H;
+  add_S(h: H, o: number): H;
+  sub_S(h: H, o: number): H;
+  mul_S(h: H, o: number): H;
+  div_S(h: H, o: number): H;
   addScaled_(h: H, o: H, alpha: number): H;
   addcmul_(h: H, a: H, b: H, value: number): H;
   addcdiv_(h: H, a: H, b: H, value: number): H;

@@ -1,6 +1,6 @@
 // Tensor creation, randomness and the neural-network functions (the `F` of the models).
 import { native } from './binding.js';
-import { Generator, Tensor, dtypeCode, type AnyTypedArray, type DType, type Device } from './tensor.js';
+import { Generator, Tensor, dtypeCode, scalarLike, type AnyTypedArray, type DType, type Device } from './tensor.js';
 
 export interface Options {
   dtype?: DType;
@@ -76,8 +76,17 @@ export const bernoulli = (p: Tensor, generator?: Generator): Tensor => new Tenso
 // ---- joining and selection
 export const cat = (ts: readonly Tensor[], dim = 0): Tensor => new Tensor(native.cat(ts.map((t) => t.handle), dim));
 export const stack = (ts: readonly Tensor[], dim = 0): Tensor => new Tensor(native.stack(ts.map((t) => t.handle), dim));
-export const where = (cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor =>
-  new Tensor(native.where(cond.handle, typeof a === 'number' ? a : a.handle, typeof b === 'number' ? b : b.handle));
+/** where(cond, a, b): elementwise a where cond else b; a number takes the other side's dtype (float32 if both are numbers). */
+export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
+  const ref = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
+  const lift = (v: Tensor | number): Tensor => (v instanceof Tensor ? v : ref ? scalarLike(ref, v) : new Tensor(native.full([], v, dtypeCode('float32'), cond.device)));
+  const ta = lift(a);
+  const tb = lift(b);
+  const out = new Tensor(native.where(cond.handle, ta.handle, tb.handle));
+  if (ta !== a) ta.dispose();
+  if (tb !== b) tb.dispose();
+  return out;
+}
 
 // ---------------------------------------------------------------------------
 // Neural-network functions

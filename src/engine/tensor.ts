@@ -99,7 +99,16 @@ export function isGradEnabled(): boolean {
 // ---------------------------------------------------------------------------
 
 const dims = (d: number | readonly number[] | undefined): number[] => (d === undefined ? [] : typeof d === 'number' ? [d] : [...d]);
-const h = (o: Operand): NativeHandle | number => (typeof o === 'number' ? o : o.handle);
+type BinaryName = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'remainder' | 'eq' | 'ne' | 'gt' | 'ge' | 'lt' | 'le';
+/** tensor (op) tensor, or the addon's scalar form for a number */
+function binary(name: BinaryName, a: NativeHandle, o: Operand): Tensor {
+  return new Tensor(typeof o === 'number' ? native[`${name}S`](a, o) : native[name](a, o.handle));
+}
+type InplaceName = 'add_' | 'sub_' | 'mul_' | 'div_';
+function inplace(name: InplaceName, a: NativeHandle, o: Operand): void {
+  if (typeof o === 'number') native[`${name}S`](a, o);
+  else native[name](a, o.handle);
+}
 
 export class Tensor {
   /** @internal the native handle; null once disposed. */
@@ -317,25 +326,33 @@ export class Tensor {
   leakyRelu(slope = 0.01): Tensor { return new Tensor(native.leakyRelu(this.handle, slope)); }
   softplus(beta = 1, threshold = 20): Tensor { return new Tensor(native.softplus(this.handle, beta, threshold)); }
 
-  add(o: Operand): Tensor { return new Tensor(native.add(this.handle, h(o))); }
-  sub(o: Operand): Tensor { return new Tensor(native.sub(this.handle, h(o))); }
-  mul(o: Operand): Tensor { return new Tensor(native.mul(this.handle, h(o))); }
-  div(o: Operand): Tensor { return new Tensor(native.div(this.handle, h(o))); }
-  pow(o: Operand): Tensor { return new Tensor(native.pow(this.handle, h(o))); }
-  remainder(o: Operand): Tensor { return new Tensor(native.remainder(this.handle, h(o))); }
-  eq(o: Operand): Tensor { return new Tensor(native.eq(this.handle, h(o))); }
-  ne(o: Operand): Tensor { return new Tensor(native.ne(this.handle, h(o))); }
-  gt(o: Operand): Tensor { return new Tensor(native.gt(this.handle, h(o))); }
-  ge(o: Operand): Tensor { return new Tensor(native.ge(this.handle, h(o))); }
-  lt(o: Operand): Tensor { return new Tensor(native.lt(this.handle, h(o))); }
-  le(o: Operand): Tensor { return new Tensor(native.le(this.handle, h(o))); }
+  add(o: Operand): Tensor { return binary('add', this.handle, o); }
+  sub(o: Operand): Tensor { return binary('sub', this.handle, o); }
+  mul(o: Operand): Tensor { return binary('mul', this.handle, o); }
+  div(o: Operand): Tensor { return binary('div', this.handle, o); }
+  pow(o: Operand): Tensor { return binary('pow', this.handle, o); }
+  remainder(o: Operand): Tensor { return binary('remainder', this.handle, o); }
+  eq(o: Operand): Tensor { return binary('eq', this.handle, o); }
+  ne(o: Operand): Tensor { return binary('ne', this.handle, o); }
+  gt(o: Operand): Tensor { return binary('gt', this.handle, o); }
+  ge(o: Operand): Tensor { return binary('ge', this.handle, o); }
+  lt(o: Operand): Tensor { return binary('lt', this.handle, o); }
+  le(o: Operand): Tensor { return binary('le', this.handle, o); }
   maximum(o: Tensor): Tensor { return new Tensor(native.maximum(this.handle, o.handle)); }
   minimum(o: Tensor): Tensor { return new Tensor(native.minimum(this.handle, o.handle)); }
   logicalAnd(o: Tensor): Tensor { return new Tensor(native.logicalAnd(this.handle, o.handle)); }
   logicalOr(o: Tensor): Tensor { return new Tensor(native.logicalOr(this.handle, o.handle)); }
   /** Clamp to [min, max]; each bound a number, a tensor (broadcast) or null for none. */
   clamp(min: Operand | null, max: Operand | null): Tensor {
-    return new Tensor(native.clamp(this.handle, min === null ? null : h(min), max === null ? null : h(max)));
+    if (!(min instanceof Tensor) && !(max instanceof Tensor)) return new Tensor(native.clamp(this.handle, min, max));
+    // Tensor bounds: a number beside one becomes a scalar tensor of this tensor's kind.
+    const bound = (b: Operand | null): Tensor | null => (b === null ? null : b instanceof Tensor ? b : scalarLike(this, b));
+    const lo = bound(min);
+    const hi = bound(max);
+    const out = new Tensor(native.clampT(this.handle, lo?.handle ?? null, hi?.handle ?? null));
+    if (lo !== min) lo?.dispose();
+    if (hi !== max) hi?.dispose();
+    return out;
   }
   lerp(end: Tensor, weight: number): Tensor { return new Tensor(native.lerp(this.handle, end.handle, weight)); }
   matmul(o: Tensor): Tensor { return new Tensor(native.matmul(this.handle, o.handle)); }
@@ -365,13 +382,13 @@ export class Tensor {
 
   // ---- in-place updates (for optimisers and buffers; run them under noGrad)
   add_(o: Operand, alpha = 1): this {
-    if (alpha === 1 || typeof o === 'number') native.add_(this.handle, typeof o === 'number' ? o * alpha : o.handle);
+    if (alpha === 1 || typeof o === 'number') inplace('add_', this.handle, typeof o === 'number' ? o * alpha : o);
     else native.addScaled_(this.handle, o.handle, alpha);
     return this;
   }
-  sub_(o: Operand): this { native.sub_(this.handle, h(o)); return this; }
-  mul_(o: Operand): this { native.mul_(this.handle, h(o)); return this; }
-  div_(o: Operand): this { native.div_(this.handle, h(o)); return this; }
+  sub_(o: Operand): this { inplace('sub_', this.handle, o); return this; }
+  mul_(o: Operand): this { inplace('mul_', this.handle, o); return this; }
+  div_(o: Operand): this { inplace('div_', this.handle, o); return this; }
   addcmul_(a: Tensor, b: Tensor, value = 1): this { native.addcmul_(this.handle, a.handle, b.handle, value); return this; }
   addcdiv_(a: Tensor, b: Tensor, value = 1): this { native.addcdiv_(this.handle, a.handle, b.handle, value); return this; }
   lerp_(end: Tensor, weight: number): this { native.lerp_(this.handle, end.handle, weight); return this; }
@@ -407,6 +424,11 @@ export class Tensor {
   backward(gradient?: Tensor, retainGraph = false): void {
     native.backward(this.handle, gradient?.handle ?? null, retainGraph);
   }
+}
+
+/** A 0-d tensor holding v with t's dtype and device (for number operands of tensor-only ops). */
+export function scalarLike(t: Tensor, v: number): Tensor {
+  return new Tensor(native.full([], v, dtypeCode(t.dtype), t.device));
 }
 
 /** A seeded random generator: the same seed gives the same numbers on CPU and GPU. */
