@@ -126,6 +126,8 @@ export interface EclipseProfile {
   denoiser: DenoiserRecipe;
   purify: PurifyRecipe;
   compensation: { p: number; sigma: number };
+  /** classifier epochs in the demo (null: the classifier profile's); mini trims them to fit 45 minutes */
+  demoEpochs: number | null;
 }
 
 const ECLIPSE_PAPER: EclipseProfile = {
@@ -144,6 +146,7 @@ const ECLIPSE_PAPER: EclipseProfile = {
   },
   purify: { tStar: 100, respacedSteps: 0, batchSize: 256, shardSize: 5000 },
   compensation: { p: 0.4, sigma: 0.05 },
+  demoEpochs: null,
 };
 
 const ECLIPSE_MINI: EclipseProfile = {
@@ -152,7 +155,7 @@ const ECLIPSE_MINI: EclipseProfile = {
   denoiser: {
     steps: 4000,
     unet: { modelChannels: 32, numResBlocks: 1, attentionResolutions: [8], channelMult: [1, 2, 2], numHeads: 1, dropout: 0.1 },
-    iterations: 1500,
+    iterations: 1000,
     batchSize: 32,
     lr: 2e-4,
     emaDecay: 0.995,
@@ -162,6 +165,7 @@ const ECLIPSE_MINI: EclipseProfile = {
   },
   purify: { tStar: 100, respacedSteps: 10, batchSize: 100, shardSize: 1000 },
   compensation: { p: 0.4, sigma: 0.05 },
+  demoEpochs: 20,
 };
 
 const ECLIPSE_SMOKE: EclipseProfile = {
@@ -176,6 +180,7 @@ const ECLIPSE_SMOKE: EclipseProfile = {
   },
   purify: { tStar: 100, respacedSteps: 2, batchSize: 16, shardSize: 32 },
   compensation: { p: 0.4, sigma: 0.05 },
+  demoEpochs: null,
 };
 
 export function eclipseProfile(name: ProfileName): EclipseProfile {

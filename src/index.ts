@@ -1,0 +1,27 @@
+// eclipse's public API: everything the CLI does is a call into these modules.
+export * as engine from './engine/index.js';
+export { F, Tensor, Generator, tidy, dispose, noGrad } from './engine/index.js';
+export * as nn from './nn/index.js';
+export { createClassifier, CLASSIFIERS } from './nn/models/index.js';
+export { SGD, Adam, AdamW } from './nn/optim.js';
+export { EMA } from './nn/ema.js';
+export { saveCheckpoint, loadCheckpoint } from './nn/checkpoint.js';
+export type { ImageDataset } from './data/dataset.js';
+export { balancedSubset, splitDisjoint, subset } from './data/dataset.js';
+export { loadCifar10, loadCifar10Both, exportCifarBinary } from './data/cifar.js';
+export { loadImageFolder, loadImageFolderSplits, exportPngFolder } from './data/imagefolder.js';
+export { loadDataset, saveDataset } from './data/store.js';
+export { prepareData, prepareDataDir } from './data/prepare.js';
+export { createAttack, poisonDataset, ATTACKS } from './attacks/index.js';
+export { GaussianDiffusion } from './diffusion/gaussian.js';
+export { UNet } from './diffusion/unet.js';
+export { trainDenoiser } from './diffusion/train.js';
+export { selectSparseSet, enlarge } from './defenses/sparse.js';
+export { purifyDataset } from './defenses/purify.js';
+export { compensation } from './defenses/compensation.js';
+export { trainClassifier, evaluate } from './training/trainer.js';
+export { defend } from './pipeline/defend.js';
+export { runDemo } from './pipeline/demo.js';
+export { psnr, purificationReport } from './metrics/index.js';
+export { assimilation } from './analysis/index.js';
+export * from './profiles.js';
