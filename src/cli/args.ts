@@ -67,3 +67,16 @@ Common options:
   --threads N                  CPU threads for libtorch (default 2)
   --quiet                      no progress output
   -h, --help                   this help`;
+
+/** Ctrl-C stops after the current checkpoint/shard; a second one quits at once. */
+export function interruptible(): { signal: AbortSignal; done: () => void } {
+  const stop = new AbortController();
+  const on = (): void => {
+    if (stop.signal.aborted) process.exit(130);
+    console.error('\nstopping at the next checkpoint (re-run the same command to resume); Ctrl-C again to quit now');
+    stop.abort();
+  };
+  process.on('SIGINT', on);
+  return { signal: stop.signal, done: () => process.off('SIGINT', on) };
+}
+

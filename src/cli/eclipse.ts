@@ -9,25 +9,13 @@ import { enlarge, selectSparseSet } from '../defenses/sparse.js';
 import { defend, type Components } from '../pipeline/defend.js';
 import { formatTable, runDemo } from '../pipeline/demo.js';
 import { eclipseProfile, type EclipseProfile, type ProfileName } from '../profiles.js';
-import { COMMON_HELP, UsageError, int, num, parse, profileOf, required, str, type Flags } from './args.js';
+import { COMMON_HELP, UsageError, int, interruptible, num, parse, profileOf, required, str, type Flags } from './args.js';
 import { defaultDataDir } from './data.js';
 import { RECIPE_FLAGS, recipeFrom, runtimeFrom } from './train.js';
 
 const log = (quiet: boolean) => (m: string): void => {
   if (!quiet) console.error(m);
 };
-
-/** Ctrl-C stops after the current checkpoint/shard; a second one quits at once. */
-function interruptible(): { signal: AbortSignal; done: () => void } {
-  const stop = new AbortController();
-  const on = (): void => {
-    if (stop.signal.aborted) process.exit(130);
-    console.error('\nstopping at the next checkpoint (re-run the same command to resume); Ctrl-C again to quit now');
-    stop.abort();
-  };
-  process.on('SIGINT', on);
-  return { signal: stop.signal, done: () => process.off('SIGINT', on) };
-}
 
 // ---------------------------------------------------------------------------
 

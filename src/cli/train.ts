@@ -10,7 +10,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import { classifierProfile, type ClassifierRecipe, type ProfileName, type ScheduleName } from '../profiles.js';
 import { evaluate, trainClassifier } from '../training/trainer.js';
 import { COMPENSATION_DEFAULTS, compensation } from '../defenses/compensation.js';
-import { COMMON_HELP, UsageError, int, num, parse, profileOf, required, str, type Flags } from './args.js';
+import { COMMON_HELP, UsageError, int, interruptible, num, parse, profileOf, required, str, type Flags } from './args.js';
 import { defaultDataDir } from './data.js';
 
 export const TRAIN_HELP = `eclipse train [options]
@@ -127,13 +127,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const quiet = flags.quiet === true;
   const { train, test } = await datasetsFrom(flags, profile, rt.seed, quiet);
   const out = str(flags, 'out') ?? join('runs', `train-${profile}-seed${rt.seed}`);
-  const stop = new AbortController();
-  const onInt = (): void => {
-    if (stop.signal.aborted) process.exit(130);
-    console.error('\nstopping after this epoch (its checkpoint is kept; --resume continues); Ctrl-C again to quit now');
-    stop.abort();
-  };
-  process.on('SIGINT', onInt);
+  const stop = interruptible();
   const res = await trainClassifier(train, test, {
     signal: stop.signal,
     recipe,
@@ -147,7 +141,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     quiet,
     tags: { profile, train: train.meta.path ?? train.meta.source ?? '', attack: train.meta.attack ?? 'none' },
   });
-  process.off('SIGINT', onInt);
+  stop.done();
   console.log(`test accuracy ${(100 * res.testAcc).toFixed(2)}% (${test.n} images) after ${recipe.epochs} epochs in ${(res.seconds / 60).toFixed(1)} min; run in ${out}`);
 }
 

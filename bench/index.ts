@@ -1,0 +1,60 @@
+// Benchmarks: `npm run bench -- <name> [flags]` (after `npm run build`).
+//   engine     ResNet-18 train-step / forward throughput, eclipse vs PyTorch (bench/engine.ts)
+//   diffusion  U-Net train-step / sampling-step throughput, eclipse vs PyTorch (bench/diffusion.ts)
+import { parseArgs } from './common.js';
+import { engineOptions, runEngineBench } from './engine.js';
+import { runDiffusionBench } from './diffusion.js';
+
+const USAGE = `usage: npm run bench -- engine|diffusion [--quick] [flags]
+
+diffusion: improved-DDPM U-Net (mini 32ch x1 and 32ch x2 with attention 16/8) train step and
+  sampling step, ours vs PyTorch, interleaved rounds. Writes bench/results/diffusion.json.
+  --rounds N (default 5, quick 3)  --threads N (default 2)
+
+
+engine: ResNet-18 (CIFAR, width multiplier) train-step and eval-forward throughput in img/s:
+  eclipse channels_last (ours), eclipse NCHW, PyTorch default layout, PyTorch channels_last,
+  interleaved round-robin; medians over rounds. Writes bench/results/engine.json.
+  --quick               fewer, shorter rounds (about 1-2 minutes instead of 5-8)
+  --configs TOKENS      w64, w16, w64:train, w16_b64:forward, resnet18_w64_b128_train, train,
+                        forward (space or comma separated; default: w64 and w16, both modes)
+  --batch N             batch size for configs that do not name one (default 128)
+  --threads N           intra-op threads for both engines (default 2)
+  --rounds N            timed rounds per contender (default 9, quick 3)
+  --warmup N            warm-up steps per contender (default 3, quick 2)
+  --round-seconds S     target length of one contender's round (default 1.5, quick 0.6)
+  --contended-below U   a round where any contender's CPU use (CPU time / wall / threads) is
+                        below U lost cores to other processes (default 0.8) ...
+  --retries N           ... and is run again, at most N times per config (default 9, quick 3)
+  --sync                run our steps back to back with no event-loop turn between them (by
+                        default each step ends with one turn, timed, as an async loop has)
+  --out FILE            results file (default bench/results/engine.json; other configs in it are kept)
+
+env: ECLIPSE_PYTHON   the python3 with torch (default /usr/bin/python3)`;
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2), new Set(['quick', 'help', 'sync']));
+  const [name] = args.positional;
+  if (args.flags.has('help') || name === undefined || name === 'help') {
+    console.log(USAGE);
+    return name === undefined && !args.flags.has('help') ? 2 : 0;
+  }
+  if (name === 'engine') {
+    await runEngineBench(engineOptions(args));
+    return 0;
+  }
+  if (name === 'diffusion') {
+    await runDiffusionBench(args);
+    return 0;
+  }
+  console.error(`unknown benchmark "${name}"\n\n${USAGE}`);
+  return 2;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e instanceof Error ? e.message : String(e));
+    process.exit(1);
+  },
+);

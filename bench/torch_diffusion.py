@@ -1,0 +1,66 @@
+"""PyTorch side of `npm run bench -- diffusion`: the same improved-DDPM U-Net as eclipse's
+(test/golden/gen_diffusion.py defines it independently, with the same state-dict names).
+
+Long-lived: one JSON request per line on stdin, one JSON reply per line on stdout.
+  {"op": "run", "config": {...UNetConfig...}, "mode": "train"|"sample", "batch": 32, "steps": 2}
+      -> {"seconds": [...], "params": N}
+  {"op": "quit"}
+train: one Adam step on the eps-MSE of the 6-channel output (forward, backward, update);
+sample: one reverse-step network evaluation under no_grad (eval mode).
+"""
+import json
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'golden'))
+from gen_diffusion import TinyUNet  # noqa: E402
+
+torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '2')))
+cases = {}
+
+
+def case(cfg, mode, batch):
+    key = json.dumps([cfg, mode, batch], sort_keys=True)
+    if key not in cases:
+        torch.manual_seed(0)
+        c = dict(cfg)
+        c.setdefault('normGroups', 32)
+        m = TinyUNet(c)
+        m.train(mode == 'train')
+        x = torch.randn(batch, 3, c['imageSize'], c['imageSize'])
+        t = torch.randint(0, 1000, (batch,)).float()
+        opt = torch.optim.Adam(m.parameters(), lr=1e-4) if mode == 'train' else None
+        cases[key] = (m, x, t, opt)
+    return cases[key]
+
+
+def run(req):
+    m, x, t, opt = case(req['config'], req['mode'], req['batch'])
+    secs = []
+    for _ in range(req['steps']):
+        t0 = time.perf_counter()
+        if opt is not None:
+            opt.zero_grad(set_to_none=True)
+            out = m(x, t)
+            loss = ((out[:, :3] - x) ** 2).mean()
+            loss.backward()
+            opt.step()
+        else:
+            with torch.no_grad():
+                m(x, t)
+        secs.append(time.perf_counter() - t0)
+    return {'seconds': secs, 'params': sum(p.numel() for p in m.parameters())}
+
+
+for line in sys.stdin:
+    req = json.loads(line)
+    if req['op'] == 'quit':
+        print(json.dumps({'ok': True}), flush=True)
+        break
+    try:
+        print(json.dumps(run(req)), flush=True)
+    except Exception as e:  # reported to the Node side
+        print(json.dumps({'error': repr(e)}), flush=True)
