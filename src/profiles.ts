@@ -150,7 +150,7 @@ const ECLIPSE_PAPER: EclipseProfile = {
 };
 
 const ECLIPSE_MINI: EclipseProfile = {
-  // Sized for 2 CPU cores: see docs/mini-profile.md for the measurements behind each number.
+  // Sized for 2 CPU cores (docs/results.md has the measurements behind these numbers).
   sparse: { perClass: 20, replication: 4 },
   denoiser: {
     steps: 4000,

@@ -534,6 +534,12 @@ describe('purification', () => {
     assert.deepEqual(a.toArray(), b.toArray());
     assert.deepEqual(a.shape, x0.shape);
     assert.ok(!a.requiresGrad);
+    // A fixed forward noise must not be reused by the reverse steps: they draw from the generator.
+    const noise = F.randn(x0.shape, { generator: new Generator(5) });
+    const c1 = d.purify(m, x0, 5, { noise, generator: new Generator(6) });
+    const c2 = d.purify(m, x0, 5, { noise, generator: new Generator(7) });
+    assert.notDeepEqual(c1.toArray(), c2.toArray(), 'reverse-step noise comes from the generator');
+    [noise, c1, c2].forEach((t) => t.dispose());
     a.dispose();
     b.dispose();
     d.dispose();

@@ -274,9 +274,11 @@ export class GaussianDiffusion {
   purify(model: Denoiser, x0: Tensor, tStar: number, o: SampleOptions & { noise?: Tensor } = {}): Tensor {
     if (!Number.isInteger(tStar) || tStar < 0 || tStar > this.numTimesteps) throw new Error(`t* must be an integer in 0..${this.numTimesteps}, got ${tStar}`);
     if (tStar === 0) return tidy(() => x0.clone());
+    // o.noise is the forward jump's noise only: each reverse step draws its own.
+    const { noise, ...reverse } = o;
     return noGrad(() => {
-      const xt = tidy(() => this.qSample(x0, this.timesteps(tStar - 1, x0.size(0), x0.device), o.noise, o.generator));
-      const out = this.reverseFrom(model, xt, tStar - 1, o);
+      const xt = tidy(() => this.qSample(x0, this.timesteps(tStar - 1, x0.size(0), x0.device), noise, o.generator));
+      const out = this.reverseFrom(model, xt, tStar - 1, reverse);
       xt.dispose();
       return out;
     });
