@@ -145,9 +145,8 @@ interface RoundTimes {
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * Time `steps` steps. With `yieldEach`, each step ends with one event-loop turn (inside the
- * timed window), as an async training loop has: Node runs the finalizers of collected tensor
- * handles there. Without it the loop is fully synchronous.
+ * Time `steps` steps, back to back as in a synchronous training loop; with `yieldEach`, each
+ * step ends with one event-loop turn (inside the timed window), as an async loop has.
  */
 async function runOurs(cs: OurCase, steps: number, windows: Window[], yieldEach: boolean): Promise<RoundTimes> {
   const out: number[] = [];
@@ -184,8 +183,8 @@ export interface EngineOptions {
   contendedBelow: number;
   /** contended rounds that may be discarded and repeated, per config */
   retries: number;
-  /** run our steps back to back without an event-loop turn between them */
-  sync: boolean;
+  /** end each of our steps with one event-loop turn (default: a synchronous loop) */
+  yieldEach: boolean;
   out: string;
   log: (s: string) => void;
 }
@@ -203,7 +202,7 @@ export function engineOptions(args: ParsedArgs): EngineOptions {
     threads: flagNumber(args, 'threads', 2),
     contendedBelow: flagNumber(args, 'contended-below', 0.8),
     retries: flagNumber(args, 'retries', quick ? 3 : 9),
-    sync: args.flags.has('sync'),
+    yieldEach: args.flags.has('yield'),
     out: (() => {
       const o = args.flags.get('out');
       return o === undefined || o === true ? join(repoRoot(), 'bench', 'results', 'engine.json') : o[0]!;
@@ -266,7 +265,7 @@ export async function runEngineBench(o: EngineOptions): Promise<Record<string, u
       round_seconds: o.roundSeconds,
       contended_below: o.contendedBelow,
       retries: o.retries,
-      ours_loop: o.sync ? 'synchronous' : 'one event-loop turn (setImmediate) after each step, timed',
+      ours_loop: o.yieldEach ? 'one event-loop turn (setImmediate) after each step, timed' : 'synchronous',
       total_seconds: round((performance.now() - started) / 1000, 1),
     },
   };
@@ -288,7 +287,7 @@ async function benchConfig(c: EngineConfig, o: EngineOptions, peer: PyPeer): Pro
   const windows: Record<'ours' | 'ours_nchw', Window[]> = { ours: [], ours_nchw: [] };
   let timing = false;
   const run = async (v: Variant, steps: number): Promise<RoundTimes> => {
-    if (v === 'ours' || v === 'ours_nchw') return runOurs(ours[v], steps, timing ? windows[v] : [], !o.sync);
+    if (v === 'ours' || v === 'ours_nchw') return runOurs(ours[v], steps, timing ? windows[v] : [], o.yieldEach);
     return peer.request<RoundTimes>({ op: 'run', width: c.width, batch: c.batch, layout: torchLayout[v], mode: c.mode, steps });
   };
 
@@ -379,7 +378,7 @@ async function benchConfig(c: EngineConfig, o: EngineOptions, peer: PyPeer): Pro
       ours_gc_ms_per_step: gcPerStep('ours'),
       ours_nchw_gc_ms_per_step: gcPerStep('ours_nchw'),
       quick: o.quick,
-      ours_loop: o.sync ? 'synchronous' : 'event-loop turn after each step',
+      ours_loop: o.yieldEach ? 'event-loop turn after each step' : 'synchronous',
       date: new Date().toISOString(),
     };
   } finally {

@@ -26,14 +26,14 @@ engine: ResNet-18 (CIFAR, width multiplier) train-step and eval-forward throughp
   --contended-below U   a round where any contender's CPU use (CPU time / wall / threads) is
                         below U lost cores to other processes (default 0.8) ...
   --retries N           ... and is run again, at most N times per config (default 9, quick 3)
-  --sync                run our steps back to back with no event-loop turn between them (by
-                        default each step ends with one turn, timed, as an async loop has)
+  --yield               end each of our steps with one event-loop turn (timed), as an async
+                        loop has (default: steps back to back, as a synchronous loop)
   --out FILE            results file (default bench/results/engine.json; other configs in it are kept)
 
 env: ECLIPSE_PYTHON   the python3 with torch (default /usr/bin/python3)`;
 
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2), new Set(['quick', 'help', 'sync']));
+  const args = parseArgs(process.argv.slice(2), new Set(['quick', 'help', 'yield']));
   const [name] = args.positional;
   if (args.flags.has('help') || name === undefined || name === 'help') {
     console.log(USAGE);
