@@ -120,6 +120,20 @@ export abstract class Module {
   }
 }
 
+/**
+ * Apply steps in order, disposing each intermediate as soon as the next step has used it
+ * (x itself is kept). Without autograd this frees activations as eagerly as PyTorch does.
+ */
+export function pipe(x: Tensor, ...steps: ((t: Tensor) => Tensor)[]): Tensor {
+  let y = x;
+  for (const step of steps) {
+    const next = step(y);
+    if (y !== x) y.dispose();
+    y = next;
+  }
+  return y;
+}
+
 /** Children run in order. */
 export class Sequential extends Module {
   readonly layers: Module[];
@@ -128,12 +142,6 @@ export class Sequential extends Module {
     this.layers = layers.map((m, i) => this.child(String(i), m));
   }
   forward(x: Tensor): Tensor {
-    let y = x;
-    for (const m of this.layers) {
-      const next = m.forward(y);
-      if (y !== x) y.dispose();
-      y = next;
-    }
-    return y;
+    return pipe(x, ...this.layers.map((m) => (t: Tensor) => m.forward(t)));
   }
 }

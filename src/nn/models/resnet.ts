@@ -1,7 +1,7 @@
 // CIFAR ResNets (He et al. 2016, CIFAR variant: 3x3 stem, no max-pool), as in the
 // poisoning literature's ResNet-18. `width` scales every stage (64 is the standard net).
-import { F, Tensor, tidy } from '../init.js';
-import { Module, Sequential } from '../module.js';
+import { F, Tensor } from '../init.js';
+import { Module, Sequential, pipe } from '../module.js';
 import { BatchNorm2d, Conv2d, Linear, type InitOptions } from '../layers.js';
 
 export interface ResNetConfig extends InitOptions {
@@ -9,6 +9,15 @@ export interface ResNetConfig extends InitOptions {
   /** channels of the first stage; later stages use 2x, 4x, 8x */
   width?: number;
   inChannels?: number;
+}
+
+/** relu(branch + shortcut(x)); frees the branch and the shortcut's output. */
+function residual(branch: Tensor, x: Tensor, shortcut: Sequential | null): Tensor {
+  const s = shortcut ? shortcut.forward(x) : x;
+  const out = pipe(branch, (t) => t.add(s), (t) => t.relu());
+  branch.dispose();
+  if (s !== x) s.dispose();
+  return out;
 }
 
 class BasicBlock extends Module {
@@ -30,13 +39,9 @@ class BasicBlock extends Module {
         : null;
   }
   forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const t = x;
-      const a = this.bn1.forward(this.conv1.forward(t)).relu();
-      const b = this.bn2.forward(this.conv2.forward(a));
-      const s = this.shortcut ? this.shortcut.forward(t) : t;
-      return b.add(s).relu();
-    });
+    // pipe() frees each activation once used (autograd keeps what backward needs).
+    const b = pipe(x, (t) => this.conv1.forward(t), (t) => this.bn1.forward(t), (t) => t.relu(), (t) => this.conv2.forward(t), (t) => this.bn2.forward(t));
+    return residual(b, x, this.shortcut);
   }
 }
 
@@ -64,14 +69,13 @@ class Bottleneck extends Module {
         : null;
   }
   forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const t = x;
-      const a = this.bn1.forward(this.conv1.forward(t)).relu();
-      const b = this.bn2.forward(this.conv2.forward(a)).relu();
-      const c = this.bn3.forward(this.conv3.forward(b));
-      const s = this.shortcut ? this.shortcut.forward(t) : t;
-      return c.add(s).relu();
-    });
+    const c = pipe(
+      x,
+      (t) => this.conv1.forward(t), (t) => this.bn1.forward(t), (t) => t.relu(),
+      (t) => this.conv2.forward(t), (t) => this.bn2.forward(t), (t) => t.relu(),
+      (t) => this.conv3.forward(t), (t) => this.bn3.forward(t),
+    );
+    return residual(c, x, this.shortcut);
   }
 }
 
@@ -101,12 +105,12 @@ export class ResNet extends Module {
     this.linear = this.child('linear', new Linear(inPlanes, c.numClasses ?? 10, o));
   }
   forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const t = x;
-      let y = this.bn1.forward(this.conv1.forward(t)).relu();
-      for (const l of this.layers) y = l.forward(y);
-      return this.linear.forward(F.adaptiveAvgPool2d(y, 1).flatten(1));
-    });
+    return pipe(
+      x,
+      (t) => this.conv1.forward(t), (t) => this.bn1.forward(t), (t) => t.relu(),
+      ...this.layers.map((l) => (t: Tensor) => l.forward(t)),
+      (t) => F.adaptiveAvgPool2d(t, 1), (t) => t.flatten(1), (t) => this.linear.forward(t),
+    );
   }
 }
 
