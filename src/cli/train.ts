@@ -101,7 +101,8 @@ export function runtimeFrom(f: Flags): { seed: number; device: ReturnType<typeof
 }
 
 /** Training and test sets from --train/--test, else the profile's imported CIFAR-10. */
-export async function datasetsFrom(f: Flags, profile: ProfileName, seed: number, quiet: boolean): Promise<{ train: ImageDataset; test: ImageDataset }> {
+/** The data split is fixed (seed 0) so runs with different --seed train on the same images. */
+export async function datasetsFrom(f: Flags, profile: ProfileName, quiet: boolean): Promise<{ train: ImageDataset; test: ImageDataset }> {
   const trainFile = str(f, 'train');
   const testFile = str(f, 'test');
   if (trainFile || testFile) {
@@ -114,7 +115,6 @@ export async function datasetsFrom(f: Flags, profile: ProfileName, seed: number,
     { source: str(f, 'source'), trainPerClass: r.trainPerClass, testPerClass: r.testPerClass, sparsePoolPerClass: 200, seed: 0 },
     (m) => quiet || console.error(m),
   );
-  void seed;
   return { train: data.train, test: data.test };
 }
 
@@ -125,7 +125,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const recipe = recipeFrom(flags, profile);
   const rt = runtimeFrom(flags);
   const quiet = flags.quiet === true;
-  const { train, test } = await datasetsFrom(flags, profile, rt.seed, quiet);
+  const { train, test } = await datasetsFrom(flags, profile, quiet);
   const out = str(flags, 'out') ?? join('runs', `train-${profile}-seed${rt.seed}`);
   const stop = interruptible();
   const res = await trainClassifier(train, test, {
@@ -153,7 +153,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const rt = runtimeFrom(flags);
   const test = str(flags, 'test')
     ? await loadDataset(str(flags, 'test')!)
-    : (await datasetsFrom({ ...flags, train: undefined }, profile, rt.seed, flags.quiet === true)).test;
+    : (await datasetsFrom({ ...flags, train: undefined }, profile, flags.quiet === true)).test;
   const { readCheckpointMetadata } = await import('../nn/checkpoint.js');
   const meta = await readCheckpointMetadata(ckpt);
   const model = createClassifier(meta.model ?? 'resnet18', { width: Number(meta.width ?? 64), numClasses: test.classes.length, device: rt.device });
