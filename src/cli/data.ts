@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { classCounts, type ImageDataset } from '../data/dataset.js';
 import { exportCifarBinary } from '../data/cifar.js';
 import { exportPngFolder } from '../data/imagefolder.js';
-import { prepareDataDir, preparedFiles } from '../data/prepare.js';
+import { SPARSE_POOL_PER_CLASS, prepareDataDir, preparedFiles } from '../data/prepare.js';
 import { loadDataset } from '../data/store.js';
 import { classifierProfile } from '../profiles.js';
 import { COMMON_HELP, UsageError, int, parse, profileOf, required, str } from './args.js';
@@ -72,7 +72,7 @@ export async function dataCommand(argv: string[]): Promise<void> {
         folder: str(flags, 'folder'),
         trainPerClass: int(flags, 'train-per-class') ?? recipe.trainPerClass,
         testPerClass: int(flags, 'test-per-class') ?? recipe.testPerClass,
-        sparsePoolPerClass: int(flags, 'sparse-per-class') ?? 200,
+        sparsePoolPerClass: int(flags, 'sparse-per-class') ?? SPARSE_POOL_PER_CLASS,
         seed: int(flags, 'seed') ?? 0,
       },
       (m) => console.error(m),

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pickDevice, setNumThreads } from '../engine/index.js';
 import { createClassifier } from '../nn/models/index.js';
 import { loadCheckpoint } from '../nn/checkpoint.js';
-import { prepareDataDir } from '../data/prepare.js';
+import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
 import { loadDataset } from '../data/store.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { classifierProfile, type ClassifierRecipe, type ProfileName, type ScheduleName } from '../profiles.js';
@@ -112,7 +112,7 @@ export async function datasetsFrom(f: Flags, profile: ProfileName, quiet: boolea
   const r = classifierProfile(profile);
   const data = await prepareDataDir(
     defaultDataDir(profile),
-    { source: str(f, 'source'), trainPerClass: r.trainPerClass, testPerClass: r.testPerClass, sparsePoolPerClass: 200, seed: 0 },
+    { source: str(f, 'source'), trainPerClass: r.trainPerClass, testPerClass: r.testPerClass, sparsePoolPerClass: SPARSE_POOL_PER_CLASS, seed: 0 },
     (m) => quiet || console.error(m),
   );
   return { train: data.train, test: data.test };

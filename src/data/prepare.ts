@@ -11,6 +11,9 @@ import { loadImageFolderSplits } from './imagefolder.js';
 import { loadDataset, saveDataset } from './store.js';
 import { atomicWriteFile } from '../io/atomic.js';
 
+/** Test-split images per class reserved for sparse sets by default (the paper's B = 2,000). */
+export const SPARSE_POOL_PER_CLASS = 200;
+
 export interface PrepareOptions {
   /** CIFAR-10 binary (.tar.gz or folder); default: resolveCifar10Source() */
   source?: string;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Device } from '../engine/index.js';
 import { createAttack } from '../attacks/index.js';
 import { imageView, type ImageDataset } from '../data/dataset.js';
-import { prepareDataDir } from '../data/prepare.js';
+import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
 import { Rng } from '../data/rng.js';
 import { loadDataset, saveDataset } from '../data/store.js';
 import { namedBetas, noiseSchedule } from '../diffusion/schedule.js';
@@ -61,7 +61,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const c = o.classifier;
   const data = await prepareDataDir(
     o.dataDir,
-    { source: o.source, trainPerClass: c.trainPerClass, testPerClass: c.testPerClass, sparsePoolPerClass: Math.max(o.eclipse.sparse.perClass, 20), seed: 0 },
+    { source: o.source, trainPerClass: c.trainPerClass, testPerClass: c.testPerClass, sparsePoolPerClass: Math.max(o.eclipse.sparse.perClass, SPARSE_POOL_PER_CLASS), seed: 0 },
     o.log,
   );
   const clean = data.train;
