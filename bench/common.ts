@@ -83,6 +83,47 @@ export function machineInfo(): MachineInfo {
   };
 }
 
+/** Busy and total jiffies of all CPUs from /proc/stat, or null where there is none. */
+function cpuJiffies(): { busy: number; total: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - f[3]! - f[4]!, total };
+  } catch {
+    return null;
+  }
+}
+
+/** Fraction of all CPUs busy over the next `ms` milliseconds (null where unknown). */
+export async function cpuBusy(ms: number): Promise<number | null> {
+  const a = cpuJiffies();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = cpuJiffies();
+  if (a === null || b === null || b.total === a.total) return null;
+  return (b.busy - a.busy) / (b.total - a.total);
+}
+
+/**
+ * Wait until other processes leave the CPUs alone (busy below `maxBusy` over 1-second
+ * windows, twice in a row), for at most `budgetMs`. Returns the milliseconds waited.
+ */
+export async function waitForIdle(maxBusy: number, budgetMs: number, log: (s: string) => void): Promise<number> {
+  const t0 = Date.now();
+  let calm = 0;
+  let said = false;
+  while (Date.now() - t0 < budgetMs) {
+    const busy = await cpuBusy(1000);
+    if (busy === null) return Date.now() - t0;
+    calm = busy < maxBusy ? calm + 1 : 0;
+    if (calm >= 2) break;
+    if (!said && busy >= maxBusy) {
+      log(`  other processes are using the CPUs (${Math.round(busy * 100)}% busy): waiting for them (at most ${Math.round(budgetMs / 1000)}s in all)`);
+      said = true;
+    }
+  }
+  return Date.now() - t0;
+}
+
 // ---------------------------------------------------------------------------
 // Output
 
@@ -135,20 +176,26 @@ export function table(header: readonly string[], rows: readonly (readonly (strin
 }
 
 // ---------------------------------------------------------------------------
-// The PyTorch peer: a long-lived Python process answering one JSON request per line.
+// Peers: long-lived benchmark processes answering one JSON request per line on stdin with one
+// JSON reply per line on stdout. While a peer waits for its next request it is blocked on
+// stdin, so peers never compete with each other for the cores.
 
-export class PyPeer {
+export class Peer {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly lines: Interface;
   private readonly waiting: ((line: string) => void)[] = [];
   private readonly stderr: string[] = [];
   private exited: string | null = null;
 
-  constructor(script: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}) {
-    const py = pythonPath();
-    this.child = spawn(py, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    this.child.on('error', (e) => this.fail(`cannot start ${py}: ${e.message} (set ECLIPSE_PYTHON to a python3 with torch)`));
-    this.child.on('exit', (code, signal) => this.fail(`${py} ${script} exited (code ${code}, signal ${signal})`));
+  constructor(
+    readonly name: string,
+    command: string,
+    args: readonly string[],
+    env: NodeJS.ProcessEnv = {},
+  ) {
+    this.child = spawn(command, [...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    this.child.on('error', (e) => this.fail(`cannot start ${command}: ${e.message}`));
+    this.child.on('exit', (code, signal) => this.fail(`${name} exited (code ${code}, signal ${signal})`));
     this.child.stderr.setEncoding('utf8');
     this.child.stderr.on('data', (d: string) => {
       this.stderr.push(d);
@@ -174,18 +221,20 @@ export class PyPeer {
         try {
           v = JSON.parse(line) as Record<string, unknown>;
         } catch {
-          reject(new Error(`PyTorch peer answered something that is not JSON: ${line.slice(0, 200)}`));
+          reject(new Error(`${this.name} answered something that is not JSON: ${line.slice(0, 200)}`));
           return;
         }
-        if (typeof v.error === 'string') reject(new Error(`PyTorch peer: ${v.error}`));
+        if (typeof v.error === 'string') reject(new Error(`${this.name}: ${v.error}`));
         else resolveReply(v as T);
       });
       this.child.stdin.write(JSON.stringify(req) + '\n');
     });
   }
 
-  async close(): Promise<void> {
+  /** Ask the peer to quit and wait for it to go; kill it if it does not within `graceMs`. */
+  async close(graceMs = 10_000): Promise<void> {
     if (this.exited !== null) return;
+    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     try {
       await this.request({ op: 'quit' });
     } catch {
@@ -193,11 +242,22 @@ export class PyPeer {
     }
     this.lines.close();
     this.child.stdin.end();
+    const timer = setTimeout(() => this.kill(), graceMs);
+    await gone;
+    clearTimeout(timer);
   }
 
   /** Stop the process now (on errors). */
   kill(): void {
     if (this.exited === null) this.child.kill('SIGTERM');
+  }
+}
+
+/** A Python peer: `script` run by the Python that has PyTorch (see pythonPath). */
+export class PyPeer extends Peer {
+  constructor(script: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}) {
+    const py = pythonPath();
+    super(`${py} ${script}`, py, [script, ...args], env);
   }
 }
 

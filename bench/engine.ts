@@ -5,22 +5,34 @@
 //   ours_nchw   eclipse, default contiguous (NCHW) layout, for information
 //   pytorch     PyTorch, default layout
 //   pytorch_cl  PyTorch, channels_last model and input
-// PyTorch runs in a long-lived subprocess (bench/torch_engine.py). Rounds are interleaved
-// round-robin, with the starting contender rotated every round, so the drift of a noisy
-// machine hits all contenders alike; the reported figure is the median over rounds.
+//
+// Every contender runs in its own process, started afresh for each config: ours in a Node
+// worker (`node dist/bench/index.js engine-worker`, served by serveEngineWorker below),
+// PyTorch in bench/torch_engine.py. This process only orchestrates. Fresh processes matter:
+// the C allocator keeps the heap of earlier, bigger steps, and a process that ran the width-64
+// train step first would run the forward pass with most of its pages already mapped (see the
+// README). While one contender runs, the others wait blocked on stdin, so they never compete.
+//
+// Rounds are interleaved round-robin, the starting contender rotated every round, so the
+// drift of a noisy machine hits all contenders alike; reported figures are medians over rounds.
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { F, noGrad, tidy, type Tensor } from '../src/engine/index.js';
-import { resnet18, type ResNet } from '../src/nn/models/resnet.js';
+import { resnet18 } from '../src/nn/models/resnet.js';
 import { SGD } from '../src/nn/optim.js';
 import {
+  Peer,
   PyPeer,
   flagNumber,
   machineInfo,
   median,
+  pythonPath,
   quantile,
   readJsonObject,
+  waitForIdle,
   repoRoot,
   round,
   table,
@@ -38,6 +50,8 @@ export interface EngineConfig {
 
 const VARIANTS = ['ours', 'ours_nchw', 'pytorch', 'pytorch_cl'] as const;
 type Variant = (typeof VARIANTS)[number];
+type Layout = 'default' | 'channels_last';
+const LAYOUT: Record<Variant, Layout> = { ours: 'channels_last', ours_nchw: 'default', pytorch: 'default', pytorch_cl: 'channels_last' };
 
 /** The acceptance bar: ours (channels_last) against PyTorch's default and channels_last layouts. */
 export const BAR = { ratio: 1.05, ratio_cl: 0.95 };
@@ -76,18 +90,30 @@ export function parseConfigs(tokens: readonly string[] | null, batch: number): E
 }
 
 // ---------------------------------------------------------------------------
-// Our side
+// Our contender: the worker process
+
+/** What one timed run of `steps` steps reports, from either engine. */
+interface RunReply {
+  /** wall seconds per step */
+  seconds: number[];
+  /** process CPU seconds (all threads) over the steps */
+  cpu_seconds: number;
+  /** minor page faults over the steps: fresh memory the allocator had to map in */
+  minor_faults: number;
+  /** V8 garbage-collection milliseconds inside the steps (ours only) */
+  gc_ms?: number;
+}
 
 interface OurCase {
   step(): void;
   dispose(): void;
 }
 
-function ourCase(c: EngineConfig, layout: 'channels_last' | 'contiguous'): OurCase {
+function ourCase(width: number, batch: number, layout: Layout, mode: Mode): OurCase {
   F.manualSeed(0);
-  const model: ResNet = resnet18({ width: c.width, numClasses: 10 });
-  let x: Tensor = F.rand([c.batch, 3, 32, 32]);
-  const y = F.randint(0, 10, [c.batch]);
+  const model = resnet18({ width, numClasses: 10 });
+  let x: Tensor = F.rand([batch, 3, 32, 32]);
+  const y = F.randint(0, 10, [batch]);
   if (layout === 'channels_last') {
     model.to(undefined, 'channels_last');
     const xl = x.contiguous('channels_last');
@@ -113,7 +139,7 @@ function ourCase(c: EngineConfig, layout: 'channels_last' | 'contiguous'): OurCa
     );
   };
   return {
-    step: c.mode === 'train' ? trainStep : forwardStep,
+    step: mode === 'train' ? trainStep : forwardStep,
     dispose() {
       opt.dispose();
       model.dispose();
@@ -123,54 +149,72 @@ function ourCase(c: EngineConfig, layout: 'channels_last' | 'contiguous'): OurCa
   };
 }
 
-// V8 collections (e.g. those the addon's external-memory reports trigger). Entries arrive
-// asynchronously, so they are matched to our timed windows afterwards by start time.
-const gcEntries: { start: number; duration: number }[] = [];
-const gcObserver = new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) gcEntries.push({ start: e.startTime, duration: e.duration });
-});
-
-interface Window {
-  start: number;
-  end: number;
-}
-
-interface RoundTimes {
-  /** wall seconds per step */
-  seconds: number[];
-  /** process CPU seconds (all threads) over the steps */
-  cpu_seconds: number;
-}
-
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * Time `steps` steps, back to back as in a synchronous training loop; with `yieldEach`, each
- * step ends with one event-loop turn (inside the timed window), as an async loop has.
+ * The worker behind `engine-worker`: the same protocol as bench/torch_engine.py (one JSON
+ * request per line on stdin, one reply per line on stdout). Requests:
+ *   {"op": "run", "width", "batch", "layout": "default"|"channels_last", "mode", "steps",
+ *    "yield": bool}  -> RunReply
+ *   {"op": "quit"}
+ * With `yield`, each step ends with one event-loop turn inside the timed window (an async
+ * loop); otherwise steps run back to back (a synchronous loop).
  */
-async function runOurs(cs: OurCase, steps: number, windows: Window[], yieldEach: boolean): Promise<RoundTimes> {
-  const out: number[] = [];
-  const c0 = process.cpuUsage();
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    cs.step();
-    if (yieldEach) await nextTurn();
-    const t1 = performance.now();
-    out.push((t1 - t0) / 1000);
-    windows.push({ start: t0, end: t1 });
-  }
-  const c = process.cpuUsage(c0);
-  return { seconds: out, cpu_seconds: (c.user + c.system) / 1e6 };
-}
+export async function serveEngineWorker(threads: number): Promise<void> {
+  F.setNumThreads(threads);
+  const gc: { start: number; duration: number }[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gc.push({ start: e.startTime, duration: e.duration });
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const cases = new Map<string, OurCase>();
+  const reply = (v: unknown) => process.stdout.write(JSON.stringify(v) + '\n');
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (!line.trim()) continue;
+    try {
+      const req = JSON.parse(line) as Record<string, unknown>;
+      if (req.op === 'quit') {
+        reply({ ok: true });
+        break;
+      }
+      if (req.op !== 'run') throw new Error(`unknown op ${JSON.stringify(req.op)}`);
+      const [width, batch, steps] = [Number(req.width), Number(req.batch), Number(req.steps)];
+      const layout = req.layout === 'channels_last' ? 'channels_last' : 'default';
+      const mode: Mode = req.mode === 'forward' ? 'forward' : 'train';
+      const key = `${width}/${batch}/${layout}/${mode}`;
+      let cs = cases.get(key);
+      if (!cs) cases.set(key, (cs = ourCase(width, batch, layout, mode)));
 
-/** Total GC milliseconds that started inside the windows. */
-function gcInside(windows: readonly Window[]): number {
-  let ms = 0;
-  for (const g of gcEntries) if (windows.some((w) => g.start >= w.start && g.start < w.end)) ms += g.duration;
-  return ms;
+      const seconds: number[] = [];
+      const windows: { start: number; end: number }[] = [];
+      const c0 = process.cpuUsage();
+      const f0 = process.resourceUsage().minorPageFault;
+      for (let i = 0; i < steps; i++) {
+        const t0 = performance.now();
+        cs.step();
+        if (req.yield === true) await nextTurn();
+        const t1 = performance.now();
+        seconds.push((t1 - t0) / 1000);
+        windows.push({ start: t0, end: t1 });
+      }
+      const c = process.cpuUsage(c0);
+      const faults = process.resourceUsage().minorPageFault - f0;
+      // GC entries arrive asynchronously: give the observer a turn, then match them to the steps.
+      await new Promise((r) => setTimeout(r, 5));
+      let gcMs = 0;
+      for (const g of gc) if (windows.some((w) => g.start >= w.start && g.start < w.end)) gcMs += g.duration;
+      gc.length = 0;
+      reply({ seconds, cpu_seconds: (c.user + c.system) / 1e6, minor_faults: faults, gc_ms: gcMs } satisfies RunReply);
+    } catch (e) {
+      reply({ error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  observer.disconnect();
+  for (const cs of cases.values()) cs.dispose();
 }
 
 // ---------------------------------------------------------------------------
+// The orchestrator
 
 export interface EngineOptions {
   configs: EngineConfig[];
@@ -183,8 +227,12 @@ export interface EngineOptions {
   contendedBelow: number;
   /** contended rounds that may be discarded and repeated, per config */
   retries: number;
+  /** seconds the whole run may spend waiting for other processes to leave the CPUs */
+  maxWait: number;
   /** end each of our steps with one event-loop turn (default: a synchronous loop) */
   yieldEach: boolean;
+  /** extra environment for our worker processes only (what-if runs, e.g. allocator settings) */
+  oursEnv: Record<string, string>;
   out: string;
   log: (s: string) => void;
 }
@@ -193,6 +241,7 @@ export function engineOptions(args: ParsedArgs): EngineOptions {
   const quick = args.flags.has('quick');
   const batch = flagNumber(args, 'batch', 128);
   const cfg = args.flags.get('configs');
+  const out = args.flags.get('out');
   return {
     configs: parseConfigs(cfg === undefined || cfg === true ? null : cfg, batch),
     quick,
@@ -200,13 +249,23 @@ export function engineOptions(args: ParsedArgs): EngineOptions {
     warmup: flagNumber(args, 'warmup', quick ? 2 : 3),
     roundSeconds: flagNumber(args, 'round-seconds', quick ? 0.6 : 1.5),
     threads: flagNumber(args, 'threads', 2),
-    contendedBelow: flagNumber(args, 'contended-below', 0.8),
+    contendedBelow: flagNumber(args, 'contended-below', 0.9),
     retries: flagNumber(args, 'retries', quick ? 3 : 9),
+    maxWait: flagNumber(args, 'max-wait', quick ? 300 : 1800),
     yieldEach: args.flags.has('yield'),
-    out: (() => {
-      const o = args.flags.get('out');
-      return o === undefined || o === true ? join(repoRoot(), 'bench', 'results', 'engine.json') : o[0]!;
+    oursEnv: (() => {
+      const e = args.flags.get('ours-env');
+      if (e === undefined) return {};
+      if (e === true) throw new Error('--ours-env needs KEY=VALUE');
+      return Object.fromEntries(
+        e.map((kv) => {
+          const i = kv.indexOf('=');
+          if (i <= 0) throw new Error(`--ours-env: "${kv}" is not KEY=VALUE`);
+          return [kv.slice(0, i), kv.slice(i + 1)];
+        }),
+      );
     })(),
+    out: out === undefined || out === true ? join(repoRoot(), 'bench', 'results', 'engine.json') : out[0]!,
     log: (s) => process.stderr.write(s + '\n'),
   };
 }
@@ -219,38 +278,44 @@ export interface ConfigResult {
   pytorch_cl_img_s: number;
   ratio: number;
   ratio_cl: number;
+  ratio_paired: number;
+  ratio_cl_paired: number;
+  meets_bar: boolean;
+}
+
+function startPeer(v: Variant, o: EngineOptions): Peer {
+  const threads = String(o.threads);
+  if (v === 'pytorch' || v === 'pytorch_cl') return new PyPeer(join(repoRoot(), 'bench', 'torch_engine.py'), ['--threads', threads]);
+  const index = fileURLToPath(new URL('./index.js', import.meta.url));
+  return new Peer(`eclipse worker (${v})`, process.execPath, [index, 'engine-worker', '--threads', threads], o.oursEnv);
 }
 
 export async function runEngineBench(o: EngineOptions): Promise<Record<string, unknown>> {
-  F.setNumThreads(o.threads);
-  const root = repoRoot();
-  const peer = new PyPeer(join(root, 'bench', 'torch_engine.py'), ['--threads', String(o.threads)]);
-  gcObserver.observe({ entryTypes: ['gc'] });
-  const results: Record<string, ConfigResult> = {};
   const started = performance.now();
+  const atStart = machineInfo();
+  waited.ms = 0;
+  const results: Record<string, ConfigResult> = {};
+  const info = new PyPeer(join(repoRoot(), 'bench', 'torch_engine.py'), ['--threads', String(o.threads)]);
   let torchInfo: Record<string, unknown>;
   try {
-    torchInfo = await peer.request({ op: 'info' });
-    o.log(
-      `engine bench: ${o.configs.map((c) => c.key).join(', ')}; ${o.threads} threads; ${o.rounds} rounds of ~${o.roundSeconds}s per contender` +
-        ` after ${o.warmup} warm-up steps${o.quick ? ' (quick)' : ''}; PyTorch ${String(torchInfo.torch)} via ${process.env.ECLIPSE_PYTHON || '/usr/bin/python3'}`,
-    );
-    for (const c of o.configs) results[c.key] = await benchConfig(c, o, peer);
+    torchInfo = await info.request({ op: 'info' });
   } finally {
-    gcObserver.disconnect();
-    await peer.close().catch(() => peer.kill());
+    await info.close();
   }
+  o.log(
+    `engine bench: ${o.configs.map((c) => c.key).join(', ')}; ${o.threads} threads; ${o.rounds} rounds of ~${o.roundSeconds}s per contender` +
+      ` after ${o.warmup} warm-up steps${o.quick ? ' (quick)' : ''}; PyTorch ${String(torchInfo.torch)} via ${pythonPath()}`,
+  );
+  for (const c of o.configs) results[c.key] = await benchConfig(c, o);
 
-  const engine = F.engineVersion();
   const machine = {
-    ...machineInfo(),
+    ...atStart,
+    loadavg_at_end: loadavg().map((x) => round(x, 2)),
     threads: o.threads,
-    ours_threads: F.getNumThreads(),
     pytorch_threads: torchInfo.threads,
     torch_version: torchInfo.torch,
-    ours_libtorch_version: engine.torch,
+    ours_libtorch_version: F.engineVersion().torch,
     python_version: torchInfo.python,
-    loadavg_at_end: loadavg().map((x) => round(x, 2)),
     note: 'a small shared VM is noisy: contenders are interleaved round-robin, contended rounds repeated, medians over rounds',
   };
   // Keep configs measured earlier that this run did not touch (e.g. a --configs subset).
@@ -265,7 +330,10 @@ export async function runEngineBench(o: EngineOptions): Promise<Record<string, u
       round_seconds: o.roundSeconds,
       contended_below: o.contendedBelow,
       retries: o.retries,
+      waited_for_other_processes_seconds: round(waited.ms / 1000, 1),
+      processes: 'one fresh process per contender per config',
       ours_loop: o.yieldEach ? 'one event-loop turn (setImmediate) after each step, timed' : 'synchronous',
+      ours_env: o.oursEnv,
       total_seconds: round((performance.now() - started) / 1000, 1),
     },
   };
@@ -278,76 +346,69 @@ export async function runEngineBench(o: EngineOptions): Promise<Record<string, u
   return merged;
 }
 
-async function benchConfig(c: EngineConfig, o: EngineOptions, peer: PyPeer): Promise<ConfigResult> {
-  const ours: Record<'ours' | 'ours_nchw', OurCase> = {
-    ours: ourCase(c, 'channels_last'),
-    ours_nchw: ourCase(c, 'contiguous'),
-  };
-  const torchLayout = { pytorch: 'default', pytorch_cl: 'channels_last' } as const;
-  const windows: Record<'ours' | 'ours_nchw', Window[]> = { ours: [], ours_nchw: [] };
-  let timing = false;
-  const run = async (v: Variant, steps: number): Promise<RoundTimes> => {
-    if (v === 'ours' || v === 'ours_nchw') return runOurs(ours[v], steps, timing ? windows[v] : [], o.yieldEach);
-    return peer.request<RoundTimes>({ op: 'run', width: c.width, batch: c.batch, layout: torchLayout[v], mode: c.mode, steps });
-  };
+/** Milliseconds spent waiting for other processes, over the whole run. */
+const waited = { ms: 0 };
 
-  gcEntries.length = 0;
+async function benchConfig(c: EngineConfig, o: EngineOptions): Promise<ConfigResult> {
+  // Start on idle CPUs where we can (before our own processes start and load libtorch).
+  waited.ms += await waitForIdle(0.1, Math.max(0, o.maxWait * 1000 - waited.ms), o.log);
+  const peers = Object.fromEntries(VARIANTS.map((v) => [v, startPeer(v, o)])) as Record<Variant, Peer>;
+  const run = (v: Variant, steps: number): Promise<RunReply> =>
+    peers[v].request<RunReply>({ op: 'run', width: c.width, batch: c.batch, layout: LAYOUT[v], mode: c.mode, steps, yield: o.yieldEach });
+
   try {
     // Warm-up (interleaved too), then pick steps per round from the warm steps' speed.
-    const warm: Record<string, number> = {};
+    const warm: number[] = [];
     for (const v of VARIANTS) {
       const s = (await run(v, o.warmup)).seconds;
       // the fastest warm step after the first: the least disturbed estimate of a step's cost
-      warm[v] = Math.min(...(s.length > 1 ? s.slice(1) : s));
+      warm.push(Math.min(...(s.length > 1 ? s.slice(1) : s)));
     }
-    const perStep = median(Object.values(warm));
-    const steps = Math.max(1, Math.min(200, Math.round(o.roundSeconds / perStep)));
+    const steps = Math.max(1, Math.min(200, Math.round(o.roundSeconds / median(warm))));
 
-    const perRound: Record<Variant, number[]> = { ours: [], ours_nchw: [], pytorch: [], pytorch_cl: [] };
+    const perRound = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
     // CPU time / (wall time x threads): well below 1 means other processes took our cores.
-    const util: Record<Variant, number[]> = { ours: [], ours_nchw: [], pytorch: [], pytorch_cl: [] };
-    timing = true;
+    const util = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+    const faults = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
+    const gcMs = { ours: [] as number[], ours_nchw: [] as number[] };
     // A round in which any contender lost its cores to other processes (CPU use below the
-    // threshold) is discarded and run again, up to o.retries extra rounds per config.
+    // threshold) is discarded and run again, up to o.retries times per config.
     let discarded = 0;
     for (let attempt = 0, r = 0; r < o.rounds; attempt++) {
       // Rotate who goes first so no contender always follows the same neighbour.
       const order = VARIANTS.map((_, i) => VARIANTS[(i + attempt) % VARIANTS.length]!);
-      const img: Partial<Record<Variant, number>> = {};
-      const use: Partial<Record<Variant, number>> = {};
-      const mark = { ours: windows.ours.length, ours_nchw: windows.ours_nchw.length };
+      const got = {} as Record<Variant, RunReply & { img: number; use: number }>;
       for (const v of order) {
         const t = await run(v, steps);
         const wall = t.seconds.reduce((a, b) => a + b, 0);
-        img[v] = (c.batch * t.seconds.length) / wall;
-        use[v] = t.cpu_seconds / (wall * o.threads);
+        got[v] = { ...t, img: (c.batch * t.seconds.length) / wall, use: t.cpu_seconds / (wall * o.threads) };
       }
-      const contended = VARIANTS.some((v) => use[v]! < o.contendedBelow);
+      const contended = VARIANTS.some((v) => got[v].use < o.contendedBelow);
       const line =
-        VARIANTS.map((v) => `${v} ${img[v]!.toFixed(1)}`).join(', ') + ` img/s; cpu use ${VARIANTS.map((v) => use[v]!.toFixed(2)).join('/')}`;
+        VARIANTS.map((v) => `${v} ${got[v].img.toFixed(1)}`).join(', ') + ` img/s; cpu use ${VARIANTS.map((v) => got[v].use.toFixed(2)).join('/')}`;
       if (contended && discarded < o.retries) {
         discarded++;
-        windows.ours.length = mark.ours;
-        windows.ours_nchw.length = mark.ours_nchw;
         o.log(`  ${c.key} round ${r + 1}/${o.rounds}: contended (cpu use < ${o.contendedBelow}), repeating: ${line}`);
+        // Our peers are all idle now: whatever keeps the CPUs busy is someone else.
+        waited.ms += await waitForIdle(0.1, Math.max(0, o.maxWait * 1000 - waited.ms), o.log);
         continue;
       }
       for (const v of VARIANTS) {
-        perRound[v].push(img[v]!);
-        util[v].push(use[v]!);
+        perRound[v].push(got[v].img);
+        util[v].push(got[v].use);
+        faults[v].push(got[v].minor_faults / steps);
       }
+      gcMs.ours.push((got.ours.gc_ms ?? 0) / steps);
+      gcMs.ours_nchw.push((got.ours_nchw.gc_ms ?? 0) / steps);
       r++;
       o.log(`  ${c.key} round ${r}/${o.rounds} (${steps} step${steps > 1 ? 's' : ''}): ${line}${contended ? ' (contended, kept: no retries left)' : ''}`);
     }
-    // Let the observer deliver the last entries before matching them to the windows.
-    await new Promise((r) => setTimeout(r, 20));
-    const gcPerStep = (v: 'ours' | 'ours_nchw') => round(gcInside(windows[v]) / windows[v].length, 2);
 
     const med = (v: Variant) => median(perRound[v]);
     const paired = (a: Variant, b: Variant) => median(perRound[a].map((x, i) => x / perRound[b][i]!));
     const spread = (v: Variant) => round((100 * (quantile(perRound[v], 0.75) - quantile(perRound[v], 0.25))) / med(v), 1);
     const best = (v: Variant) => Math.max(...perRound[v]);
-    const contended = perRound.ours.filter((_, r) => VARIANTS.some((v) => util[v][r]! < o.contendedBelow)).length;
+    const byVariant = <T>(f: (v: Variant) => T) => Object.fromEntries(VARIANTS.map((v) => [v, f(v)]));
     const ratio = med('ours') / med('pytorch');
     const ratioCl = med('ours') / med('pytorch_cl');
     return {
@@ -358,11 +419,12 @@ async function benchConfig(c: EngineConfig, o: EngineOptions, peer: PyPeer): Pro
       ratio: round(ratio, 3),
       ratio_cl: round(ratioCl, 3),
       ratio_nchw: round(med('ours_nchw') / med('pytorch'), 3),
+      // Median of the per-round ratios: cancels drift between rounds.
       ratio_paired: round(paired('ours', 'pytorch'), 3),
       ratio_cl_paired: round(paired('ours', 'pytorch_cl'), 3),
       meets_bar: ratio >= BAR.ratio && ratioCl >= BAR.ratio_cl,
       // Fastest round per contender: on a machine that noise only slows down, the least disturbed figure.
-      best_img_s: Object.fromEntries(VARIANTS.map((v) => [v, round(best(v))])),
+      best_img_s: byVariant((v) => round(best(v))),
       ratio_best: round(best('ours') / best('pytorch'), 3),
       ratio_cl_best: round(best('ours') / best('pytorch_cl'), 3),
       width: c.width,
@@ -370,21 +432,22 @@ async function benchConfig(c: EngineConfig, o: EngineOptions, peer: PyPeer): Pro
       mode: c.mode,
       steps_per_round: steps,
       rounds: o.rounds,
-      iqr_percent: Object.fromEntries(VARIANTS.map((v) => [v, spread(v)])),
-      per_round_img_s: Object.fromEntries(VARIANTS.map((v) => [v, perRound[v].map((x) => round(x))])),
-      per_round_cpu_use: Object.fromEntries(VARIANTS.map((v) => [v, util[v].map((x) => round(x, 2))])),
-      contended_rounds_kept: contended,
+      iqr_percent: byVariant(spread),
+      per_round_img_s: byVariant((v) => perRound[v].map((x) => round(x))),
+      per_round_cpu_use: byVariant((v) => util[v].map((x) => round(x, 2))),
       contended_rounds_discarded: discarded,
-      ours_gc_ms_per_step: gcPerStep('ours'),
-      ours_nchw_gc_ms_per_step: gcPerStep('ours_nchw'),
+      contended_rounds_kept: perRound.ours.filter((_, r) => VARIANTS.some((v) => util[v][r]! < o.contendedBelow)).length,
+      // Fresh pages touched per step (minor faults): memory the allocator had to map in anew.
+      page_faults_per_step: byVariant((v) => Math.round(median(faults[v]))),
+      ours_gc_ms_per_step: round(median(gcMs.ours), 2),
+      ours_nchw_gc_ms_per_step: round(median(gcMs.ours_nchw), 2),
       quick: o.quick,
       ours_loop: o.yieldEach ? 'event-loop turn after each step' : 'synchronous',
+      ...(Object.keys(o.oursEnv).length ? { ours_env: o.oursEnv } : {}),
       date: new Date().toISOString(),
     };
   } finally {
-    ours.ours.dispose();
-    ours.ours_nchw.dispose();
-    await peer.request({ op: 'free' });
+    await Promise.all(VARIANTS.map((v) => peers[v].close()));
   }
 }
 
@@ -397,7 +460,7 @@ function printTable(results: Record<string, ConfigResult>, o: EngineOptions): vo
     r.pytorch_cl_img_s,
     r.ratio.toFixed(3),
     r.ratio_cl.toFixed(3),
-    `${(r.ratio_paired as number).toFixed(3)} / ${(r.ratio_cl_paired as number).toFixed(3)}`,
+    `${r.ratio_paired.toFixed(3)} / ${r.ratio_cl_paired.toFixed(3)}`,
     r.meets_bar ? 'yes' : 'NO',
   ]);
   const header = ['config (img/s, median)', 'ours (CL)', 'ours NCHW', 'pytorch', 'pytorch CL', 'ratio', 'ratio_cl', 'paired r / r_cl', `bar (>=${BAR.ratio} / >=${BAR.ratio_cl})`];

@@ -1,8 +1,8 @@
 // Benchmarks: `npm run bench -- <name> [flags]` (after `npm run build`).
 //   engine     ResNet-18 train-step / forward throughput, eclipse vs PyTorch (bench/engine.ts)
 //   diffusion  U-Net train-step / sampling-step throughput, eclipse vs PyTorch (bench/diffusion.ts)
-import { parseArgs } from './common.js';
-import { engineOptions, runEngineBench } from './engine.js';
+import { flagNumber, parseArgs } from './common.js';
+import { engineOptions, runEngineBench, serveEngineWorker } from './engine.js';
 import { runDiffusionBench } from './diffusion.js';
 
 const USAGE = `usage: npm run bench -- engine|diffusion [--quick] [flags]
@@ -15,7 +15,7 @@ diffusion: improved-DDPM U-Net (mini 32ch x1 and 32ch x2 with attention 16/8) tr
 engine: ResNet-18 (CIFAR, width multiplier) train-step and eval-forward throughput in img/s:
   eclipse channels_last (ours), eclipse NCHW, PyTorch default layout, PyTorch channels_last,
   interleaved round-robin; medians over rounds. Writes bench/results/engine.json.
-  --quick               fewer, shorter rounds (about 1-2 minutes instead of 5-8)
+  --quick               fewer, shorter rounds (about 1.5 minutes instead of about 5)
   --configs TOKENS      w64, w16, w64:train, w16_b64:forward, resnet18_w64_b128_train, train,
                         forward (space or comma separated; default: w64 and w16, both modes)
   --batch N             batch size for configs that do not name one (default 128)
@@ -24,10 +24,14 @@ engine: ResNet-18 (CIFAR, width multiplier) train-step and eval-forward throughp
   --warmup N            warm-up steps per contender (default 3, quick 2)
   --round-seconds S     target length of one contender's round (default 1.5, quick 0.6)
   --contended-below U   a round where any contender's CPU use (CPU time / wall / threads) is
-                        below U lost cores to other processes (default 0.8) ...
-  --retries N           ... and is run again, at most N times per config (default 9, quick 3)
+                        below U lost cores to other processes (default 0.9) ...
+  --retries N           ... and is run again, at most N times per config (default 9, quick 3),
+  --max-wait S          ... once the CPUs are idle again, waiting at most S seconds in all
+                        (default 1800, quick 300)
   --yield               end each of our steps with one event-loop turn (timed), as an async
                         loop has (default: steps back to back, as a synchronous loop)
+  --ours-env K=V ...    extra environment for our worker processes only, for what-if runs
+                        (e.g. GLIBC_TUNABLES=glibc.malloc.mmap_max=0, ECLIPSE_NATIVE=other.node)
   --out FILE            results file (default bench/results/engine.json; other configs in it are kept)
 
 env: ECLIPSE_PYTHON   the python3 with torch (default /usr/bin/python3)`;
@@ -41,6 +45,11 @@ async function main(): Promise<number> {
   }
   if (name === 'engine') {
     await runEngineBench(engineOptions(args));
+    return 0;
+  }
+  if (name === 'engine-worker') {
+    // internal: one eclipse contender of the engine benchmark (JSON lines on stdin/stdout)
+    await serveEngineWorker(flagNumber(args, 'threads', 2));
     return 0;
   }
   if (name === 'diffusion') {

@@ -10,7 +10,8 @@ Requests:
   {"op": "info"}                                   -> torch version, threads, ...
   {"op": "run", "width": 64, "batch": 128, "layout": "default"|"channels_last",
    "mode": "train"|"forward", "steps": 2}           -> {"seconds": [per-step wall seconds],
-                                                        "cpu_seconds": process CPU time}
+                                                        "cpu_seconds": process CPU time,
+                                                        "minor_faults": page faults}
   {"op": "free"}                                   -> drops every cached model
   {"op": "quit"}
 
@@ -21,6 +22,7 @@ Stand-alone use (prints one JSON line): python3 bench/torch_engine.py --once --w
 import argparse
 import json
 import platform
+import resource
 import sys
 import time
 
@@ -63,15 +65,18 @@ class Case:
         del out
 
     def run(self, mode: str, steps: int):
-        """Per-step wall seconds, and the process CPU seconds (all threads) over the steps."""
+        """Per-step wall seconds, the process CPU seconds (all threads) over the steps, and
+        the minor page faults (fresh memory touched) over the steps."""
         step = self.train_step if mode == "train" else self.forward_step
         times = []
         c0 = time.process_time()
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         for _ in range(steps):
             t0 = time.perf_counter()
             step()
             times.append(time.perf_counter() - t0)
-        return times, time.process_time() - c0
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+        return times, time.process_time() - c0, faults
 
 
 def info() -> dict:
@@ -101,8 +106,8 @@ def main() -> None:
     if args.once:
         case = Case(args.width, args.batch, args.layout)
         case.run(args.mode, 1)
-        secs, cpu = case.run(args.mode, args.steps)
-        print(json.dumps({"seconds": secs, "cpu_seconds": cpu, "img_s": args.batch * len(secs) / sum(secs), **info()}))
+        secs, cpu, faults = case.run(args.mode, args.steps)
+        print(json.dumps({"seconds": secs, "cpu_seconds": cpu, "minor_faults": faults, "img_s": args.batch * len(secs) / sum(secs), **info()}))
         return
 
     cases = {}
@@ -119,8 +124,8 @@ def main() -> None:
                 key = (int(req["width"]), int(req["batch"]), str(req["layout"]))
                 if key not in cases:
                     cases[key] = Case(*key)
-                secs, cpu = cases[key].run(str(req["mode"]), int(req["steps"]))
-                reply = {"seconds": secs, "cpu_seconds": cpu}
+                secs, cpu, faults = cases[key].run(str(req["mode"]), int(req["steps"]))
+                reply = {"seconds": secs, "cpu_seconds": cpu, "minor_faults": faults}
             elif op == "free":
                 cases.clear()
                 reply = {"ok": True}
