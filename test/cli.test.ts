@@ -8,7 +8,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 
+import { recipeFrom } from '../src/cli/train.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
+import { eclipseProfile } from '../src/profiles.js';
 import { saveDataset } from '../src/data/store.js';
 import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
@@ -30,6 +32,14 @@ async function png(path: string, w: number, h: number, seed: number): Promise<vo
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer());
 }
+
+test('the mini demo trains its classifiers at batch 64; eclipse train keeps 128; flags win', () => {
+  const demo = eclipseProfile('mini').demoClassifier;
+  assert.equal(recipeFrom({}, 'mini', demo).batchSize, 64);
+  assert.equal(recipeFrom({}, 'mini', demo).epochs, 30);
+  assert.equal(recipeFrom({ 'batch-size': '32' }, 'mini', demo).batchSize, 32);
+  assert.equal(recipeFrom({}, 'mini').batchSize, 128);
+});
 
 test('--help works for every command', () => {
   const tmp = makeTempDir();

@@ -265,8 +265,9 @@ print the accuracy table and write OUT/report.html (table + clean/poisoned/noise
 Stages are cached: re-running resumes where it stopped.
   --source PATH  CIFAR-10 binary release (default $ECLIPSE_CIFAR10 or ../shared/datasets)
 ${ECLIPSE_HELP}
-Classifier: the flags of eclipse train (--width, --epochs, ...); the mini demo trains the
-mini classifier for 20 epochs (instead of 30) so that 8 runs fit its 45-minute budget.
+Classifier: the flags of eclipse train (--width, --epochs, ...); default: the profile's
+classifier (mini: ResNet-18 width 16, 500 images per class, 30 epochs), at batch 64 in the mini
+demo (at 128 whether AR bites depends on the seed; see docs/results.md).
 ${COMMON_HELP}`;
 
 export async function demoCommand(argv: string[]): Promise<void> {
@@ -276,9 +277,8 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const rt = runtimeFrom(flags);
   const seeds = list(str(flags, 'seeds')) ?? [0, 1];
   const attack = str(flags, 'attack') ?? 'ar';
-  const classifier = recipeFrom(flags, profile);
   const eclipse = eclipseFrom(flags, profile);
-  if (eclipse.demoEpochs !== null && int(flags, 'epochs', 1) === undefined) classifier.epochs = eclipse.demoEpochs;
+  const classifier = recipeFrom(flags, profile, eclipse.demoClassifier);
   const stop = interruptible();
   const res = await runDemo({
     profile,

@@ -67,8 +67,9 @@ export const RECIPE_FLAGS = {
 } as const;
 
 /** The profile's recipe with every flag the user gave applied on top. */
-export function recipeFrom(f: Flags, profile: ProfileName): ClassifierRecipe {
-  const r = classifierProfile(profile);
+/** The profile's classifier recipe, then `base` (a caller's profile-level changes), then the flags. */
+export function recipeFrom(f: Flags, profile: ProfileName, base: Partial<ClassifierRecipe> = {}): ClassifierRecipe {
+  const r: ClassifierRecipe = { ...classifierProfile(profile), ...base };
   r.model = str(f, 'model') ?? r.model;
   r.width = int(f, 'width', 1) ?? r.width;
   r.epochs = int(f, 'epochs', 1) ?? r.epochs;
