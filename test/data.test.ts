@@ -7,22 +7,15 @@ import { Rng } from '../src/data/rng.js';
 import {
   balancedSubset, classCounts, concat, makeDataset, splitDisjoint, subset, validateDataset, type ImageDataset,
 } from '../src/data/dataset.js';
-import { exportCifarBinary, loadCifar10, loadCifar10Both, resolveCifar10Source, CIFAR_RECORD } from '../src/data/cifar.js';
+import { exportCifarBinary, loadCifar10, loadCifar10Both, CIFAR_RECORD } from '../src/data/cifar.js';
 import { exportPngFolder, loadImageFolder, loadImageFolderSplits } from '../src/data/imagefolder.js';
 import { loadDataset, saveDataset } from '../src/data/store.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
 import { cropFlipAugment, cropFlipOne, randomCropFlip, toFloat } from '../src/data/augment.js';
 import { batchCount, iterateBatches } from '../src/data/loader.js';
-import { makeTar, makeTempDir, syntheticDataset } from './helpers/tmp.js';
+import { findCifar, makeTar, makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
-function findCifar(): string | null {
-  try {
-    return resolveCifar10Source();
-  } catch {
-    return null;
-  }
-}
-const REAL_CIFAR = findCifar();
+const REAL_CIFAR = findCifar().source;
 
 // ---------- rng ----------
 

@@ -5,23 +5,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { F } from '../src/engine/index.js';
-import { loadCifar10, resolveCifar10Source } from '../src/data/cifar.js';
+import { loadCifar10 } from '../src/data/cifar.js';
 import { balancedSubset } from '../src/data/dataset.js';
 import { classifierProfile } from '../src/profiles.js';
 import { trainClassifier, NonFiniteLossError, TrainingInterrupted } from '../src/training/trainer.js';
-import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
+import { findCifar, makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
 F.setNumThreads(2);
-// A missing copy skips the real-data test (with the reason) instead of failing the file.
-let source = '';
-try {
-  source = resolveCifar10Source();
-} catch (e) {
-  source = (e as Error).message;
-}
-const haveCifar = source !== '' && existsSync(source);
+const { source, why } = findCifar();
 
-test('trains on a few hundred real CIFAR-10 images and beats chance', { skip: haveCifar ? false : `no CIFAR-10 at ${source}` }, async () => {
+test('trains on a few hundred real CIFAR-10 images and beats chance', { skip: source === null ? why : false }, async () => {
+  if (source === null) return;
   const train = balancedSubset(await loadCifar10(source, 'train'), 40, 1);
   const test = balancedSubset(await loadCifar10(source, 'test'), 20, 2);
   const recipe = { ...classifierProfile('smoke'), width: 8, epochs: 8, batchSize: 32, lr: 0.05, evalEvery: 0 };

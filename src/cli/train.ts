@@ -66,7 +66,6 @@ export const RECIPE_FLAGS = {
   sigma: { type: 'string' },
 } as const;
 
-/** The profile's recipe with every flag the user gave applied on top. */
 /** The profile's classifier recipe, then `base` (a caller's profile-level changes), then the flags. */
 export function recipeFrom(f: Flags, profile: ProfileName, base: Partial<ClassifierRecipe> = {}): ClassifierRecipe {
   const r: ClassifierRecipe = { ...classifierProfile(profile), ...base };

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { resolveCifar10Source } from '../../src/data/cifar.js';
 import { Rng } from '../../src/data/rng.js';
 import type { ImageDataset } from '../../src/data/dataset.js';
 
@@ -60,4 +61,13 @@ export function makeTar(files: ReadonlyArray<{ name: string; data: Uint8Array | 
   blocks.push(Buffer.alloc(1024));
   const tar = Buffer.concat(blocks);
   return gzip ? gzipSync(tar) : tar;
+}
+
+/** The real CIFAR-10 copy, or why there is none: real-data tests skip with that reason instead of failing their file. */
+export function findCifar(): { source: string | null; why: string } {
+  try {
+    return { source: resolveCifar10Source(), why: '' };
+  } catch (e) {
+    return { source: null, why: (e as Error).message };
+  }
 }
