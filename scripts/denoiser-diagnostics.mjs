@@ -8,11 +8,10 @@
 import { createAttack } from '../dist/src/attacks/index.js';
 import { subset } from '../dist/src/data/dataset.js';
 import { loadDataset } from '../dist/src/data/store.js';
-import { purificationDiffusion } from '../dist/src/defenses/purify.js';
-import { denoiserFromMetadata, toModelScale } from '../dist/src/diffusion/train.js';
+import { loadDenoiser, purificationDiffusion } from '../dist/src/defenses/purify.js';
+import { fromModelScale, toModelScale } from '../dist/src/diffusion/train.js';
 import { F, Generator, noGrad, setNumThreads, tidy } from '../dist/src/engine/index.js';
-import { loadCheckpoint, readCheckpointMetadata } from '../dist/src/nn/checkpoint.js';
-import { EMA } from '../dist/src/nn/ema.js';
+import { psnr } from '../dist/src/metrics/index.js';
 
 const [checkpoint, nArg = '200', attack = 'ar', stepsArg = '10,100'] = process.argv.slice(2);
 setNumThreads(2);
@@ -20,24 +19,12 @@ const tStar = Number(process.env.T_STAR ?? 100);
 const all = await loadDataset('data/cifar10-mini/train.safetensors');
 const clean = subset(all, Int32Array.from({ length: Number(nArg) }, (_, i) => i));
 const poisoned = attack === 'none' ? clean : createAttack(attack).poison(clean, 0).dataset;
-const meta = await readCheckpointMetadata(checkpoint);
-const { unet, steps } = denoiserFromMetadata(meta, 'cpu');
-const ema = new EMA(unet, { decay: Number(meta.ema_decay ?? 0.9999) });
-await loadCheckpoint(checkpoint, { model: unet, ema });
-ema.copyTo(unet);
-unet.eval();
+const { unet, steps, meta } = await loadDenoiser(checkpoint, 'cpu');
 const n = clean.n;
 const x0 = toModelScale(clean.images, n, 32, 32, 'cpu');
 const xp = toModelScale(poisoned.images, n, 32, 32, 'cpu');
-// mean over images of per-image PSNR on the [0, 1] scale, after 8-bit rounding
-const psnr = (x) => tidy(() => {
-  const q = x.add(1).mul(127.5).round().clamp(0, 255).div(255);
-  const c = x0.add(1).mul(127.5).round().div(255);
-  const mse = q.sub(c).pow(2).flatten(1).mean(1);
-  const v = mse.data();
-  let s = 0; for (const m of v) s += -10 * Math.log10(Math.max(m, 1e-10));
-  return +(s / v.length).toFixed(2);
-});
+// mean per-image PSNR against the clean images, after 8-bit rounding (as the purified files hold)
+const db = (x) => +psnr(clean, { ...clean, images: fromModelScale(x) }).mean.toFixed(2);
 // share of the poison delta left in an output: <out - x0, delta> / <delta, delta> per image
 // (1: all of it, 0: none), averaged
 const kept = (x) => tidy(() => {
@@ -47,7 +34,7 @@ const kept = (x) => tidy(() => {
   let s = 0; for (const k of v) s += k;
   return +(s / v.length).toFixed(3);
 });
-const rows = { poisoned: psnr(xp) };
+const rows = { poisoned: db(xp) };
 const full = purificationDiffusion(steps, tStar, 0).diffusion;
 noGrad(() => {
   const gen = new Generator(0);
@@ -55,15 +42,15 @@ noGrad(() => {
   const t = full.timesteps(tStar - 1, n, 'cpu');
   const xt = full.qSample(xp, t, noise);
   const abar = full.schedule.alphasCumprod[tStar - 1];
-  rows.noised = psnr(tidy(() => xt.div(Math.sqrt(abar)).clamp(-1, 1)));
+  rows.noised = db(tidy(() => xt.div(Math.sqrt(abar))));
   const p = full.pMeanVariance(unet, xt, t);
-  rows.one_step_x0 = psnr(p.predXStart);
+  rows.one_step_x0 = db(p.predXStart);
   rows.one_step_x0_poison_kept = kept(p.predXStart);
   for (const s of stepsArg.split(',').map(Number)) {
     const { diffusion, reverseSteps } = purificationDiffusion(steps, tStar, s);
     const t0 = Date.now();
     const out = diffusion.purify(unet, xp, reverseSteps, { noise, generator: new Generator(1) });
-    rows[`chain_${s || tStar}`] = psnr(out);
+    rows[`chain_${s || tStar}`] = db(out);
     rows[`chain_${s || tStar}_poison_kept`] = kept(out);
     rows[`chain_${s || tStar}_s`] = (Date.now() - t0) / 1000;
   }

@@ -100,8 +100,10 @@ export function runtimeFrom(f: Flags): { seed: number; device: ReturnType<typeof
   return { seed: int(f, 'seed') ?? 0, device: pickDevice(dev as 'auto'), threads };
 }
 
-/** Training and test sets from --train/--test, else the profile's imported CIFAR-10. */
-/** The data split is fixed (seed 0) so runs with different --seed train on the same images. */
+/**
+ * Training and test sets from --train/--test, else the profile's imported CIFAR-10. The split is
+ * fixed (seed 0) so runs with different --seed train on the same images.
+ */
 export async function datasetsFrom(f: Flags, profile: ProfileName, quiet: boolean): Promise<{ train: ImageDataset; test: ImageDataset }> {
   const trainFile = str(f, 'train');
   const testFile = str(f, 'test');

@@ -14,6 +14,7 @@ import { namedBetas, noiseSchedule } from '../diffusion/schedule.js';
 import { respace, spacedTimesteps } from '../diffusion/respace.js';
 import { denoiserFromMetadata, fromModelScale, toModelScale } from '../diffusion/train.js';
 import { EMA } from '../nn/ema.js';
+import type { UNet } from '../diffusion/unet.js';
 import { Progress } from '../training/progress.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import type { PurifyRecipe } from '../profiles.js';
@@ -49,21 +50,27 @@ export function purificationDiffusion(T: number, tStar: number, respacedSteps: n
   };
 }
 
+/** A trained denoiser with its EMA weights loaded, in eval mode: the network purification runs. */
+export async function loadDenoiser(checkpoint: string, device: Device): Promise<{ unet: UNet; steps: number; meta: Record<string, string> }> {
+  if (!existsSync(checkpoint)) throw new Error(`denoiser checkpoint ${checkpoint} not found: train one with eclipse denoiser train`);
+  const meta = await readCheckpointMetadata(checkpoint);
+  const { unet, steps } = denoiserFromMetadata(meta, device);
+  const ema = new EMA(unet, { decay: Number(meta.ema_decay ?? 0.9999) });
+  await loadCheckpoint(checkpoint, { model: unet, ema });
+  ema.copyTo(unet);
+  ema.dispose();
+  unet.eval();
+  return { unet, steps, meta };
+}
+
 /** Purify `ds` with the denoiser's EMA weights; returns the purified dataset (also saved to o.out). */
 export async function purifyDataset(ds: ImageDataset, o: PurifyOptions): Promise<ImageDataset> {
   const r = o.recipe;
   const device = pickDevice(o.device ?? 'auto');
-  if (!existsSync(o.checkpoint)) throw new Error(`denoiser checkpoint ${o.checkpoint} not found: train one with eclipse denoiser train`);
-  const meta = await readCheckpointMetadata(o.checkpoint);
-  const { unet, steps } = denoiserFromMetadata(meta, device);
+  const { unet, steps, meta } = await loadDenoiser(o.checkpoint, device);
   const trainMaxT = Number(meta.train_max_t ?? 0);
   if (trainMaxT > 0 && r.tStar > trainMaxT)
     throw new Error(`this denoiser was trained only on t <= ${trainMaxT}; purifying at t* = ${r.tStar} would use steps it never learned (use --t-star <= ${trainMaxT} or retrain)`);
-  const ema = new EMA(unet, { decay: Number(meta.ema_decay ?? 0.9999) });
-  await loadCheckpoint(o.checkpoint, { model: unet, ema });
-  ema.copyTo(unet);
-  ema.dispose();
-  unet.eval();
   const { diffusion, reverseSteps } = purificationDiffusion(steps, r.tStar, r.respacedSteps);
 
   // Shards live beside the output until the whole set is done.
