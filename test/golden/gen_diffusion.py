@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from gen_golden import quant  # the same 7-bit quantisation as the op goldens
+
 torch.set_num_threads(2)
 GEN = torch.Generator().manual_seed(20240917)
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'diffusion.json')
@@ -40,17 +42,6 @@ def enc(t):
     flat = t.reshape(-1)
     data = [float(repr(v)) for v in flat.numpy()] if dt == 'float32' else flat.tolist()
     return {'dtype': dt, 'shape': list(t.shape), 'data': data}
-
-
-def quant(t, bits=7):
-    """Round t to k * 2^-e with |k| <= 2^bits - 1; returns (quantised float32, encoding)."""
-    t = t.detach().to(torch.float64)
-    m = float(t.abs().max())
-    e = math.floor(math.log2((2 ** bits - 1) / m)) if m > 0 else 0
-    scale = 2.0 ** -e
-    q = torch.round(t / scale)
-    return (q * scale).to(torch.float32), {
-        'dtype': 'float32', 'shape': list(t.shape), 'scale': scale, 'q': [int(v) for v in q.reshape(-1).tolist()]}
 
 
 # ---------------------------------------------------------------------------
