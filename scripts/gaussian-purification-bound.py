@@ -7,33 +7,30 @@ CIFAR-10 training images both the MMSE estimate E[x_0 | x_t*] and an exact poste
 closed forms in C's eigenbasis, so this script measures, per attack, the PSNR against the clean
 originals of: the poisoned images, the noised ones, the MMSE estimate, a posterior sample, and
 the share of the perturbation the MMSE map keeps. It is the reference behind docs/results.md,
-"Why the purified images are not closer to clean in PSNR". NumPy only (Debian python3-numpy).
+"Why the purified images are not closer to clean in PSNR". Debian's python3 (numpy, torch).
 
   /usr/bin/python3 scripts/gaussian-purification-bound.py \
       --clean data/cifar10-mini/train.safetensors \
       --poisoned urp=data/cifar10-mini/poison-urp-s0.safetensors,lsp=...,ar=... [--n 500]
 """
 import argparse
-import json
 import math
 import os
-import struct
+import sys
 import tarfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'bench'))
+from train_reference import read_safetensors  # noqa: E402  (the project's safetensors reader)
+
 
 def load_images(path):
     """The uint8 [N,3,32,32] `images` tensor of an eclipse dataset (safetensors)."""
-    with open(path, 'rb') as f:
-        raw = f.read()
-    (n,) = struct.unpack('<Q', raw[:8])
-    header = json.loads(raw[8:8 + n])
-    spec = header['images']
-    if spec['dtype'] != 'U8':
-        raise SystemExit(f'{path}: expected uint8 images, found {spec["dtype"]}')
-    start, end = spec['data_offsets']
-    return np.frombuffer(raw[8 + n + start:8 + n + end], np.uint8).reshape(spec['shape'])
+    images = read_safetensors(path)[0].get('images')
+    if images is None or images.dtype != np.uint8:
+        raise SystemExit(f'{path}: expected a uint8 `images` tensor (an eclipse dataset file)')
+    return images
 
 
 def cifar_train(tar_path):
