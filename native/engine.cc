@@ -517,8 +517,30 @@ FN(allclose) { return Napi::Boolean::New(env, at::allclose(A0, A1, D(info[2]), D
 FN(matmul) { R(at::matmul(A0, A1)); }
 FN(bmm) { R(at::bmm(A0, A1)); }
 FN(linear) { R(at::linear(A0, A1, OptT(info[2]))); }
+// A strided 1x1 convolution on the CPU runs as a unit-stride one on the input sampled every
+// `stride` pixels (the same sum over the same pixels). Why: oneDNN's weight gradient for a
+// strided 1x1 convolution on a channels-last input with fewer input channels than its channel
+// block (8 with AVX2, 16 with AVX-512) copies the strided input into a per-thread scratchpad
+// that it sizes for ic channels but fills in blocks of ic_block, writing past its end and
+// corrupting the heap (Debian's oneDNN 2.6 under libtorch 1.13, and oneDNN 3.x under PyTorch
+// 2.x; uxlfoundation/oneDNN#6035). Unit-stride 1x1 convolutions take no such copy.
+at::Tensor Conv2d(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b,
+                  const std::vector<int64_t>& stride, const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
+                  int64_t groups) {
+  bool strided = false;
+  for (int64_t s : stride) strided = strided || s != 1;
+  if (!x.device().is_cpu() || x.dim() != 4 || w.dim() != 4 || w.size(2) != 1 || w.size(3) != 1 || !strided)
+    return at::conv2d(x, w, b, stride, padding, dilation, groups);
+  // stride and padding come as one value or one per spatial dimension
+  int64_t sh = stride[0], sw = stride.size() > 1 ? stride[1] : stride[0];
+  int64_t ph = padding.empty() ? 0 : padding[0], pw = padding.size() > 1 ? padding[1] : ph;
+  at::Tensor in = (ph || pw) ? at::constant_pad_nd(x, {pw, pw, ph, ph}, 0) : x;
+  in = in.slice(2, 0, in.size(2), sh).slice(3, 0, in.size(3), sw);
+  const std::vector<int64_t> unit{1, 1}, zero{0, 0};
+  return at::conv2d(in, w, b, unit, zero, dilation, groups);
+}
 // conv2d(x, w, b, stride, padding, dilation, groups)
-FN(conv2d) { R(at::conv2d(A0, A1, OptT(info[2]), Ints(info[3]), Ints(info[4]), Ints(info[5]), I(info[6]))); }
+FN(conv2d) { R(Conv2d(A0, A1, OptT(info[2]), Ints(info[3]), Ints(info[4]), Ints(info[5]), I(info[6]))); }
 // maxPool2d(x, kernel, stride, padding, dilation, ceilMode)
 FN(maxPool2d) { R(at::max_pool2d(A0, Ints(info[1]), Ints(info[2]), Ints(info[3]), Ints(info[4]), B(info[5]))); }
 // avgPool2d(x, kernel, stride, padding, ceilMode, countIncludePad)
