@@ -87,10 +87,6 @@ std::vector<at::Tensor> Tensors(const Napi::Value& v) {
 int64_t I(const Napi::Value& v) { return v.As<Napi::Number>().Int64Value(); }
 double D(const Napi::Value& v) { return v.As<Napi::Number>().DoubleValue(); }
 bool B(const Napi::Value& v) { return v.ToBoolean().Value(); }
-c10::optional<double> OptD(const Napi::Value& v) {
-  if (v.IsUndefined() || v.IsNull()) return c10::nullopt;
-  return D(v);
-}
 
 // dtype codes shared with src/engine/binding.ts
 at::ScalarType Dtype(const Napi::Value& v) {

@@ -184,5 +184,28 @@ function findAddon(): string {
   return found;
 }
 
-const require = createRequire(import.meta.url);
-export const native: NativeEngine = require(findAddon()) as NativeEngine;
+/** A load failure as one line naming the cause and the fix (dlopen's own words are cryptic). */
+export function explainLoadError(path: string, message: string): string {
+  const first = message.split('\n')[0]!;
+  const rebuild = 'rebuild it with `npm run setup` (with LIBTORCH=/path/to/torch for a libtorch other than Debian\'s)';
+  const symbol = /undefined symbol: (\S+)/.exec(first);
+  if (symbol) {
+    return `the native engine ${path} was built against another libtorch than the one it loads (another version or C++ ABI), missing symbol ${symbol[1]}: ${rebuild}`;
+  }
+  const lib = /(lib[\w.+-]+\.so[\w.]*): cannot open shared object file/.exec(first);
+  if (lib) return `the native engine ${path} needs ${lib[1]}, which is not installed or not on its library path: install libtorch (\`npm run setup\` installs Debian's) or ${rebuild}`;
+  if (/NODE_MODULE_VERSION|napi|Module did not self-register/i.test(first))
+    return `the native engine ${path} was built for another Node.js (${process.version} here): ${rebuild}`;
+  return `the native engine ${path} failed to load (${first}): ${rebuild}`;
+}
+
+function load(path: string): NativeEngine {
+  const require = createRequire(import.meta.url);
+  try {
+    return require(path) as NativeEngine;
+  } catch (e) {
+    throw new Error(explainLoadError(path, (e as Error).message));
+  }
+}
+
+export const native: NativeEngine = load(findAddon());

@@ -187,6 +187,7 @@ export function grad(outputs: Tensor | Tensor[], inputs: Tensor | Tensor[], o: G
 export const setNumThreads = (n: number): void => native.setNumThreads(n);
 export const getNumThreads = (): number => native.getNumThreads();
 export const cudaAvailable = (): boolean => native.cudaAvailable();
+export const cudaDeviceCount = (): number => native.cudaDeviceCount();
 export const synchronize = (): void => native.synchronize();
 export const engineVersion = (): { torch: string; cuda: boolean } => {
   const v = native.version();
@@ -196,6 +197,10 @@ export const engineVersion = (): { torch: string; cuda: boolean } => {
 export function pickDevice(want: 'auto' | Device = 'auto'): Device {
   if (want === 'auto') return cudaAvailable() ? 'cuda' : 'cpu';
   if (want.startsWith('cuda') && !cudaAvailable())
-    throw new Error(`device ${want} requested but no CUDA device is usable (this libtorch has CUDA: ${native.version().cuda}); use --device cpu`);
+    throw new Error(
+      native.version().cuda
+        ? `device ${want} requested but no CUDA device is usable: the NVIDIA driver or CUDA runtime is missing or no GPU is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES), or run on the cpu device`
+        : `device ${want} requested but the engine was built against a CPU-only libtorch: rebuild it against a CUDA PyTorch (LIBTORCH=/path/to/site-packages/torch npm run setup), or run on the cpu device`,
+    );
   return want;
 }

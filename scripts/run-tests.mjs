@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// Runs the compiled test files one process each, so that a crash or a hang in one file is
+// reported with its name and the others still run.
+//   node scripts/run-tests.mjs [--heap-checks] [--memcheck] [--node PATH] [NAME ...]
+// NAME selects dist/test/NAME.test.js (default: every file).
+//   --heap-checks  glibc's malloc checks: libc_malloc_debug with MALLOC_CHECK_=3 (a corrupted
+//                  heap aborts at the next free) and MALLOC_PERTURB_ (freed and fresh memory is
+//                  filled with a pattern, so reads of it give wrong numbers instead of luck)
+//   --memcheck     every file under valgrind memcheck (test/valgrind.supp lists the third-party
+//                  reports it ignores, each with its reason); any error fails the file
+//   --node PATH    the Node.js binary to run (default: this one)
+// Hangs: each test has ECLIPSE_TEST_TIMEOUT_S (default 300 s; x20 under memcheck) enforced by a
+// watchdog thread (test/helpers/watchdog.ts), and each file a wall-clock limit of
+// ECLIPSE_TEST_FILE_TIMEOUT_S (default 900 s; x20 under memcheck).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const testDir = join(root, 'dist', 'test');
+const args = process.argv.slice(2);
+const flag = (name) => {
+  const i = args.indexOf(name);
+  if (i >= 0) args.splice(i, 1);
+  return i >= 0;
+};
+const option = (name) => {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const [, value] = args.splice(i, 2);
+  if (value === undefined) throw new Error(`${name} needs a value`);
+  return value;
+};
+const heapChecks = flag('--heap-checks');
+const memcheck = flag('--memcheck');
+const nodeBin = option('--node') ?? process.execPath;
+if (!existsSync(testDir)) {
+  console.error('run-tests: dist/test is missing: run `npm run setup` first');
+  process.exit(2);
+}
+const all = readdirSync(testDir).filter((f) => f.endsWith('.test.js')).sort();
+const files = args.length === 0 ? all : args.map((a) => `${a.replace(/\.test\.(js|ts)$/, '')}.test.js`);
+for (const f of files) if (!all.includes(f)) throw new Error(`no test file dist/test/${f} (have: ${all.join(', ')})`);
+
+const slow = memcheck ? 20 : 1;
+const testLimitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 300) * slow;
+const fileLimitS = Number(process.env.ECLIPSE_TEST_FILE_TIMEOUT_S ?? 900) * slow;
+const env = { ...process.env, ECLIPSE_TEST_TIMEOUT_S: String(testLimitS) };
+if (heapChecks) {
+  // Since glibc 2.34 MALLOC_CHECK_ only takes effect with the debug library preloaded.
+  const debugLib = ['/lib/x86_64-linux-gnu/libc_malloc_debug.so.0', '/usr/lib64/libc_malloc_debug.so.0', '/lib64/libc_malloc_debug.so.0'].find(existsSync);
+  if (debugLib) env.LD_PRELOAD = [debugLib, env.LD_PRELOAD].filter(Boolean).join(':');
+  else console.error('run-tests: no libc_malloc_debug.so.0 on this machine: MALLOC_CHECK_ has no effect, MALLOC_PERTURB_ still does');
+  env.MALLOC_CHECK_ = '3';
+  env.MALLOC_PERTURB_ = '165';
+}
+
+let valgrindLogs = null;
+function command(file) {
+  const nodeArgs = ['--import', join(testDir, 'helpers', 'watchdog.js'), '--test-reporter=spec', `--test-timeout=${testLimitS * 1000}`, join(testDir, file)];
+  if (!memcheck) return [nodeBin, nodeArgs];
+  const supp = join(root, 'test', 'valgrind.supp');
+  return [
+    'valgrind',
+    ['--tool=memcheck', '--error-exitcode=99', '--leak-check=no', '--num-callers=30', `--suppressions=${supp}`, `--log-file=${join(valgrindLogs, `${file}.%p.log`)}`, nodeBin, ...nodeArgs],
+  ];
+}
+
+if (memcheck) {
+  if (spawnSync('valgrind', ['--version']).status !== 0) {
+    console.error('run-tests: --memcheck needs valgrind (Debian: apt-get install valgrind)');
+    process.exit(2);
+  }
+  valgrindLogs = mkdtempSync(join(tmpdir(), 'eclipse-memcheck-'));
+  // Under valgrind OpenMP's spinning threads only slow the serialised run down.
+  env.OMP_WAIT_POLICY = 'PASSIVE';
+}
+
+function runFile(file) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const [cmd, cmdArgs] = command(file);
+    const child = spawn(cmd, cmdArgs, { cwd: root, env, stdio: 'inherit', detached: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      console.error(`\nrun-tests: ${file} passed its ${fileLimitS} s limit (ECLIPSE_TEST_FILE_TIMEOUT_S): killing it`);
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
+    }, fileLimitS * 1000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ file, code, signal, timedOut, seconds: (Date.now() - started) / 1000 });
+    });
+  });
+}
+
+const version = spawnSync(nodeBin, ['--version'], { encoding: 'utf8' }).stdout.trim();
+const mode = [memcheck && 'valgrind memcheck', heapChecks && 'glibc heap checks'].filter(Boolean).join(', ') || 'plain';
+console.log(`run-tests: ${files.length} files on Node ${version} (${mode}); per-test limit ${testLimitS} s, per-file ${fileLimitS} s`);
+const results = [];
+for (const file of files) {
+  const r = await runFile(file);
+  if (memcheck) {
+    // valgrind's verdict per process: the error summary of each log it wrote for this file
+    for (const log of readdirSync(valgrindLogs).filter((l) => l.startsWith(`${file}.`))) {
+      const text = readFileSync(join(valgrindLogs, log), 'utf8');
+      const summary = /ERROR SUMMARY: (\d+) errors from (\d+) contexts/.exec(text);
+      if (summary && summary[1] !== '0') {
+        console.error(text);
+        r.memErrors = Number(summary[1]);
+      }
+    }
+  }
+  results.push(r);
+}
+if (valgrindLogs) rmSync(valgrindLogs, { recursive: true, force: true });
+
+const failed = results.filter((r) => r.code !== 0 || r.signal !== null || r.timedOut || r.memErrors);
+console.log(`\nrun-tests: ${results.length - failed.length}/${results.length} files passed (Node ${version}, ${mode})`);
+for (const r of results) {
+  const why = r.timedOut ? 'timed out' : r.signal ? `killed by ${r.signal}` : r.memErrors ? `${r.memErrors} memcheck errors` : r.code !== 0 ? `exit ${r.code}` : 'ok';
+  console.log(`  ${why === 'ok' ? 'ok  ' : 'FAIL'} ${r.file.padEnd(28)} ${r.seconds.toFixed(1).padStart(7)} s  ${why === 'ok' ? '' : why}`);
+}
+process.exit(failed.length === 0 ? 0 : 1);
