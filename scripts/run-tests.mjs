@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Runs the compiled test files one process each, so that a crash or a hang in one file is
 // reported with its name and the others still run.
-//   node scripts/run-tests.mjs [--heap-checks] [--memcheck] [--node PATH] [NAME ...]
-// NAME selects dist/test/NAME.test.js (default: every file).
+//   node scripts/run-tests.mjs [--heap-checks] [--memcheck] [--node PATH] [--dir DIR] [NAME ...]
+// NAME selects dist/test/NAME.test.js (default: every file; --dir DIR: DIR/*.test.js).
 //   --heap-checks  glibc's malloc checks: libc_malloc_debug with MALLOC_CHECK_=3 (a corrupted
 //                  heap aborts at the next free) and MALLOC_PERTURB_ (freed and fresh memory is
 //                  filled with a pattern, so reads of it give wrong numbers instead of luck)
@@ -15,11 +15,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const testDir = join(root, 'dist', 'test');
 const args = process.argv.slice(2);
 const flag = (name) => {
   const i = args.indexOf(name);
@@ -34,15 +33,24 @@ const option = (name) => {
   return value;
 };
 const heapChecks = flag('--heap-checks');
+const dirOption = option('--dir');
 const memcheck = flag('--memcheck');
 const nodeBin = option('--node') ?? process.execPath;
+// --dir: another folder of compiled test files (the runner's own tests use a fixture folder)
+const testDir = dirOption ? resolve(dirOption) : join(root, 'dist', 'test');
+const watchdog = join(root, 'dist', 'test', 'helpers', 'watchdog.js');
 if (!existsSync(testDir)) {
   console.error('run-tests: dist/test is missing: run `npm run setup` first');
   process.exit(2);
 }
 const all = readdirSync(testDir).filter((f) => f.endsWith('.test.js')).sort();
 const files = args.length === 0 ? all : args.map((a) => `${a.replace(/\.test\.(js|ts)$/, '')}.test.js`);
-for (const f of files) if (!all.includes(f)) throw new Error(`no test file dist/test/${f} (have: ${all.join(', ')})`);
+for (const f of files) {
+  if (!all.includes(f)) {
+    console.error(`run-tests: no test file ${join(testDir, f)} (have: ${all.join(', ')})`);
+    process.exit(2);
+  }
+}
 
 const slow = memcheck ? 20 : 1;
 const testLimitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 300) * slow;
@@ -59,7 +67,7 @@ if (heapChecks) {
 
 let valgrindLogs = null;
 function command(file) {
-  const nodeArgs = ['--import', join(testDir, 'helpers', 'watchdog.js'), '--test-reporter=spec', `--test-timeout=${testLimitS * 1000}`, join(testDir, file)];
+  const nodeArgs = ['--import', watchdog, '--test-reporter=spec', `--test-timeout=${testLimitS * 1000}`, join(testDir, file)];
   if (!memcheck) return [nodeBin, nodeArgs];
   const supp = join(root, 'test', 'valgrind.supp');
   return [
