@@ -15,6 +15,10 @@
 //
 // Rounds are interleaved round-robin, the starting contender rotated every round, so the
 // drift of a noisy machine hits all contenders alike; reported figures are medians over rounds.
+//
+// `--device cuda` runs every contender on the GPU (same shapes, same run): each timed step
+// ends with a device synchronisation on both sides (F.synchronize / torch.cuda.synchronize),
+// so a step's wall time covers its kernels, not just their launch.
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +45,15 @@ import {
 } from './common.js';
 
 export type Mode = 'train' | 'forward';
+export type BenchDevice = 'cpu' | 'cuda';
+
+/** --device: cpu (the default) or cuda; both engines run there. */
+export function benchDevice(args: ParsedArgs): BenchDevice {
+  const v = args.flags.get('device');
+  if (v === undefined) return 'cpu';
+  if (v === true || v.length !== 1 || (v[0] !== 'cpu' && v[0] !== 'cuda')) throw new Error('--device needs cpu or cuda');
+  return v[0];
+}
 export interface EngineConfig {
   key: string;
   width: number;
@@ -109,17 +122,16 @@ interface OurCase {
   dispose(): void;
 }
 
-function ourCase(width: number, batch: number, layout: Layout, mode: Mode): OurCase {
+function ourCase(width: number, batch: number, layout: Layout, mode: Mode, device: BenchDevice): OurCase {
   F.manualSeed(0);
+  // Built on the CPU from the seed, then moved, as the PyTorch side does.
   const model = resnet18({ width, numClasses: 10 });
-  let x: Tensor = F.rand([batch, 3, 32, 32]);
-  const y = F.randint(0, 10, [batch]);
-  if (layout === 'channels_last') {
-    model.to(undefined, 'channels_last');
-    const xl = x.contiguous('channels_last');
-    x.dispose();
-    x = xl;
-  }
+  const x = tidy(() => {
+    const onDevice = F.rand([batch, 3, 32, 32]).to(device);
+    return layout === 'channels_last' ? onDevice.contiguous('channels_last') : onDevice;
+  });
+  const y = tidy(() => F.randint(0, 10, [batch]).to(device));
+  model.to(device === 'cpu' ? undefined : device, layout === 'channels_last' ? 'channels_last' : undefined);
   const opt = new SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
   const trainStep = () => {
     model.train();
@@ -138,8 +150,16 @@ function ourCase(width: number, batch: number, layout: Layout, mode: Mode): OurC
       }),
     );
   };
+  const step = mode === 'train' ? trainStep : forwardStep;
   return {
-    step: mode === 'train' ? trainStep : forwardStep,
+    // On the GPU a step has only queued its kernels when it returns: wait for them.
+    step:
+      device === 'cpu'
+        ? step
+        : () => {
+            step();
+            F.synchronize();
+          },
     dispose() {
       opt.dispose();
       model.dispose();
@@ -155,7 +175,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * The worker behind `engine-worker`: the same protocol as bench/torch_engine.py (one JSON
  * request per line on stdin, one reply per line on stdout). Requests:
  *   {"op": "run", "width", "batch", "layout": "default"|"channels_last", "mode", "steps",
- *    "yield": bool}  -> RunReply
+ *    "yield": bool, "device": "cpu"|"cuda"}  -> RunReply
  *   {"op": "quit"}
  * With `yield`, each step ends with one event-loop turn inside the timed window (an async
  * loop); otherwise steps run back to back (a synchronous loop).
@@ -181,9 +201,10 @@ export async function serveEngineWorker(threads: number): Promise<void> {
       const [width, batch, steps] = [Number(req.width), Number(req.batch), Number(req.steps)];
       const layout = req.layout === 'channels_last' ? 'channels_last' : 'default';
       const mode: Mode = req.mode === 'forward' ? 'forward' : 'train';
-      const key = `${width}/${batch}/${layout}/${mode}`;
+      const device: BenchDevice = req.device === 'cuda' ? 'cuda' : 'cpu';
+      const key = `${width}/${batch}/${layout}/${mode}/${device}`;
       let cs = cases.get(key);
-      if (!cs) cases.set(key, (cs = ourCase(width, batch, layout, mode)));
+      if (!cs) cases.set(key, (cs = ourCase(width, batch, layout, mode, device)));
 
       const seconds: number[] = [];
       const windows: { start: number; end: number }[] = [];
@@ -223,6 +244,8 @@ export interface EngineOptions {
   warmup: number;
   roundSeconds: number;
   threads: number;
+  /** where both engines run */
+  device: BenchDevice;
   /** a round whose CPU use (CPU time / (wall x threads)) is below this for any contender is contended */
   contendedBelow: number;
   /** contended rounds that may be discarded and repeated, per config */
@@ -242,6 +265,11 @@ export function engineOptions(args: ParsedArgs): EngineOptions {
   const batch = flagNumber(args, 'batch', 128);
   const cfg = args.flags.get('configs');
   const out = args.flags.get('out');
+  const device = benchDevice(args);
+  // On the GPU the CPU mostly waits on the device, so CPU use says nothing about contention:
+  // no contended rounds, no waiting for idle CPUs (unless asked for). GPU results go to their
+  // own file, never merged with the CPU ones.
+  const gpu = device === 'cuda';
   return {
     configs: parseConfigs(cfg === undefined || cfg === true ? null : cfg, batch),
     quick,
@@ -249,9 +277,10 @@ export function engineOptions(args: ParsedArgs): EngineOptions {
     warmup: flagNumber(args, 'warmup', quick ? 2 : 3),
     roundSeconds: flagNumber(args, 'round-seconds', quick ? 0.6 : 1.5),
     threads: flagNumber(args, 'threads', 2),
-    contendedBelow: flagNumber(args, 'contended-below', 0.9),
-    retries: flagNumber(args, 'retries', quick ? 3 : 9),
-    maxWait: flagNumber(args, 'max-wait', quick ? 300 : 1800),
+    device,
+    contendedBelow: flagNumber(args, 'contended-below', gpu ? 0 : 0.9),
+    retries: flagNumber(args, 'retries', gpu ? 0 : quick ? 3 : 9),
+    maxWait: flagNumber(args, 'max-wait', gpu ? 0 : quick ? 300 : 1800),
     yieldEach: args.flags.has('yield'),
     oursEnv: (() => {
       const e = args.flags.get('ours-env');
@@ -265,7 +294,7 @@ export function engineOptions(args: ParsedArgs): EngineOptions {
         }),
       );
     })(),
-    out: out === undefined || out === true ? join(repoRoot(), 'bench', 'results', 'engine.json') : out[0]!,
+    out: out === undefined || out === true ? join(repoRoot(), 'bench', 'results', gpu ? 'engine-cuda.json' : 'engine.json') : out[0]!,
     log: (s) => process.stderr.write(s + '\n'),
   };
 }
@@ -285,7 +314,7 @@ export interface ConfigResult {
 
 function startPeer(v: Variant, o: EngineOptions): Peer {
   const threads = String(o.threads);
-  if (v === 'pytorch' || v === 'pytorch_cl') return new PyPeer(join(repoRoot(), 'bench', 'torch_engine.py'), ['--threads', threads]);
+  if (v === 'pytorch' || v === 'pytorch_cl') return new PyPeer(join(repoRoot(), 'bench', 'torch_engine.py'), ['--threads', threads, '--device', o.device]);
   const index = fileURLToPath(new URL('./index.js', import.meta.url));
   return new Peer(`eclipse worker (${v})`, process.execPath, [index, 'engine-worker', '--threads', threads], o.oursEnv);
 }
@@ -295,7 +324,7 @@ export async function runEngineBench(o: EngineOptions): Promise<Record<string, u
   const atStart = machineInfo();
   waited.ms = 0;
   const results: Record<string, ConfigResult> = {};
-  const info = new PyPeer(join(repoRoot(), 'bench', 'torch_engine.py'), ['--threads', String(o.threads)]);
+  const info = new PyPeer(join(repoRoot(), 'bench', 'torch_engine.py'), ['--threads', String(o.threads), '--device', o.device]);
   let torchInfo: Record<string, unknown>;
   try {
     torchInfo = await info.request({ op: 'info' });
@@ -303,7 +332,7 @@ export async function runEngineBench(o: EngineOptions): Promise<Record<string, u
     await info.close();
   }
   o.log(
-    `engine bench: ${o.configs.map((c) => c.key).join(', ')}; ${o.threads} threads; ${o.rounds} rounds of ~${o.roundSeconds}s per contender` +
+    `engine bench on ${o.device}: ${o.configs.map((c) => c.key).join(', ')}; ${o.threads} threads; ${o.rounds} rounds of ~${o.roundSeconds}s per contender` +
       ` after ${o.warmup} warm-up steps${o.quick ? ' (quick)' : ''}; PyTorch ${String(torchInfo.torch)} via ${pythonPath()}`,
   );
   for (const c of o.configs) results[c.key] = await benchConfig(c, o);
@@ -312,11 +341,16 @@ export async function runEngineBench(o: EngineOptions): Promise<Record<string, u
     ...atStart,
     loadavg_at_end: loadavg().map((x) => round(x, 2)),
     threads: o.threads,
+    device: o.device,
+    ...(o.device === 'cuda' ? { gpu: torchInfo.gpu } : {}),
     pytorch_threads: torchInfo.threads,
     torch_version: torchInfo.torch,
     ours_libtorch_version: F.engineVersion().torch,
     python_version: torchInfo.python,
-    note: 'a small shared VM is noisy: contenders are interleaved round-robin, contended rounds repeated, medians over rounds',
+    note:
+      o.device === 'cuda'
+        ? 'every contender on the GPU, each step ended by a device synchronisation; interleaved round-robin, medians over rounds'
+        : 'a small shared VM is noisy: contenders are interleaved round-robin, contended rounds repeated, medians over rounds',
   };
   // Keep configs measured earlier that this run did not touch (e.g. a --configs subset).
   const prev = readJsonObject(o.out);
@@ -354,7 +388,7 @@ async function benchConfig(c: EngineConfig, o: EngineOptions): Promise<ConfigRes
   waited.ms += await waitForIdle(0.1, Math.max(0, o.maxWait * 1000 - waited.ms), o.log);
   const peers = Object.fromEntries(VARIANTS.map((v) => [v, startPeer(v, o)])) as Record<Variant, Peer>;
   const run = (v: Variant, steps: number): Promise<RunReply> =>
-    peers[v].request<RunReply>({ op: 'run', width: c.width, batch: c.batch, layout: LAYOUT[v], mode: c.mode, steps, yield: o.yieldEach });
+    peers[v].request<RunReply>({ op: 'run', width: c.width, batch: c.batch, layout: LAYOUT[v], mode: c.mode, steps, yield: o.yieldEach, device: o.device });
 
   try {
     // Warm-up (interleaved too), then pick steps per round from the warm steps' speed.
@@ -430,6 +464,7 @@ async function benchConfig(c: EngineConfig, o: EngineOptions): Promise<ConfigRes
       width: c.width,
       batch: c.batch,
       mode: c.mode,
+      device: o.device,
       steps_per_round: steps,
       rounds: o.rounds,
       iqr_percent: byVariant(spread),
@@ -464,6 +499,7 @@ function printTable(results: Record<string, ConfigResult>, o: EngineOptions): vo
     r.meets_bar ? 'yes' : 'NO',
   ]);
   const header = ['config (img/s, median)', 'ours (CL)', 'ours NCHW', 'pytorch', 'pytorch CL', 'ratio', 'ratio_cl', 'paired r / r_cl', `bar (>=${BAR.ratio} / >=${BAR.ratio_cl})`];
-  console.log(`\nResNet-18 CIFAR throughput, ${o.threads} threads, ${o.rounds} interleaved rounds${o.quick ? ' (quick)' : ''}`);
+  const where = o.device === 'cuda' ? 'on cuda' : `${o.threads} threads`;
+  console.log(`\nResNet-18 CIFAR throughput, ${where}, ${o.rounds} interleaved rounds${o.quick ? ' (quick)' : ''}`);
   console.log(table(header, rows));
 }

@@ -10,6 +10,13 @@ const USAGE = `usage: npm run bench -- engine|diffusion [--quick] [flags]
 diffusion: improved-DDPM U-Net (mini 32ch x1 and 32ch x2 with attention 16/8) train step and
   sampling step, ours vs PyTorch, interleaved rounds. Writes bench/results/diffusion.json.
   --rounds N (default 5, quick 3)  --threads N (default 2)
+  --device cpu|cuda     where both engines run (default cpu; cuda: every step synchronised,
+                        results in bench/results/diffusion-cuda.json)
+  --configs NAMES       a subset: unet_mini_b32_train unet_mini_b100_sample unet_32x2_b32_train
+                        unet_32x2_b64_sample (default all)
+  --steps N             timed steps per round (default 1-2 on cpu, 10 on cuda)
+  --warmup N            warm-up steps (default 1 on cpu, 3 on cuda)
+  --out FILE            results file
 
 
 engine: ResNet-18 (CIFAR, width multiplier) train-step and eval-forward throughput in img/s:
@@ -20,6 +27,9 @@ engine: ResNet-18 (CIFAR, width multiplier) train-step and eval-forward throughp
                         forward (space or comma separated; default: w64 and w16, both modes)
   --batch N             batch size for configs that do not name one (default 128)
   --threads N           intra-op threads for both engines (default 2)
+  --device cpu|cuda     where every contender runs (default cpu). cuda: each step ends with a
+                        device synchronisation on both sides, CPU-contention checks are off,
+                        results go to bench/results/engine-cuda.json
   --rounds N            timed rounds per contender (default 9, quick 3)
   --warmup N            warm-up steps per contender (default 3, quick 2)
   --round-seconds S     target length of one contender's round (default 1.5, quick 0.6)

@@ -9,7 +9,8 @@ it does not compete with the Node side for the CPU.
 Requests:
   {"op": "info"}                                   -> torch version, threads, ...
   {"op": "run", "width": 64, "batch": 128, "layout": "default"|"channels_last",
-   "mode": "train"|"forward", "steps": 2}           -> {"seconds": [per-step wall seconds],
+   "mode": "train"|"forward", "steps": 2,
+   "device": "cpu"|"cuda"}                          -> {"seconds": [per-step wall seconds],
                                                         "cpu_seconds": process CPU time,
                                                         "minor_faults": page faults}
   {"op": "free"}                                   -> drops every cached model
@@ -17,6 +18,9 @@ Requests:
 
 Stand-alone use (prints one JSON line): python3 bench/torch_engine.py --once --width 16 \
     --mode train --layout channels_last --steps 3
+
+On cuda (--device cuda, or "device" in a request) every timed step ends with
+torch.cuda.synchronize(), as eclipse's steps end with F.synchronize().
 """
 
 import argparse
@@ -34,13 +38,15 @@ from torch_models import resnet18  # noqa: E402
 
 
 class Case:
-    """One model + optimiser + fixed random batch for a (width, batch, layout)."""
+    """One model + optimiser + fixed random batch for a (width, batch, layout, device)."""
 
-    def __init__(self, width: int, batch: int, layout: str, seed: int = 0):
+    def __init__(self, width: int, batch: int, layout: str, device: str = "cpu", seed: int = 0):
         torch.manual_seed(seed)
-        self.model = resnet18(num_classes=10, width=width)
-        x = torch.rand(batch, 3, 32, 32)
-        self.y = torch.randint(0, 10, (batch,), dtype=torch.int64)
+        # built on the CPU from the seed, then moved (as eclipse's side does)
+        self.model = resnet18(num_classes=10, width=width).to(device)
+        x = torch.rand(batch, 3, 32, 32).to(device)
+        self.y = torch.randint(0, 10, (batch,), dtype=torch.int64).to(device)
+        self.sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
         if layout == "channels_last":
             self.model = self.model.to(memory_format=torch.channels_last)
             x = x.contiguous(memory_format=torch.channels_last)
@@ -74,20 +80,40 @@ class Case:
         for _ in range(steps):
             t0 = time.perf_counter()
             step()
+            self.sync()
             times.append(time.perf_counter() - t0)
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
         return times, time.process_time() - c0, faults
 
 
-def info() -> dict:
+def gpu_info() -> dict:
+    """The GPU and the settings that change its numbers (both engines share libtorch's defaults)."""
+    if not torch.cuda.is_available():
+        return {"available": False}
     return {
+        "available": True,
+        "name": torch.cuda.get_device_name(0),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "allow_tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        "allow_tf32_cudnn": torch.backends.cudnn.allow_tf32,
+    }
+
+
+def info(device: str = "cpu") -> dict:
+    out = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
         "python": platform.python_version(),
         "mkldnn": torch.backends.mkldnn.is_available(),
         "parallel_info": torch.__config__.parallel_info(),
+        "device": device,
     }
+    if device.startswith("cuda"):
+        out["gpu"] = gpu_info()
+    return out
 
 
 def main() -> None:
@@ -99,15 +125,16 @@ def main() -> None:
     ap.add_argument("--layout", default="default")
     ap.add_argument("--mode", default="train")
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: where the requests run unless they say")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
 
     if args.once:
-        case = Case(args.width, args.batch, args.layout)
+        case = Case(args.width, args.batch, args.layout, args.device)
         case.run(args.mode, 1)
         secs, cpu, faults = case.run(args.mode, args.steps)
-        print(json.dumps({"seconds": secs, "cpu_seconds": cpu, "minor_faults": faults, "img_s": args.batch * len(secs) / sum(secs), **info()}))
+        print(json.dumps({"seconds": secs, "cpu_seconds": cpu, "minor_faults": faults, "img_s": args.batch * len(secs) / sum(secs), **info(args.device)}))
         return
 
     cases = {}
@@ -119,9 +146,9 @@ def main() -> None:
             req = json.loads(line)
             op = req.get("op")
             if op == "info":
-                reply = info()
+                reply = info(args.device)
             elif op == "run":
-                key = (int(req["width"]), int(req["batch"]), str(req["layout"]))
+                key = (int(req["width"]), int(req["batch"]), str(req["layout"]), str(req.get("device", args.device)))
                 if key not in cases:
                     cases[key] = Case(*key)
                 secs, cpu, faults = cases[key].run(str(req["mode"]), int(req["steps"]))

@@ -57,7 +57,8 @@ def groups_for(channels, most):
 
 def sinusoid(t, dim, max_period=10000):
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / half)
+    # on t's device, so that bench/torch_diffusion.py can run this U-Net on cuda (same values)
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
     a = t.float()[:, None] * freqs[None, :]
     e = torch.cat([torch.cos(a), torch.sin(a)], dim=1)
     return F.pad(e, (0, 1)) if dim % 2 else e
