@@ -24,7 +24,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { F, noGrad, tidy, type Tensor } from '../src/engine/index.js';
+import { F, noGrad, tidy } from '../src/engine/index.js';
 import { resnet18 } from '../src/nn/models/resnet.js';
 import { SGD } from '../src/nn/optim.js';
 import {

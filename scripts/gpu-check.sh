@@ -35,13 +35,23 @@ OUT=${OUT:-$ROOT/runs/gpu-check}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
+# The kit's Node and the addon run from here: a /tmp mounted noexec cannot hold them.
+printf '#!/bin/sh\n' >"$WORK/probe" && chmod +x "$WORK/probe"
+if ! "$WORK/probe" 2>/dev/null; then
+  rm -rf "$WORK"
+  mkdir -p "$ROOT/runs"
+  WORK=$(mktemp -d "$ROOT/runs/gpu-check-work.XXXXXX")
+fi
 cleanup() { if [ "${GPU_CHECK_KEEP:-0}" = 1 ]; then echo "gpu-check: scratch kept in $WORK" >&2; else rm -rf "$WORK"; fi; }
 trap cleanup EXIT
 LOG=$OUT/gpu-check.log
+# this run's files only: nothing left from an earlier run in the same folder
+rm -f "$OUT"/gpu-check.json "$OUT"/gpu-ops.json "$OUT"/bench-engine-cuda.json "$OUT"/bench-diffusion-cuda.json
 : >"$LOG"
 export ECLIPSE_QUIET_NODE_WARNING=1 # the system Node may be 20: its end-of-life warning is noise here
 
 have() { command -v "$1" >/dev/null 2>&1; }
+tmo() { if have timeout; then timeout "$@"; else "${@:2}"; fi; } # tmo SECONDS CMD...
 now_ms() { date +%s%3N; }
 left() { echo $((BUDGET - ($(date +%s) - T0))); }
 
@@ -125,8 +135,9 @@ run() {
   fi
   RC=$?
   SECS=$(awk -v ms=$(($(now_ms) - t)) 'BEGIN { printf "%.1f", ms / 1000 }')
-  cat "$log" >>"$LOG"
-  [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ] && echo "(stopped after ${limit}s)" >>"$log"
+  { [ "$RC" -eq 124 ] || [ "$RC" -eq 137 ]; } && echo "(stopped after ${limit}s)" >>"$log"
+  # at most 2 MB of each step in the combined log ($OUT's files come back with a size limit)
+  tail -c 2000000 "$log" >>"$LOG"
   return 0
 }
 # The last lines of a step's log, for the reason of a failure.
@@ -147,7 +158,7 @@ jq_node() { "$NODE" -e 'const j = JSON.parse(require("fs").readFileSync(process.
 t=$(now_ms)
 gpu_line=""
 if have nvidia-smi; then
-  gpu_line=$(timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -4 | tr '\n' ';' | sed 's/;$//')
+  gpu_line=$(tmo 30 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -4 | tr '\n' ';' | sed 's/;$//')
 fi
 info host "$(json_str "$(uname -srm), $(nproc 2>/dev/null || echo '?') CPUs")"
 info nvidia_smi "$(json_str "${gpu_line:-none}")"
@@ -167,7 +178,7 @@ PY="" TORCH_JSON="" TORCH_DIR="" HAVE_GPU=0
 if [ -n "${ECLIPSE_PYTHON:-}" ]; then candidates=("$ECLIPSE_PYTHON"); else candidates=(python3 /usr/bin/python3 python); fi
 for c in "${candidates[@]}"; do
   have "$c" || continue
-  probe=$(timeout 120 "$c" -c "$TORCH_PROBE" 2>/dev/null) || continue
+  probe=$(tmo 120 "$c" -c "$TORCH_PROBE" 2>/dev/null) || continue
   gpu=$(sed -n 3p <<<"$probe")
   # the first with torch, replaced by a later one only if that one sees a GPU and it does not
   [ -n "$PY" ] && { [ "$HAVE_GPU" = 1 ] || [ "$gpu" != 1 ]; } && continue
