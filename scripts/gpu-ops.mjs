@@ -259,9 +259,6 @@ const report = {
   devices: {},
   failures: [],
 };
-if (!cudaOk)
-  report.devices.cuda = { status: 'skipped', reason: v.cuda ? 'CUDA build of libtorch but no usable GPU' : 'CPU-only libtorch (no CUDA build)' };
-
 const started = performance.now();
 const cpuResults = new Map();
 for (const device of devices) {
@@ -327,8 +324,11 @@ for (const device of devices) {
       ` (max abs error ${stats.max_abs_err}, at ${stats.worst})${stats.no_op ? `, ${stats.no_op} without an op here` : ''}`,
   );
 }
+if (!cudaOk) {
+  report.devices.cuda = { status: 'skipped', reason: v.cuda ? 'CUDA build of libtorch but no usable GPU' : 'CPU-only libtorch (no CUDA build)' };
+  console.error(`gpu-ops: cuda: skipped (${report.devices.cuda.reason})`);
+}
 report.seconds = Math.round((performance.now() - started) / 100) / 10;
-if (!cudaOk) console.error(`gpu-ops: cuda: skipped (${report.devices.cuda.reason})`);
 
 if (outPath) {
   writeFileSync(`${outPath}.tmp`, JSON.stringify(report, null, 2) + '\n');
