@@ -209,7 +209,7 @@ untar_xz() { # untar_xz FILE DIR: with xz, else with python's lzma (a CUDA machi
     "${PY:-python3}" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$1" "$2"
   fi
 }
-sources_hash() { find src bench -name '*.ts' -print0 | sort -z | xargs -0 sha256sum tsconfig.json package-lock.json | sha256sum | cut -c1-16; }
+sources_hash() { find src bench test/helpers/golden-ops.ts -name '*.ts' -print0 | sort -z | xargs -0 sha256sum tsconfig.json package-lock.json | sha256sum | cut -c1-16; }
 if [ -f "$KIT/manifest.json" ]; then
   node_tar=$(ls "$KIT"/node-v*-linux-x64.tar.xz 2>/dev/null | head -1)
   if [ -z "$node_tar" ] || [ ! -f "$KIT/app.tar.xz" ]; then
@@ -239,7 +239,7 @@ elif have node && [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null
       [ -f "$d/node_api.h" ] && NODE_INC=$d && break
     done
     node_from="system ($NODE)"
-    [ -z "$(find src bench -name '*.ts' -newer dist/src/index.js 2>/dev/null | head -1)" ] ||
+    [ -z "$(find src bench test/helpers/golden-ops.ts -name '*.ts' -newer dist/src/index.js 2>/dev/null | head -1)" ] ||
       warn "dist/ is older than some sources (npm run build): the checks run dist/ as it is"
   else
     node_reason="no .gpu-kit and no dist/ or node_modules/ here: run scripts/gpu-pack.sh (or npm run setup)"

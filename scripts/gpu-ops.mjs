@@ -18,6 +18,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(pathToFileURL(join(root, 'dist', p)).href);
 const { F, tidy, noGrad } = await dist('src/engine/index.js');
 const { resnet18 } = await dist('src/nn/models/resnet.js');
+// The op table (by the names gen_golden.py uses) and the golden tensors' conversion, shared with
+// test/engine.test.ts: the kit's dist/ carries this one compiled test helper (scripts/gpu-pack.sh).
+const { OPS, asList, fromGolden, goldenInputs, goldenValues } = await dist('test/helpers/golden-ops.js');
 
 const outFlag = process.argv.indexOf('--out');
 const outPath = outFlag > 0 ? process.argv[outFlag + 1] : null;
@@ -25,105 +28,7 @@ const golden = JSON.parse(readFileSync(join(root, 'test', 'golden', 'ops.json'),
 F.setNumThreads(2);
 
 // ---------------------------------------------------------------------------
-// The ops, by the names gen_golden.py uses (test/engine.test.ts has the same table).
-
-const operand = (t, a) => t.y ?? a.s;
-const OPS = {
-  add: (t, a) => t.x.add(operand(t, a)),
-  sub: (t, a) => t.x.sub(operand(t, a)),
-  mul: (t, a) => t.x.mul(operand(t, a)),
-  div: (t, a) => t.x.div(operand(t, a)),
-  pow: (t, a) => t.x.pow(operand(t, a)),
-  maximum: (t) => t.x.maximum(t.y),
-  minimum: (t) => t.x.minimum(t.y),
-  eq: (t, a) => t.x.eq(operand(t, a)),
-  ne: (t, a) => t.x.ne(operand(t, a)),
-  gt: (t, a) => t.x.gt(operand(t, a)),
-  ge: (t, a) => t.x.ge(operand(t, a)),
-  lt: (t, a) => t.x.lt(operand(t, a)),
-  le: (t, a) => t.x.le(operand(t, a)),
-  leakyRelu: (t, a) => t.x.leakyRelu(a.slope),
-  softplus: (t, a) => t.x.softplus(a.beta, a.threshold),
-  clamp: (t, a) => t.x.clamp(t.lo ?? a.min ?? null, t.hi ?? a.max ?? null),
-  where: (t, a) => F.where(t.cond, t.a ?? a.a, t.b ?? a.b),
-  lerp: (t, a) => t.x.lerp(t.end, a.w),
-  matmul: (t) => t.x.matmul(t.y),
-  bmm: (t) => t.x.bmm(t.y),
-  linear: (t) => F.linear(t.x, t.w, t.b ?? null),
-  sum: (t, a) => t.x.sum(a.dim, a.keepdim ?? false),
-  mean: (t, a) => t.x.mean(a.dim, a.keepdim ?? false),
-  amax: (t, a) => t.x.amax(a.dim, a.keepdim ?? false),
-  var: (t, a) => t.x.var(a.dim, a.unbiased, a.keepdim ?? false),
-  std: (t, a) => t.x.std(a.dim, a.unbiased, a.keepdim ?? false),
-  norm: (t, a) => t.x.norm(a.p, a.dim, a.keepdim ?? false),
-  logsumexp: (t, a) => t.x.logsumexp(a.dim, a.keepdim ?? false),
-  cumsum: (t, a) => t.x.cumsum(a.dim),
-  argmax: (t, a) => t.x.argmax(a.dim, a.keepdim),
-  argmin: (t, a) => t.x.argmin(a.dim, a.keepdim),
-  reshape: (t, a) => t.x.reshape(...a.shape),
-  permute: (t, a) => t.x.permute(...a.order),
-  transpose: (t, a) => t.x.transpose(a.a, a.b),
-  flatten: (t, a) => t.x.flatten(a.start, a.end),
-  unsqueeze: (t, a) => t.x.unsqueeze(a.dim),
-  squeeze: (t, a) => t.x.squeeze(a.dim),
-  narrow: (t, a) => t.x.narrow(a.dim, a.start, a.length),
-  slice: (t, a) => t.x.slice(a.dim, a.start, a.end, a.step ?? 1),
-  select: (t, a) => t.x.select(a.dim, a.index),
-  indexSelect: (t, a) => t.x.indexSelect(a.dim, t.idx),
-  gather: (t, a) => t.x.gather(a.dim, t.idx),
-  expand: (t, a) => t.x.expand(...a.shape),
-  repeat: (t, a) => t.x.repeat(...a.times),
-  flip: (t, a) => t.x.flip(...a.dims),
-  roll: (t, a) => t.x.roll(a.shifts, a.dims),
-  cat: (t, a) => F.cat([t.x, t.y], a.dim),
-  stack: (t, a) => F.stack([t.x, t.y], a.dim),
-  split: (t, a) => t.x.split(a.size, a.dim),
-  chunk: (t, a) => t.x.chunk(a.chunks, a.dim),
-  maskedFill: (t, a) => t.x.maskedFill(t.mask, a.value),
-  conv2d: (t, a) => F.conv2d(t.x, t.w, t.b ?? null, { stride: a.stride, padding: a.padding, groups: a.groups, dilation: a.dilation ?? 1 }),
-  maxPool2d: (t, a) => F.maxPool2d(t.x, a.kernel, a.stride, a.padding, a.ceil),
-  avgPool2d: (t, a) => F.avgPool2d(t.x, a.kernel, a.stride, a.padding, a.ceil, a.countIncludePad),
-  adaptiveAvgPool2d: (t, a) => F.adaptiveAvgPool2d(t.x, a.size),
-  batchNorm: (t, a) =>
-    F.batchNorm(t.x, {
-      weight: t.w ?? null,
-      bias: t.b ?? null,
-      runningMean: t.rm ?? null,
-      runningVar: t.rv ?? null,
-      training: a.training,
-      momentum: a.momentum,
-      eps: a.eps,
-    }),
-  groupNorm: (t, a) => F.groupNorm(t.x, a.groups, t.w ?? null, t.b ?? null, a.eps),
-  layerNorm: (t, a) => F.layerNorm(t.x, a.shape, t.w ?? null, t.b ?? null, a.eps),
-  softmax: (t, a) => F.softmax(t.x, a.dim),
-  logSoftmax: (t, a) => F.logSoftmax(t.x, a.dim),
-  crossEntropy: (t, a) => F.crossEntropy(t.x, t.target, a.reduction, a.smoothing),
-  nllLoss: (t, a) => F.nllLoss(t.x, t.target, a.reduction),
-  mseLoss: (t, a) => F.mseLoss(t.x, t.y, a.reduction),
-  interpolate: (t, a) => F.interpolate(t.x, a.size, a.mode, a.alignCorners ?? false),
-  pad: (t, a) => F.pad(t.x, a.pads, a.mode, a.value),
-  oneHot: (t, a) => F.oneHot(t.x, a.classes),
-};
-// Unary ops with no arguments: the method of the same name.
-for (const name of ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'silu', 'gelu', 'square', 'log1p', 'expm1', 'reciprocal', 'sign', 'floor', 'ceil', 'round'])
-  OPS[name] = (t) => t.x[name]();
-
-// ---------------------------------------------------------------------------
 // Tensors and comparisons
-
-const values = (g) => (g.q !== undefined ? g.q.map((v) => v * g.scale) : g.data);
-const ARRAY = { float32: Float32Array, float64: Float64Array, int32: Int32Array, uint8: Uint8Array, bool: Uint8Array };
-
-/** A golden tensor, made on the CPU (as the tests do) and moved to `device`. */
-function fromGolden(g, device) {
-  const v = values(g);
-  const cpu =
-    g.dtype === 'int64'
-      ? F.tensor(BigInt64Array.from(v, (x) => BigInt(x)), g.shape)
-      : F.tensor(ARRAY[g.dtype].from(v), g.shape, g.dtype === 'bool' ? { dtype: 'bool' } : {});
-  return device === 'cpu' ? cpu : cpu.to(device);
-}
 
 /** The tests' tolerances (test/helpers/gradcheck.ts); `loose` multiplies them for the GPU. */
 const TOL = { float32: { rtol: 1e-4, atol: 1e-5 }, float64: { rtol: 1e-9, atol: 1e-12 } };
@@ -160,18 +65,13 @@ const snapshot = (t) => ({ dtype: t.dtype, shape: t.shape, data: t.toArray() });
 
 function runOpCase(c, device) {
   return tidy(() => {
-    const inputs = {};
-    for (const [k, g] of Object.entries(c.inputs)) {
-      inputs[k] = fromGolden(g, device);
-      if (c.diff?.includes(k)) inputs[k].requiresGrad_(true);
-    }
-    const raw = OPS[c.op](inputs, c.args);
-    const outs = Array.isArray(raw) ? raw : [raw];
+    const inputs = goldenInputs(c, device);
+    const outs = asList(OPS[c.op](inputs, c.args));
     const got = {};
     outs.forEach((o, i) => (got[`out${i}`] = snapshot(o)));
     for (const k of Object.keys(c.mutated ?? {})) got[`${k} after`] = snapshot(inputs[k]);
     if (c.diff) {
-      const gw = c.gw.map((g) => fromGolden(g, device));
+      const gw = c.gw.map((g) => fromGolden(g, { device }));
       const grads = F.grad(outs, c.diff.map((k) => inputs[k]), { gradOutputs: gw });
       c.diff.forEach((k, i) => (got[`d/d${k}`] = grads[i] ? snapshot(grads[i]) : null));
     }
@@ -194,9 +94,9 @@ function runResnet(R, device) {
   const m = resnet18({ width: R.width });
   try {
     return tidy(() => {
-      noGrad(() => m.loadStateDict(new Map(Object.entries(R.state).map(([k, g]) => [k, fromGolden(g, 'cpu')]))));
+      noGrad(() => m.loadStateDict(new Map(Object.entries(R.state).map(([k, g]) => [k, fromGolden(g)]))));
       if (device !== 'cpu') m.to(device);
-      const x = fromGolden(R.input, device);
+      const x = fromGolden(R.input, { device });
       const got = {};
       m.eval();
       got.logitsEval = snapshot(noGrad(() => m.forward(x)));
@@ -204,7 +104,7 @@ function runResnet(R, device) {
       x.requiresGrad_(true);
       const logits = m.forward(x);
       got.logitsTrain = snapshot(logits);
-      const loss = F.crossEntropy(logits, fromGolden(R.target, device));
+      const loss = F.crossEntropy(logits, fromGolden(R.target, { device }));
       got.loss = snapshot(loss);
       const params = new Map(m.namedParameters());
       const names = Object.keys(R.grads);
@@ -232,7 +132,7 @@ function resnetExpected(R) {
 /** Gradients of a whole network sum many terms: tolerance scaled to the gradient's size (as layers.test.ts). */
 function resnetTol(what, g) {
   if (!what.startsWith('d/d')) return TOL.float32;
-  const scale = Math.max(...values(g).map(Math.abs));
+  const scale = Math.max(...goldenValues(g).map(Math.abs));
   return { rtol: 1e-4, atol: 2e-5 * scale };
 }
 
@@ -284,7 +184,7 @@ for (const device of devices) {
     // Each result against its golden, and on the GPU also against the CPU's result.
     for (const [what, g] of Object.entries(c.want)) {
       const a = got[what];
-      const against = [['golden', values(g), g.dtype, g.shape]];
+      const against = [['golden', goldenValues(g), g.dtype, g.shape]];
       const cpu = cpuResults.get(c.name)?.[what];
       if (device !== 'cpu' && cpu) against.push(['cpu', cpu.data, cpu.dtype, cpu.shape]);
       for (const [ref, data, dtype, shape] of against) {

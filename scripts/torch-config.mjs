@@ -82,7 +82,8 @@ for (const extra of ['torch_cuda', 'c10_cuda']) if (has(extra)) want.push(extra)
 
 const std = cxxStandard(cfg, cmakeText);
 const abi = process.env.TORCH_CXX11_ABI ? { abi: Number(process.env.TORCH_CXX11_ABI), from: 'TORCH_CXX11_ABI' } : cxx11Abi(cfg, cmakeText);
-const versionText = read(join(cfg.headers, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h'));
+// 2.x keeps the numbers in torch/headeronly/version.h; 1.x in the C++ API's torch/version.h
+const versionText = ['torch/headeronly/version.h', 'torch/csrc/api/include/torch/version.h'].map((h) => read(join(cfg.headers, h))).join('\n');
 const part = (name) => new RegExp(`#define\\s+TORCH_VERSION_${name}\\s+(\\d+)`).exec(versionText)?.[1] ?? '?';
 const settings = {
   libtorch: cfg.root,

@@ -7,130 +7,14 @@ import { F, Generator, Tensor, dispose, isGradEnabled, liveTensors, noGrad, tidy
 import {
   assertAllClose, assertMatches, fromGolden, gradcheck, loadGolden, tolFor, type GoldenTensor,
 } from './helpers/gradcheck.js';
+import { OPS, asList, goldenInputs, type GoldenInputs, type GoldenOpCase } from './helpers/golden-ops.js';
 
 F.setNumThreads(2);
 
-// ---------------------------------------------------------------------------
-// The op table: the same names and arguments as OPS in gen_golden.py.
+// The op table (the same names and arguments as OPS in gen_golden.py) and the golden cases'
+// inputs: test/helpers/golden-ops.ts, shared with scripts/gpu-ops.mjs.
 
-type Inputs = Record<string, Tensor>;
-type Args = Record<string, any>;
-type OpFn = (t: Inputs, a: Args) => Tensor | Tensor[];
-
-const operand = (t: Inputs, a: Args): Tensor | number => t.y ?? a.s;
-
-const OPS: Record<string, OpFn> = {
-  add: (t, a) => t.x.add(operand(t, a)),
-  sub: (t, a) => t.x.sub(operand(t, a)),
-  mul: (t, a) => t.x.mul(operand(t, a)),
-  div: (t, a) => t.x.div(operand(t, a)),
-  pow: (t, a) => t.x.pow(operand(t, a)),
-  maximum: (t) => t.x.maximum(t.y),
-  minimum: (t) => t.x.minimum(t.y),
-  neg: (t) => t.x.neg(),
-  exp: (t) => t.x.exp(),
-  log: (t) => t.x.log(),
-  sqrt: (t) => t.x.sqrt(),
-  rsqrt: (t) => t.x.rsqrt(),
-  abs: (t) => t.x.abs(),
-  sin: (t) => t.x.sin(),
-  cos: (t) => t.x.cos(),
-  tanh: (t) => t.x.tanh(),
-  sigmoid: (t) => t.x.sigmoid(),
-  relu: (t) => t.x.relu(),
-  silu: (t) => t.x.silu(),
-  gelu: (t) => t.x.gelu(),
-  leakyRelu: (t, a) => t.x.leakyRelu(a.slope),
-  softplus: (t, a) => t.x.softplus(a.beta, a.threshold),
-  square: (t) => t.x.square(),
-  log1p: (t) => t.x.log1p(),
-  expm1: (t) => t.x.expm1(),
-  reciprocal: (t) => t.x.reciprocal(),
-  sign: (t) => t.x.sign(),
-  floor: (t) => t.x.floor(),
-  ceil: (t) => t.x.ceil(),
-  round: (t) => t.x.round(),
-  clamp: (t, a) => t.x.clamp(t.lo ?? a.min ?? null, t.hi ?? a.max ?? null),
-  where: (t, a) => F.where(t.cond, t.a ?? a.a, t.b ?? a.b),
-  lerp: (t, a) => t.x.lerp(t.end, a.w),
-  matmul: (t) => t.x.matmul(t.y),
-  bmm: (t) => t.x.bmm(t.y),
-  linear: (t) => F.linear(t.x, t.w, t.b ?? null),
-  sum: (t, a) => t.x.sum(a.dim, a.keepdim ?? false),
-  mean: (t, a) => t.x.mean(a.dim, a.keepdim ?? false),
-  amax: (t, a) => t.x.amax(a.dim, a.keepdim ?? false),
-  var: (t, a) => t.x.var(a.dim, a.unbiased, a.keepdim ?? false),
-  std: (t, a) => t.x.std(a.dim, a.unbiased, a.keepdim ?? false),
-  norm: (t, a) => t.x.norm(a.p, a.dim, a.keepdim ?? false),
-  logsumexp: (t, a) => t.x.logsumexp(a.dim, a.keepdim ?? false),
-  cumsum: (t, a) => t.x.cumsum(a.dim),
-  reshape: (t, a) => t.x.reshape(...a.shape),
-  permute: (t, a) => t.x.permute(...a.order),
-  transpose: (t, a) => t.x.transpose(a.a, a.b),
-  flatten: (t, a) => t.x.flatten(a.start, a.end),
-  unsqueeze: (t, a) => t.x.unsqueeze(a.dim),
-  squeeze: (t, a) => t.x.squeeze(a.dim),
-  narrow: (t, a) => t.x.narrow(a.dim, a.start, a.length),
-  slice: (t, a) => t.x.slice(a.dim, a.start, a.end, a.step ?? 1),
-  select: (t, a) => t.x.select(a.dim, a.index),
-  indexSelect: (t, a) => t.x.indexSelect(a.dim, t.idx),
-  gather: (t, a) => t.x.gather(a.dim, t.idx),
-  expand: (t, a) => t.x.expand(...a.shape),
-  repeat: (t, a) => t.x.repeat(...a.times),
-  flip: (t, a) => t.x.flip(...a.dims),
-  roll: (t, a) => t.x.roll(a.shifts, a.dims),
-  cat: (t, a) => F.cat([t.x, t.y], a.dim),
-  stack: (t, a) => F.stack([t.x, t.y], a.dim),
-  split: (t, a) => t.x.split(a.size, a.dim),
-  chunk: (t, a) => t.x.chunk(a.chunks, a.dim),
-  maskedFill: (t, a) => t.x.maskedFill(t.mask, a.value),
-  argmax: (t, a) => t.x.argmax(a.dim, a.keepdim),
-  argmin: (t, a) => t.x.argmin(a.dim, a.keepdim),
-  eq: (t, a) => t.x.eq(operand(t, a)),
-  ne: (t, a) => t.x.ne(operand(t, a)),
-  gt: (t, a) => t.x.gt(operand(t, a)),
-  ge: (t, a) => t.x.ge(operand(t, a)),
-  lt: (t, a) => t.x.lt(operand(t, a)),
-  le: (t, a) => t.x.le(operand(t, a)),
-  conv2d: (t, a) => F.conv2d(t.x, t.w, t.b ?? null, { stride: a.stride, padding: a.padding, groups: a.groups, dilation: a.dilation ?? 1 }),
-  maxPool2d: (t, a) => F.maxPool2d(t.x, a.kernel, a.stride, a.padding, a.ceil),
-  avgPool2d: (t, a) => F.avgPool2d(t.x, a.kernel, a.stride, a.padding, a.ceil, a.countIncludePad),
-  adaptiveAvgPool2d: (t, a) => F.adaptiveAvgPool2d(t.x, a.size),
-  batchNorm: (t, a) =>
-    F.batchNorm(t.x, {
-      weight: t.w ?? null,
-      bias: t.b ?? null,
-      runningMean: t.rm ?? null,
-      runningVar: t.rv ?? null,
-      training: a.training,
-      momentum: a.momentum,
-      eps: a.eps,
-    }),
-  groupNorm: (t, a) => F.groupNorm(t.x, a.groups, t.w ?? null, t.b ?? null, a.eps),
-  layerNorm: (t, a) => F.layerNorm(t.x, a.shape, t.w ?? null, t.b ?? null, a.eps),
-  softmax: (t, a) => F.softmax(t.x, a.dim),
-  logSoftmax: (t, a) => F.logSoftmax(t.x, a.dim),
-  crossEntropy: (t, a) => F.crossEntropy(t.x, t.target, a.reduction, a.smoothing),
-  nllLoss: (t, a) => F.nllLoss(t.x, t.target, a.reduction),
-  mseLoss: (t, a) => F.mseLoss(t.x, t.y, a.reduction),
-  interpolate: (t, a) => F.interpolate(t.x, a.size, a.mode, a.alignCorners ?? false),
-  pad: (t, a) => F.pad(t.x, a.pads, a.mode, a.value),
-  oneHot: (t, a) => F.oneHot(t.x, a.classes),
-};
-
-interface OpCase {
-  op: string;
-  args: Args;
-  dtype: 'float32' | 'float64';
-  inputs: Record<string, GoldenTensor>;
-  out: GoldenTensor[];
-  diff?: string[];
-  gw?: GoldenTensor[];
-  grads?: Record<string, GoldenTensor>;
-  mutated?: Record<string, GoldenTensor>;
-}
-const golden = loadGolden<{ ops: Record<string, OpCase> }>('ops.json');
-const asList = (o: Tensor | Tensor[]): Tensor[] => (Array.isArray(o) ? o : [o]);
+const golden = loadGolden<{ ops: Record<string, GoldenOpCase> }>('ops.json');
 
 /**
  * Golden cases that exercise known engine bugs: they run, but as todo so the suite stays
@@ -146,11 +30,7 @@ describe('ops match PyTorch (outputs and input gradients)', () => {
       assert.ok(OPS[c.op], `no TS implementation for op ${c.op}`);
       const before = liveTensors();
       tidy(() => {
-        const inputs: Inputs = {};
-        for (const [k, g] of Object.entries(c.inputs)) {
-          inputs[k] = fromGolden(g);
-          if (c.diff?.includes(k)) inputs[k].requiresGrad_(true);
-        }
+        const inputs = goldenInputs(c);
         const outs = asList(OPS[c.op]!(inputs, c.args));
         assert.equal(outs.length, c.out.length, 'number of outputs');
         const tol = tolFor(c.dtype);
@@ -177,15 +57,15 @@ describe('float64 finite-difference gradient checks (eps 1e-6)', () => {
     if (!c.diff || name.endsWith('_f64') || KINKS.has(name)) continue;
     test(name, () => {
       tidy(() => {
-        const fixed: Inputs = {};
+        const fixed: GoldenInputs = {};
         const free: Tensor[] = [];
         for (const [k, g] of Object.entries(c.inputs)) {
-          const t = fromGolden(g, 'float64');
+          const t = fromGolden(g, { floatAs: 'float64' });
           if (c.diff!.includes(k)) free.push(t);
           else fixed[k] = t;
         }
         const fn = (xs: Tensor[]): Tensor | Tensor[] => {
-          const all: Inputs = { ...fixed };
+          const all: GoldenInputs = { ...fixed };
           c.diff!.forEach((k, i) => (all[k] = xs[i]!));
           return OPS[c.op]!(all, c.args);
         };

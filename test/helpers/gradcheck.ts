@@ -5,50 +5,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { F, Tensor, noGrad, tidy, type DType } from '../../src/engine/index.js';
+import { goldenValues, type GoldenTensor } from './golden-ops.js';
 
-/** One tensor in the golden JSON: flat row-major `data`, or quantised `q * scale`. */
-export interface GoldenTensor {
-  dtype: DType;
-  shape: number[];
-  data?: number[];
-  q?: number[];
-  scale?: number;
-}
+// The golden tensors' conversion lives in golden-ops.ts (scripts/gpu-ops.mjs uses it too).
+export { fromGolden, goldenValues, type GoldenTensor } from './golden-ops.js';
 
 /** Parse a file in test/golden (the compiled helper lives in dist/test/helpers). */
 export function loadGolden<T = any>(file: string): T {
   const url = new URL(`../../../test/golden/${file}`, import.meta.url);
   return JSON.parse(readFileSync(fileURLToPath(url), 'utf8')) as T;
-}
-
-export function goldenValues(g: GoldenTensor): number[] {
-  if (g.q !== undefined) return g.q.map((v) => v * g.scale!);
-  return g.data!;
-}
-
-/**
- * A tensor holding a golden's values. Floats can be cast (float32 goldens go through
- * Float32Array first, so a float64 copy holds exactly the float32 values).
- */
-export function fromGolden(g: GoldenTensor, floatAs?: 'float32' | 'float64'): Tensor {
-  const vals = goldenValues(g);
-  switch (g.dtype) {
-    case 'float32':
-    case 'float64': {
-      const base = g.dtype === 'float32' ? Float32Array.from(vals) : Float64Array.from(vals);
-      const want = floatAs ?? g.dtype;
-      const arr = want === g.dtype ? base : want === 'float64' ? Float64Array.from(base) : Float32Array.from(base);
-      return F.tensor(arr, g.shape);
-    }
-    case 'int64':
-      return F.tensor(BigInt64Array.from(vals, (v) => BigInt(v)), g.shape);
-    case 'int32':
-      return F.tensor(Int32Array.from(vals), g.shape);
-    case 'uint8':
-      return F.tensor(Uint8Array.from(vals), g.shape);
-    case 'bool':
-      return F.tensor(Uint8Array.from(vals), g.shape, { dtype: 'bool' });
-  }
 }
 
 export interface Tolerance {
