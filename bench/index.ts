@@ -1,11 +1,18 @@
 // Benchmarks: `npm run bench -- <name> [flags]` (after `npm run build`).
 //   engine     ResNet-18 train-step / forward throughput, eclipse vs PyTorch (bench/engine.ts)
 //   diffusion  U-Net train-step / sampling-step throughput, eclipse vs PyTorch (bench/diffusion.ts)
+//   attacks    one PGD step on a ResNet-18 surrogate, eclipse vs PyTorch (bench/attacks.ts)
 import { flagNumber, parseArgs } from './common.js';
 import { engineOptions, runEngineBench, serveEngineWorker } from './engine.js';
 import { runDiffusionBench } from './diffusion.js';
+import { runAttacksBench } from './attacks.js';
 
-const USAGE = `usage: npm run bench -- engine|diffusion [--quick] [flags]
+const USAGE = `usage: npm run bench -- engine|diffusion|attacks [--quick] [flags]
+
+attacks: one L_inf PGD step (forward, input gradient, projection) of a frozen eval-mode
+  ResNet-18, ours vs PyTorch, alternating rounds. Writes bench/results/attacks.json.
+  --width N (default 16)  --batch N (default 128)  --threads N (default 2)
+  --rounds N (default 5, quick 2)  --steps N timed steps per round (default 4, quick 2)
 
 diffusion: improved-DDPM U-Net (mini 32ch x1 and 32ch x2 with attention 16/8) train step and
   sampling step, ours vs PyTorch, interleaved rounds. Writes bench/results/diffusion.json.
@@ -60,6 +67,10 @@ async function main(): Promise<number> {
   if (name === 'engine-worker') {
     // internal: one eclipse contender of the engine benchmark (JSON lines on stdin/stdout)
     await serveEngineWorker(flagNumber(args, 'threads', 2));
+    return 0;
+  }
+  if (name === 'attacks') {
+    await runAttacksBench(args);
     return 0;
   }
   if (name === 'diffusion') {

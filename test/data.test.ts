@@ -228,7 +228,7 @@ test('image folder: PNGs read back exactly; bad files are named errors', async (
   await assert.rejects(loadImageFolder(root), (e: Error) => e.message.includes(path.join(root, 'moth', 'broken.png')) && /corrupt/.test(e.message));
   writeFileSync(path.join(root, 'moth', 'broken.png'), await sharp(Buffer.alloc(33 * 32 * 3), { raw: { width: 33, height: 32, channels: 3 } }).png().toBuffer());
   await assert.rejects(loadImageFolder(root), (e: Error) => e.message.includes('broken.png') && /33x32.*expected 32x32.*resize/.test(e.message));
-  const resized = await loadImageFolder(root, { resize: true });
+  const resized = await loadImageFolder(root, { resize: 32 });
   assert.equal(resized.n, ds.n + 2);
 });
 

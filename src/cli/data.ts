@@ -1,13 +1,17 @@
 // eclipse data import | info | export
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 import { classCounts, type ImageDataset } from '../data/dataset.js';
 import { exportCifarBinary } from '../data/cifar.js';
-import { exportPngFolder } from '../data/imagefolder.js';
+import { ImageSizeError, exportPngFolder } from '../data/imagefolder.js';
+import { importPoisons, type ArrayLayout, type PerturbationUnits, type PoisonKind } from '../data/poisonimport.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir, preparedFiles } from '../data/prepare.js';
-import { loadDataset } from '../data/store.js';
+import { loadDataset, saveDataset } from '../data/store.js';
+import { parseEpsilon, type PerturbationBound, type Quantization } from '../attacks/types.js';
 import { classifierProfile } from '../profiles.js';
-import { COMMON_HELP, UsageError, int, parse, profileOf, required, str } from './args.js';
+import { COMMON_HELP, UsageError, int, parse, profileOf, required, str, type Flags } from './args.js';
 
 export const DATA_HELP = `eclipse data <import|info|export>
 
@@ -20,6 +24,23 @@ export const DATA_HELP = `eclipse data <import|info|export>
       --test-per-class N    evaluation images per class (smoke 10, mini 100, paper all but the pool)
       --sparse-per-class N  sparse-pool images per class (default 200)
       --out DIR             default data/cifar10-<profile>
+      --resize N            image folder of any size: short side to N, centre crop N x N
+
+  eclipse data import --poisons FILE | --perturbations FILE [options] [--out FILE]
+      Poisons made elsewhere (APBench, the authors' releases): .npy, .npz or .safetensors arrays of
+      poisoned images (uint8 0..255 or float [0,1], NCHW or NHWC) or of perturbations ([-1,1]
+      in [0,1] units or -255..255 pixel steps) added to the clean set, clamped and quantised like
+      eclipse poison. Labels: an array labels/targets/y in the file, --labels FILE, or the clean set.
+      --clean FILE          clean set (perturbations: default data/cifar10-<profile>/train.safetensors;
+                            images: optional, gives labels and the measured perturbation)
+      --labels FILE         labels .npy (or .npz/.safetensors with a labels array)
+      --key NAME            array to read from an .npz/.safetensors holding several
+      --layout nchw|nhwc    when the shape does not tell (both axes of size 3)
+      --units unit|pixel    perturbation units (default: detected from dtype and range)
+      --eps EPS [--norm linf|l2]  bound to check (e.g. 8/255; norm default linf)
+      --quantization round|floor  8-bit rounding (default round)
+      --out FILE            default data/cifar10-<profile>/imported-<name>.safetensors
+      --overwrite           replace an existing --out file
 
   eclipse data info FILE.safetensors
       Images, size, classes and counts, provenance metadata.
@@ -56,27 +77,48 @@ export async function dataCommand(argv: string[]): Promise<void> {
     'sparse-per-class': { type: 'string' },
     format: { type: 'string' },
     overwrite: { type: 'boolean' },
+    resize: { type: 'string' },
+    poisons: { type: 'string' },
+    perturbations: { type: 'string' },
+    clean: { type: 'string' },
+    labels: { type: 'string' },
+    key: { type: 'string' },
+    layout: { type: 'string' },
+    units: { type: 'string' },
+    eps: { type: 'string' },
+    norm: { type: 'string' },
+    quantization: { type: 'string' },
   });
   if (flags.help) {
     console.log(DATA_HELP);
+    return;
+  }
+  if (sub === 'import' && (flags.poisons !== undefined || flags.perturbations !== undefined)) {
+    await importPoisonsCommand(flags);
     return;
   }
   if (sub === 'import') {
     const profile = profileOf(flags);
     const recipe = classifierProfile(profile);
     const out = str(flags, 'out') ?? defaultDataDir(profile);
+    const resize = int(flags, 'resize', 1);
+    if (resize !== undefined && flags.folder === undefined) throw new UsageError('--resize applies to image folders (--folder); CIFAR-10 images are 32x32 already');
     const data = await prepareDataDir(
       out,
       {
         source: str(flags, 'source'),
         folder: str(flags, 'folder'),
+        resize,
         trainPerClass: int(flags, 'train-per-class') ?? recipe.trainPerClass,
         testPerClass: int(flags, 'test-per-class') ?? recipe.testPerClass,
         sparsePoolPerClass: int(flags, 'sparse-per-class') ?? SPARSE_POOL_PER_CLASS,
         seed: int(flags, 'seed') ?? 0,
       },
       (m) => console.error(m),
-    );
+    ).catch((e: unknown) => {
+      if (e instanceof ImageSizeError) throw new Error(`${e.message}: pass --resize N to eclipse data import`, { cause: e });
+      throw e;
+    });
     const files = preparedFiles(out);
     console.log(summary(files.train, data.train));
     console.log(`${files.test}: ${data.test.n} evaluation images`);
@@ -101,4 +143,57 @@ export async function dataCommand(argv: string[]): Promise<void> {
     return;
   }
   throw new UsageError(`unknown data command "${sub}"\n\n${DATA_HELP}`);
+}
+
+function choice<T extends string>(flags: Flags, name: string, options: readonly T[]): T | undefined {
+  const v = str(flags, name);
+  if (v === undefined) return undefined;
+  if (!(options as readonly string[]).includes(v)) throw new UsageError(`--${name} must be ${options.join(' or ')} (got "${v}")`);
+  return v as T;
+}
+
+/** eclipse data import --poisons FILE | --perturbations FILE */
+async function importPoisonsCommand(flags: Flags): Promise<void> {
+  if (flags.poisons !== undefined && flags.perturbations !== undefined) throw new UsageError('give either --poisons (images) or --perturbations, not both');
+  if (flags.source !== undefined || flags.folder !== undefined) throw new UsageError('--source/--folder import a clean release; poisons are added with --clean FILE');
+  const kind: PoisonKind = flags.poisons !== undefined ? 'images' : 'perturbations';
+  const file = str(flags, kind === 'images' ? 'poisons' : 'perturbations')!;
+  const profile = profileOf(flags);
+  const dir = defaultDataDir(profile);
+  let cleanPath = str(flags, 'clean');
+  if (cleanPath === undefined && kind === 'perturbations') {
+    cleanPath = preparedFiles(dir).train;
+    if (!existsSync(cleanPath)) {
+      throw new UsageError(`perturbations are added to a clean set: pass --clean FILE.safetensors, or run eclipse data import --profile ${profile} first to make ${cleanPath}`);
+    }
+  }
+  const epsText = str(flags, 'eps');
+  const norm = choice(flags, 'norm', ['linf', 'l2'] as const);
+  if (norm !== undefined && epsText === undefined) throw new UsageError('--norm needs --eps (the bound to check)');
+  let bound: PerturbationBound | undefined;
+  if (epsText !== undefined) {
+    try {
+      bound = { norm: norm ?? 'linf', epsilon: parseEpsilon(epsText) };
+    } catch (e) {
+      throw new UsageError(`--eps: ${(e as Error).message}`);
+    }
+  }
+  const out = str(flags, 'out') ?? join(dir, `imported-${basename(file).replace(/\.(npy|npz|safetensors)$/i, '')}.safetensors`);
+  if (existsSync(out) && !flags.overwrite) throw new UsageError(`${out} already exists (pass --overwrite to replace it, or another --out)`);
+  const { dataset, assumed } = await importPoisons({
+    file,
+    kind,
+    key: str(flags, 'key'),
+    labelsFile: str(flags, 'labels'),
+    clean: cleanPath !== undefined ? await loadDataset(cleanPath) : undefined,
+    cleanPath,
+    units: choice<PerturbationUnits>(flags, 'units', ['unit', 'pixel']),
+    layout: choice<ArrayLayout>(flags, 'layout', ['nchw', 'nhwc']),
+    bound,
+    quantization: choice<Quantization>(flags, 'quantization', ['round', 'floor']),
+  });
+  for (const a of assumed) console.error(`assumed: ${a}`);
+  await mkdir(dirname(out), { recursive: true });
+  await saveDataset(dataset, out, { hint: 'pass --out <file> in a writable directory' });
+  console.log(summary(out, dataset));
 }

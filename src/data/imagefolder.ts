@@ -10,11 +10,15 @@ import { atomicWriteDir, writeFileDurable } from '../io/atomic.js';
 import { type ImageDataset, validateDataset } from './dataset.js';
 
 export interface ImageFolderOptions {
-  /** Expected image size (default 32x32). */
+  /** Expected image size (default 32x32; ignored with `resize`). */
   height?: number;
   width?: number;
-  /** Resize images of another size instead of failing (default false). */
-  resize?: boolean;
+  /**
+   * Read images of any size: scale each so its short side is `resize` pixels, then crop the
+   * centre `resize` x `resize` square (torchvision's Resize(N) + CenterCrop(N)). Without it an
+   * image of another size is an ImageSizeError.
+   */
+  resize?: number;
   /** Images decoded at once (default 8). */
   concurrency?: number;
   /**
@@ -104,22 +108,35 @@ function pickGroup(groups: Map<string, ClassMap>, archive: string, subdir: strin
   return groups.get(names[0])!;
 }
 
-async function decodeInto(src: ImageSource, dst: Uint8Array, offset: number, h: number, w: number, resize: boolean): Promise<void> {
+/** An image of another size than expected, read without the resize option. */
+export class ImageSizeError extends Error {
+  constructor(
+    readonly file: string,
+    readonly actual: { width: number; height: number },
+    readonly expected: { width: number; height: number },
+  ) {
+    super(
+      `${file}: image is ${actual.width}x${actual.height} (WxH), expected ${expected.width}x${expected.height}; ` +
+        `resize your images to ${expected.width}x${expected.height} or set the resize option (short side to N, centre crop N x N)`,
+    );
+    this.name = 'ImageSizeError';
+  }
+}
+
+async function decodeInto(src: ImageSource, dst: Uint8Array, offset: number, h: number, w: number, resize: number | undefined): Promise<void> {
   let raw: { data: Buffer; info: sharp.OutputInfo };
   const buf = await src.read();
   try {
     // removeAlpha + srgb: grey becomes 3 equal channels, alpha is dropped, 16-bit becomes 8-bit.
-    raw = await sharp(buf).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if ((raw.info.width !== w || raw.info.height !== h) && resize) {
-      raw = await sharp(buf).removeAlpha().resize(w, h, { fit: 'fill' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    }
+    let img = sharp(buf).removeAlpha();
+    // fit 'cover' scales the short side to the target and crops the overflow around the centre.
+    if (resize !== undefined) img = img.resize(resize, resize, { fit: 'cover', position: 'centre' });
+    raw = await img.toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new Error(`${src.label}: cannot decode image (${e instanceof Error ? e.message : String(e)}); the file is corrupt or not a PNG/JPEG`, { cause: e });
   }
   const { width, height, channels } = raw.info;
-  if (width !== w || height !== h) {
-    throw new Error(`${src.label}: image is ${width}x${height} (WxH), expected ${w}x${h}; resize your images to ${w}x${h} or enable the resize option`);
-  }
+  if (width !== w || height !== h) throw new ImageSizeError(src.label, { width, height }, { width: w, height: h });
   if (channels !== 3 || raw.data.length !== w * h * 3) {
     throw new Error(`${src.label}: unexpected decoded layout (${channels} channels, ${raw.data.length} bytes)`);
   }
@@ -134,8 +151,11 @@ async function decodeInto(src: ImageSource, dst: Uint8Array, offset: number, h: 
 }
 
 async function decodeClassMap(map: ClassMap, classes: string[], where: string, opts: ImageFolderOptions): Promise<ImageDataset> {
-  const h = opts.height ?? 32;
-  const w = opts.width ?? 32;
+  if (opts.resize !== undefined && !(Number.isInteger(opts.resize) && opts.resize > 0)) {
+    throw new Error(`${where}: resize must be a positive whole number of pixels, got ${opts.resize}`);
+  }
+  const h = opts.resize ?? opts.height ?? 32;
+  const w = opts.resize ?? opts.width ?? 32;
   const items: ImageSource[] = [];
   const labels: number[] = [];
   classes.forEach((c, k) => {
@@ -149,11 +169,12 @@ async function decodeClassMap(map: ClassMap, classes: string[], where: string, o
   const per = 3 * h * w;
   const images = new Uint8Array(items.length * per);
   // Slots are fixed before decoding, so the result does not depend on completion order.
-  await runPool(items.length, opts.concurrency ?? 8, (i) => decodeInto(items[i], images, i * per, h, w, opts.resize ?? false));
+  await runPool(items.length, opts.concurrency ?? 8, (i) => decodeInto(items[i], images, i * per, h, w, opts.resize));
   const ds: ImageDataset = {
     images, labels: Int32Array.from(labels), n: items.length, channels: 3, height: h, width: w,
     classes: classes.slice(), meta: { source: 'image-folder', path: where },
   };
+  if (opts.resize !== undefined) ds.meta.resize = `short side ${opts.resize}, centre crop ${opts.resize}x${opts.resize}`;
   validateDataset(ds, where);
   return ds;
 }

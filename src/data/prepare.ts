@@ -19,6 +19,8 @@ export interface PrepareOptions {
   source?: string;
   /** an image folder with train/ and test/ instead of CIFAR binary */
   folder?: string;
+  /** image folder only: short side to this size, centre crop (see ImageFolderOptions.resize) */
+  resize?: number;
   /** training images per class; 0 = all */
   trainPerClass: number;
   /** evaluation images per class from the test split; 0 = all not reserved for the sparse pool */
@@ -49,8 +51,9 @@ export const preparedFiles = (dir: string): PreparedFiles => ({
 async function loadSource(o: PrepareOptions): Promise<{ train: ImageDataset; test: ImageDataset }> {
   if (o.folder) {
     if (!existsSync(o.folder)) throw new Error(`image folder ${o.folder} does not exist (expected <root>/train/<class>/*.png and <root>/test/<class>/*.png)`);
-    return loadImageFolderSplits(o.folder);
+    return loadImageFolderSplits(o.folder, { resize: o.resize });
   }
+  if (o.resize !== undefined) throw new Error('resizing applies to image folders only; CIFAR-10 images are 32x32 already');
   const source = resolveCifar10Source(o.source);
   if (!existsSync(source)) throw new Error(`CIFAR-10 source ${source} does not exist: pass --source or set ECLIPSE_CIFAR10`);
   return loadCifar10Both(source);

@@ -104,13 +104,23 @@ export class ResNet extends Module {
     });
     this.linear = this.child('linear', new Linear(inPlanes, c.numClasses ?? 10, o));
   }
-  forward(x: Tensor): Tensor {
+  /**
+   * The penultimate representation [N, 8*width*expansion] (pooled, before the classifier):
+   * feature-space poisons (SEP-FA, EntF) align or push these. forward() = linear(features()).
+   */
+  features(x: Tensor): Tensor {
     return pipe(
       x,
       (t) => this.conv1.forward(t), (t) => this.bn1.forward(t), (t) => t.relu(),
       ...this.layers.map((l) => (t: Tensor) => l.forward(t)),
-      (t) => F.adaptiveAvgPool2d(t, 1), (t) => t.flatten(1), (t) => this.linear.forward(t),
+      (t) => F.adaptiveAvgPool2d(t, 1), (t) => t.flatten(1),
     );
+  }
+  forward(x: Tensor): Tensor {
+    const f = this.features(x);
+    const out = this.linear.forward(f);
+    f.dispose();
+    return out;
   }
 }
 
