@@ -9,11 +9,11 @@ import {
   type PoisonOptions, type PoisonResult, type Quantization,
 } from './types.js';
 
-/** Metadata keys poison() may write (source_seed only when the clean set had a seed, ar_coefficients only for AR). */
+/** Metadata keys poison() may write (source_seed only when the clean set had a seed, ar_coefficients only for AR, tap_* only for TAP). */
 export const POISON_META_KEYS = [
   'attack', 'attack_params', 'attack_recipe', 'norm', 'epsilon', 'seed', 'quantization',
   'linf_max', 'linf_mean', 'l2_max', 'l2_mean', 'l2_nominal_mean', 'linf_nominal_max',
-  'clamped_fraction', 'bounds_checked', 'stats_units', 'source', 'source_seed', 'ar_coefficients',
+  'clamped_fraction', 'bounds_checked', 'stats_units', 'source', 'source_seed', 'ar_coefficients', 'tap_setting', 'tap_surrogate',
 ] as const;
 
 export function checkSeed(seed: number, what: string): void {

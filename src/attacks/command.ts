@@ -11,9 +11,10 @@ import { psnr, type PsnrReport } from '../metrics/psnr.js';
 import { checkSeed } from './base.js';
 import { createAttack, type PoisonDatasetOptions } from './registry.js';
 import { describeBound, fmt, type PoisonResult } from './types.js';
+import type { Device } from '../engine/index.js';
 
 export interface PoisonFileOptions extends PoisonDatasetOptions {
-  /** Attack name: urp | lsp | ar. */
+  /** Attack name: urp | lsp | ar | tap. */
   attack: string;
   /** Clean dataset (.safetensors written by `eclipse data import`). */
   input: string;
@@ -23,6 +24,13 @@ export interface PoisonFileOptions extends PoisonDatasetOptions {
   overwrite?: boolean;
   /** Progress / summary lines (e.g. console.error); default silent. */
   log?: (line: string) => void;
+  /** Model-based attacks: folder of their resumable state (default OUTPUT.work next to the output). */
+  workDir?: string;
+  device?: Device;
+  /** no progress bars */
+  quiet?: boolean;
+  /** Model-based attacks: stop at the next checkpoint; the same call again resumes. */
+  signal?: AbortSignal;
 }
 
 export interface PoisonFileResult {
@@ -44,12 +52,17 @@ export async function poisonFile(o: PoisonFileOptions): Promise<PoisonFileResult
   if (exists && !o.overwrite) throw new Error(`poison: ${output} already exists (pass --overwrite to replace it)`);
   // Fail on an unusable output directory or bad options before spending time poisoning.
   await ensureWritableDir(path.dirname(output), { hint: 'pass --out <file> in a writable directory' });
-  const { attack: name, input: _i, output: _o, overwrite: _w, log: _l, seed, bounds, allowRepoison, ...rest } = o;
+  const { attack: name, input: _i, output: _o, overwrite: _w, log: _l, workDir: _d, device: _v, quiet: _q, signal: _s, seed, bounds, allowRepoison, ...rest } = o;
   checkSeed(seed, 'poison');
   const attack = createAttack(name, rest);
   const clean = await loadDataset(input);
   log(`poison: ${attack.name} on ${input} (${clean.n} images ${clean.height}x${clean.width}, ${clean.classes.length} classes), seed ${seed}`);
   const t0 = Date.now();
+  if (attack.prepare !== undefined) {
+    const workDir = path.resolve(o.workDir ?? `${output}.work`);
+    log(`poison: ${attack.name} keeps its resumable state in ${workDir}`);
+    await attack.prepare(clean, seed, { workDir, device: o.device, quiet: o.quiet, log, signal: o.signal });
+  }
   const result = attack.poison(clean, seed, { bounds, allowRepoison });
   const report = psnr(clean, result.dataset);
   await saveDataset(result.dataset, output, { hint: 'pass --out <file> in a writable directory' });

@@ -10,7 +10,8 @@ export {
   type ArCoefficientChoice, type ArOptions, type ArSearchOptions,
 } from './ar.js';
 export {
-  ATTACKS, ATTACK_NAMES, createAttack, isAttackName, poisonDataset, poisonDatasetWithStats,
+  ATTACKS, ATTACK_NAMES, MODEL_AGNOSTIC_ATTACKS, createAttack, isAttackName, poisonDataset, poisonDatasetAsync, poisonDatasetWithStats,
   type AttackSpec, type PoisonDatasetOptions,
 } from './registry.js';
+export { TapAttack, type TapOptions } from './tap.js';
 export { poisonFile, type PoisonFileOptions, type PoisonFileResult } from './command.js';

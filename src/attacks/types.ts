@@ -7,8 +7,9 @@
 
 import type { ImageDataset } from '../data/dataset.js';
 import type { PerturbationStats } from '../metrics/perturbation.js';
+import type { Device } from '../engine/index.js';
 
-export type AttackName = 'urp' | 'lsp' | 'ar';
+export type AttackName = 'urp' | 'lsp' | 'ar' | 'tap';
 export type PerturbationNorm = 'linf' | 'l2';
 
 /**
@@ -58,6 +59,17 @@ export interface PoisonResult {
   checkedBounds: PerturbationBound[];
 }
 
+/** What a model-based attack's prepare() may use: a work folder for its caches, progress, a stop signal. */
+export interface PrepareContext {
+  /** folder for the attack's resumable state (surrogate run, generation checkpoint) */
+  workDir: string;
+  device?: Device;
+  quiet?: boolean;
+  log?: (line: string) => void;
+  /** stop cleanly at the next checkpoint; a re-run resumes */
+  signal?: AbortSignal;
+}
+
 export interface Attack {
   readonly name: string;
   /** One line: the recipe and where it comes from. */
@@ -67,6 +79,11 @@ export interface Attack {
   readonly quantization: Quantization;
   /** Every setting that determines the output (besides the seed), for provenance metadata. */
   readonly params: Readonly<Record<string, AttackParamValue>>;
+  /**
+   * Model-based attacks only: compute (or resume) the perturbations of `ds` for `seed` before
+   * generator()/poison() are called with the same dataset and seed.
+   */
+  prepare?(ds: ImageDataset, seed: number, ctx: PrepareContext): Promise<void>;
   /** Build the per-image perturbation generator for this dataset and seed. */
   generator(ds: DatasetShape, seed: number): PerturbationGenerator;
   /** Poison `ds` (a new dataset is returned; `ds` is not modified) and report the perturbation. */

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { ATTACK_NAMES, isAttackName } from '../attacks/registry.js';
+import { MODEL_AGNOSTIC_ATTACKS as ATTACK_NAMES, isAttackName } from '../attacks/registry.js';
 import { DEFAULT_STEPS, assimilation, assimilationTable, writeAssimilation, type AssimilationProgress } from '../analysis/index.js';
 import { loadDataset } from '../data/store.js';
 import type { NoiseScheduleName } from '../diffusion/schedule.js';
@@ -83,7 +83,7 @@ export async function analyzeCommand(argv: string[]): Promise<void> {
 
   const attacks = (str(flags, 'attacks') ?? ATTACK_NAMES.join(',')).split(',').map((a) => a.trim()).filter(Boolean);
   if (attacks.length === 0) throw new UsageError('--attacks needs at least one attack');
-  for (const a of attacks) if (!isAttackName(a)) throw new UsageError(`--attacks: unknown attack "${a}" (choose from ${ATTACK_NAMES.join(', ')})`);
+  for (const a of attacks) if (!isAttackName(a) || !ATTACK_NAMES.includes(a)) throw new UsageError(`--attacks: unknown attack "${a}" (choose from ${ATTACK_NAMES.join(', ')})`);
   if (new Set(attacks).size !== attacks.length) throw new UsageError(`--attacks lists an attack twice: ${attacks.join(',')}`);
   const T = int(flags, 'diffusion-steps', 1) ?? 4000;
   const tStar = int(flags, 't-star', 1) ?? 100;

@@ -21,8 +21,10 @@ const log = (quiet: boolean) => (m: string): void => {
 
 export const POISON_HELP = `eclipse poison --attack ${ATTACK_NAMES.join('|')} [--in FILE] [--out FILE]
 
-Poison a clean dataset with a model-agnostic availability attack, by its original recipe.
+Poison a clean dataset with an availability attack, by its original recipe.
 Writes a dataset file with the attack, epsilon, seed and measured perturbation in its metadata.
+Model-based attacks (tap) keep resumable state in OUT.work/ (surrogate run, per-batch
+checkpoint): Ctrl-C stops after the current batch and the same command continues.
   --in FILE            clean dataset (default data/cifar10-<profile>/train.safetensors)
   --out FILE           default data/cifar10-<profile>/poison-<attack>-s<seed>.safetensors
   --epsilon E          urp: L_inf (default 8/255); lsp: L2 (default sqrt(3072)*6/255); ar: L2 (default 1)
@@ -30,6 +32,11 @@ Writes a dataset file with the attack, epsilon, seed and measured perturbation i
   --quantization round|floor
   --patch-size N --class-sep X       (lsp)
   --crop N --ar-coefficients auto|paper|search   (ar)
+  --surrogate FILE     (tap) classifier checkpoint from eclipse train (default: train one on --in
+                       with the profile's recipe, cached in OUT.work/surrogate)
+  --steps N --restarts N --poison-batch N   (tap) profile: smoke 10/1/64, mini 50/1/100, paper 250/8/512
+  --work DIR           (tap) resumable state (default OUT.work)
+  --profile smoke|mini|paper   data folder and tap setting (default mini)
   --overwrite  --allow-repoison
 ${COMMON_HELP}`;
 
@@ -45,18 +52,24 @@ export async function poisonCommand(argv: string[]): Promise<void> {
     'class-sep': { type: 'string' },
     crop: { type: 'string' },
     'ar-coefficients': { type: 'string' },
+    surrogate: { type: 'string' },
+    steps: { type: 'string' },
+    restarts: { type: 'string' },
+    'poison-batch': { type: 'string' },
+    work: { type: 'string' },
     overwrite: { type: 'boolean' },
     'allow-repoison': { type: 'boolean' },
   });
   if (flags.help) return console.log(POISON_HELP);
   const attack = required(flags, 'attack', ATTACK_NAMES.join(', '));
   const profile = profileOf(flags);
-  const seed = int(flags, 'seed') ?? 0;
+  const { seed, device } = runtimeFrom(flags);
   const dir = defaultDataDir(profile);
   const q = str(flags, 'quantization');
   if (q !== undefined && q !== 'round' && q !== 'floor') throw new UsageError('--quantization must be round or floor');
   const coeff = str(flags, 'ar-coefficients');
   if (coeff !== undefined && !['auto', 'paper', 'search'].includes(coeff)) throw new UsageError('--ar-coefficients must be auto, paper or search');
+  const stop = interruptible();
   const res = await poisonFile({
     attack,
     input: str(flags, 'in') ?? join(dir, 'train.safetensors'),
@@ -69,10 +82,19 @@ export async function poisonCommand(argv: string[]): Promise<void> {
     classSep: num(flags, 'class-sep'),
     crop: int(flags, 'crop'),
     coefficients: coeff as 'auto' | 'paper' | 'search' | undefined,
+    profile,
+    surrogate: str(flags, 'surrogate'),
+    steps: int(flags, 'steps'),
+    restarts: int(flags, 'restarts', 1),
+    poisonBatch: int(flags, 'poison-batch', 1),
+    workDir: str(flags, 'work'),
+    device,
+    quiet: flags.quiet === true,
+    signal: stop.signal,
     overwrite: flags.overwrite === true,
     allowRepoison: flags['allow-repoison'] === true,
     log: log(flags.quiet === true),
-  });
+  }).finally(stop.done);
   console.log(res.summary);
 }
 

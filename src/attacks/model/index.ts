@@ -4,3 +4,4 @@ export * from './pgd.js';
 export * from './losses.js';
 export * from './augment.js';
 export * from './surrogate.js';
+export * from './generate.js';
