@@ -77,44 +77,6 @@ export function classifierProfile(name: ProfileName): ClassifierRecipe {
 }
 
 // ---------------------------------------------------------------------------
-// TAP (Fowl et al. 2021): targeted PGD settings per profile (attacks-facts.md, TAP lines and
-// the "mini variants" table).
-
-export interface TapRecipe {
-  /** PGD steps per restart (paper 250) */
-  steps: number;
-  /** random restarts; the one with the lowest mean target loss is kept (paper 8) */
-  restarts: number;
-  /** signed step as a fraction of eps (paper 0.05, i.e. 0.4/255 at 8/255) */
-  stepFraction: number;
-  /** images per generation batch (paper 512) */
-  batchSize: number;
-  /** what these settings are, recorded in the poison's metadata */
-  setting: string;
-}
-
-const TAP_PAPER: TapRecipe = { steps: 250, restarts: 8, stepFraction: 0.05, batchSize: 512, setting: 'paper: 8 restarts x 250 steps of 0.05 eps, batch 512' };
-// mini: the facts file's proposal for 2 CPU cores: 1 restart, 50 signed steps of 0.1 eps (0.8/255).
-const TAP_MINI: TapRecipe = { steps: 50, restarts: 1, stepFraction: 0.1, batchSize: 100, setting: 'mini: 1 restart x 50 steps of 0.1 eps, batch 100 (attacks-facts mini variant)' };
-const TAP_SMOKE: TapRecipe = { steps: 10, restarts: 1, stepFraction: 0.1, batchSize: 64, setting: 'smoke: 1 restart x 10 steps of 0.1 eps, batch 64 (tests only)' };
-
-export function tapProfile(name: ProfileName): TapRecipe {
-  const p = { smoke: TAP_SMOKE, mini: TAP_MINI, paper: TAP_PAPER }[name];
-  if (!p) throw new Error(`unknown profile "${name}": use one of ${PROFILES.join(', ')}`);
-  return structuredClone(p);
-}
-
-/**
- * The surrogate TAP trains when none is given: the profile's classifier, at paper TAP's own
- * recipe (ResNet-18, 40 epochs, SGD 0.1, wd 5e-4, batch 128, lr x0.1 at 14/25/35).
- */
-export function tapSurrogateRecipe(name: ProfileName): ClassifierRecipe {
-  const r = classifierProfile(name);
-  if (name !== 'paper') return r;
-  return { ...r, epochs: 40, weightDecay: 5e-4, schedule: 'multistep', milestones: [14, 25, 35], gamma: 0.1 };
-}
-
-// ---------------------------------------------------------------------------
 // ECLIPSE stages: sparse set, denoiser, purification.
 
 /** The defender's sparse clean set D_s and its enlargement by replication. */

@@ -32,7 +32,7 @@ test.before(async () => {
 test.after(() => tmp.cleanup());
 
 /** TAP at test scale: 3 batches (8, 8, 4 images). */
-const tiny = (steps = 6): TapAttack => new TapAttack({ profile: 'smoke', surrogate: surrogateFile, steps, restarts: 2, poisonBatch: 8 });
+const tiny = (steps = 6): TapAttack => new TapAttack({ profile: 'smoke', surrogate: surrogateFile, settings: { steps, restarts: 2, poisonBatch: 8 } });
 
 /** Mean cross-entropy of the surrogate to (y+1) mod K on uint8 images. */
 async function targetLoss(set: ImageDataset): Promise<number> {
@@ -64,8 +64,8 @@ test('tap: poison within L_inf 8/255 on the uint8 images, lower target loss, met
   const m = res.dataset.meta;
   assert.equal(m.attack, 'tap');
   assert.equal(m.norm, 'linf');
-  assert.match(m.tap_setting!, /smoke with overrides: 2 restarts x 6 steps, batch 8/);
-  assert.match(m.tap_surrogate!, /sha256/);
+  assert.match(m.attack_setting!, /smoke with overrides: steps 6, restarts 2, poison_batch 8/);
+  assert.match(JSON.parse(m.attack_notes!).surrogate, /sha256/);
   assert.equal(JSON.parse(m.attack_params!).restarts, 2);
 });
 
@@ -100,14 +100,15 @@ test('tap: an interrupted generation resumes after its last batch and equals an 
 });
 
 test('tap: registry options and the synchronous path', () => {
-  assert.throws(() => createAttack('urp', { steps: 3 }), /only to tap/);
+  assert.throws(() => createAttack('urp', { settings: { steps: 3 } }), /only to em, tap/);
+  assert.throws(() => createAttack('tap', { settings: { step: 3 } }), /no setting "step" \(did you mean steps\?\)/);
   assert.throws(() => poisonDatasetWithStats(ds, 'tap', { seed: 0, surrogate: 'x' }), /model-based attack/);
   assert.throws(() => tiny().poison(ds, 0), /prepare/);
   const paper = createAttack('tap', { profile: 'paper' }) as TapAttack;
-  assert.equal(paper.steps, 250);
-  assert.equal(paper.restarts, 8);
+  assert.equal(paper.settings.steps, 250);
+  assert.equal(paper.settings.restarts, 8);
   assert.ok(Math.abs(paper.stepSize - 0.4 / 255) < 1e-12);
-  assert.throws(() => createAttack('tap', { restarts: 0 }), /restarts/);
+  assert.throws(() => createAttack('tap', { settings: { restarts: 0 } }), /restarts must be >= 1/);
 });
 
 test('cli: eclipse poison --attack tap --profile smoke on CIFAR-10', (t) => {
@@ -126,6 +127,6 @@ test('cli: eclipse poison --attack tap --profile smoke on CIFAR-10', (t) => {
   return loadDataset(out).then((p) => {
     assert.equal(p.meta.attack, 'tap');
     assert.ok(Number(p.meta.linf_max) <= 8);
-    assert.match(p.meta.tap_setting!, /^smoke/);
+    assert.match(p.meta.attack_setting!, /^smoke/);
   });
 });

@@ -9,11 +9,11 @@ import {
   type PoisonOptions, type PoisonResult, type Quantization,
 } from './types.js';
 
-/** Metadata keys poison() may write (source_seed only when the clean set had a seed, ar_coefficients only for AR, tap_* only for TAP). */
+/** Metadata keys poison() may write (source_seed only when the clean set had a seed, ar_coefficients only for AR, attack_setting/attack_notes only for model-based attacks). */
 export const POISON_META_KEYS = [
   'attack', 'attack_params', 'attack_recipe', 'norm', 'epsilon', 'seed', 'quantization',
   'linf_max', 'linf_mean', 'l2_max', 'l2_mean', 'l2_nominal_mean', 'linf_nominal_max',
-  'clamped_fraction', 'bounds_checked', 'stats_units', 'source', 'source_seed', 'ar_coefficients', 'tap_setting', 'tap_surrogate',
+  'clamped_fraction', 'bounds_checked', 'stats_units', 'source', 'source_seed', 'ar_coefficients', 'attack_setting', 'attack_notes',
 ] as const;
 
 export function checkSeed(seed: number, what: string): void {

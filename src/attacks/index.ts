@@ -13,5 +13,10 @@ export {
   ATTACKS, ATTACK_NAMES, MODEL_AGNOSTIC_ATTACKS, createAttack, isAttackName, poisonDataset, poisonDatasetAsync, poisonDatasetWithStats,
   type AttackSpec, type PoisonDatasetOptions,
 } from './registry.js';
-export { TapAttack, type TapOptions } from './tap.js';
+export { TAP_SETTINGS, TapAttack, tapSurrogateRecipe, type TapOptions } from './tap.js';
+export { EM_SETTINGS, EmAttack } from './em.js';
+export { SEP_SETTINGS, SepAttack, checkpointEpochs, sepSurrogateRecipe } from './sep.js';
+export { EFP_SETTINGS, EfpAttack, efpReferenceRecipe } from './efp.js';
+export { ModelAttack, type ModelAttackOptions } from './model/attack.js';
+export * from './settings.js';
 export { poisonFile, type PoisonFileOptions, type PoisonFileResult } from './command.js';

@@ -5,13 +5,26 @@ import { ArAttack, type ArCoefficientChoice, type ArSearchOptions } from './ar.j
 import { LspAttack, lspDefaultL2 } from './lsp.js';
 import type { Attack, AttackName, PerturbationBound, PerturbationNorm, PoisonResult, PrepareContext, Quantization } from './types.js';
 import { UrpAttack } from './urp.js';
-import { TapAttack, type TapOptions } from './tap.js';
+import { EM_SETTINGS, EmAttack } from './em.js';
+import type { SettingOverrides, SettingTable } from './settings.js';
+import { TAP_SETTINGS, TapAttack } from './tap.js';
+import { SEP_SETTINGS, SepAttack } from './sep.js';
+import { EFP_SETTINGS, EfpAttack } from './efp.js';
+import type { ProfileName, ClassifierRecipe } from '../profiles.js';
 
 /** Options of poisonDataset(); attack-specific ones are rejected by the attacks they do not apply
- * to. TAP's (profile, steps, restarts, poisonBatch, surrogate, surrogateRecipe) are declared once,
- * in tap.ts. */
-export interface PoisonDatasetOptions extends Omit<TapOptions, 'epsilon' | 'quantization'> {
+ * to. The model-based attacks' own settings are declared once, in each attack's settings table,
+ * and passed here as `settings` (validated against that table). */
+export interface PoisonDatasetOptions {
   seed: number;
+  /** the scale profile of the model-based attacks' settings (default 'paper') */
+  profile?: ProfileName;
+  /** model-based attacks: overrides of the attack's settings table by key (e.g. { steps: 20 }) */
+  settings?: SettingOverrides;
+  /** model-based attacks: a trained classifier checkpoint to use as the surrogate */
+  surrogate?: string;
+  /** tap: the recipe of the surrogate it trains when none is given */
+  surrogateRecipe?: ClassifierRecipe;
   /** URP: L_inf radius (default 8/255); LSP: per-sample L2 (default sqrt(3HW)*6/255); AR: per-image L2 (default 1.0). [0,1] units. */
   epsilon?: number;
   /** Override the attack's 8-bit quantisation (defaults: urp floor, lsp floor, ar round, as in the originals). */
@@ -41,12 +54,19 @@ export interface AttackSpec {
   defaultEpsilon: string;
   /** Needs a surrogate model and an async prepare() (TAP); the others poison synchronously. */
   modelBased: boolean;
+  /** the model-based attack's settings table (flags, profile values, help) */
+  settings?: SettingTable;
+  /** the paper and the code the recipe follows */
+  citation: string;
+  /** what it costs: model-free / P per image at the published settings (P = one training pass of one image) */
+  cost: string;
   /** Attack-specific option names of PoisonDatasetOptions it accepts. */
   options: readonly (keyof PoisonDatasetOptions)[];
   create(opts: Omit<PoisonDatasetOptions, 'seed'>): Attack;
 }
 
 const COMMON_OPTIONS: readonly (keyof PoisonDatasetOptions)[] = ['seed', 'epsilon', 'quantization', 'bounds', 'allowRepoison', 'profile'];
+const MODEL_OPTIONS: readonly (keyof PoisonDatasetOptions)[] = ['settings', 'surrogate'];
 
 export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
   urp: {
@@ -55,6 +75,8 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
     norm: 'linf',
     defaultEpsilon: '8/255 (L_inf)',
     modelBased: false,
+    citation: 'Huang et al., ICLR 2021 (HanxunH/Unlearnable-Examples, random noise baseline)',
+    cost: 'model-free, seconds',
     options: [],
     create: (o) => new UrpAttack({ epsilon: o.epsilon, quantization: o.quantization }),
   },
@@ -64,6 +86,8 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
     norm: 'l2',
     defaultEpsilon: `sqrt(3HW)*6/255 (L2; ${lspDefaultL2(32, 32).toFixed(4)} for 32x32)`,
     modelBased: false,
+    citation: 'Yu et al., KDD 2022 (dayu11/Availability-Attacks-Create-Shortcuts)',
+    cost: 'model-free, seconds',
     options: ['patchSize', 'classSep'],
     create: (o) => new LspAttack({ epsilon: o.epsilon, quantization: o.quantization, patchSize: o.patchSize, classSep: o.classSep }),
   },
@@ -73,8 +97,22 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
     norm: 'l2',
     defaultEpsilon: '1.0 (L2)',
     modelBased: false,
+    citation: 'Sandoval-Segura et al., NeurIPS 2022 (psandovalsegura/autoregressive-poisoning)',
+    cost: 'model-free, seconds',
     options: ['crop', 'coefficients', 'search'],
     create: (o) => new ArAttack({ epsilon: o.epsilon, quantization: o.quantization, crop: o.crop, coefficients: o.coefficients, search: o.search }),
+  },
+  em: {
+    name: 'em',
+    title: 'sample-wise error-minimising noise, min-min with a fresh surrogate (Huang et al. 2021)',
+    norm: 'linf',
+    defaultEpsilon: '8/255 (L_inf)',
+    modelBased: true,
+    settings: EM_SETTINGS,
+    citation: 'Huang et al., ICLR 2021 (HanxunH/Unlearnable-Examples)',
+    cost: '~200 P/img at paper settings (about 10 loops), ~50 at mini',
+    options: ['settings'],
+    create: (o) => new EmAttack({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate }),
   },
   tap: {
     name: 'tap',
@@ -82,12 +120,38 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
     norm: 'linf',
     defaultEpsilon: '8/255 (L_inf)',
     modelBased: true,
-    options: ['steps', 'restarts', 'poisonBatch', 'surrogate', 'surrogateRecipe'],
+    settings: TAP_SETTINGS,
+    citation: 'Fowl et al., NeurIPS 2021 (lhfowl/adversarial_poisons)',
+    cost: '~2,040 P/img at paper settings (8 restarts), ~70 at mini',
+    options: ['settings', 'surrogate', 'surrogateRecipe'],
     create: (o) =>
       new TapAttack({
-        epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, steps: o.steps, restarts: o.restarts,
-        poisonBatch: o.poisonBatch, surrogate: o.surrogate, surrogateRecipe: o.surrogateRecipe,
+        epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate, surrogateRecipe: o.surrogateRecipe,
       }),
+  },
+  sep: {
+    name: 'sep',
+    title: 'self-ensemble protection, targeted PGD to (y+5) mod K over K checkpoints of one surrogate run (Chen et al. 2023)',
+    norm: 'linf',
+    defaultEpsilon: '8/255 (L_inf; SEP itself uses 2/255)',
+    modelBased: true,
+    settings: SEP_SETTINGS,
+    citation: 'Chen et al., ICLR 2023 (Sizhe-Chen/SEP)',
+    cost: '~1,030 P/img at paper settings (120-epoch surrogate, 30 checkpoints x 30 steps), ~100 at mini',
+    options: ['settings', 'surrogate'],
+    create: (o) => new SepAttack({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate }),
+  },
+  efp: {
+    name: 'efp',
+    title: 'EntF-push: features pushed from their class centroid of an adversarially trained model (Wen et al. 2023)',
+    norm: 'linf',
+    defaultEpsilon: '8/255 (L_inf)',
+    modelBased: true,
+    settings: EFP_SETTINGS,
+    citation: 'Wen et al., ICLR 2023 (WenRuiUSTC/EntF)',
+    cost: '~1,400 P/img at paper settings (100-epoch PGD-10 reference model, 300 steps), ~110 at mini',
+    options: ['settings', 'surrogate'],
+    create: (o) => new EfpAttack({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate }),
   },
 };
 
@@ -107,8 +171,8 @@ export function createAttack(name: string, opts: Omit<PoisonDatasetOptions, 'see
   for (const [k, v] of Object.entries(opts)) {
     if (v === undefined) continue;
     const key = k as keyof PoisonDatasetOptions;
-    if (!COMMON_OPTIONS.includes(key) && !spec.options.includes(key)) {
-      const owners = ATTACK_NAMES.filter((a) => ATTACKS[a].options.includes(key));
+    if (!COMMON_OPTIONS.includes(key) && !spec.options.includes(key) && !(spec.modelBased && MODEL_OPTIONS.includes(key))) {
+      const owners = ATTACK_NAMES.filter((a) => ATTACKS[a].options.includes(key) || (ATTACKS[a].modelBased && MODEL_OPTIONS.includes(key)));
       throw new Error(`option "${k}" does not apply to ${name}${owners.length ? ` (only to ${owners.join(', ')})` : ''}`);
     }
   }

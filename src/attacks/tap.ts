@@ -8,128 +8,80 @@
 // Deviation: the release keeps the best restart for the whole set; here it is chosen per
 // generation batch, because batches are checkpointed one by one (keeping all restarts of the
 // whole set until the end would multiply the resumable state by the restart count).
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { noGrad, tidy, type Tensor } from '../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { tapProfile, tapSurrogateRecipe, type ClassifierRecipe, type ProfileName } from '../profiles.js';
-import { trainClassifier } from '../training/trainer.js';
-import { BaseAttack, checkQuantization } from './base.js';
+import { classifierProfile, type ClassifierRecipe, type ProfileName } from '../profiles.js';
 import { randomShiftFlip } from './model/augment.js';
-import { datasetDigest, generatePerturbations, type PerturbBatch } from './model/generate.js';
+import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
+import { generatePerturbations, type PerturbBatch } from './model/generate.js';
 import { shiftedTargets, targetedCrossEntropy } from './model/losses.js';
 import { pgd } from './model/pgd.js';
-import { loadSurrogate, type Surrogate } from './model/surrogate.js';
-import {
-  type AttackParamValue, type DatasetShape, type PerturbationBound, type PerturbationGenerator, type PrepareContext, type Quantization,
-} from './types.js';
+import { loadSurrogate, surrogateCheckpoint, type Surrogate } from './model/surrogate.js';
+import type { SettingTable } from './settings.js';
+import type { AttackParamValue, PrepareContext } from './types.js';
 
-export interface TapOptions {
-  /** L_inf radius in [0,1] units (default 8/255) */
-  epsilon?: number;
-  /** default 'round' (half up) */
-  quantization?: Quantization;
-  /** the scale setting the defaults below come from (default 'paper') */
-  profile?: ProfileName;
-  steps?: number;
-  restarts?: number;
-  /** images per generation batch */
-  poisonBatch?: number;
-  /** a trained classifier checkpoint; without one a surrogate is trained on the clean data */
-  surrogate?: string;
-  /** the recipe of that trained surrogate (default: tapSurrogateRecipe(profile)) */
+/** TAP's settings (attacks-facts.md: the release's defaults are paper; mini is the facts file's cheap variant). */
+export const TAP_SETTINGS = {
+  steps: { flag: 'steps', kind: 'int', min: 0, help: 'PGD steps per restart', profiles: { smoke: 10, mini: 50, paper: 250 } },
+  restarts: { flag: 'restarts', kind: 'int', min: 1, help: 'random restarts; the lowest mean target loss is kept', profiles: { smoke: 1, mini: 1, paper: 8 } },
+  stepFraction: { flag: 'step-fraction', kind: 'number', min: 0, max: 1, help: 'signed step as a fraction of eps', profiles: { smoke: 0.1, mini: 0.1, paper: 0.05 } },
+  poisonBatch: { flag: 'poison-batch', kind: 'int', min: 1, help: 'images per generation batch', profiles: { smoke: 64, mini: 100, paper: 512 } },
+} as const satisfies SettingTable;
+
+export interface TapOptions extends ModelAttackOptions {
+  /** the recipe of the surrogate trained when none is given (default: tapSurrogateRecipe(profile)) */
   surrogateRecipe?: ClassifierRecipe;
 }
 
-/** Result of prepare(): the perturbation of one dataset and seed. */
-interface Prepared {
-  digest: string;
-  seed: number;
-  delta: Float32Array;
-  surrogate: string;
+/**
+ * The surrogate TAP trains when none is given: the profile's classifier, at paper TAP's own
+ * recipe (ResNet-18, 40 epochs, SGD 0.1, wd 5e-4, batch 128, lr x0.1 at 14/25/35).
+ */
+export function tapSurrogateRecipe(name: ProfileName): ClassifierRecipe {
+  const r = classifierProfile(name);
+  if (name !== 'paper') return r;
+  return { ...r, epochs: 40, weightDecay: 5e-4, schedule: 'multistep', milestones: [14, 25, 35], gamma: 0.1 };
 }
 
 /** TAP's target permutation: (y + 1) mod K. */
 const TARGET_SHIFT = 1;
 
-export class TapAttack extends BaseAttack {
+export class TapAttack extends ModelAttack<typeof TAP_SETTINGS> {
   readonly name = 'tap';
   readonly recipe: string;
-  readonly bound: PerturbationBound;
-  readonly quantization: Quantization;
   readonly params: Readonly<Record<string, AttackParamValue>>;
-  readonly steps: number;
-  readonly restarts: number;
   readonly stepSize: number;
-  readonly poisonBatch: number;
-  readonly setting: string;
-  private readonly surrogatePath: string | undefined;
   private readonly surrogateRecipe: ClassifierRecipe;
-  private prepared: Prepared | null = null;
 
   constructor(o: TapOptions = {}) {
-    super();
-    const profile = o.profile ?? 'paper';
-    const base = tapProfile(profile);
-    const eps = o.epsilon ?? 8 / 255;
-    this.steps = o.steps ?? base.steps;
-    this.restarts = o.restarts ?? base.restarts;
-    this.poisonBatch = o.poisonBatch ?? base.batchSize;
-    for (const [k, v, min] of [['steps', this.steps, 0], ['restarts', this.restarts, 1], ['poison batch', this.poisonBatch, 1]] as const)
-      if (!Number.isInteger(v) || v < min) throw new Error(`tap attack: ${k} must be an integer >= ${min}, got ${v}`);
-    this.stepSize = base.stepFraction * eps;
-    this.bound = { norm: 'linf', epsilon: eps };
-    this.quantization = o.quantization ?? 'round';
-    checkQuantization(this.quantization, 'tap attack');
-    const overridden = o.steps !== undefined || o.restarts !== undefined || o.poisonBatch !== undefined;
-    this.setting = overridden ? `${profile} with overrides: ${this.restarts} restarts x ${this.steps} steps, batch ${this.poisonBatch}` : base.setting;
-    this.surrogatePath = o.surrogate;
-    this.surrogateRecipe = o.surrogateRecipe ?? tapSurrogateRecipe(profile);
-    this.params = {
-      epsilon: eps,
-      steps: this.steps,
-      restarts: this.restarts,
+    super('tap', TAP_SETTINGS, o);
+    const s = this.settings;
+    this.stepSize = s.stepFraction * this.bound.epsilon;
+    this.surrogateRecipe = o.surrogateRecipe ?? tapSurrogateRecipe(this.profile);
+    this.params = this.paramsWith({
       step_size: this.stepSize,
-      poison_batch: this.poisonBatch,
       target: '(y+1) mod K',
       init: 'gaussian*eps, clipped',
       augment: 'shift<=4px (integer) + hflip, every step',
       restart_selection: 'per batch, lowest mean target loss',
-      setting: this.setting,
-    };
+    });
     this.recipe =
-      `targeted L_inf PGD to (y+1) mod K on a surrogate, ${this.restarts} restart(s) x ${this.steps} signed steps of ${this.stepSize.toPrecision(3)}, ` +
+      `targeted L_inf PGD to (y+1) mod K on a surrogate, ${s.restarts} restart(s) x ${s.steps} signed steps of ${this.stepSize.toPrecision(3)}, ` +
       `Gaussian start, differentiable shift+flip (Fowl et al. 2021, lhfowl/adversarial_poisons)`;
   }
 
-  /** The surrogate checkpoint: the given file, or one trained (and cached) under workDir. */
-  private async surrogateFile(ds: ImageDataset, seed: number, ctx: PrepareContext): Promise<string> {
-    if (this.surrogatePath !== undefined) return this.surrogatePath;
-    const outDir = join(ctx.workDir, 'surrogate');
-    ctx.log?.(`tap: training a surrogate (${this.surrogateRecipe.model} width ${this.surrogateRecipe.width}, ${this.surrogateRecipe.epochs} epochs) in ${outDir}`);
-    // The clean set doubles as the evaluation set: the attacker has no other labelled data here,
-    // and the reported accuracy is only a sanity check of the surrogate.
-    await trainClassifier(ds, ds, {
-      recipe: this.surrogateRecipe, seed, outDir, resume: 'auto', device: ctx.device, quiet: ctx.quiet, signal: ctx.signal,
-      tags: { purpose: 'tap surrogate', data: datasetDigest(ds) },
-    });
-    return join(outDir, 'checkpoint.safetensors');
-  }
-
   async prepare(ds: ImageDataset, seed: number, ctx: PrepareContext): Promise<void> {
-    const file = await this.surrogateFile(ds, seed, ctx);
-    // The checkpoint's bytes identify the surrogate: another model means another generation.
-    const surrogateSha = createHash('sha256').update(await readFile(file)).digest('hex');
-    const surrogate = await loadSurrogate(file, { classes: ds.classes.length, device: ctx.device });
+    const sur = await surrogateCheckpoint(ds, seed, ctx, { given: this.surrogatePath, recipe: this.surrogateRecipe, purpose: 'tap surrogate' });
+    const surrogate = await loadSurrogate(sur.path, { classes: ds.classes.length, device: ctx.device });
     try {
       const res = await generatePerturbations(ds, this.perturbBatch(surrogate), {
-        key: { attack: this.name, params: this.params, surrogate: surrogateSha },
-        seed, batchSize: this.poisonBatch, checkpoint: join(ctx.workDir, 'tap-perturbation.safetensors'),
+        key: { attack: this.name, params: this.params, surrogate: sur.sha256 },
+        seed, batchSize: this.settings.poisonBatch, checkpoint: join(ctx.workDir, 'tap-perturbation.safetensors'),
         device: ctx.device, label: 'tap', quiet: ctx.quiet, signal: ctx.signal, log: ctx.log,
       });
-      this.prepared = { digest: datasetDigest(ds), seed, delta: res.delta, surrogate: `${file} (sha256 ${surrogateSha.slice(0, 16)})` };
+      this.store(ds, seed, res.delta, { surrogate: sur.describe });
     } finally {
       surrogate.dispose();
     }
@@ -142,11 +94,11 @@ export class TapAttack extends BaseAttack {
       let best: Tensor | null = null;
       let bestLoss = Infinity;
       try {
-        for (let r = 0; r < this.restarts; r++) {
+        for (let r = 0; r < this.settings.restarts; r++) {
           const delta = pgd(
             x,
             (p) => targetedCrossEntropy(surrogate.logits(randomShiftFlip(p, generator)), targets),
-            { norm: 'linf', eps: this.bound.epsilon, stepSize: this.stepSize, steps: this.steps, direction: 'descent', randomStart: 'gaussian', generator },
+            { norm: 'linf', eps: this.bound.epsilon, stepSize: this.stepSize, steps: this.settings.steps, direction: 'descent', randomStart: 'gaussian', generator },
           );
           // Restarts are compared on the unaugmented images, as the release's target loss.
           const loss = tidy(() => noGrad(() => targetedCrossEntropy(surrogate.logits(x.add(delta)), targets).item()));
@@ -161,29 +113,5 @@ export class TapAttack extends BaseAttack {
       }
       return { delta: best!, fields: { 'target loss': bestLoss.toFixed(3) } };
     };
-  }
-
-  generator(ds: DatasetShape, seed: number): PerturbationGenerator {
-    const p = this.prepared;
-    if (p === null || p.seed !== seed || p.delta.length !== ds.n * 3 * ds.height * ds.width)
-      throw new Error('tap attack: the perturbations of this dataset and seed are not computed yet (await prepare(ds, seed, ...) first)');
-    if ('images' in ds && p.digest !== datasetDigest(ds as ImageDataset))
-      throw new Error('tap attack: prepare() ran on a different dataset');
-    const per = 3 * ds.height * ds.width;
-    const eps = this.bound.epsilon;
-    return {
-      perturbation(i: number, _label: number, out: Float64Array): void {
-        const o = i * per;
-        // float32 storage can put a value one ulp beyond eps (eps itself is not a float32): clip.
-        for (let q = 0; q < per; q++) {
-          const v = p.delta[o + q]!;
-          out[q] = v > eps ? eps : v < -eps ? -eps : v;
-        }
-      },
-    };
-  }
-
-  protected override extraMeta(): Record<string, string> {
-    return { tap_setting: this.setting, tap_surrogate: this.prepared?.surrogate ?? 'unknown' };
   }
 }

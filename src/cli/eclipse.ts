@@ -1,7 +1,10 @@
 // eclipse poison | denoiser train | purify | defend | demo
 import { join } from 'node:path';
 
-import { ATTACK_NAMES, parseBound, parseEpsilon, poisonFile } from '../attacks/index.js';
+import {
+  ATTACKS, ATTACK_NAMES, checkSetting, isAttackName, parseBound, parseEpsilon, poisonFile, settingsHelp, suggest,
+  type SettingOverrides, type SettingTable,
+} from '../attacks/index.js';
 import { loadDataset } from '../data/store.js';
 import { trainDenoiser } from '../diffusion/train.js';
 import { purifyDataset } from '../defenses/purify.js';
@@ -19,30 +22,78 @@ const log = (quiet: boolean) => (m: string): void => {
 
 // ---------------------------------------------------------------------------
 
+/** Every model-based attack's settings flags, from their tables (one flag may serve several attacks). */
+function settingFlags(): Record<string, { type: 'string' }> {
+  const out: Record<string, { type: 'string' }> = {};
+  for (const a of ATTACK_NAMES) for (const spec of Object.values(ATTACKS[a].settings ?? {})) out[spec.flag] = { type: 'string' };
+  return out;
+}
+
+/** The settings the user gave for `attack`; a settings flag of another attack is an error. */
+function settingsFrom(flags: Flags, attack: string): SettingOverrides {
+  const table: SettingTable = isAttackName(attack) ? (ATTACKS[attack].settings ?? {}) : {};
+  const mine = new Set(Object.values(table).map((s) => s.flag));
+  for (const flag of Object.keys(settingFlags()))
+    if (flags[flag] !== undefined && !mine.has(flag)) {
+      const owners = ATTACK_NAMES.filter((a) => Object.values(ATTACKS[a].settings ?? {}).some((s) => s.flag === flag));
+      throw new UsageError(`--${flag} does not apply to ${attack} (only to ${owners.join(', ')})`);
+    }
+  const out: Record<string, number | string> = {};
+  for (const [key, spec] of Object.entries(table)) {
+    const v = str(flags, spec.flag);
+    if (v === undefined) continue;
+    const value = spec.kind === 'choice' ? v : num(flags, spec.flag)!;
+    const bad = checkSetting(spec, value);
+    if (bad !== null) throw new UsageError(`--${spec.flag} ${bad}`);
+    out[key] = value;
+  }
+  return out;
+}
+
+function attackSettingsHelp(): string {
+  return ATTACK_NAMES.filter((a) => ATTACKS[a].settings)
+    .map((a) => `  ${a}:\n${settingsHelp(ATTACKS[a].settings!, '    ').join('\n')}`)
+    .join('\n');
+}
+
+/** `eclipse poison --list`: every attack with its defaults, cost class and citation. */
+export function attackList(): string {
+  return ATTACK_NAMES.map((a) => {
+    const s = ATTACKS[a];
+    const lines = [`${a}  ${s.title}`, `    bound ${s.defaultEpsilon}; cost: ${s.cost}`, `    ${s.citation}`];
+    for (const spec of Object.values(s.settings ?? {})) lines.push(`    --${spec.flag} ${spec.profiles.paper} (paper), ${spec.profiles.mini} (mini): ${spec.help}`);
+    return lines.join('\n');
+  }).join('\n');
+}
+
 export const POISON_HELP = `eclipse poison --attack ${ATTACK_NAMES.join('|')} [--in FILE] [--out FILE]
+eclipse poison --list
 
 Poison a clean dataset with an availability attack, by its original recipe.
 Writes a dataset file with the attack, epsilon, seed and measured perturbation in its metadata.
-Model-based attacks (tap) keep resumable state in OUT.work/ (surrogate run, per-batch
-checkpoint): Ctrl-C stops after the current batch and the same command continues.
+Model-based attacks (${ATTACK_NAMES.filter((a) => ATTACKS[a].modelBased).join(', ')}) keep resumable state in OUT.work/
+(surrogate runs, generation checkpoints): Ctrl-C stops at the next checkpoint and the same command continues.
+  --list               every attack with its defaults, cost and citation
   --in FILE            clean dataset (default data/cifar10-<profile>/train.safetensors)
   --out FILE           default data/cifar10-<profile>/poison-<attack>-s<seed>.safetensors
-  --epsilon E          urp: L_inf (default 8/255); lsp: L2 (default sqrt(3072)*6/255); ar: L2 (default 1)
+  --epsilon E          urp and model-based: L_inf (default 8/255); lsp: L2 (default sqrt(3072)*6/255); ar: L2 (default 1)
   --bound linf:8/255   also check this bound (repeatable: comma-separated)
   --quantization round|floor
   --patch-size N --class-sep X       (lsp)
   --crop N --ar-coefficients auto|paper|search   (ar)
-  --surrogate FILE     (tap) classifier checkpoint from eclipse train (default: train one on --in
-                       with the profile's recipe, cached in OUT.work/surrogate)
-  --steps N --restarts N --poison-batch N   (tap) profile: smoke 10/1/64, mini 50/1/100, paper 250/8/512
-  --work DIR           (tap) resumable state (default OUT.work)
-  --profile smoke|mini|paper   data folder and tap setting (default mini)
+  --surrogate FILE     (model-based) classifier checkpoint from eclipse train, used as the surrogate
+                       or reference model (default: trained on --in as the recipe says, cached in OUT.work)
+  --work DIR           (model-based) resumable state (default OUT.work)
+  --profile smoke|mini|paper   data folder and the model-based attacks' settings (default mini)
   --overwrite  --allow-repoison
+Settings of the model-based attacks (default: the profile's value):
+${attackSettingsHelp()}
 ${COMMON_HELP}`;
 
 export async function poisonCommand(argv: string[]): Promise<void> {
   const { flags } = parse(argv, {
     attack: { type: 'string' },
+    list: { type: 'boolean' },
     in: { type: 'string' },
     out: { type: 'string' },
     epsilon: { type: 'string' },
@@ -53,15 +104,15 @@ export async function poisonCommand(argv: string[]): Promise<void> {
     crop: { type: 'string' },
     'ar-coefficients': { type: 'string' },
     surrogate: { type: 'string' },
-    steps: { type: 'string' },
-    restarts: { type: 'string' },
-    'poison-batch': { type: 'string' },
+    ...settingFlags(),
     work: { type: 'string' },
     overwrite: { type: 'boolean' },
     'allow-repoison': { type: 'boolean' },
   });
   if (flags.help) return console.log(POISON_HELP);
+  if (flags.list) return console.log(attackList());
   const attack = required(flags, 'attack', ATTACK_NAMES.join(', '));
+  if (!isAttackName(attack)) throw new UsageError(`unknown attack "${attack}"${suggest(attack, ATTACK_NAMES)}: choose one of ${ATTACK_NAMES.join(', ')} (eclipse poison --list)`);
   const profile = profileOf(flags);
   const { seed, device } = runtimeFrom(flags);
   const dir = defaultDataDir(profile);
@@ -69,6 +120,7 @@ export async function poisonCommand(argv: string[]): Promise<void> {
   if (q !== undefined && q !== 'round' && q !== 'floor') throw new UsageError('--quantization must be round or floor');
   const coeff = str(flags, 'ar-coefficients');
   if (coeff !== undefined && !['auto', 'paper', 'search'].includes(coeff)) throw new UsageError('--ar-coefficients must be auto, paper or search');
+  const settings = settingsFrom(flags, attack);
   const stop = interruptible();
   const res = await poisonFile({
     attack,
@@ -84,9 +136,7 @@ export async function poisonCommand(argv: string[]): Promise<void> {
     coefficients: coeff as 'auto' | 'paper' | 'search' | undefined,
     profile,
     surrogate: str(flags, 'surrogate'),
-    steps: int(flags, 'steps'),
-    restarts: int(flags, 'restarts', 1),
-    poisonBatch: int(flags, 'poison-batch', 1),
+    settings: Object.keys(settings).length ? settings : undefined,
     workDir: str(flags, 'work'),
     device,
     quiet: flags.quiet === true,

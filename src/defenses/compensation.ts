@@ -16,7 +16,7 @@ export interface CompensationOptions {
 export const COMPENSATION_DEFAULTS: CompensationOptions = { p: 0.4, sigma: 0.05 };
 
 /** ITU-R 601-2 luma, as torchvision's RandomGrayscale. */
-const LUMA = [0.299, 0.587, 0.114] as const;
+export const LUMA = [0.299, 0.587, 0.114] as const;
 
 export function compensation(o: CompensationOptions = COMPENSATION_DEFAULTS): BatchTransform {
   if (!(o.p >= 0 && o.p <= 1)) throw new Error(`compensation p must be in [0, 1] (got ${o.p})`);

@@ -5,6 +5,7 @@
 //                                                   if not k.startswith(('optim.', 'ema.'))})
 //   optim.<name>             the optimizer's state() tensors (momentum, Adam moments, steps)
 //   ema.<state-dict name>    the EMA's averaged weights
+//   state.<name>             a job's extra state (an attack's noise), when given
 //   __metadata__             strings: the caller's provenance (epoch, seed, model, width, ...;
 //                            non-string values are stored as JSON) plus the reserved keys
 //                            format, optim.kind, optim.step_count, optim.lr, ema.decay,
@@ -25,6 +26,11 @@ export interface CheckpointParts {
   model: Module;
   optimizer?: Optimizer;
   ema?: EMA;
+  /**
+   * Extra state saved as `state.<name>` (e.g. an attack's noise beside its surrogate), so that
+   * a job's whole state is one atomic file. On load, filled with the file's extras.
+   */
+  extras?: Map<string, StTensor>;
 }
 export interface SaveCheckpointParts extends CheckpointParts {
   metadata?: Record<string, MetadataValue>;
@@ -34,6 +40,7 @@ export const CHECKPOINT_FORMAT = 'eclipse-checkpoint-1';
 const RESERVED = ['format', 'optim.kind', 'optim.step_count', 'optim.lr', 'ema.decay', 'ema.update_count'];
 const OPTIM = 'optim.';
 const EMA_ = 'ema.';
+const STATE = 'state.';
 
 const TO_ST: Record<DType, Dtype> = { float32: 'F32', float64: 'F64', uint8: 'U8', int64: 'I64', bool: 'BOOL', int32: 'I32' };
 const FROM_ST: Record<Dtype, DType> = { F32: 'float32', F64: 'float64', U8: 'uint8', I64: 'int64', BOOL: 'bool', I32: 'int32' };
@@ -56,8 +63,9 @@ export async function saveCheckpoint(path: string, parts: SaveCheckpointParts): 
   }
   const state = parts.model.stateDict();
   for (const n of state.keys())
-    if (n.startsWith(OPTIM) || n.startsWith(EMA_)) throw new Error(`model tensor "${n}" clashes with the checkpoint's optim./ema. prefixes`);
+    if (n.startsWith(OPTIM) || n.startsWith(EMA_) || n.startsWith(STATE)) throw new Error(`model tensor "${n}" clashes with the checkpoint's optim./ema./state. prefixes`);
   put(tensors, '', state);
+  for (const [n, e] of parts.extras ?? []) tensors[STATE + n] = e;
   if (parts.optimizer) {
     put(tensors, OPTIM, parts.optimizer.state());
     meta['optim.kind'] = parts.optimizer.constructor.name;
@@ -118,7 +126,11 @@ function count(path: string, meta: CheckpointMetadata, key: string): number {
  */
 export async function loadCheckpoint(path: string, parts: CheckpointParts): Promise<CheckpointMetadata> {
   const { tensors, metadata } = await readSafetensors(path);
-  const modelPart = new Map(Object.entries(tensors).filter(([n]) => !n.startsWith(OPTIM) && !n.startsWith(EMA_)));
+  const modelPart = new Map(Object.entries(tensors).filter(([n]) => !n.startsWith(OPTIM) && !n.startsWith(EMA_) && !n.startsWith(STATE)));
+  if (parts.extras) {
+    parts.extras.clear();
+    for (const [n, e] of section(tensors, STATE)) parts.extras.set(n, e);
+  }
   checkMatch(path, 'model', modelPart, parts.model.stateDict(), metadata);
   const optimPart = section(tensors, OPTIM);
   const emaPart = section(tensors, EMA_);

@@ -207,3 +207,21 @@ export class AdamW extends AdamBase {
     super(params, o, 0.01, true);
   }
 }
+
+/**
+ * Scale the gradients of `params` in place so that their joint L2 norm is at most maxNorm,
+ * as torch.nn.utils.clip_grad_norm_ (coefficient maxNorm / (norm + 1e-6), applied when < 1).
+ * Returns the norm before clipping.
+ */
+export function clipGradNorm(params: readonly Tensor[], maxNorm: number): number {
+  return noGrad(() =>
+    tidy(() => {
+      const grads = params.map((p) => p.grad).filter((g): g is Tensor => g !== null);
+      if (grads.length === 0) return 0;
+      const total = Math.sqrt(grads.reduce((s, g) => s + g.pow(2).sum().item(), 0));
+      const coef = maxNorm / (total + 1e-6);
+      if (coef < 1) for (const g of grads) g.mul_(coef);
+      return total;
+    }),
+  );
+}

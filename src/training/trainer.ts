@@ -25,6 +25,16 @@ export interface BatchTransform {
   apply(images: Uint8Array, count: number, shape: { channels: number; height: number; width: number }, rng: Rng): void;
 }
 
+/**
+ * Adversarial training: replaces each training batch (after crop/flip and the transform, on the
+ * device) with an adversarial one, e.g. PGD within an L_inf ball (an AT reference model, the AT
+ * defence). Called with the model in train mode; it may switch modes but must restore them.
+ */
+export interface Adversary {
+  readonly name: string;
+  perturb(model: Module, x: Tensor, y: Tensor, gen: Generator): Tensor;
+}
+
 export interface TrainOptions {
   recipe: ClassifierRecipe;
   seed: number;
@@ -37,6 +47,7 @@ export interface TrainOptions {
   /** channels-last activations and weights (faster convolutions; default true) */
   channelsLast?: boolean;
   transform?: BatchTransform;
+  adversary?: Adversary;
   quiet?: boolean;
   /** provenance copied into the checkpoint and result (dataset names, attack, defence) */
   tags?: Record<string, string>;
@@ -119,7 +130,7 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
   await ensureWritableDir(o.outDir);
   const ckptPath = join(o.outDir, 'checkpoint.safetensors');
   const metricsPath = join(o.outDir, 'metrics.jsonl');
-  const runKey = JSON.stringify({ recipe: r, seed: o.seed, n: train.n, transform: o.transform?.name ?? 'none', tags: o.tags ?? {} });
+  const runKey = JSON.stringify({ recipe: r, seed: o.seed, n: train.n, transform: o.transform?.name ?? 'none', ...(o.adversary ? { adversary: o.adversary.name } : {}), tags: o.tags ?? {} });
 
   manualSeed(o.seed);
   const model = createClassifier(r.model, { width: r.width, numClasses: train.classes.length, generator: new Generator(o.seed), device });
@@ -161,6 +172,7 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
     let seen = 0;
     let step = 0;
     const transform = o.transform;
+    const advGen = o.adversary ? new Generator(o.seed * 1000 + epoch + 7) : null;
     const hook = transform
       ? (src: Uint8Array, dst: Uint8Array, count: number, s: typeof shape, rng: Rng): void => {
           if (augment) augment(src, dst, count, s, rng);
@@ -170,8 +182,9 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
       : augment;
     for (const b of iterateBatches(train, { batchSize: r.batchSize, seed: o.seed, epoch, augment: hook })) {
       const stats = tidy(() => {
-        const x = batchToTensor(b.images, b.size, shape, device, channelsLast);
+        const clean = batchToTensor(b.images, b.size, shape, device, channelsLast);
         const y = labelsToTensor(b.labels, b.size, device);
+        const x = o.adversary ? o.adversary.perturb(model, clean, y, advGen!) : clean;
         opt.zeroGrad();
         const logits = model.forward(x);
         const loss = F.crossEntropy(logits, y);

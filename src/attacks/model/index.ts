@@ -5,3 +5,6 @@ export * from './losses.js';
 export * from './augment.js';
 export * from './surrogate.js';
 export * from './generate.js';
+export * from './minmin.js';
+export * from './attack.js';
+export * from './adversarial.js';

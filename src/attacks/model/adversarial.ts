@@ -1,0 +1,37 @@
+// PGD adversarial training's inner maximisation as a trainer Adversary: the AT reference model
+// of EntF (EFP) and, later, the AT defence. The attack runs with the model in eval mode (fixed
+// BatchNorm statistics, so the attack's forward passes do not move the running means) and the
+// model is put back in train mode for the training step.
+import { Tensor, tidy, noGrad, type Generator } from '../../engine/index.js';
+import type { Module } from '../../nn/module.js';
+import type { Adversary } from '../../training/trainer.js';
+import { untargetedCrossEntropy } from './losses.js';
+import { pgd, type RandomStart } from './pgd.js';
+
+export interface PgdAdversaryOptions {
+  /** L_inf radius ([0,1] units) */
+  eps: number;
+  stepSize: number;
+  steps: number;
+  /** EntF's reference model: uniform */
+  randomStart: RandomStart;
+}
+
+export function pgdAdversary(o: PgdAdversaryOptions): Adversary {
+  return {
+    name: `pgd-linf eps ${o.eps} step ${o.stepSize} x ${o.steps}, ${o.randomStart} start`,
+    perturb(model: Module, x: Tensor, y: Tensor, gen: Generator): Tensor {
+      model.eval();
+      try {
+        return tidy(() => {
+          const d = pgd(x, (p) => untargetedCrossEntropy(model.forward(p), y), {
+            norm: 'linf', eps: o.eps, stepSize: o.stepSize, steps: o.steps, direction: 'ascent', randomStart: o.randomStart, generator: gen,
+          });
+          return noGrad(() => x.add(d));
+        });
+      } finally {
+        model.train();
+      }
+    },
+  };
+}

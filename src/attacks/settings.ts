@@ -1,0 +1,107 @@
+// The settings of the model-based attacks, declared once per attack in one table: its CLI flag,
+// its value at each profile, its help line and (by its key) the name recorded in the poisoned
+// file's attack_params. The attack resolves the table against its profile and the caller's
+// overrides; the CLI builds its flags and `--help` from the same tables.
+import type { ProfileName } from '../profiles.js';
+
+export type SettingValue = number | string;
+
+export interface SettingSpec {
+  /** CLI flag, without the dashes */
+  readonly flag: string;
+  /** int and number are validated against min/max, choice against choices */
+  readonly kind: 'int' | 'number' | 'choice';
+  readonly min?: number;
+  readonly max?: number;
+  readonly choices?: readonly string[];
+  readonly help: string;
+  /** the value at each profile (paper = the published recipe) */
+  readonly profiles: Readonly<Record<ProfileName, SettingValue>>;
+}
+
+export type SettingTable = Readonly<Record<string, SettingSpec>>;
+
+/** The resolved values of a table: numbers for int/number settings, strings for choices. */
+export type Settings<T extends SettingTable> = { readonly [K in keyof T]: T[K]['kind'] extends 'choice' ? string : number };
+
+/** Overrides a caller may pass (validated against the table at run time). */
+export type SettingOverrides = Readonly<Record<string, SettingValue | undefined>>;
+
+export interface ResolvedSettings<T extends SettingTable> {
+  values: Settings<T>;
+  /** keys whose value differs from the profile's */
+  overridden: string[];
+  /** "mini" or "mini with overrides: steps 3, ..." (recorded as attack_setting) */
+  setting: string;
+}
+
+/** camelCase -> snake_case, the metadata spelling of a setting key. */
+export function snake(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/** Edit distance, to suggest the nearest name for a misspelt one. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length]![b.length]!;
+}
+
+/** " (did you mean X?)" for the closest candidate within a small distance, else "". */
+export function suggest(name: string, candidates: readonly string[]): string {
+  let best = '';
+  let bestD = Infinity;
+  for (const c of candidates) {
+    const dd = distance(name.toLowerCase(), c.toLowerCase());
+    if (dd < bestD) [best, bestD] = [c, dd];
+  }
+  return bestD <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean ${best}?)` : '';
+}
+
+/** Check one value against its spec; returns the error text or null. */
+export function checkSetting(spec: SettingSpec, v: SettingValue): string | null {
+  if (spec.kind === 'choice') return typeof v === 'string' && spec.choices?.includes(v) ? null : `must be one of ${spec.choices?.join(', ')}, got ${JSON.stringify(v)}`;
+  if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a number, got ${JSON.stringify(v)}`;
+  if (spec.kind === 'int' && !Number.isInteger(v)) return `must be an integer, got ${v}`;
+  if (spec.min !== undefined && v < spec.min) return `must be >= ${spec.min}, got ${v}`;
+  if (spec.max !== undefined && v > spec.max) return `must be <= ${spec.max}, got ${v}`;
+  return null;
+}
+
+/** The profile's values with the overrides applied, every value checked. */
+export function resolveSettings<T extends SettingTable>(attack: string, table: T, profile: ProfileName, overrides: SettingOverrides = {}): ResolvedSettings<T> {
+  const keys = Object.keys(table);
+  for (const k of Object.keys(overrides))
+    if (overrides[k] !== undefined && !keys.includes(k)) throw new Error(`${attack} attack has no setting "${k}"${suggest(k, keys)}; its settings are ${keys.join(', ')}`);
+  const values: Record<string, SettingValue> = {};
+  const overridden: string[] = [];
+  for (const k of keys) {
+    const spec = table[k]!;
+    const base = spec.profiles[profile];
+    const v = overrides[k] ?? base;
+    const bad = checkSetting(spec, v);
+    if (bad !== null) throw new Error(`${attack} attack: setting ${k} ${bad}`);
+    values[k] = v;
+    if (v !== base) overridden.push(k);
+  }
+  const setting = overridden.length === 0 ? profile : `${profile} with overrides: ${overridden.map((k) => `${snake(k)} ${values[k]}`).join(', ')}`;
+  return { values: values as Settings<T>, overridden, setting };
+}
+
+/** The resolved values under their metadata names (snake_case), for attack_params. */
+export function settingsParams(values: Readonly<Record<string, SettingValue>>): Record<string, SettingValue> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [snake(k), v]));
+}
+
+/** Help lines of one table: "--flag N   help (smoke a, mini b, paper c)". */
+export function settingsHelp(table: SettingTable, indent = '  '): string[] {
+  return Object.values(table).map((s) => {
+    const arg = s.kind === 'choice' ? (s.choices ?? []).join('|') : s.kind === 'int' ? 'N' : 'X';
+    const head = `--${s.flag} ${arg}`;
+    const p = s.profiles;
+    return `${indent}${head.padEnd(26)} ${s.help} [smoke ${p.smoke}, mini ${p.mini}, paper ${p.paper}]`;
+  });
+}
