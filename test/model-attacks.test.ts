@@ -13,7 +13,7 @@ import { F, Generator, liveTensors, noGrad, tidy } from '../src/engine/index.js'
 import type { ImageDataset } from '../src/data/dataset.js';
 import { loadDataset } from '../src/data/store.js';
 import {
-  EM_SETTINGS, EfpAttack, EmAttack, SepAttack, checkpointEpochs, createAttack, resolveSettings, suggest, type SettingTable,
+  EM_SETTINGS, EfpAttack, EmAttack, SepAttack, checkSetting, checkpointEpochs, createAttack, parseSettingValue, resolveSettings, suggest, type SettingTable,
 } from '../src/attacks/index.js';
 import { GenerationInterrupted, loadSurrogate, penultimateFeatures } from '../src/attacks/model/index.js';
 import { classFeatureMeans } from '../src/attacks/model/surrogate.js';
@@ -56,6 +56,11 @@ test('settings: profile values, overrides, checks, suggestions and the recorded 
   const choice = { v: { flag: 'v', kind: 'choice', choices: ['a', 'b'], help: '', profiles: { smoke: 'a', mini: 'a', paper: 'a' } } } as const satisfies SettingTable;
   assert.throws(() => resolveSettings('x', choice, 'mini', { v: 'c' }), /one of a, b/);
   assert.equal(suggest('restart', ['steps', 'restarts']), ' (did you mean restarts?)');
+  const num = EM_SETTINGS.stepFraction;
+  assert.equal(parseSettingValue(num, '4/255'), 4 / 255);
+  assert.equal(parseSettingValue(num, '0.25'), 0.25);
+  assert.ok(Number.isNaN(parseSettingValue(num, 'abc')));
+  assert.match(checkSetting(num, parseSettingValue(num, 'abc'))!, /must be a number such as 0.5 or 4\/255, got NaN/);
   assert.equal(suggest('zzzzzz', ['steps']), '');
   // the recorded params carry every setting under its snake_case name
   const em = new EmAttack({ profile: 'mini' });
@@ -229,7 +234,7 @@ test('cli: eclipse poison --list, settings flags checked per attack', () => {
   const run = (args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [bin, ...args], { cwd: tmp.dir, encoding: 'utf8', env: { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' } });
   const list = run(['poison', '--list']);
   assert.equal(list.status, 0, String(list.stderr));
-  for (const a of ['urp', 'lsp', 'ar', 'em', 'tap', 'sep', 'efp']) assert.match(String(list.stdout), new RegExp(`^${a} `, 'm'));
+  for (const a of ['urp', 'lsp', 'ar', 'em', 'tap', 'rem', 'sep', 'efp']) assert.match(String(list.stdout), new RegExp(`^${a} `, 'm'));
   assert.match(String(list.stdout), /Fowl et al/);
   assert.match(String(list.stdout), /--max-loops 100 \(paper\), 20 \(mini\)/);
   const wrong = run(['poison', '--attack', 'em', '--restarts', '2']);

@@ -33,7 +33,7 @@
 // - Input scale: [0,1] images are mapped to [-1,1] (2x - 1) before U, as the diffusion feeds it.
 // - C on tensors (defenses/compensation.ts is the victim's, on uint8): per image, with
 //   probability p, x <- luma(x) on all 3 channels (ITU-R 601-2 weights, compensation.ts's LUMA),
-//   written as x + m (luma(x) - x) with m in {0,1}: linear in x; then + N(0, sigma^2) per pixel
+//   written as (1 - m) x + m luma(x) with m in {0,1}: linear in x; then + N(0, sigma^2) per pixel
 //   and clamp to [0,1]. Both draws come from the loop's seeded Generator, one fresh draw per call
 //   (per surrogate step, per PGD step, per accuracy batch): a one-sample expectation over C.
 //   Difference from the victim: no 8-bit rounding (the victim rounds the luma and the noisy
@@ -65,11 +65,25 @@ import type { AttackParamValue, PrepareContext } from './types.js';
 
 /**
  * ADP's settings: the classifier U-Net's size, C's parameters and the min-min's knobs.
- * paper: the paper's denoiser U-Net and EM's published recipe (Huang et al.: 20 steps of eps/10,
- * batch 512, 10 surrogate steps per loop, stop at 99 %).
- * mini: a tiny U-Net and a capped EM schedule sized to 30-45 minutes on 5,000 CIFAR images on the
- * 2-core CPU. Measured there (batch 128, 32x32, 2 threads, while another 2-thread job ran):
- * MINI_MEASUREMENT below.
+ * paper: the paper's denoiser U-Net (eclipseProfile('paper').denoiser.unet) and EM's published
+ * recipe (Huang et al.: 20 steps of eps/10, batch 512, 10 surrogate steps per loop, stop at 99 %).
+ * mini: a tiny U-Net (16 ch, 1 block, 3 levels, no level attention: 288,666 parameters with
+ * K = 10) with EM's mini schedule (APBench: 5 steps of eps/5, batch 128) and a cap of 30 loops
+ * (EM's is 20: the surrogate must also fit through C, so more loops are allowed).
+ *
+ * Measured on the 2-core development machine (batch 128, 32x32, K = 10, single thread, U-Net and
+ * ResNet interleaved, minimum of 4 rounds; the machine was shared with other jobs, so only the
+ * ratios are kept):
+ *   seconds / batch        input-grad F+B (PGD)   train F+B   forward
+ *   U-Net 16 ch (mini)     0.88                   1.19        0.44
+ *   U-Net 32 ch            2.48                   3.61        1.21
+ *   ResNet-18 w16          0.33                   0.47        0.145
+ * so a mini U-Net pass costs ~2.7 ResNet-18 w16 passes (32 ch: ~7.6). One min-min loop on 1,000
+ * mini images, 2 threads, alternated with EM's: ADP/EM = 2.1 and 3.4. EM's mini loop on the 5,000
+ * images took 26.7 s (its uncontended loops), so an ADP mini loop is ~2.7 x 26.7 = ~72 s and the
+ * 30-loop cap ~36 min (45 min if a loop is 25 % slower); it stops earlier once the surrogate fits
+ * 99 % of C(x + delta). On 300 images (1 thread, batch 64) 8 loops took the surrogate's accuracy
+ * on C(x + delta) from 14 % to 91 % at lr 0.1, with no divergence.
  */
 export const ADP_SETTINGS = {
   channels: { flag: 'unet-channels', kind: 'int', min: 1, help: "the classifier U-Net's base width (model channels)", profiles: { smoke: 8, mini: 16, paper: 128 } },
@@ -83,12 +97,12 @@ export const ADP_SETTINGS = {
   dropout: { flag: 'unet-dropout', kind: 'number', min: 0, max: 0.95, help: "dropout in the U-Net's residual blocks (surrogate steps only)", profiles: { smoke: 0, mini: 0, paper: 0.3 } },
   grayP: { flag: 'gray-p', kind: 'number', min: 0, max: 1, help: "C's grayscale probability p", profiles: { smoke: 0.4, mini: 0.4, paper: 0.4 } },
   sigma: { flag: 'sigma', kind: 'number', min: 0, help: "C's Gaussian noise std ([0,1] pixels)", profiles: { smoke: 0.05, mini: 0.05, paper: 0.05 } },
-  steps: { flag: 'steps', kind: 'int', min: 1, help: 'PGD steps per image per loop', profiles: { smoke: 2, mini: 2, paper: 20 } },
-  stepFraction: { flag: 'step-fraction', kind: 'number', min: 0, max: 1, help: 'signed step as a fraction of eps', profiles: { smoke: 0.2, mini: 0.25, paper: 0.1 } },
+  steps: { flag: 'steps', kind: 'int', min: 1, help: 'PGD steps per image per loop', profiles: { smoke: 2, mini: 5, paper: 20 } },
+  stepFraction: { flag: 'step-fraction', kind: 'number', min: 0, max: 1, help: 'signed step as a fraction of eps', profiles: { smoke: 0.2, mini: 0.2, paper: 0.1 } },
   trainSteps: { flag: 'train-steps', kind: 'int', min: 1, help: 'surrogate SGD steps per loop', profiles: { smoke: 10, mini: 10, paper: 10 } },
   trainBatch: { flag: 'train-batch', kind: 'int', min: 1, help: "surrogate's batch size", profiles: { smoke: 32, mini: 128, paper: 512 } },
   stopAccuracy: { flag: 'stop-accuracy', kind: 'number', min: 0, max: 1, help: "stop when the surrogate's accuracy on C(noised set) exceeds this", profiles: { smoke: 0.99, mini: 0.99, paper: 0.99 } },
-  maxLoops: { flag: 'max-loops', kind: 'int', min: 1, help: 'give up after this many loops (the last noise is used)', profiles: { smoke: 3, mini: 8, paper: 100 } },
+  maxLoops: { flag: 'max-loops', kind: 'int', min: 1, help: 'give up after this many loops (the last noise is used)', profiles: { smoke: 3, mini: 30, paper: 100 } },
   poisonBatch: { flag: 'poison-batch', kind: 'int', min: 1, help: 'images per PGD batch (speed only)', profiles: { smoke: 64, mini: 500, paper: 512 } },
   lr: { flag: 'lr', kind: 'number', min: 1e-6, max: 10, help: "surrogate's SGD learning rate (EM's 0.1)", profiles: { smoke: 0.1, mini: 0.1, paper: 0.1 } },
 } as const satisfies SettingTable;
@@ -171,7 +185,7 @@ export function drawCompensation(shape: readonly number[], p: number, sigma: num
   });
 }
 
-/** C with fixed draws: x + m (luma(x) - x), + noise, clamped to [0,1]; differentiable in x. */
+/** C with fixed draws: (1 - m) x + m luma(x), + noise, clamped to [0,1]; differentiable in x. */
 export function applyCompensation(x: Tensor, d: CompensationDraw): Tensor {
   return tidy(() => {
     if (x.shape[1] !== 3) throw new Error(`compensation: expects 3-channel images, got ${x.shape[1]}`);
@@ -179,7 +193,7 @@ export function applyCompensation(x: Tensor, d: CompensationDraw): Tensor {
     if (d.gray !== null) {
       const w = F.tensor([...LUMA], [1, 3, 1, 1], { device: x.device as Device });
       const luma = x.mul(w).sum(1, true);
-      y = y.add(luma.sub(x).mul(d.gray));
+      y = x.mul(d.gray.neg().add(1)).add(luma.mul(d.gray)); // (1 - m) x + m luma: exactly luma where m = 1
     }
     if (d.noise !== null) y = y.add(d.noise);
     return y.clamp(0, 1);

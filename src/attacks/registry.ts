@@ -10,6 +10,7 @@ import type { SettingOverrides, SettingTable } from './settings.js';
 import { TAP_SETTINGS, TapAttack } from './tap.js';
 import { SEP_SETTINGS, SepAttack } from './sep.js';
 import { EFP_SETTINGS, EfpAttack } from './efp.js';
+import { REM_SETTINGS, RemAttack } from './rem.js';
 import type { ProfileName, ClassifierRecipe } from '../profiles.js';
 
 /** Options of poisonDataset(); attack-specific ones are rejected by the attacks they do not apply
@@ -128,6 +129,18 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
       new TapAttack({
         epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate, surrogateRecipe: o.surrogateRecipe,
       }),
+  },
+  rem: {
+    name: 'rem',
+    title: 'robust error-minimising noise, min-min-max with an adversarially trained surrogate (Fu et al. 2022)',
+    norm: 'linf',
+    defaultEpsilon: '8/255 (L_inf)',
+    modelBased: true,
+    settings: REM_SETTINGS,
+    citation: 'Fu et al., ICLR 2022 (fshp971/robust-unlearnable-examples)',
+    cost: '~7,700 P/img at paper settings (5,000 adversarial-training steps with per-batch min-max noise, then a final pass), ~250 at mini',
+    options: ['settings'],
+    create: (o) => new RemAttack({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate }),
   },
   sep: {
     name: 'sep',

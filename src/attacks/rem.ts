@@ -57,14 +57,26 @@ import type { SettingTable } from './settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
 /**
- * REM's settings. paper: scripts/cifar10/gen_rem.sh (5000 steps of batch 128, defender 10 x
- * 1.6/255 with samp_num 5, inner and training PGD 10 x 0.8/255 within 4/255). mini: the facts
- * file's cheap variant sized to ~35 min on 5,000 images on a 2-core CPU (see MINI_TIMING);
- * rho_a stays 4/255, where REM's robustness comes from.
+ * REM's settings. paper: scripts/cifar10/gen_rem.sh (5000 steps of batch 128, lr x0.1 every
+ * 2000, defender 10 x 1.6/255 with samp_num 5, inner and training PGD 10 x 0.8/255 within
+ * 4/255). mini: the facts file's cheap variant (attacks-facts.md §2): rho_a stays 4/255, where
+ * REM's robustness comes from; one crop+flip draw per defensive step (a fresh one every step);
+ * 5 defensive steps of 3.2/255 and 4 adversarial steps of 2/255 (the paper's total travel, 2 eps
+ * and 2 rho_a, in fewer steps); 400 model steps = 10.2 epochs of the 5,000 images (the paper
+ * makes 12.8 over 50,000), lr decayed at 40% and 80% of them as the paper's 2000/4000 of 5000.
+ *
+ * Cost, counted in passes (forward + backward) of a batch of 128: a model step is
+ * defSteps*samples*(advSteps+1) + advSteps + ~1.25 (the SGD step) = 30.3 at mini (paper 561);
+ * the final pass 25 per image. Measured on the 2-core machine (2026-11-30, with three other jobs
+ * running, so timed against a plain PGD pass of 128 interleaved with it): a mini model step took
+ * 30.8 and 35.1 pass times (34-46 s at that load), a final batch of 250 images 25.5 and 78.6
+ * (49 expected). At the quiet machine's 0.11-0.16 s per pass (798 img/s in the attack bench, ~1,000
+ * in the mini EM run's first loops) a mini step is 3.5-5 s, and 400 steps + the final pass
+ * (~12,600 + ~1,000 pass times) ~25-36 min.
  */
 export const REM_SETTINGS = {
-  modelSteps: { flag: 'model-steps', kind: 'int', min: 1, help: 'SGD steps of the adversarially trained model (batch train-batch)', profiles: { smoke: 4, mini: 320, paper: 5000 } },
-  lrDecayEvery: { flag: 'lr-decay-every', kind: 'int', min: 1, help: 'lr x0.1 every this many model steps (lr 0.1)', profiles: { smoke: 2000, mini: 128, paper: 2000 } },
+  modelSteps: { flag: 'model-steps', kind: 'int', min: 1, help: 'SGD steps of the adversarially trained model (batch train-batch)', profiles: { smoke: 4, mini: 400, paper: 5000 } },
+  lrDecayEvery: { flag: 'lr-decay-every', kind: 'int', min: 1, help: 'lr x0.1 every this many model steps (lr 0.1)', profiles: { smoke: 2000, mini: 160, paper: 2000 } },
   defSteps: { flag: 'def-steps', kind: 'int', min: 1, help: 'signed steps of the defensive (error-minimising) noise', profiles: { smoke: 2, mini: 5, paper: 10 } },
   defStepFraction: { flag: 'def-step-fraction', kind: 'number', min: 0, max: 1, help: 'defensive step as a fraction of eps', profiles: { smoke: 0.4, mini: 0.4, paper: 0.2 } },
   samples: { flag: 'samples', kind: 'int', min: 1, help: 'crop+flip draws per defensive step (expectation over transformations)', profiles: { smoke: 1, mini: 1, paper: 5 } },

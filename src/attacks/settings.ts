@@ -61,10 +61,17 @@ export function suggest(name: string, candidates: readonly string[]): string {
   return bestD <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean ${best}?)` : '';
 }
 
+/** A setting's value from text: choices as they are, numbers also as fractions ("4/255"). */
+export function parseSettingValue(spec: SettingSpec, text: string): SettingValue {
+  if (spec.kind === 'choice') return text;
+  const m = /^\s*([-+]?[0-9]*\.?[0-9]+(?:e[-+]?\d+)?)\s*(?:\/\s*([0-9]*\.?[0-9]+))?\s*$/i.exec(text);
+  return m ? (m[2] === undefined ? Number(m[1]) : Number(m[1]) / Number(m[2])) : NaN;
+}
+
 /** Check one value against its spec; returns the error text or null. */
 export function checkSetting(spec: SettingSpec, v: SettingValue): string | null {
   if (spec.kind === 'choice') return typeof v === 'string' && spec.choices?.includes(v) ? null : `must be one of ${spec.choices?.join(', ')}, got ${JSON.stringify(v)}`;
-  if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a number, got ${JSON.stringify(v)}`;
+  if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a number such as 0.5 or 4/255, got ${typeof v === 'number' ? v : JSON.stringify(v)}`;
   if (spec.kind === 'int' && !Number.isInteger(v)) return `must be an integer, got ${v}`;
   if (spec.min !== undefined && v < spec.min) return `must be >= ${spec.min}, got ${v}`;
   if (spec.max !== undefined && v > spec.max) return `must be <= ${spec.max}, got ${v}`;

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 
 import {
-  ATTACKS, ATTACK_NAMES, checkSetting, isAttackName, parseBound, parseEpsilon, poisonFile, settingsHelp, suggest,
+  ATTACKS, ATTACK_NAMES, checkSetting, isAttackName, parseBound, parseEpsilon, parseSettingValue, poisonFile, settingsHelp, suggest,
   type SettingOverrides, type SettingTable,
 } from '../attacks/index.js';
 import { loadDataset } from '../data/store.js';
@@ -42,7 +42,7 @@ function settingsFrom(flags: Flags, attack: string): SettingOverrides {
   for (const [key, spec] of Object.entries(table)) {
     const v = str(flags, spec.flag);
     if (v === undefined) continue;
-    const value = spec.kind === 'choice' ? v : num(flags, spec.flag)!;
+    const value = parseSettingValue(spec, v);
     const bad = checkSetting(spec, value);
     if (bad !== null) throw new UsageError(`--${spec.flag} ${bad}`);
     out[key] = value;
@@ -331,7 +331,8 @@ export async function defendCommand(argv: string[]): Promise<void> {
 
 export const DEMO_HELP = `eclipse demo [--profile mini] [--attack ar] [--seeds 0,1] [--out DIR]
 
-The main job: import CIFAR-10, poison it (AR by default), train four classifiers (clean;
+The main job: import CIFAR-10, poison it (AR by default; --attack any of eclipse poison --list,
+model-based ones at the profile's settings), train four classifiers (clean;
 poisoned without defence; poisoned + compensation module only; full ECLIPSE) for each seed,
 print the accuracy table and write OUT/report.html (table + clean/poisoned/noised/purified grid).
 Stages are cached: re-running resumes where it stopped.

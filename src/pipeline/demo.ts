@@ -1,11 +1,11 @@
-// The main job: poison CIFAR-10 with AR, then train four classifiers (clean; poisoned without
+// The main job: poison CIFAR-10 with AR (or any attack), then train four classifiers (clean; poisoned without
 // defence; poisoned with the compensation module only; poisoned with full ECLIPSE), each for
 // several seeds; print the table and write an HTML report with the paper's Fig. 4 grid.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { Device } from '../engine/index.js';
-import { createAttack } from '../attacks/index.js';
+import { ATTACKS, createAttack, type AttackName } from '../attacks/index.js';
 import { imageView, type ImageDataset } from '../data/dataset.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
 import { Rng } from '../data/rng.js';
@@ -66,15 +66,18 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   );
   const clean = data.train;
 
-  // 1. Poison the training set (model-agnostic attack, seeded).
+  // 1. Poison the training set (seeded). Model-based attacks run at the demo's profile and keep
+  // their resumable state (surrogate, generation checkpoints) in OUT/attack-work.
   const poisonedPath = join(o.outDir, `poisoned-${o.attack}.safetensors`);
-  const poisonKey = { attack: o.attack, n: clean.n, meta: clean.meta };
+  const attack = createAttack(o.attack, ATTACKS[o.attack as AttackName]?.modelBased ? { profile: o.profile } : {});
+  const poisonKey = { attack: o.attack, n: clean.n, meta: clean.meta, ...(attack.prepare ? { params: attack.params } : {}) };
   await stage(
     o.outDir,
     'poison',
     poisonKey,
     async () => {
-      const res = createAttack(o.attack).poison(clean, 0);
+      await attack.prepare?.(clean, 0, { workDir: join(o.outDir, 'attack-work'), device: o.device, quiet: o.quiet, log: o.log, signal: o.signal });
+      const res = attack.poison(clean, 0);
       await saveDataset(res.dataset, poisonedPath);
       o.log(`poisoned ${clean.n} training images with ${o.attack}: L2 mean ${res.stats.l2Mean.toFixed(3)}, L_inf max ${res.stats.linfMax}/255`);
     },

@@ -80,7 +80,10 @@ export class Progress {
       .map(([k, v]) => `${k} ${v}`)
       .join(' | ');
     const head = `${this.o.label} ${(frac * 100).toFixed(1).padStart(5)}%`;
-    const tail = `${rate.toFixed(0)} ${this.o.unit ?? 'it'}/s | elapsed ${formatDuration(this.elapsed)} | ETA ${formatDuration(eta)}`;
+    const unit = this.o.unit ?? 'it';
+    // slow units (a loop of minutes) read better as seconds per unit
+    const speed = rate > 0 && rate < 1 ? `${(1 / rate).toFixed(0)} s/${unit}` : `${rate.toFixed(0)} ${unit}/s`;
+    const tail = `${speed} | elapsed ${formatDuration(this.elapsed)} | ETA ${formatDuration(eta)}`;
     if (this.tty) {
       const width = 20;
       const fill = Math.round(frac * width);

@@ -228,7 +228,8 @@ export async function minMinNoise(ds: ImageDataset, learner: Learner, r: MinMinR
     progress.finish();
     const final = history[history.length - 1];
     const converged = final !== undefined && final.acc > r.stopAccuracy;
-    if (!converged) log(`min-min: stopped at the loop cap (${r.maxLoops}) before the surrogate reached ${100 * r.stopAccuracy}% on the noised set; the last noise is used`);
+    if (converged) log(`min-min: converged after ${history.length} loops (surrogate accuracy on the noised set ${(100 * final.acc).toFixed(1)}%)`);
+    else log(`min-min: stopped at the loop cap (${r.maxLoops}) before the surrogate reached ${100 * r.stopAccuracy}% on the noised set; the last noise is used`);
     const out = tidy(() => new Float32Array(delta.to('cpu').contiguous().data() as Float32Array));
     return { delta: out, history, converged, seconds: (performance.now() - t0) / 1000, resumedLoops };
   } finally {
