@@ -234,7 +234,7 @@ test('cli: eclipse poison --list, settings flags checked per attack', () => {
   const run = (args: string[]): ReturnType<typeof spawnSync> => spawnSync(process.execPath, [bin, ...args], { cwd: tmp.dir, encoding: 'utf8', env: { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' } });
   const list = run(['poison', '--list']);
   assert.equal(list.status, 0, String(list.stderr));
-  for (const a of ['urp', 'lsp', 'ar', 'em', 'tap', 'rem', 'sep', 'efp']) assert.match(String(list.stdout), new RegExp(`^${a} `, 'm'));
+  for (const a of ['urp', 'lsp', 'ar', 'em', 'tap', 'rem', 'sep', 'efp', 'adp']) assert.match(String(list.stdout), new RegExp(`^${a} `, 'm'));
   assert.match(String(list.stdout), /Fowl et al/);
   assert.match(String(list.stdout), /--max-loops 100 \(paper\), 20 \(mini\)/);
   const wrong = run(['poison', '--attack', 'em', '--restarts', '2']);
@@ -252,6 +252,8 @@ for (const [attack, extra] of [
   ['em', []],
   ['sep', []],
   ['efp', ['--ref-epochs', '1']],
+  ['rem', ['--model-steps', '2']],
+  ['adp', ['--max-loops', '2']],
 ] as const) {
   test(`cli: eclipse poison --attack ${attack} --profile smoke on CIFAR-10: bound on the written file`, (t) => {
     const cifar = findCifar();

@@ -20,9 +20,9 @@
 //   at the start). The GroupNorm-SiLU before it is kept (it is not the "final layer").
 // - Sizes: paper = the paper denoiser's configuration (eclipseProfile('paper').denoiser.unet:
 //   128 channels, 3 blocks, 4 levels, attention at 16 and 8, 4 heads, dropout 0.3); mini = a tiny
-//   U-Net (16 channels, 1 block, 3 levels, no level attention, no dropout) for the 2-core CPU
-//   (facts section 3: the mini denoiser's 32-ch U-Net costs ~50 ResNet-18 w16 passes). The middle
-//   block's attention is part of the U-Net's fixed layout and always present.
+//   U-Net (16 channels, 1 block, 3 levels, no level attention, no dropout) for the 2-core CPU: a
+//   pass costs ~2.7 ResNet-18 w16 passes here (32 channels: ~7.6; measurements at ADP_SETTINGS).
+//   The middle block's attention is part of the U-Net's fixed layout and always present.
 // - Weights: fresh (seeded), trained by the min-min. The attacker knows the structure of the
 //   defence (paper 4.4), not the defender's denoiser, which is trained on a private sparse set;
 //   EM's surrogate is also trained from scratch. Names equal the denoiser's (input_blocks...,

@@ -16,6 +16,7 @@ export {
 export { TAP_SETTINGS, TapAttack, tapSurrogateRecipe, type TapOptions } from './tap.js';
 export { EM_SETTINGS, EmAttack } from './em.js';
 export { REM_SETTINGS, RemAttack } from './rem.js';
+export { ADP_SETTINGS, AdpAttack } from './adp.js';
 export { SEP_SETTINGS, SepAttack, checkpointEpochs, sepSurrogateRecipe } from './sep.js';
 export { EFP_SETTINGS, EfpAttack, efpReferenceRecipe } from './efp.js';
 export { ModelAttack, type ModelAttackOptions } from './model/attack.js';

@@ -11,6 +11,7 @@ import { TAP_SETTINGS, TapAttack } from './tap.js';
 import { SEP_SETTINGS, SepAttack } from './sep.js';
 import { EFP_SETTINGS, EfpAttack } from './efp.js';
 import { REM_SETTINGS, RemAttack } from './rem.js';
+import { ADP_SETTINGS, AdpAttack } from './adp.js';
 import type { ProfileName, ClassifierRecipe } from '../profiles.js';
 
 /** Options of poisonDataset(); attack-specific ones are rejected by the attacks they do not apply
@@ -165,6 +166,18 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
     cost: '~1,400 P/img at paper settings (100-epoch PGD-10 reference model, 300 steps), ~110 at mini',
     options: ['settings', 'surrogate'],
     create: (o) => new EfpAttack({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate }),
+  },
+  adp: {
+    name: 'adp',
+    title: "adaptive poisoning against ECLIPSE: error-minimising noise through the compensation module on a U-Net classifier (the paper's section 4.4)",
+    norm: 'linf',
+    defaultEpsilon: '8/255 (L_inf)',
+    modelBased: true,
+    settings: ADP_SETTINGS,
+    citation: 'ECLIPSE paper, Wang et al., ESORICS 2024, section 4.4 (no public code; choices in src/attacks/README.md)',
+    cost: 'EM-like loops (~200 passes per image) of the denoiser-size U-Net at paper settings, each pass about 10x a ResNet-18 pass; ~130 P/img at mini (16-channel U-Net, ~2.7 ResNet-18 w16 passes)',
+    options: ['settings'],
+    create: (o) => new AdpAttack({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate }),
   },
 };
 
