@@ -99,11 +99,13 @@ test('tap: an interrupted generation resumes after its last batch and equals an 
   assert.ok(same.some((l) => /resuming after batch 3\/3/.test(l)), same.join('\n'));
 });
 
-test('tap: registry options and the synchronous path', () => {
+test('tap: registry options and the synchronous path', async () => {
   assert.throws(() => createAttack('urp', { settings: { steps: 3 } }), /only to em, tap/);
   assert.throws(() => createAttack('tap', { settings: { step: 3 } }), /no setting "step" \(did you mean steps\?\)/);
   assert.throws(() => poisonDatasetWithStats(ds, 'tap', { seed: 0, surrogate: 'x' }), /model-based attack/);
   assert.throws(() => tiny().poison(ds, 0), /prepare/);
+  const one = syntheticDataset({ classes: ['only'], perClass: 4, seed: 1 });
+  await assert.rejects(tiny().prepare(one, 0, { workDir: join(tmp.dir, 'one'), quiet: true }), /at least 2/);
   const paper = createAttack('tap', { profile: 'paper' }) as TapAttack;
   assert.equal(paper.settings.steps, 250);
   assert.equal(paper.settings.restarts, 8);

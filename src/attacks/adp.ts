@@ -59,7 +59,7 @@ import { Module } from '../nn/module.js';
 import { Conv2d } from '../nn/layers.js';
 import { eclipseProfile, type ProfileName } from '../profiles.js';
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
-import { minMinNoise, type Learner, type MinMinRecipe } from './model/minmin.js';
+import { minMinNoise, minMinRecipeOf, type Learner, type MinMinRecipe } from './model/minmin.js';
 import type { SettingTable } from './settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
@@ -252,11 +252,7 @@ export class AdpAttack extends ModelAttack<typeof ADP_SETTINGS> {
   }
 
   minMinRecipe(): MinMinRecipe {
-    const s = this.settings;
-    return {
-      eps: this.bound.epsilon, stepSize: this.stepSize, steps: s.steps, trainSteps: s.trainSteps, trainBatch: s.trainBatch,
-      poisonBatch: s.poisonBatch, stopAccuracy: s.stopAccuracy, maxLoops: s.maxLoops, lr: s.lr, momentum: 0.9, weightDecay: 5e-4, gradClip: 5,
-    };
+    return minMinRecipeOf(this.settings, this.bound.epsilon, this.stepSize, this.settings.lr);
   }
 
   /** The classifier U for a dataset (fresh weights from the seed). */

@@ -12,7 +12,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import { createClassifier } from '../nn/models/index.js';
 import { classifierProfile } from '../profiles.js';
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
-import { minMinNoise, type Learner, type MinMinRecipe } from './model/minmin.js';
+import { minMinNoise, minMinRecipeOf, type Learner, type MinMinRecipe } from './model/minmin.js';
 import type { SettingTable } from './settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
@@ -53,11 +53,7 @@ export class EmAttack extends ModelAttack<typeof EM_SETTINGS> {
 
   /** The min-min recipe of these settings (the surrogate's optimiser as in the release). */
   minMinRecipe(): MinMinRecipe {
-    const s = this.settings;
-    return {
-      eps: this.bound.epsilon, stepSize: this.stepSize, steps: s.steps, trainSteps: s.trainSteps, trainBatch: s.trainBatch,
-      poisonBatch: s.poisonBatch, stopAccuracy: s.stopAccuracy, maxLoops: s.maxLoops, lr: 0.1, momentum: 0.9, weightDecay: 5e-4, gradClip: 5,
-    };
+    return minMinRecipeOf(this.settings, this.bound.epsilon, this.stepSize);
   }
 
   async prepare(ds: ImageDataset, seed: number, ctx: PrepareContext): Promise<void> {

@@ -7,6 +7,7 @@ import type { Attack, AttackName, PerturbationBound, PerturbationNorm, PoisonRes
 import { UrpAttack } from './urp.js';
 import { EM_SETTINGS, EmAttack } from './em.js';
 import type { SettingOverrides, SettingTable } from './settings.js';
+import type { ModelAttackOptions } from './model/attack.js';
 import { TAP_SETTINGS, TapAttack } from './tap.js';
 import { SEP_SETTINGS, SepAttack } from './sep.js';
 import { EFP_SETTINGS, EfpAttack } from './efp.js';
@@ -67,6 +68,12 @@ export interface AttackSpec {
   create(opts: Omit<PoisonDatasetOptions, 'seed'>): Attack;
 }
 
+/** create() of a model-based attack whose constructor takes the common ModelAttackOptions. */
+const modelAttack =
+  (C: new (o: ModelAttackOptions) => Attack) =>
+  (o: Omit<PoisonDatasetOptions, 'seed'>): Attack =>
+    new C({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate });
+
 const COMMON_OPTIONS: readonly (keyof PoisonDatasetOptions)[] = ['seed', 'epsilon', 'quantization', 'bounds', 'allowRepoison', 'profile'];
 const MODEL_OPTIONS: readonly (keyof PoisonDatasetOptions)[] = ['settings', 'surrogate'];
 
@@ -114,7 +121,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
     citation: 'Huang et al., ICLR 2021 (HanxunH/Unlearnable-Examples)',
     cost: '~200 P/img at paper settings (about 10 loops), ~50 at mini',
     options: ['settings'],
-    create: (o) => new EmAttack({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate }),
+    create: modelAttack(EmAttack),
   },
   tap: {
     name: 'tap',
@@ -141,7 +148,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
     citation: 'Fu et al., ICLR 2022 (fshp971/robust-unlearnable-examples)',
     cost: '~7,700 P/img at paper settings (5,000 adversarial-training steps with per-batch min-max noise, then a final pass), ~250 at mini',
     options: ['settings'],
-    create: (o) => new RemAttack({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate }),
+    create: modelAttack(RemAttack),
   },
   sep: {
     name: 'sep',
@@ -153,7 +160,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
     citation: 'Chen et al., ICLR 2023 (Sizhe-Chen/SEP)',
     cost: '~1,030 P/img at paper settings (120-epoch surrogate, 30 checkpoints x 30 steps), ~100 at mini',
     options: ['settings', 'surrogate'],
-    create: (o) => new SepAttack({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate }),
+    create: modelAttack(SepAttack),
   },
   efp: {
     name: 'efp',
@@ -165,7 +172,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
     citation: 'Wen et al., ICLR 2023 (WenRuiUSTC/EntF)',
     cost: '~1,400 P/img at paper settings (100-epoch PGD-10 reference model, 300 steps), ~110 at mini',
     options: ['settings', 'surrogate'],
-    create: (o) => new EfpAttack({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate }),
+    create: modelAttack(EfpAttack),
   },
   adp: {
     name: 'adp',
@@ -177,7 +184,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
     citation: 'ECLIPSE paper, Wang et al., ESORICS 2024, section 4.4 (no public code; choices in src/attacks/README.md)',
     cost: 'EM-like loops (~200 passes per image) of the denoiser-size U-Net at paper settings, each pass about 10x a ResNet-18 pass; ~130 P/img at mini (16-channel U-Net, ~2.7 ResNet-18 w16 passes)',
     options: ['settings'],
-    create: (o) => new AdpAttack({ epsilon: o.epsilon, quantization: o.quantization, profile: o.profile, settings: o.settings, surrogate: o.surrogate }),
+    create: modelAttack(AdpAttack),
   },
 };
 

@@ -73,6 +73,7 @@ export class TapAttack extends ModelAttack<typeof TAP_SETTINGS> {
   }
 
   async prepare(ds: ImageDataset, seed: number, ctx: PrepareContext): Promise<void> {
+    if (ds.classes.length < 2) throw new Error(`tap attack: the dataset has ${ds.classes.length} class; a targeted attack needs at least 2`);
     const sur = await surrogateCheckpoint(ds, seed, ctx, { given: this.surrogatePath, recipe: this.surrogateRecipe, purpose: 'tap surrogate' });
     const surrogate = await loadSurrogate(sur.path, { classes: ds.classes.length, device: ctx.device });
     try {

@@ -32,10 +32,8 @@ export interface Learner {
   logits(x: Tensor, gen: Generator): Tensor;
 }
 
-export interface MinMinRecipe {
-  eps: number;
-  /** signed PGD step ([0,1] units) */
-  stepSize: number;
+/** The settings every min-min attack's table carries (EM, ADP). */
+export interface MinMinSettings {
   /** PGD steps per image per loop */
   steps: number;
   /** surrogate SGD steps per loop */
@@ -47,10 +45,24 @@ export interface MinMinRecipe {
   stopAccuracy: number;
   /** give up after this many loops (the last noise is kept) */
   maxLoops: number;
+}
+
+export interface MinMinRecipe extends MinMinSettings {
+  eps: number;
+  /** signed PGD step ([0,1] units) */
+  stepSize: number;
   lr: number;
   momentum: number;
   weightDecay: number;
   gradClip: number;
+}
+
+/** A min-min recipe from an attack's settings; the surrogate's optimiser is EM's release (SGD m0.9, wd 5e-4, clip 5). */
+export function minMinRecipeOf(s: MinMinSettings, eps: number, stepSize: number, lr = 0.1): MinMinRecipe {
+  return {
+    eps, stepSize, steps: s.steps, trainSteps: s.trainSteps, trainBatch: s.trainBatch, poisonBatch: s.poisonBatch,
+    stopAccuracy: s.stopAccuracy, maxLoops: s.maxLoops, lr, momentum: 0.9, weightDecay: 5e-4, gradClip: 5,
+  };
 }
 
 export interface MinMinOptions {
