@@ -12,8 +12,9 @@ import { fileURLToPath } from 'node:url';
 import { F, Generator, liveTensors, noGrad, tidy } from '../src/engine/index.js';
 import type { ImageDataset } from '../src/data/dataset.js';
 import { loadDataset } from '../src/data/store.js';
+import { writeSafetensors } from '../src/io/safetensors.js';
 import {
-  EM_SETTINGS, EfpAttack, EmAttack, SepAttack, checkSetting, checkpointEpochs, createAttack, parseSettingValue, resolveSettings, suggest, type SettingTable,
+  EM_SETTINGS, EfpAttack, EmAttack, SepAttack, TapAttack, checkSetting, checkpointEpochs, createAttack, parseSettingValue, resolveSettings, suggest, type SettingTable,
 } from '../src/attacks/index.js';
 import { GenerationInterrupted, loadSurrogate, penultimateFeatures } from '../src/attacks/model/index.js';
 import { classFeatureMeans } from '../src/attacks/model/surrogate.js';
@@ -169,6 +170,18 @@ test('sep: checkpoint epochs, bound, lower ensemble target loss than clean, give
   await fa.prepare(ds, 0, ctx('sep-fa'));
   assert.ok(maxAbsDiff(fa.poison(ds, 0).dataset.images, ds.images) <= 8);
   assert.throws(() => new SepAttack({ settings: { variant: 'xx' } }), /one of ce, fa/);
+});
+
+test('surrogate files: wrong class count, not a classifier, missing: errors name the file and the fix', async () => {
+  const file = join(tmp.dir, 'sep', 'sep-surrogate', 'checkpoint-epoch2.safetensors');
+  assert.ok(existsSync(file), 'needs the SEP test run first');
+  const five = syntheticDataset({ classes: ['a', 'b', 'c', 'd', 'e'], perClass: 2, seed: 4 });
+  const tap = (surrogate: string): TapAttack => new TapAttack({ profile: 'smoke', surrogate, settings: { steps: 1, poisonBatch: 8 } });
+  await assert.rejects(tap(file).prepare(five, 0, ctx('wrong-k')), /classifies 4 classes but the dataset has 5/);
+  const notClassifier = join(tmp.dir, 'not-a-classifier.safetensors');
+  await writeSafetensors(notClassifier, { w: { dtype: 'F32', shape: [1], data: new Float32Array([1]) } }, { kind: 'denoiser' });
+  await assert.rejects(tap(notClassifier).prepare(ds, 0, ctx('not-cls')), /not a classifier checkpoint from `eclipse train`/);
+  await assert.rejects(tap(join(tmp.dir, 'missing.safetensors')).prepare(ds, 0, ctx('missing')), /missing\.safetensors: no such file/);
 });
 
 // ---------------------------------------------------------------------------- EFP and the adversarial trainer
