@@ -11,7 +11,7 @@ attack=${1:?usage: scripts/attack-cost.sh ATTACK NAME [poison flags]}
 name=${2:?name of the fuller setting, e.g. paper}
 shift 2
 export ECLIPSE_QUIET_NODE_WARNING=1
-eclipse() { node bin/eclipse.js "$@" --threads 2; }
+eclipse() { node bin/eclipse.js "$@" --threads "${ECLIPSE_THREADS:-2}"; }
 data=data/cifar10-sub1k
 out=runs/attack-cost
 mkdir -p "$out"

@@ -13,7 +13,7 @@ attack=${1:?usage: scripts/attack-eval.sh ATTACK [none|comp|eclipse|all] [poison
 what=${2:-all}
 shift $(( $# >= 2 ? 2 : 1 ))
 export ECLIPSE_QUIET_NODE_WARNING=1
-eclipse() { node bin/eclipse.js "$@" --threads 2; }
+eclipse() { node bin/eclipse.js "$@" --threads "${ECLIPSE_THREADS:-2}"; }
 data=data/cifar10-mini
 poison=$data/poison-$attack-s0.safetensors
 out=runs/attacks-mini/$attack
