@@ -319,7 +319,7 @@ test('bound check: quantisation allowances', () => {
 
 test('registry, option checks and parsers', () => {
   assert.deepEqual(Object.keys(ATTACKS), ['urp', 'lsp', 'ar', 'em', 'tap', 'rem', 'sep', 'efp', 'adp']);
-  assert.throws(() => createAttack('em'), /unknown attack "em"/);
+  assert.throws(() => createAttack('emm'), /unknown attack "emm" \(did you mean em\?\)/);
   assert.throws(() => createAttack('urp', { patchSize: 4 }), /"patchSize" does not apply to urp \(only to lsp\)/);
   assert.throws(() => createAttack('lsp', { crop: 2 }), /only to ar/);
   assert.equal(createAttack('lsp', { patchSize: 4 }).params.patch_size, 4);

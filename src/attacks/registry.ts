@@ -6,7 +6,7 @@ import { LspAttack, lspDefaultL2 } from './lsp.js';
 import type { Attack, AttackName, PerturbationBound, PerturbationNorm, PoisonResult, PrepareContext, Quantization } from './types.js';
 import { UrpAttack } from './urp.js';
 import { EM_SETTINGS, EmAttack } from './em.js';
-import type { SettingOverrides, SettingTable } from './settings.js';
+import { suggest, type SettingOverrides, type SettingTable } from './settings.js';
 import type { ModelAttackOptions } from './model/attack.js';
 import { TAP_SETTINGS, TapAttack } from './tap.js';
 import { SEP_SETTINGS, SepAttack } from './sep.js';
@@ -199,7 +199,7 @@ export function isAttackName(s: string): s is AttackName {
 
 /** Build a configured attack by name; throws on an unknown name or an option the attack does not take. */
 export function createAttack(name: string, opts: Omit<PoisonDatasetOptions, 'seed'> = {}): Attack {
-  if (!isAttackName(name)) throw new Error(`unknown attack "${name}" (choose one of ${ATTACK_NAMES.join(', ')})`);
+  if (!isAttackName(name)) throw new Error(`unknown attack "${name}"${suggest(name, ATTACK_NAMES)} (choose one of ${ATTACK_NAMES.join(', ')})`);
   const spec = ATTACKS[name];
   for (const [k, v] of Object.entries(opts)) {
     if (v === undefined) continue;
