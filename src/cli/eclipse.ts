@@ -326,7 +326,10 @@ export async function defendCommand(argv: string[]): Promise<void> {
     signal: stop.signal,
   });
   stop.done();
-  console.log(`ECLIPSE: test accuracy ${(100 * res.testAcc).toFixed(2)}%${res.purifiedPath ? `; purified set ${res.purifiedPath}` : ''}`);
+  // Name what ran: the full defence or the ablation the flags chose (the paper's A, B, C).
+  const parts = [components.purify && 'purification', components.grayscale && 'grayscale', components.noise && 'noise'].filter(Boolean);
+  const what = parts.length === 3 ? 'ECLIPSE' : parts.length ? `ECLIPSE ablation (${parts.join(' + ')})` : 'no defence';
+  console.log(`${what}: test accuracy ${(100 * res.testAcc).toFixed(2)}%${res.purifiedPath ? `; purified set ${res.purifiedPath}` : ''}`);
 }
 
 export const DEMO_HELP = `eclipse demo [--profile mini] [--attack ar] [--seeds 0,1] [--out DIR]
