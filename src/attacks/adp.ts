@@ -49,7 +49,6 @@
 // - Surrogate optimiser: EM's (SGD 0.1, momentum 0.9, wd 5e-4, gradient-norm clip 5, no
 //   augmentation, no schedule); the U-Net (GroupNorm, zero-initialised residual branches) trains
 //   at lr 0.1 with the clip. `--lr` is a setting in case a larger U-Net diverges.
-import { join } from 'node:path';
 
 import { F, Generator, Tensor, noGrad, tidy, type Device } from '../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
@@ -59,7 +58,7 @@ import { Module } from '../nn/module.js';
 import { Conv2d } from '../nn/layers.js';
 import { eclipseProfile, type ProfileName } from '../profiles.js';
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
-import { minMinNoise, minMinRecipeOf, type Learner, type MinMinRecipe } from './model/minmin.js';
+import { minMinRecipeOf, type Learner, type MinMinRecipe } from './model/minmin.js';
 import type { SettingTable } from './settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
@@ -276,14 +275,7 @@ export class AdpAttack extends ModelAttack<typeof ADP_SETTINGS> {
       },
     };
     try {
-      const res = await minMinNoise(ds, learner, this.minMinRecipe(), {
-        key: { attack: this.name, params: this.params }, seed, checkpoint: join(ctx.workDir, 'adp-state.safetensors'),
-        device: ctx.device, label: 'adp', quiet: ctx.quiet, signal: ctx.signal, log: ctx.log,
-      });
-      const last = res.history[res.history.length - 1];
-      this.store(ds, seed, res.delta, {
-        loops: String(res.history.length), converged: String(res.converged), final_noised_accuracy: String(last?.acc ?? 0),
-      });
+      await this.minMin(ds, seed, ctx, learner, this.minMinRecipe());
     } finally {
       model.dispose();
     }

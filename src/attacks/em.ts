@@ -5,14 +5,13 @@
 // mode, warm-started from its stored noise), until the surrogate classifies more than 99% of the
 // noised set correctly. The full noise is added and the image clamped (the release's loaders
 // clamp the noise itself to [0, 255] and lose its negative half, issue #13: not done here).
-import { join } from 'node:path';
 
 import { Generator, type Tensor } from '../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { createClassifier } from '../nn/models/index.js';
 import { classifierProfile } from '../profiles.js';
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
-import { minMinNoise, minMinRecipeOf, type Learner, type MinMinRecipe } from './model/minmin.js';
+import { minMinRecipeOf, type Learner, type MinMinRecipe } from './model/minmin.js';
 import type { SettingTable } from './settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
@@ -63,14 +62,7 @@ export class EmAttack extends ModelAttack<typeof EM_SETTINGS> {
     model.to(undefined, 'channels_last');
     const learner: Learner = { model, logits: (x: Tensor) => model.forward(x.contiguous('channels_last')) };
     try {
-      const res = await minMinNoise(ds, learner, this.minMinRecipe(), {
-        key: { attack: this.name, params: this.params }, seed, checkpoint: join(ctx.workDir, 'em-state.safetensors'),
-        device: ctx.device, label: 'em', quiet: ctx.quiet, signal: ctx.signal, log: ctx.log,
-      });
-      const last = res.history[res.history.length - 1];
-      this.store(ds, seed, res.delta, {
-        loops: String(res.history.length), converged: String(res.converged), final_noised_accuracy: String(last?.acc ?? 0),
-      });
+      await this.minMin(ds, seed, ctx, learner, this.minMinRecipe());
     } finally {
       model.dispose();
     }

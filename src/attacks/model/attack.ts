@@ -1,12 +1,15 @@
 // What every model-based attack shares: its settings resolved from its table (profile values,
 // overrides), the L_inf bound, the perturbation computed by prepare() and handed to poison()
 // through generator(), and the provenance recorded in the poisoned file.
+import { join } from 'node:path';
+
 import type { ImageDataset } from '../../data/dataset.js';
 import type { ProfileName } from '../../profiles.js';
 import { BaseAttack, checkQuantization } from '../base.js';
 import { resolveSettings, settingsParams, type SettingOverrides, type SettingTable, type Settings } from '../settings.js';
 import type { AttackParamValue, DatasetShape, PerturbationBound, PerturbationGenerator, PrepareContext, Quantization } from '../types.js';
 import { datasetDigest } from './generate.js';
+import { minMinNoise, type Learner, type MinMinRecipe } from './minmin.js';
 
 export interface ModelAttackOptions {
   /** L_inf radius in [0,1] units (default 8/255) */
@@ -65,6 +68,16 @@ export abstract class ModelAttack<T extends SettingTable> extends BaseAttack {
   /** Called by prepare() with the finished perturbation ([n,3,H,W] float32, [0,1] units). */
   protected store(ds: ImageDataset, seed: number, delta: Float32Array, notes: Record<string, string> = {}): void {
     this.prepared = { digest: datasetDigest(ds), seed, delta, notes };
+  }
+
+  /** The min-min attacks' (EM, ADP) whole prepare(): run or resume the loop, store the noise and its history. */
+  protected async minMin(ds: ImageDataset, seed: number, ctx: PrepareContext, learner: Learner, recipe: MinMinRecipe): Promise<void> {
+    const res = await minMinNoise(ds, learner, recipe, {
+      key: { attack: this.name, params: this.params }, seed, checkpoint: join(ctx.workDir, `${this.name}-state.safetensors`),
+      device: ctx.device, label: this.name, quiet: ctx.quiet, signal: ctx.signal, log: ctx.log,
+    });
+    const last = res.history[res.history.length - 1];
+    this.store(ds, seed, res.delta, { loops: String(res.history.length), converged: String(res.converged), final_noised_accuracy: String(last?.acc ?? 0) });
   }
 
   generator(ds: DatasetShape, seed: number): PerturbationGenerator {
