@@ -11,14 +11,14 @@ import { join } from 'node:path';
 
 import { F, noGrad, tidy, type Tensor } from '../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { classifierProfile, type ClassifierRecipe, type ProfileName } from '../profiles.js';
+import type { ClassifierRecipe, ProfileName } from '../profiles.js';
 import { pgdAdversary } from './model/adversarial.js';
 import { randomShiftFlip } from './model/augment.js';
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
 import { generatePerturbations, type PerturbBatch } from './model/generate.js';
 import { centroidPushLoss, classCentroids, penultimateFeatures } from './model/losses.js';
 import { pgd } from './model/pgd.js';
-import { classFeatureMeans, loadSurrogate, surrogateCheckpoint, type Surrogate } from './model/surrogate.js';
+import { classFeatureMeans, loadSurrogate, surrogateCheckpoint, surrogateRecipe, type Surrogate } from './model/surrogate.js';
 import type { SettingTable } from './settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
@@ -34,10 +34,7 @@ export const EFP_SETTINGS = {
 
 /** The reference model's run: the profile's classifier; paper: EntF's 100 epochs, lr x0.1 at 75 and 90, wd 5e-4. */
 export function efpReferenceRecipe(profile: ProfileName, epochs: number): ClassifierRecipe {
-  const r = classifierProfile(profile);
-  if (profile !== 'paper') return { ...r, epochs };
-  const at = (e: number): number => Math.round((e * epochs) / 100);
-  return { ...r, epochs, weightDecay: 5e-4, schedule: 'multistep', milestones: [at(75), at(90)], gamma: 0.1 };
+  return surrogateRecipe(profile, epochs, { epochs: 100, milestones: [75, 90] });
 }
 
 export class EfpAttack extends ModelAttack<typeof EFP_SETTINGS> {

@@ -22,7 +22,7 @@ import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
 import { generatePerturbations, type PerturbBatch } from './model/generate.js';
 import { classCentroids, featureMse, penultimateFeatures, shiftedTargets, targetedCrossEntropy } from './model/losses.js';
 import { pgd } from './model/pgd.js';
-import { classFeatureMeans, loadSurrogate, surrogateCheckpoint, type Surrogate } from './model/surrogate.js';
+import { classFeatureMeans, loadSurrogate, surrogateCheckpoint, surrogateRecipe, type Surrogate } from './model/surrogate.js';
 import type { SettingTable } from './settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
@@ -40,10 +40,7 @@ const TARGET_SHIFT = 5;
 
 /** The surrogate run: the profile's classifier; paper: SEP's 120 epochs, lr x0.1 at 75 and 90, wd 5e-4. */
 export function sepSurrogateRecipe(profile: ProfileName, epochs: number): ClassifierRecipe {
-  const r = classifierProfile(profile);
-  if (profile !== 'paper') return { ...r, epochs };
-  const at = (e: number): number => Math.round((e * epochs) / 120);
-  return { ...r, epochs, weightDecay: 5e-4, schedule: 'multistep', milestones: [at(75), at(90)], gamma: 0.1 };
+  return surrogateRecipe(profile, epochs, { epochs: 120, milestones: [75, 90] });
 }
 
 /** Epochs whose checkpoints are kept: round(k E / K) for k = 1..K, distinct. */

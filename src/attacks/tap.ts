@@ -18,7 +18,7 @@ import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
 import { generatePerturbations, type PerturbBatch } from './model/generate.js';
 import { shiftedTargets, targetedCrossEntropy } from './model/losses.js';
 import { pgd } from './model/pgd.js';
-import { loadSurrogate, surrogateCheckpoint, type Surrogate } from './model/surrogate.js';
+import { loadSurrogate, surrogateCheckpoint, surrogateRecipe, type Surrogate } from './model/surrogate.js';
 import type { SettingTable } from './settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
@@ -40,9 +40,7 @@ export interface TapOptions extends ModelAttackOptions {
  * recipe (ResNet-18, 40 epochs, SGD 0.1, wd 5e-4, batch 128, lr x0.1 at 14/25/35).
  */
 export function tapSurrogateRecipe(name: ProfileName): ClassifierRecipe {
-  const r = classifierProfile(name);
-  if (name !== 'paper') return r;
-  return { ...r, epochs: 40, weightDecay: 5e-4, schedule: 'multistep', milestones: [14, 25, 35], gamma: 0.1 };
+  return surrogateRecipe(name, name === 'paper' ? 40 : classifierProfile(name).epochs, { epochs: 40, milestones: [14, 25, 35] });
 }
 
 /** TAP's target permutation: (y + 1) mod K. */

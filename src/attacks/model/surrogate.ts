@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import { F, Tensor, noGrad, tidy, type Device } from '../../engine/index.js';
 import type { ImageDataset } from '../../data/dataset.js';
-import type { ClassifierRecipe } from '../../profiles.js';
+import { classifierProfile, type ClassifierRecipe, type ProfileName } from '../../profiles.js';
 import { trainClassifier, type TrainOptions } from '../../training/trainer.js';
 import type { PrepareContext } from '../types.js';
 import { datasetDigest } from './generate.js';
@@ -147,4 +147,16 @@ export function classFeatureMeans(m: Surrogate, ds: ImageDataset, device: Device
   } finally {
     for (const f of feats) f.dispose();
   }
+}
+
+/**
+ * A surrogate's training recipe: the profile's classifier for `epochs`; at paper, the release's
+ * schedule (SGD 0.1, wd 5e-4, lr x0.1 at `release.milestones`, given for a run of
+ * `release.epochs` and scaled to `epochs`).
+ */
+export function surrogateRecipe(profile: ProfileName, epochs: number, release: { epochs: number; milestones: readonly number[] }): ClassifierRecipe {
+  const r = classifierProfile(profile);
+  if (profile !== 'paper') return { ...r, epochs };
+  const milestones = release.milestones.map((e) => Math.round((e * epochs) / release.epochs));
+  return { ...r, epochs, weightDecay: 5e-4, schedule: 'multistep', milestones, gamma: 0.1 };
 }
