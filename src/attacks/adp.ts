@@ -59,7 +59,7 @@ import { Conv2d } from '../nn/layers.js';
 import { eclipseProfile, type ProfileName } from '../profiles.js';
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
 import { minMinRecipeOf, type Learner, type MinMinRecipe } from './model/minmin.js';
-import type { SettingTable } from './settings.js';
+import type { SettingTable } from '../settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
 /**

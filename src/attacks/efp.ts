@@ -19,7 +19,7 @@ import { generatePerturbations, type PerturbBatch } from './model/generate.js';
 import { centroidPushLoss, classCentroids, penultimateFeatures } from './model/losses.js';
 import { pgd } from './model/pgd.js';
 import { classFeatureMeans, loadSurrogate, surrogateCheckpoint, surrogateRecipe, type Surrogate } from './model/surrogate.js';
-import type { SettingTable } from './settings.js';
+import type { SettingTable } from '../settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
 export const EFP_SETTINGS = {

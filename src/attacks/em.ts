@@ -12,7 +12,7 @@ import { createClassifier } from '../nn/models/index.js';
 import { classifierProfile } from '../profiles.js';
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
 import { minMinRecipeOf, type Learner, type MinMinRecipe } from './model/minmin.js';
-import type { SettingTable } from './settings.js';
+import type { SettingTable } from '../settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
 /**

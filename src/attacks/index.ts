@@ -20,5 +20,5 @@ export { ADP_SETTINGS, AdpAttack } from './adp.js';
 export { SEP_SETTINGS, SepAttack, checkpointEpochs, sepSurrogateRecipe } from './sep.js';
 export { EFP_SETTINGS, EfpAttack, efpReferenceRecipe } from './efp.js';
 export { ModelAttack, type ModelAttackOptions } from './model/attack.js';
-export * from './settings.js';
+export * from '../settings.js';
 export { poisonFile, type PoisonFileOptions, type PoisonFileResult } from './command.js';

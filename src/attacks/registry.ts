@@ -6,7 +6,7 @@ import { LspAttack, lspDefaultL2 } from './lsp.js';
 import type { Attack, AttackName, PerturbationBound, PerturbationNorm, PoisonResult, PrepareContext, Quantization } from './types.js';
 import { UrpAttack } from './urp.js';
 import { EM_SETTINGS, EmAttack } from './em.js';
-import { suggest, type SettingOverrides, type SettingTable } from './settings.js';
+import { suggest, type SettingOverrides, type SettingTable } from '../settings.js';
 import type { ModelAttackOptions } from './model/attack.js';
 import { TAP_SETTINGS, TapAttack } from './tap.js';
 import { SEP_SETTINGS, SepAttack } from './sep.js';

@@ -50,10 +50,11 @@ import { classifierProfile } from '../profiles.js';
 import { Progress } from '../training/progress.js';
 import { applyShiftFlip, drawShiftFlip } from './model/augment.js';
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
-import { GenerationInterrupted, datasetDigest, generatePerturbations } from './model/generate.js';
+import { GenerationInterrupted, generatePerturbations } from './model/generate.js';
+import { datasetDigest } from '../data/dataset.js';
 import { untargetedCrossEntropy } from './model/losses.js';
 import { pgd, project, randomStart } from './model/pgd.js';
-import type { SettingTable } from './settings.js';
+import type { SettingTable } from '../settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
 /**

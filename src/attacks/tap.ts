@@ -19,7 +19,7 @@ import { generatePerturbations, type PerturbBatch } from './model/generate.js';
 import { shiftedTargets, targetedCrossEntropy } from './model/losses.js';
 import { pgd } from './model/pgd.js';
 import { loadSurrogate, surrogateCheckpoint, surrogateRecipe, type Surrogate } from './model/surrogate.js';
-import type { SettingTable } from './settings.js';
+import type { SettingTable } from '../settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 
 /** TAP's settings (attacks-facts.md: the release's defaults are paper; mini is the facts file's cheap variant). */

@@ -2,19 +2,21 @@
 import { join } from 'node:path';
 
 import {
-  ATTACKS, ATTACK_NAMES, checkSetting, isAttackName, parseBound, parseEpsilon, parseSettingValue, poisonFile, settingsHelp, suggest,
-  type SettingOverrides, type SettingTable,
+  ATTACKS, ATTACK_NAMES, isAttackName, parseBound, parseEpsilon, poisonFile, suggest,
 } from '../attacks/index.js';
 import { loadDataset } from '../data/store.js';
 import { trainDenoiser } from '../diffusion/train.js';
 import { purifyDataset } from '../defenses/purify.js';
 import { enlarge, selectSparseSet } from '../defenses/sparse.js';
-import { defend, type Components } from '../pipeline/defend.js';
+import { defend, defendWithBaseline, type Components } from '../pipeline/defend.js';
+import { DEFENSE_NAMES } from '../defenses/baselines/index.js';
+import { COMPENSATION_DEFAULTS } from '../defenses/compensation.js';
 import { formatTable, runDemo } from '../pipeline/demo.js';
 import { eclipseProfile, type EclipseProfile, type ProfileName } from '../profiles.js';
 import { COMMON_HELP, UsageError, int, interruptible, num, parse, profileOf, required, str, type Flags } from './args.js';
 import { defaultDataDir } from './data.js';
-import { RECIPE_FLAGS, recipeFrom, runtimeFrom } from './train.js';
+import { overridesFrom, tableFlags, tablesHelp, type SettingTables } from './settingflags.js';
+import { DEFENSE_FLAGS, DEFENSE_TABLES, RECIPE_FLAGS, cleanTrainFrom, defenseFrom, recipeFrom, runtimeFrom } from './train.js';
 
 const log = (quiet: boolean) => (m: string): void => {
   if (!quiet) console.error(m);
@@ -22,39 +24,8 @@ const log = (quiet: boolean) => (m: string): void => {
 
 // ---------------------------------------------------------------------------
 
-/** Every model-based attack's settings flags, from their tables (one flag may serve several attacks). */
-function settingFlags(): Record<string, { type: 'string' }> {
-  const out: Record<string, { type: 'string' }> = {};
-  for (const a of ATTACK_NAMES) for (const spec of Object.values(ATTACKS[a].settings ?? {})) out[spec.flag] = { type: 'string' };
-  return out;
-}
-
-/** The settings the user gave for `attack`; a settings flag of another attack is an error. */
-function settingsFrom(flags: Flags, attack: string): SettingOverrides {
-  const table: SettingTable = isAttackName(attack) ? (ATTACKS[attack].settings ?? {}) : {};
-  const mine = new Set(Object.values(table).map((s) => s.flag));
-  for (const flag of Object.keys(settingFlags()))
-    if (flags[flag] !== undefined && !mine.has(flag)) {
-      const owners = ATTACK_NAMES.filter((a) => Object.values(ATTACKS[a].settings ?? {}).some((s) => s.flag === flag));
-      throw new UsageError(`--${flag} does not apply to ${attack} (only to ${owners.join(', ')})`);
-    }
-  const out: Record<string, number | string> = {};
-  for (const [key, spec] of Object.entries(table)) {
-    const v = str(flags, spec.flag);
-    if (v === undefined) continue;
-    const value = parseSettingValue(spec, v);
-    const bad = checkSetting(spec, value);
-    if (bad !== null) throw new UsageError(`--${spec.flag} ${bad}`);
-    out[key] = value;
-  }
-  return out;
-}
-
-function attackSettingsHelp(): string {
-  return ATTACK_NAMES.filter((a) => ATTACKS[a].settings)
-    .map((a) => `  ${a}:\n${settingsHelp(ATTACKS[a].settings!, '    ').join('\n')}`)
-    .join('\n');
-}
+/** Every attack's settings table, by name. */
+const ATTACK_TABLES: SettingTables = Object.fromEntries(ATTACK_NAMES.map((a) => [a, ATTACKS[a].settings]));
 
 /** `eclipse poison --list`: every attack with its defaults, cost class and citation. */
 export function attackList(): string {
@@ -87,7 +58,7 @@ Model-based attacks (${ATTACK_NAMES.filter((a) => ATTACKS[a].modelBased).join(',
   --profile smoke|mini|paper   data folder and the model-based attacks' settings (default mini)
   --overwrite  --allow-repoison
 Settings of the model-based attacks (default: the profile's value):
-${attackSettingsHelp()}
+${tablesHelp(ATTACK_TABLES)}
 ${COMMON_HELP}`;
 
 export async function poisonCommand(argv: string[]): Promise<void> {
@@ -104,7 +75,7 @@ export async function poisonCommand(argv: string[]): Promise<void> {
     crop: { type: 'string' },
     'ar-coefficients': { type: 'string' },
     surrogate: { type: 'string' },
-    ...settingFlags(),
+    ...tableFlags(ATTACK_TABLES),
     work: { type: 'string' },
     overwrite: { type: 'boolean' },
     'allow-repoison': { type: 'boolean' },
@@ -120,7 +91,7 @@ export async function poisonCommand(argv: string[]): Promise<void> {
   if (q !== undefined && q !== 'round' && q !== 'floor') throw new UsageError('--quantization must be round or floor');
   const coeff = str(flags, 'ar-coefficients');
   if (coeff !== undefined && !['auto', 'paper', 'search'].includes(coeff)) throw new UsageError('--ar-coefficients must be auto, paper or search');
-  const settings = settingsFrom(flags, attack);
+  const settings = overridesFrom(flags, attack, ATTACK_TABLES);
   const stop = interruptible();
   const res = await poisonFile({
     attack,
@@ -287,6 +258,10 @@ OUT, so a re-run skips what is done and resumes what was interrupted.
   --out DIR           default runs/defend-<profile>
   --no-purify --no-grayscale --no-noise   ablations (the paper's A, B, C)
   --classifier-seed N
+  --defense NAME      eclipse (default) or a baseline instead: ${DEFENSE_NAMES.filter((d) => d !== 'none').join(', ')}, none
+                      (eclipse train --help lists them with citations and settings); with a
+                      baseline, --compensation adds ECLIPSE's compensation module on top
+  --compensation      (baselines only) add the compensation module (its --p/--sigma as ECLIPSE's)
 ${ECLIPSE_HELP}
 Classifier: the flags of eclipse train (--model, --width, --epochs, --lr, ...).
 ${COMMON_HELP}`;
@@ -295,6 +270,7 @@ export async function defendCommand(argv: string[]): Promise<void> {
   const { flags } = parse(argv, {
     ...RECIPE_FLAGS,
     ...ECLIPSE_FLAGS,
+    ...DEFENSE_FLAGS,
     pool: { type: 'string' },
     'no-purify': { type: 'boolean' },
     'no-grayscale': { type: 'boolean' },
@@ -307,6 +283,10 @@ export async function defendCommand(argv: string[]): Promise<void> {
   const dir = defaultDataDir(profile);
   const trainPath = required(flags, 'train', 'the training set to defend (e.g. from eclipse poison)');
   const components: Components = { purify: !flags['no-purify'], grayscale: !flags['no-grayscale'], noise: !flags['no-noise'] };
+  if ((str(flags, 'defense') ?? 'eclipse') !== 'eclipse') return defendBaselineCommand(flags, profile, trainPath);
+  overridesFrom(flags, 'eclipse', DEFENSE_TABLES); // a baseline's settings flag without its --defense is an error
+  for (const f of ['compensation', 'clean-train'] as const)
+    if (flags[f] !== undefined) throw new UsageError(`--${f} applies to a baseline --defense; ECLIPSE always runs its compensation module (set it with --p/--sigma, switch parts off with --no-grayscale/--no-noise)`);
   const stop = interruptible();
   const res = await defend({
     train: await loadDataset(trainPath),
@@ -330,6 +310,35 @@ export async function defendCommand(argv: string[]): Promise<void> {
   const parts = [components.purify && 'purification', components.grayscale && 'grayscale', components.noise && 'noise'].filter(Boolean);
   const what = parts.length === 3 ? 'ECLIPSE' : parts.length ? `ECLIPSE ablation (${parts.join(' + ')})` : 'no defence';
   console.log(`${what}: test accuracy ${(100 * res.testAcc).toFixed(2)}%${res.purifiedPath ? `; purified set ${res.purifiedPath}` : ''}`);
+}
+
+/** eclipse defend --defense NAME: a baseline (optionally with the compensation module) instead of ECLIPSE. */
+async function defendBaselineCommand(flags: Flags, profile: ProfileName, trainPath: string): Promise<void> {
+  for (const f of ['no-purify', 'no-grayscale', 'no-noise'] as const)
+    if (flags[f]) throw new UsageError(`--${f} is an ECLIPSE ablation; with --defense ${str(flags, 'defense')} add or leave out --compensation instead`);
+  const rt = runtimeFrom(flags);
+  const dir = defaultDataDir(profile);
+  const defense = defenseFrom(flags, profile);
+  const stop = interruptible();
+  const res = await defendWithBaseline({
+    train: await loadDataset(trainPath),
+    trainKey: trainPath,
+    test: await loadDataset(str(flags, 'test') ?? join(dir, 'test.safetensors')),
+    defense,
+    cleanTrain: await cleanTrainFrom(flags, defense, profile),
+    compensation: flags.compensation ? { p: num(flags, 'p') ?? COMPENSATION_DEFAULTS.p, sigma: num(flags, 'sigma') ?? COMPENSATION_DEFAULTS.sigma } : null,
+    classifier: recipeFrom(flags, profile),
+    profile,
+    seed: rt.seed,
+    classifierSeed: int(flags, 'classifier-seed'),
+    outDir: str(flags, 'out') ?? join('runs', `defend-${profile}-${defense.name}`),
+    device: rt.device,
+    quiet: flags.quiet === true,
+    log: log(false),
+    signal: stop.signal,
+  });
+  stop.done();
+  console.log(`${defense.name}${flags.compensation ? ' + compensation' : ''} (${defense.setting}): test accuracy ${(100 * res.testAcc).toFixed(2)}%`);
 }
 
 export const DEMO_HELP = `eclipse demo [--profile mini] [--attack ar] [--seeds 0,1] [--out DIR]

@@ -11,7 +11,13 @@ import { classifierProfile, type ClassifierRecipe, type ProfileName, type Schedu
 import { evaluate, trainClassifier } from '../training/trainer.js';
 import { COMPENSATION_DEFAULTS, compensation } from '../defenses/compensation.js';
 import { COMMON_HELP, UsageError, int, interruptible, num, parse, profileOf, required, str, type Flags } from './args.js';
+import { DEFENSES, DEFENSE_NAMES, createDefense, planTrainOptions, type Defense } from '../defenses/baselines/index.js';
+import { suggest } from '../settings.js';
+import { overridesFrom, tableFlags, tablesHelp, type SettingTables } from './settingflags.js';
 import { defaultDataDir } from './data.js';
+
+/** Every baseline defence's settings table, by name. */
+export const DEFENSE_TABLES: SettingTables = Object.fromEntries(DEFENSE_NAMES.map((d) => [d, DEFENSES[d].settings]));
 
 export const TRAIN_HELP = `eclipse train [options]
 
@@ -29,7 +35,13 @@ Recipe overrides (profile mini: resnet18 width 16, 30 epochs, cosine lr 0.1, wd 
   --width N  --epochs N  --batch-size N  --lr X  --momentum X  --nesterov  --weight-decay X
   --schedule constant|cosine|multistep  --milestones E1,E2  --gamma X
   --no-crop  --no-flip  --eval-every K  --nchw (keep NCHW layout instead of channels-last)
-Corruption compensation (ECLIPSE's training-time module, after crop/flip):
+Baseline defence (the paper's Table 1; eclipse defend runs ECLIPSE itself):
+  --defense NAME             ${DEFENSE_NAMES.join('|')} (default none)
+  --clean-train FILE         AVATAR's clean training set (default data/cifar10-<profile>/train.safetensors)
+${defenseList()}
+Defence settings (each applies to its defence only; the profile gives the defaults):
+${tablesHelp(DEFENSE_TABLES)}
+Corruption compensation (ECLIPSE's training-time module, after crop/flip; composes with a defence):
   --compensation             random grayscale with probability p, then Gaussian noise sigma
   --p X                      grayscale probability (default 0.4)
   --sigma X                  noise std on [0,1] pixels (default 0.05)
@@ -65,6 +77,34 @@ export const RECIPE_FLAGS = {
   p: { type: 'string' },
   sigma: { type: 'string' },
 } as const;
+
+/** The --defense flag and its settings flags (eclipse train and eclipse defend). */
+export const DEFENSE_FLAGS = { defense: { type: 'string' }, 'clean-train': { type: 'string' }, ...tableFlags(DEFENSE_TABLES) } as const;
+
+/** One line per defence: name, what it does, cost, citation (for --help). */
+export function defenseList(): string {
+  return DEFENSE_NAMES.filter((d) => d !== 'none')
+    .map((d) => `    ${d.padEnd(7)} ${DEFENSES[d].title} [cost ${DEFENSES[d].cost}]
+            ${DEFENSES[d].citation}`)
+    .join('\n');
+}
+
+/** The baseline defence the flags name (none by default), its settings checked. */
+export function defenseFrom(f: Flags, profile: ProfileName): Defense {
+  const name = str(f, 'defense') ?? 'none';
+  if (name === 'eclipse') throw new UsageError('--defense eclipse: ECLIPSE needs its denoiser and purification stages: run eclipse defend (its default defence)');
+  if (!(DEFENSE_NAMES as string[]).includes(name)) throw new UsageError(`unknown defence "${name}"${suggest(name, [...DEFENSE_NAMES, 'eclipse'])}: choose one of ${DEFENSE_NAMES.join(', ')}`);
+  return createDefense(name, { profile, settings: overridesFrom(f, name, DEFENSE_TABLES) });
+}
+
+/** AVATAR's clean training set: --clean-train, else the profile's CIFAR-10 import (other defences: none). */
+export async function cleanTrainFrom(f: Flags, d: Defense, profile: ProfileName): Promise<ImageDataset | undefined> {
+  if (d.name !== 'avatar') {
+    if (str(f, 'clean-train') !== undefined) throw new UsageError(`--clean-train applies to --defense avatar only (not ${d.name})`);
+    return undefined;
+  }
+  return loadDataset(str(f, 'clean-train') ?? join(defaultDataDir(profile), 'train.safetensors'));
+}
 
 /** The profile's classifier recipe, then `base` (a caller's profile-level changes), then the flags. */
 export function recipeFrom(f: Flags, profile: ProfileName, base: Partial<ClassifierRecipe> = {}): ClassifierRecipe {
@@ -121,15 +161,24 @@ export async function datasetsFrom(f: Flags, profile: ProfileName, quiet: boolea
 }
 
 export async function trainCommand(argv: string[]): Promise<void> {
-  const { flags } = parse(argv, RECIPE_FLAGS);
+  const { flags } = parse(argv, { ...RECIPE_FLAGS, ...DEFENSE_FLAGS });
   if (flags.help) return console.log(TRAIN_HELP);
   const profile = profileOf(flags);
   const recipe = recipeFrom(flags, profile);
   const rt = runtimeFrom(flags);
   const quiet = flags.quiet === true;
-  const { train, test } = await datasetsFrom(flags, profile, quiet);
+  const defense = defenseFrom(flags, profile);
+  const data = await datasetsFrom(flags, profile, quiet);
+  const test = data.test;
   const out = str(flags, 'out') ?? join('runs', `train-${profile}-seed${rt.seed}`);
   const stop = interruptible();
+  const plan = await defense.plan(data.train, {
+    profile, seed: rt.seed, device: rt.device, recipe, workDir: join(out, 'defense-work'), cleanTrain: await cleanTrainFrom(flags, defense, profile),
+    quiet, log: (m) => quiet || console.error(m), signal: stop.signal,
+  });
+  const train = plan.train;
+  const comp = flags.compensation ? compensation({ p: num(flags, 'p') ?? COMPENSATION_DEFAULTS.p, sigma: num(flags, 'sigma') ?? COMPENSATION_DEFAULTS.sigma }) : undefined;
+  const hooks = planTrainOptions(defense, plan, comp);
   const res = await trainClassifier(train, test, {
     signal: stop.signal,
     recipe,
@@ -139,12 +188,12 @@ export async function trainCommand(argv: string[]): Promise<void> {
     device: rt.device,
     threads: rt.threads,
     channelsLast: flags.nchw !== true,
-    transform: flags.compensation ? compensation({ p: num(flags, 'p') ?? COMPENSATION_DEFAULTS.p, sigma: num(flags, 'sigma') ?? COMPENSATION_DEFAULTS.sigma }) : undefined,
+    ...hooks,
     quiet,
-    tags: { profile, train: train.meta.path ?? train.meta.source ?? '', attack: train.meta.attack ?? 'none' },
+    tags: { profile, train: data.train.meta.path ?? data.train.meta.source ?? '', attack: train.meta.attack ?? 'none', ...hooks.tags },
   });
   stop.done();
-  console.log(`test accuracy ${(100 * res.testAcc).toFixed(2)}% (${test.n} images) after ${recipe.epochs} epochs in ${(res.seconds / 60).toFixed(1)} min; run in ${out}`);
+  console.log(`${defense.name === 'none' ? '' : `${defense.name}: `}test accuracy ${(100 * res.testAcc).toFixed(2)}% (${test.n} images) after ${recipe.epochs} epochs in ${(res.seconds / 60).toFixed(1)} min; run in ${out}`);
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {

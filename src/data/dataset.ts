@@ -1,4 +1,5 @@
 // The in-memory image dataset shared by every part of the toolkit: planar uint8 like CIFAR.
+import { createHash } from 'node:crypto';
 
 import { Rng } from './rng.js';
 
@@ -203,4 +204,13 @@ export function concat(parts: readonly ImageDataset[]): ImageDataset {
 export function imageView(ds: ImageDataset, i: number): Uint8Array {
   const per = imageSize(ds);
   return ds.images.subarray(i * per, (i + 1) * per);
+}
+
+/** Digest of the images, labels and class names: a changed dataset changes the key. */
+export function datasetDigest(ds: Pick<ImageDataset, 'images' | 'labels' | 'classes' | 'height' | 'width' | 'n'>): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ n: ds.n, height: ds.height, width: ds.width, classes: ds.classes }));
+  h.update(ds.images);
+  h.update(new Uint8Array(ds.labels.buffer, ds.labels.byteOffset, ds.labels.byteLength));
+  return h.digest('hex');
 }

@@ -101,3 +101,26 @@ export function noiseSchedule(betas: Float64Array | readonly number[]): NoiseSch
     logBetas: map((t) => Math.log(b[t]!)),
   };
 }
+
+/**
+ * The step t* (the paper's 1-based numbering: x_{t*} ~ N(sqrt(alphasCumprod[t*-1]) x_0, 1 - alphasCumprod[t*-1]))
+ * of `schedule` whose alpha_bar is nearest to `alphaBar`: the step at which this schedule's forward
+ * process has added the same amount of noise. This is how a purification level is carried from one
+ * schedule to another (AVATAR's t* = 100 of the 1000-step linear VP schedule, alpha_bar 0.8970 and
+ * noise std 0.321, is step 807 of the cosine schedule with T = 4000).
+ */
+export function tStarForNoiseLevel(alphaBar: number, schedule: NoiseSchedule): number {
+  if (!(alphaBar > 0 && alphaBar < 1)) throw new Error(`alpha_bar must lie in (0, 1), got ${alphaBar}`);
+  const a = schedule.alphasCumprod;
+  // alpha_bar decreases with t: find the first index at or below the target, then take the nearer neighbour.
+  let lo = 0;
+  let hi = a.length - 1;
+  if (alphaBar >= a[0]!) return 1;
+  if (alphaBar <= a[hi]!) return a.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! > alphaBar) lo = mid;
+    else hi = mid;
+  }
+  return (Math.abs(a[lo]! - alphaBar) <= Math.abs(a[hi]! - alphaBar) ? lo : hi) + 1;
+}

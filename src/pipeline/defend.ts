@@ -5,15 +5,16 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { Device } from '../engine/index.js';
-import type { ImageDataset } from '../data/dataset.js';
+import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import { loadDataset, saveDataset } from '../data/store.js';
 import { trainDenoiser } from '../diffusion/train.js';
 import { compensation } from '../defenses/compensation.js';
 import { purifyDataset } from '../defenses/purify.js';
 import { enlarge, selectSparseSet } from '../defenses/sparse.js';
-import type { ClassifierRecipe, EclipseProfile } from '../profiles.js';
+import type { ClassifierRecipe, EclipseProfile, ProfileName } from '../profiles.js';
 import { readResult, trainClassifier, type TrainResult } from '../training/trainer.js';
 import { stage, type StageLog } from './stage.js';
+import { planTrainOptions, type Defense, type DefensePlan } from '../defenses/baselines/index.js';
 
 /** Which of ECLIPSE's parts run (the paper's ablation: A purification, B grayscale, C noise). */
 export interface Components {
@@ -97,18 +98,26 @@ export async function purifyStage(o: Omit<DefendOptions, 'classifier' | 'test'>,
   return { purified: await loadDataset(path), path, key };
 }
 
-/** Stage 4: train and evaluate the classifier (cached by recipe, seed and data). */
+/** What a classifier run adds to plain training: the compensation module and a baseline's plan. */
+export interface ClassifierExtras {
+  comp: { p: number; sigma: number } | null;
+  defense?: { defense: Defense; plan: DefensePlan };
+}
+
+/** Stage 4: train and evaluate the classifier (cached by recipe, seed, data and defence). */
 export async function classifierStage(
   train: ImageDataset,
   trainKey: unknown,
   test: ImageDataset,
   recipe: ClassifierRecipe,
-  comp: { p: number; sigma: number } | null,
+  extras: ClassifierExtras,
   seed: number,
   dir: string,
   o: { device?: Device; quiet?: boolean; log: StageLog; signal?: AbortSignal },
 ): Promise<TrainResult> {
-  const key = { trainKey, recipe, comp, seed, test: test.n };
+  const { comp, defense } = extras;
+  const hooks = defense ? planTrainOptions(defense.defense, defense.plan, comp ? compensation(comp) : undefined) : { transform: comp ? compensation(comp) : undefined, tags: {} };
+  const key = { trainKey, recipe, comp, seed, test: test.n, ...(defense ? { defense: hooks.tags } : {}) };
   const parent = join(dir, '..');
   const name = dir.split('/').pop()!;
   await stage(
@@ -123,9 +132,9 @@ export async function classifierStage(
         resume: 'auto',
         device: o.device,
         quiet: o.quiet,
-        transform: comp ? compensation(comp) : undefined,
+        ...hooks,
         signal: o.signal,
-        tags: { compensation: comp ? `p=${comp.p},sigma=${comp.sigma}` : 'none', attack: train.meta.attack ?? 'none', defense: train.meta.defense ?? 'none' },
+        tags: { compensation: comp ? `p=${comp.p},sigma=${comp.sigma}` : 'none', attack: train.meta.attack ?? 'none', defense: train.meta.defense ?? 'none', ...hooks.tags },
       });
     },
     o.log,
@@ -157,7 +166,41 @@ export async function defend(o: DefendOptions): Promise<DefendResult> {
   }
   const comp = c.grayscale || c.noise ? { p: c.grayscale ? o.eclipse.compensation.p : 0, sigma: c.noise ? o.eclipse.compensation.sigma : 0 } : null;
   const seed = o.classifierSeed ?? o.seed;
-  const res = await classifierStage(train, trainKey, o.test, o.classifier, comp, seed, join(o.outDir, `classifier-seed${seed}`), o);
+  const res = await classifierStage(train, trainKey, o.test, o.classifier, { comp }, seed, join(o.outDir, `classifier-seed${seed}`), o);
   o.log(`test accuracy ${(100 * res.testAcc).toFixed(2)}% (${o.test.n} clean test images)`);
   return { testAcc: res.testAcc, purifiedPath, classifier: res };
+}
+
+export interface BaselineOptions {
+  train: ImageDataset;
+  trainKey: string;
+  test: ImageDataset;
+  defense: Defense;
+  /** the clean training set, for defences that assume one (AVATAR) */
+  cleanTrain?: ImageDataset;
+  /** ECLIPSE's compensation module on top of the baseline (null: off) */
+  compensation: { p: number; sigma: number } | null;
+  classifier: ClassifierRecipe;
+  profile: ProfileName;
+  seed: number;
+  classifierSeed?: number;
+  outDir: string;
+  device: Device;
+  quiet?: boolean;
+  log: StageLog;
+  signal?: AbortSignal;
+}
+
+/** A baseline defence instead of ECLIPSE: its plan (cached work in OUT/defense-work), then the classifier. */
+export async function defendWithBaseline(o: BaselineOptions): Promise<DefendResult> {
+  await mkdir(o.outDir, { recursive: true });
+  const seed = o.classifierSeed ?? o.seed;
+  const plan = await o.defense.plan(o.train, {
+    profile: o.profile, seed: o.seed, device: o.device, recipe: o.classifier, workDir: join(o.outDir, 'defense-work'),
+    cleanTrain: o.cleanTrain, quiet: o.quiet, log: o.log, signal: o.signal,
+  });
+  const trainKey = { train: o.trainKey, plan: plan.train === o.train ? 'same' : datasetDigest(plan.train) };
+  const res = await classifierStage(plan.train, trainKey, o.test, o.classifier, { comp: o.compensation, defense: { defense: o.defense, plan } }, seed, join(o.outDir, `classifier-seed${seed}`), o);
+  o.log(`test accuracy ${(100 * res.testAcc).toFixed(2)}% (${o.test.n} clean test images)`);
+  return { testAcc: res.testAcc, purifiedPath: null, classifier: res };
 }

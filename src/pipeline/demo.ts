@@ -104,7 +104,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     for (const seed of o.seeds) {
       const dir = join(o.outDir, `${r.name.replace(/ /g, '-')}-seed${seed}`);
       o.log(`classifier "${r.name}", seed ${seed}`);
-      const res = await classifierStage(r.data, r.key, data.test, c, r.comp, seed, dir, o);
+      const res = await classifierStage(r.data, r.key, data.test, c, { comp: r.comp }, seed, dir, o);
       accs.push(res.testAcc);
     }
     rows.push({ name: r.name, description: r.description, accs });

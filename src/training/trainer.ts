@@ -35,6 +35,32 @@ export interface Adversary {
   perturb(model: Module, x: Tensor, y: Tensor, gen: Generator): Tensor;
 }
 
+/**
+ * The loss of one training batch, replacing plain cross-entropy (mixup, cutmix, UEraser's worst
+ * of K augmented copies, OP's projection). `logits` are the model's outputs for the batch as
+ * given (for the running training accuracy); the model is in train mode. `epoch` is the 0-based
+ * epoch of the batch (UEraser changes K after its first epochs; a resumed run passes the same).
+ */
+export interface Objective {
+  readonly name: string;
+  loss(model: Module, x: Tensor, y: Tensor, gen: Generator, epoch: number): { loss: Tensor; logits: Tensor };
+}
+
+/** Changes the gradients after backward() and before the optimizer step (DP-SGD). */
+export interface GradientHook {
+  readonly name: string;
+  apply(params: readonly Tensor[], gen: Generator): void;
+}
+
+/** Plain cross-entropy: the trainer's objective unless one is given. */
+export const CROSS_ENTROPY: Objective = {
+  name: 'cross-entropy',
+  loss(model, x, y) {
+    const logits = model.forward(x);
+    return { loss: F.crossEntropy(logits, y), logits };
+  },
+};
+
 export interface TrainOptions {
   recipe: ClassifierRecipe;
   seed: number;
@@ -48,6 +74,8 @@ export interface TrainOptions {
   channelsLast?: boolean;
   transform?: BatchTransform;
   adversary?: Adversary;
+  objective?: Objective;
+  gradientHook?: GradientHook;
   quiet?: boolean;
   /** provenance copied into the checkpoint and result (dataset names, attack, defence) */
   tags?: Record<string, string>;
@@ -130,7 +158,7 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
   await ensureWritableDir(o.outDir);
   const ckptPath = join(o.outDir, 'checkpoint.safetensors');
   const metricsPath = join(o.outDir, 'metrics.jsonl');
-  const runKey = JSON.stringify({ recipe: r, seed: o.seed, n: train.n, transform: o.transform?.name ?? 'none', ...(o.adversary ? { adversary: o.adversary.name } : {}), tags: o.tags ?? {} });
+  const runKey = JSON.stringify({ recipe: r, seed: o.seed, n: train.n, transform: o.transform?.name ?? 'none', ...(o.adversary ? { adversary: o.adversary.name } : {}), ...(o.objective ? { objective: o.objective.name } : {}), ...(o.gradientHook ? { gradient: o.gradientHook.name } : {}), tags: o.tags ?? {} });
 
   manualSeed(o.seed);
   const model = createClassifier(r.model, { width: r.width, numClasses: train.classes.length, generator: new Generator(o.seed), device });
@@ -173,6 +201,10 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
     let step = 0;
     const transform = o.transform;
     const advGen = o.adversary ? new Generator(o.seed * 1000 + epoch + 7) : null;
+    // One generator per epoch for the objective and gradient hook: a resumed run draws the same.
+    const hookGen = new Generator(o.seed * 1000 + epoch + 13);
+    const objective = o.objective ?? CROSS_ENTROPY;
+    const params = model.parameters();
     const hook = transform
       ? (src: Uint8Array, dst: Uint8Array, count: number, s: typeof shape, rng: Rng): void => {
           if (augment) augment(src, dst, count, s, rng);
@@ -186,8 +218,7 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
         const y = labelsToTensor(b.labels, b.size, device);
         const x = o.adversary ? o.adversary.perturb(model, clean, y, advGen!) : clean;
         opt.zeroGrad();
-        const logits = model.forward(x);
-        const loss = F.crossEntropy(logits, y);
+        const { loss, logits } = objective.loss(model, x, y, hookGen, epoch);
         const lossValue = loss.item();
         if (!Number.isFinite(lossValue))
           throw new NonFiniteLossError(
@@ -195,6 +226,7 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
               `lower --lr or check the data; the last good checkpoint (${existsSync(ckptPath) ? ckptPath : 'none yet'}) was kept`,
           );
         loss.backward();
+        o.gradientHook?.apply(params, hookGen);
         opt.step();
         return [lossValue, noGrad(() => logits.argmax(1).eq(y).sum().item())] as [number, number];
       });

@@ -1,5 +1,5 @@
 // PGD adversarial training's inner maximisation as a trainer Adversary: the AT reference model
-// of EntF (EFP) and, later, the AT defence. The attack runs with the model in eval mode (fixed
+// of EntF (EFP) and the AT defence. The attack runs with the model in eval mode (fixed
 // BatchNorm statistics, so the attack's forward passes do not move the running means) and the
 // model is put back in train mode for the training step.
 import { Tensor, tidy, noGrad, type Generator } from '../../engine/index.js';
@@ -13,8 +13,10 @@ export interface PgdAdversaryOptions {
   eps: number;
   stepSize: number;
   steps: number;
-  /** EntF's reference model: uniform */
+  /** EntF's reference model: uniform; Madry AT as in HanxunH/APBench: gaussian with scale stepSize */
   randomStart: RandomStart;
+  /** standard deviation of a gaussian start (default: pgd's, eps) */
+  gaussianScale?: number;
 }
 
 export function pgdAdversary(o: PgdAdversaryOptions): Adversary {
@@ -25,7 +27,7 @@ export function pgdAdversary(o: PgdAdversaryOptions): Adversary {
       try {
         return tidy(() => {
           const d = pgd(x, (p) => untargetedCrossEntropy(model.forward(p), y), {
-            norm: 'linf', eps: o.eps, stepSize: o.stepSize, steps: o.steps, direction: 'ascent', randomStart: o.randomStart, generator: gen,
+            norm: 'linf', eps: o.eps, stepSize: o.stepSize, steps: o.steps, direction: 'ascent', randomStart: o.randomStart, gaussianScale: o.gaussianScale, generator: gen,
           });
           return noGrad(() => x.add(d));
         });

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import type { ImageDataset } from '../../data/dataset.js';
 import type { ProfileName } from '../../profiles.js';
 import { BaseAttack, checkQuantization } from '../base.js';
-import { resolveSettings, settingsParams, type SettingOverrides, type SettingTable, type Settings } from '../settings.js';
+import { resolveSettings, settingsParams, type SettingOverrides, type SettingTable, type Settings } from '../../settings.js';
 import type { AttackParamValue, DatasetShape, PerturbationBound, PerturbationGenerator, PrepareContext, Quantization } from '../types.js';
-import { datasetDigest } from './generate.js';
+import { datasetDigest } from '../../data/dataset.js';
 import { minMinNoise, type Learner, type MinMinRecipe } from './minmin.js';
 
 export interface ModelAttackOptions {

@@ -17,7 +17,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { F, Generator, Tensor, noGrad, tidy, type Device } from '../../engine/index.js';
-import type { ImageDataset } from '../../data/dataset.js';
+import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
 import { Rng } from '../../data/rng.js';
 import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
 import { Progress } from '../../training/progress.js';
@@ -94,15 +94,6 @@ export function batchSeed(seed: number, batch: number): number {
   const r = new Rng(seed, BATCH_STREAM, batch);
   // 53 bits from two draws: distinct streams for distinct batches, within Number's exact range.
   return (r.uint32() >>> 5) * 67108864 + (r.uint32() >>> 6);
-}
-
-/** Digest of the images, labels and class names: a changed dataset changes the key. */
-export function datasetDigest(ds: Pick<ImageDataset, 'images' | 'labels' | 'classes' | 'height' | 'width' | 'n'>): string {
-  const h = createHash('sha256');
-  h.update(JSON.stringify({ n: ds.n, height: ds.height, width: ds.width, classes: ds.classes }));
-  h.update(ds.images);
-  h.update(new Uint8Array(ds.labels.buffer, ds.labels.byteOffset, ds.labels.byteLength));
-  return h.digest('hex');
 }
 
 /** The checkpoint's stamp: attack key, seed, batch size and data digest. */

@@ -22,7 +22,8 @@ import type { Module } from '../../nn/module.js';
 import { SGD, clipGradNorm } from '../../nn/optim.js';
 import { Progress } from '../../training/progress.js';
 import type { Tensor as StTensor } from '../../io/safetensors.js';
-import { GenerationInterrupted, batchSeed, datasetDigest } from './generate.js';
+import { GenerationInterrupted, batchSeed } from './generate.js';
+import { datasetDigest } from '../../data/dataset.js';
 import { untargetedCrossEntropy } from './losses.js';
 import { pgd } from './pgd.js';
 

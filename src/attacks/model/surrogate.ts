@@ -11,7 +11,7 @@ import type { ImageDataset } from '../../data/dataset.js';
 import { classifierProfile, type ClassifierRecipe, type ProfileName } from '../../profiles.js';
 import { trainClassifier, type TrainOptions } from '../../training/trainer.js';
 import type { PrepareContext } from '../types.js';
-import { datasetDigest } from './generate.js';
+import { datasetDigest } from '../../data/dataset.js';
 import { classCentroids, penultimateFeatures } from './losses.js';
 import { loadCheckpoint } from '../../nn/checkpoint.js';
 import { createClassifier, isClassifierName, CLASSIFIERS, type ClassifierName } from '../../nn/models/index.js';

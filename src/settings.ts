@@ -1,8 +1,8 @@
-// The settings of the model-based attacks, declared once per attack in one table: its CLI flag,
-// its value at each profile, its help line and (by its key) the name recorded in the poisoned
-// file's attack_params. The attack resolves the table against its profile and the caller's
-// overrides; the CLI builds its flags and `--help` from the same tables.
-import type { ProfileName } from '../profiles.js';
+// Settings declared once per attack or defence in one table: its CLI flag, its value at each
+// profile, its help line and (by its key) the name recorded with the result (a poisoned file's
+// attack_params, a classifier run's defense_params). The owner resolves the table against its
+// profile and the caller's overrides; the CLI builds its flags and `--help` from the same tables.
+import type { ProfileName } from './profiles.js';
 
 export type SettingValue = number | string;
 
@@ -31,7 +31,7 @@ export interface ResolvedSettings<T extends SettingTable> {
   values: Settings<T>;
   /** keys whose value differs from the profile's */
   overridden: string[];
-  /** "mini" or "mini with overrides: steps 3, ..." (recorded as attack_setting) */
+  /** "mini" or "mini with overrides: steps 3, ..." (recorded as attack_setting / defense_setting) */
   setting: string;
 }
 
@@ -78,11 +78,13 @@ export function checkSetting(spec: SettingSpec, v: SettingValue): string | null 
   return null;
 }
 
-/** The profile's values with the overrides applied, every value checked. */
-export function resolveSettings<T extends SettingTable>(attack: string, table: T, profile: ProfileName, overrides: SettingOverrides = {}): ResolvedSettings<T> {
+/** The profile's values with the overrides applied, every value checked. `owner` names the
+ * table's owner in errors ("em attack", "ueraser defence"); a bare name reads as an attack. */
+export function resolveSettings<T extends SettingTable>(owner: string, table: T, profile: ProfileName, overrides: SettingOverrides = {}): ResolvedSettings<T> {
+  const who = owner.includes(' ') ? owner : `${owner} attack`;
   const keys = Object.keys(table);
   for (const k of Object.keys(overrides))
-    if (overrides[k] !== undefined && !keys.includes(k)) throw new Error(`${attack} attack has no setting "${k}"${suggest(k, keys)}; its settings are ${keys.join(', ')}`);
+    if (overrides[k] !== undefined && !keys.includes(k)) throw new Error(`${who} has no setting "${k}"${suggest(k, keys)}; its settings are ${keys.join(', ')}`);
   const values: Record<string, SettingValue> = {};
   const overridden: string[] = [];
   for (const k of keys) {
@@ -90,7 +92,7 @@ export function resolveSettings<T extends SettingTable>(attack: string, table: T
     const base = spec.profiles[profile];
     const v = overrides[k] ?? base;
     const bad = checkSetting(spec, v);
-    if (bad !== null) throw new Error(`${attack} attack: setting ${k} ${bad}`);
+    if (bad !== null) throw new Error(`${who}: setting ${k} ${bad}`);
     values[k] = v;
     if (v !== base) overridden.push(k);
   }
@@ -98,7 +100,7 @@ export function resolveSettings<T extends SettingTable>(attack: string, table: T
   return { values: values as Settings<T>, overridden, setting };
 }
 
-/** The resolved values under their metadata names (snake_case), for attack_params. */
+/** The resolved values under their metadata names (snake_case), for attack_params / defense_params. */
 export function settingsParams(values: Readonly<Record<string, SettingValue>>): Record<string, SettingValue> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [snake(k), v]));
 }

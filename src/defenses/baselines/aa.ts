@@ -1,0 +1,511 @@
+// AA = UEraser (Qin et al., "Learning the Unlearnable: Adversarial Augmentations Suppress
+// Unlearnable Example Attacks", 2023), as its reference code (lafeat/ueraser `ueraser.py`, also
+// APBench's `defense/ueraser.py`) runs it: every image of a batch is repeated K times, each copy
+// goes through the kornia policy below with its own random draws, and the loss is the mean over
+// the images of the WORST (largest) cross-entropy among the K copies, so only the worst copy of
+// each image gets gradient. After the first `repeatEpochs` epochs K = 1 (still augmented).
+//
+// The policy, per copy, in kornia's order (kornia.augmentation on float [0,1] images):
+//  1. RandomPlasmaBrightness(roughness U[0.3,0.7], intensity U[0.5,1.0], p): x + intensity*(2m-1)
+//  2. RandomPlasmaContrast(roughness U[0.3,0.7], p):                         (x-0.5)*4m + 0.5
+//     m: one plasma fractal per channel (kornia.contrib.diamond_square, not normalised); both
+//     results are clamped to [0,1].
+//  3. RandomChannelShuffle(p): a uniformly random permutation of the channels.
+//  4. kornia.augmentation.auto.TrivialAugment() with its default policy (12 ops; kornia's list
+//     differs from torchvision's TrivialAugmentWide: no identity, no colour op). Kornia draws ONE
+//     op per call, i.e. per training batch (all K copies of all images get that op), and each
+//     image its own magnitude, uniform (not in 31 bins) over the range that the op's own sampler
+//     has: kornia's policy wrapper is bypassed when the policy samples (kornia issue #4441), so
+//     the symmetric ops never get a negative sign and shear is in degrees, not the x180 mapping.
+//     TRIVIAL_OPS lists the ops and ranges as kornia actually samples them.
+// Deviations: the plasma and op code is ours (same formulas, our own seeded generator, so the
+// draws differ from torch's); posterize rounds its U[0,4] draw to whole bits (current kornia;
+// 2023 kornia truncated). Everything runs on the CPU on a Float32Array copy of the batch.
+import { F, tidy, type Device, type Generator, type Tensor } from '../../engine/index.js';
+import type { ImageDataset } from '../../data/dataset.js';
+import { Rng } from '../../data/rng.js';
+import type { Module } from '../../nn/module.js';
+import type { SettingTable } from '../../settings.js';
+import type { Objective } from '../../training/trainer.js';
+import { BaselineDefense, type DefenseOptions } from './base.js';
+import type { DefenseContext, DefensePlan } from './types.js';
+
+// paper = the official README (repeat 5, aa_epochs 60 of 200). mini's K = 2 and 15 repeat epochs
+// are a cheaper named setting (K copies cost K forward/backward passes per batch; the measured
+// cost is in docs).
+export const AA_SETTINGS = {
+  copies: { flag: 'copies', kind: 'int', min: 1, max: 16, help: 'K: augmented copies per image; the loss is the worst of them', profiles: { smoke: 2, mini: 2, paper: 5 } },
+  repeatEpochs: { flag: 'repeat-epochs', kind: 'int', min: 0, help: 'epochs trained on the worst of K copies (then K = 1)', profiles: { smoke: 1, mini: 15, paper: 60 } },
+  augP: { flag: 'aug-p', kind: 'number', min: 0, max: 1, help: 'probability of plasma brightness, plasma contrast and channel shuffle, each', profiles: { smoke: 0.5, mini: 0.5, paper: 0.5 } },
+} as const satisfies SettingTable;
+
+export interface ImageShape {
+  channels: number;
+  height: number;
+  width: number;
+}
+
+const TWO_POW_M32 = 1 / 4294967296;
+/** Uniform [0,1) from one 32-bit draw (the plasma needs many; float32 precision is enough). */
+const u01 = (rng: Rng): number => rng.uint32() * TWO_POW_M32;
+const clamp01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : v);
+
+// ---------------------------------------------------------------------------------------------
+// Plasma fractal (kornia.contrib.diamond_square with random_scale 1, no normalisation)
+
+/** The recursion of one map: depth and the seed grid's size (kornia's rules; one side is 3). */
+export function plasmaGeometry(height: number, width: number): { depth: number; seedH: number; seedW: number; gridH: number; gridW: number } {
+  if (!(Number.isInteger(height) && Number.isInteger(width) && height >= 3 && width >= 3)) throw new Error(`plasma fractal: images must be at least 3x3, got ${height}x${width}`);
+  const ceilLog2 = (v: number): number => {
+    let k = 0;
+    while (2 ** k < v) k++;
+    return k;
+  };
+  // grid sides 2^ceil(log2(side - 1)) + 1; depth = min(log2(grid side - 1)) - 1
+  const lh = ceilLog2(height - 1);
+  const lw = ceilLog2(width - 1);
+  const depth = Math.min(lh, lw) - 1;
+  const seedH = 2 ** (lh - depth) + 1;
+  const seedW = 2 ** (lw - depth) + 1;
+  return { depth, seedH, seedW, gridH: (seedH - 1) * 2 ** depth + 1, gridW: (seedW - 1) * 2 ** depth + 1 };
+}
+
+/** Scratch buffers of the plasma and the geometric ops for one image shape. */
+export class Workspace {
+  /** null for images under 3x3 (no plasma; the TrivialAugment ops still work) */
+  readonly geo: ReturnType<typeof plasmaGeometry> | null;
+  readonly a: Float32Array;
+  readonly b: Float32Array;
+  /** one H x W map per channel */
+  readonly maps: Float32Array;
+  /** a copy of one image (the geometric ops read from it) */
+  readonly image: Float32Array;
+  /** the 3 x L seed grid under construction */
+  readonly seed: Float64Array;
+  readonly hist = new Int32Array(256);
+  readonly lut = new Int32Array(256);
+  constructor(readonly shape: ImageShape) {
+    this.geo = shape.height >= 3 && shape.width >= 3 ? plasmaGeometry(shape.height, shape.width) : null;
+    const grid = this.geo ? this.geo.gridH * this.geo.gridW : 0;
+    this.a = new Float32Array(grid);
+    this.b = new Float32Array(grid);
+    this.seed = new Float64Array(this.geo ? 3 * Math.max(this.geo.seedH, this.geo.seedW) : 0);
+    this.maps = new Float32Array(shape.channels * shape.height * shape.width);
+    this.image = new Float32Array(shape.channels * shape.height * shape.width);
+  }
+}
+
+/**
+ * The seed grid (kornia's `_diamond_square_seed`), built as 3 x L and transposed when the
+ * columns are the side of 3 (always for a square seed). Kornia's quirks are kept: corners and
+ * the centre end up in [0, 1/3) (the final /3 also divides them), the edge midpoints are the
+ * mean of three values, the left and right midpoints of the middle row both use the lower-left
+ * corner, and for L > 3 the middle row's even interior cells stay raw uniforms / 3.
+ */
+function plasmaSeed(out: Float32Array, ws: Workspace, geo: ReturnType<typeof plasmaGeometry>, rng: Rng): void {
+  const { seedH, seedW } = geo;
+  const transpose = seedW === 3;
+  const L = transpose ? seedH : seedW;
+  const B = ws.seed;
+  for (let k = 0; k < 3 * L; k++) B[k] = u01(rng);
+  for (let j = 1; j < L; j += 2) B[L + j] = (B[j - 1]! + B[2 * L + j - 1]! + B[j + 1]! + B[2 * L + j + 1]!) / 4;
+  const lowerLeft = B[2 * L]!;
+  B[L] = B[0]! + B[L + 1]! + lowerLeft;
+  B[L + L - 1] = B[2 * L + L - 1]! + B[L + L - 2]! + lowerLeft;
+  for (let j = 1; j < L; j += 2) {
+    B[j] = B[j - 1]! + B[j + 1]! + B[L + j]!;
+    B[2 * L + j] = B[2 * L + j - 1]! + B[2 * L + j + 1]! + B[L + j]!;
+  }
+  for (let r = 0; r < 3; r++)
+    for (let j = 0; j < L; j++) {
+      const v = B[r * L + j]! / 3;
+      if (transpose) out[j * 3 + r] = v;
+      else out[r * L + j] = v;
+    }
+}
+
+/**
+ * One plasma map of H x W into out[offset..] (kornia's diamond-square, one replicate): from the
+ * seed, `depth` doublings; at level k the noise scale is s = roughness^k and each new cell is
+ * (1-s) * (mean of its 4 neighbours) + s * U[0,1). Diamond cells (odd, odd) average their 4
+ * diagonal neighbours; edge cells then average their 4 axis neighbours, with kornia's
+ * reflect-padded filter (the outer neighbour of a border cell is its inner one again) and its
+ * 4/3 border factor. The grid is cropped to H x W at the top left. Values are >= 0 and mostly
+ * in [0, 1] (the border factor can push a few above 1; never above (4/3)^depth).
+ */
+export function plasmaMap(out: Float32Array, offset: number, roughness: number, rng: Rng, ws: Workspace): void {
+  const geo = ws.geo ?? plasmaGeometry(ws.shape.height, ws.shape.width); // throws under 3x3
+  const { depth, seedH, seedW } = geo;
+  let cur = ws.a;
+  let nxt = ws.b;
+  plasmaSeed(cur, ws, geo, rng);
+  let h = seedH;
+  let w = seedW;
+  let s = 1;
+  for (let level = 0; level < depth; level++) {
+    s *= roughness;
+    const H2 = 2 * h - 1;
+    const W2 = 2 * w - 1;
+    nxt.fill(0, 0, H2 * W2);
+    for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) nxt[2 * i * W2 + 2 * j] = cur[i * w + j]!;
+    // diamond: centres of the squares of four grid points
+    for (let i = 1; i < H2; i += 2)
+      for (let j = 1; j < W2; j += 2) {
+        const d = 0.25 * (nxt[(i - 1) * W2 + j - 1]! + nxt[(i - 1) * W2 + j + 1]! + nxt[(i + 1) * W2 + j - 1]! + nxt[(i + 1) * W2 + j + 1]!);
+        if (d > 0) nxt[i * W2 + j] = (1 - s) * d + s * u01(rng);
+      }
+    // square: the cells with i + j odd (edge midpoints), reading grid and diamond cells only
+    for (let i = 0; i < H2; i++) {
+      const up = i === 0 ? 1 : i - 1;
+      const down = i === H2 - 1 ? H2 - 2 : i + 1;
+      for (let j = (i & 1) === 0 ? 1 : 0; j < W2; j += 2) {
+        const left = j === 0 ? 1 : j - 1;
+        const right = j === W2 - 1 ? W2 - 2 : j + 1;
+        let q = 0.25 * (nxt[up * W2 + j]! + nxt[down * W2 + j]! + nxt[i * W2 + left]! + nxt[i * W2 + right]!);
+        if (i === 0 || i === H2 - 1 || j === 0 || j === W2 - 1) q *= 4 / 3;
+        if (q > 0) nxt[i * W2 + j] = (1 - s) * q + s * u01(rng);
+      }
+    }
+    [cur, nxt] = [nxt, cur];
+    h = H2;
+    w = W2;
+  }
+  const { height, width } = ws.shape;
+  for (let i = 0; i < height; i++) for (let j = 0; j < width; j++) out[offset + i * width + j] = cur[i * w + j]!;
+}
+
+/** One map per channel into ws.maps (each channel its own fractal, one roughness per image). */
+export function plasmaMaps(roughness: number, rng: Rng, ws: Workspace): Float32Array {
+  const plane = ws.shape.height * ws.shape.width;
+  for (let c = 0; c < ws.shape.channels; c++) plasmaMap(ws.maps, c * plane, roughness, rng, ws);
+  return ws.maps;
+}
+
+/** kornia RandomPlasmaBrightness on one image: clamp(x + intensity * (2m - 1), 0, 1). */
+export function plasmaBrightness(img: Float32Array, base: number, maps: Float32Array, intensity: number, n: number): void {
+  for (let k = 0; k < n; k++) img[base + k] = clamp01(img[base + k]! + intensity * (2 * maps[k]! - 1));
+}
+
+/** kornia RandomPlasmaContrast on one image: clamp((x - 0.5) * 4m + 0.5, 0, 1). */
+export function plasmaContrast(img: Float32Array, base: number, maps: Float32Array, n: number): void {
+  for (let k = 0; k < n; k++) img[base + k] = clamp01((img[base + k]! - 0.5) * 4 * maps[k]! + 0.5);
+}
+
+/** Channel c of the output becomes channel perm[c] of the input (kornia's input[b, perm]). */
+export function permuteChannels(img: Float32Array, base: number, s: ImageShape, perm: ArrayLike<number>, ws: Workspace): void {
+  const plane = s.height * s.width;
+  const n = s.channels * plane;
+  ws.image.set(img.subarray(base, base + n));
+  for (let c = 0; c < s.channels; c++) img.set(ws.image.subarray(perm[c]! * plane, (perm[c]! + 1) * plane), base + c * plane);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TrivialAugment (kornia's default policy)
+
+export type TrivialOpName =
+  | 'auto_contrast'
+  | 'equalize'
+  | 'rotate'
+  | 'posterize'
+  | 'solarize'
+  | 'contrast'
+  | 'brightness'
+  | 'sharpness'
+  | 'shear_x'
+  | 'shear_y'
+  | 'translate_x'
+  | 'translate_y';
+
+/**
+ * kornia's default TrivialAugment policy with the magnitude range each op actually samples
+ * (uniform; `round` for posterize's bits). Units: rotate and shear in degrees (positive only:
+ * rotation counter-clockwise, kornia's sign), translate as a fraction of the width/height
+ * (positive: right/down), posterize in kept bits, solarize as the threshold, the rest factors.
+ */
+export const TRIVIAL_OPS: readonly { readonly name: TrivialOpName; readonly low: number; readonly high: number }[] = [
+  { name: 'auto_contrast', low: 0, high: 0 },
+  { name: 'equalize', low: 0, high: 0 },
+  { name: 'rotate', low: 0, high: 30 },
+  { name: 'posterize', low: 0, high: 4 },
+  { name: 'solarize', low: 0, high: 1 },
+  { name: 'contrast', low: 0.1, high: 1.9 },
+  { name: 'brightness', low: 0.1, high: 1.9 },
+  { name: 'sharpness', low: 0.1, high: 1.9 },
+  { name: 'shear_x', low: 0, high: 0.3 },
+  { name: 'shear_y', low: 0, high: 0.3 },
+  { name: 'translate_x', low: 0, high: 0.5 },
+  { name: 'translate_y', low: 0, high: 0.5 },
+];
+
+/** A magnitude for one image, as kornia samples it for the op. */
+export function sampleMagnitude(op: TrivialOpName, rng: Rng): number {
+  const spec = TRIVIAL_OPS.find((o) => o.name === op);
+  if (!spec) throw new Error(`unknown TrivialAugment op "${op}"`);
+  const m = spec.low + (spec.high - spec.low) * rng.float();
+  return op === 'posterize' ? Math.round(m) : m;
+}
+
+/**
+ * Resample one image through an inverse affine map (output pixel (x, y) reads the input at
+ * (a x + b y + c, d x + e y + f)), bilinear, zeros outside: kornia's warp_affine with
+ * align_corners=True, i.e. pixel centres at integer coordinates.
+ */
+function warpInverse(img: Float32Array, base: number, s: ImageShape, ws: Workspace, m: readonly [number, number, number, number, number, number]): void {
+  const { channels: C, height: H, width: W } = s;
+  const plane = H * W;
+  const src = ws.image;
+  src.set(img.subarray(base, base + C * plane));
+  const [a, b, c, d, e, f] = m;
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const sx = a * x + b * y + c;
+      const sy = d * x + e * y + f;
+      const x0 = Math.floor(sx);
+      const y0 = Math.floor(sy);
+      const wx = sx - x0;
+      const wy = sy - y0;
+      const in00 = x0 >= 0 && x0 < W && y0 >= 0 && y0 < H;
+      const in01 = x0 + 1 >= 0 && x0 + 1 < W && y0 >= 0 && y0 < H;
+      const in10 = x0 >= 0 && x0 < W && y0 + 1 >= 0 && y0 + 1 < H;
+      const in11 = x0 + 1 >= 0 && x0 + 1 < W && y0 + 1 >= 0 && y0 + 1 < H;
+      const w00 = (1 - wx) * (1 - wy);
+      const w01 = wx * (1 - wy);
+      const w10 = (1 - wx) * wy;
+      const w11 = wx * wy;
+      const p = y0 * W + x0;
+      for (let ch = 0; ch < C; ch++) {
+        const o = ch * plane;
+        let v = 0;
+        if (in00) v += w00 * src[o + p]!;
+        if (in01) v += w01 * src[o + p + 1]!;
+        if (in10) v += w10 * src[o + p + W]!;
+        if (in11) v += w11 * src[o + p + W + 1]!;
+        img[base + o + y * W + x] = v;
+      }
+    }
+}
+
+/** PIL/kornia equalize of one channel plane (kornia's batched `equalize`, bin for bin). */
+function equalizePlane(img: Float32Array, off: number, n: number, ws: Workspace): void {
+  const hist = ws.hist;
+  const lut = ws.lut;
+  hist.fill(0);
+  for (let k = 0; k < n; k++) {
+    const bin = Math.floor(img[off + k]! * 256);
+    hist[bin < 0 ? 0 : bin > 255 ? 255 : bin]!++;
+  }
+  let last = 255;
+  while (last > 0 && hist[last] === 0) last--;
+  const step = Math.floor((n - hist[last]!) / 255);
+  if (step === 0) return;
+  // lut[i] = (sum of the bins below i + step // 2) // step, clipped to 255
+  let cum = 0;
+  for (let i = 0; i < 256; i++) {
+    lut[i] = Math.min(255, Math.floor((cum + Math.floor(step / 2)) / step));
+    cum += hist[i]!;
+  }
+  for (let k = 0; k < n; k++) {
+    const v = Math.floor(img[off + k]! * 255);
+    img[off + k] = lut[v < 0 ? 0 : v > 255 ? 255 : v]! / 255;
+  }
+}
+
+/** Apply one TrivialAugment op with a given magnitude to one image (kornia's formulas). */
+export function applyTrivialOp(op: TrivialOpName, img: Float32Array, base: number, s: ImageShape, magnitude: number, ws: Workspace): void {
+  const { channels: C, height: H, width: W } = s;
+  const plane = H * W;
+  const n = C * plane;
+  const deg = (magnitude * Math.PI) / 180;
+  // kornia's rotation and shear centre
+  const cx = (W - 1) / 2;
+  const cy = (H - 1) / 2;
+  switch (op) {
+    case 'auto_contrast':
+      // kornia normalize_min_max per channel: (x - min) / (max - min + 1e-6) (a flat channel -> 0)
+      for (let c = 0; c < C; c++) {
+        const o = base + c * plane;
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (let k = 0; k < plane; k++) {
+          const v = img[o + k]!;
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+        const scale = 1 / (hi - lo + 1e-6);
+        for (let k = 0; k < plane; k++) img[o + k] = clamp01((img[o + k]! - lo) * scale);
+      }
+      return;
+    case 'equalize':
+      for (let c = 0; c < C; c++) equalizePlane(img, base + c * plane, plane, ws);
+      return;
+    case 'posterize': {
+      const bits = Math.round(magnitude);
+      if (bits >= 8) return;
+      const mask = bits <= 0 ? 0 : (0xff << (8 - bits)) & 0xff;
+      for (let k = 0; k < n; k++) img[base + k] = (Math.floor(clamp01(img[base + k]!) * 255) & mask) / 255;
+      return;
+    }
+    case 'solarize':
+      for (let k = 0; k < n; k++) {
+        const v = img[base + k]!;
+        img[base + k] = v < magnitude ? v : 1 - v;
+      }
+      return;
+    case 'contrast':
+      // kornia adjust_contrast: a plain multiplication
+      for (let k = 0; k < n; k++) img[base + k] = clamp01(img[base + k]! * magnitude);
+      return;
+    case 'brightness':
+      // kornia RandomBrightness: adjust_brightness(x, factor - 1), an addition
+      for (let k = 0; k < n; k++) img[base + k] = clamp01(img[base + k]! + magnitude - 1);
+      return;
+    case 'sharpness': {
+      // blend with the [[1,1,1],[1,5,1],[1,1,1]]/13 smoothed image (borders kept), clamped
+      const src = ws.image;
+      src.set(img.subarray(base, base + n));
+      for (let c = 0; c < C; c++) {
+        const o = c * plane;
+        for (let y = 1; y < H - 1; y++)
+          for (let x = 1; x < W - 1; x++) {
+            const p = o + y * W + x;
+            let sum = 4 * src[p]!;
+            for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) sum += src[p + dy * W + dx]!;
+            const degenerate = clamp01(sum / 13);
+            img[base + p] = clamp01(degenerate + (src[p]! - degenerate) * magnitude);
+          }
+      }
+      return;
+    }
+    case 'rotate': {
+      // forward (OpenCV/kornia, counter-clockwise on screen): dst - c = [[cos, sin], [-sin, cos]] (src - c)
+      const co = Math.cos(deg);
+      const si = Math.sin(deg);
+      warpInverse(img, base, s, ws, [co, -si, cx - co * cx + si * cy, si, co, cy - si * cx - co * cy]);
+      return;
+    }
+    case 'shear_x': {
+      // forward: x' = x - tan(a) (y - cy)
+      const t = Math.tan(deg);
+      warpInverse(img, base, s, ws, [1, t, -t * cy, 0, 1, 0]);
+      return;
+    }
+    case 'shear_y': {
+      // forward: y' = y - tan(a) (x - cx)
+      const t = Math.tan(deg);
+      warpInverse(img, base, s, ws, [1, 0, 0, t, 1, -t * cx]);
+      return;
+    }
+    case 'translate_x':
+      warpInverse(img, base, s, ws, [1, 0, -magnitude * W, 0, 1, 0]);
+      return;
+    case 'translate_y':
+      warpInverse(img, base, s, ws, [1, 0, 0, 0, 1, -magnitude * H]);
+      return;
+    default: {
+      const never: never = op;
+      throw new Error(`unknown TrivialAugment op "${String(never)}"`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The policy on a batch, and the loss
+
+/**
+ * UEraser's policy on `count` float CHW images in [0,1], in place. Returns the TrivialAugment op
+ * drawn for the call (`op` forces one, for tests).
+ */
+export function ueraserAugment(images: Float32Array, count: number, s: ImageShape, rng: Rng, p = 0.5, op?: TrivialOpName): TrivialOpName {
+  const n = s.channels * s.height * s.width;
+  if (images.length < count * n) throw new Error(`ueraser: ${images.length} values cannot hold ${count} images of ${s.channels}x${s.height}x${s.width}`);
+  const ws = new Workspace(s);
+  for (let i = 0; i < count; i++) {
+    const base = i * n;
+    if (rng.float() < p) {
+      const roughness = 0.3 + 0.4 * rng.float();
+      const intensity = 0.5 + 0.5 * rng.float();
+      plasmaBrightness(images, base, plasmaMaps(roughness, rng, ws), intensity, n);
+    }
+    if (rng.float() < p) plasmaContrast(images, base, plasmaMaps(0.3 + 0.4 * rng.float(), rng, ws), n);
+    if (rng.float() < p) permuteChannels(images, base, s, rng.permutation(s.channels), ws);
+  }
+  const chosen = op ?? TRIVIAL_OPS[rng.int(TRIVIAL_OPS.length)]!.name;
+  for (let i = 0; i < count; i++) applyTrivialOp(chosen, images, i * n, s, sampleMagnitude(chosen, rng), ws);
+  return chosen;
+}
+
+/**
+ * The worst-of-K loss of K copies stacked copy-major (copy r of image i at row r*N + i, as
+ * torch's tile): per-sample cross-entropy, the largest of each image's K (the gradient goes to
+ * that copy only, as torch.max(dim).values), averaged over the N images. `logits` are the first
+ * copy's [N, classes].
+ */
+export function worstOfK(model: Pick<Module, 'forward'>, copies: Tensor, y: Tensor, k: number): { loss: Tensor; logits: Tensor } {
+  const kn = copies.shape[0]!;
+  if (kn % k !== 0) throw new Error(`worstOfK: ${kn} rows are not ${k} copies of a batch`);
+  const n = kn / k;
+  const logits = model.forward(copies);
+  if (k === 1) return { loss: F.crossEntropy(logits, y), logits };
+  const table = F.crossEntropy(logits, y.repeat(k), 'none').view(k, n);
+  const worst = table.gather(0, table.argmax(0, true));
+  return { loss: worst.mean(), logits: logits.narrow(0, 0, n) };
+}
+
+export interface UeraserOptions {
+  copies: number;
+  repeatEpochs: number;
+  /** probability of each of plasma brightness, plasma contrast and channel shuffle */
+  p: number;
+}
+
+/** The K copies of a float NCHW batch, augmented, as one [K*N, C, H, W] tensor on x's device and memory format. */
+export function augmentedCopies(x: Tensor, k: number, rng: Rng, p: number): Tensor {
+  if (x.dtype !== 'float32' || x.ndim !== 4) throw new Error(`ueraser: expected a float32 NCHW batch, got ${x.dtype} [${x.shape.join(', ')}]`);
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const channelsLast = !x.isContiguous() && x.isContiguous('channels_last');
+  const src = x.data<'float32'>();
+  const buf = new Float32Array(k * src.length);
+  for (let r = 0; r < k; r++) buf.set(src, r * src.length);
+  ueraserAugment(buf, k * n, { channels: c, height: h, width: w }, rng, p);
+  return tidy(() => {
+    const t = F.tensor(buf, [k * n, c, h, w], { device: x.device as Device });
+    return channelsLast ? t.contiguous('channels_last') : t;
+  });
+}
+
+/** One seeded Rng per batch from the trainer's per-epoch generator (resumable). */
+function batchRng(gen: Generator): Rng {
+  const seed = tidy(() => F.randint(0, 2 ** 31 - 1, [2], { generator: gen }).toArray());
+  return new Rng(seed[0]!, seed[1]!);
+}
+
+/** UEraser's objective: K = copies while epoch < repeatEpochs, then K = 1 (UEraser-Lite). */
+export function ueraserObjective(o: UeraserOptions): Objective {
+  if (!(Number.isInteger(o.copies) && o.copies >= 1)) throw new Error(`ueraser copies must be an integer >= 1, got ${o.copies}`);
+  if (!(Number.isInteger(o.repeatEpochs) && o.repeatEpochs >= 0)) throw new Error(`ueraser repeatEpochs must be an integer >= 0, got ${o.repeatEpochs}`);
+  if (!(o.p >= 0 && o.p <= 1)) throw new Error(`ueraser p must be in [0, 1], got ${o.p}`);
+  return {
+    name: `ueraser(copies=${o.copies},repeat_epochs=${o.repeatEpochs},p=${o.p})`,
+    loss(model: Module, x: Tensor, y: Tensor, gen: Generator, epoch: number) {
+      const k = epoch < o.repeatEpochs ? o.copies : 1;
+      return tidy(() => worstOfK(model, augmentedCopies(x, k, batchRng(gen), o.p), y, k));
+    },
+  };
+}
+
+export class AaDefense extends BaselineDefense<typeof AA_SETTINGS> {
+  constructor(o: DefenseOptions = {}) {
+    super('aa', AA_SETTINGS, o);
+  }
+  async plan(train: ImageDataset, ctx: DefenseContext): Promise<DefensePlan> {
+    plasmaGeometry(train.height, train.width); // refuses images under 3x3 before training starts
+    const { copies, repeatEpochs, augP } = this.settings;
+    const k = Math.min(repeatEpochs, ctx.recipe.epochs);
+    if (!ctx.quiet) ctx.log(`ueraser: worst of ${copies} augmented copies for ${k} of ${ctx.recipe.epochs} epochs, then 1 copy`);
+    return {
+      train,
+      objective: ueraserObjective({ copies, repeatEpochs, p: augP }),
+      notes: { policy: `plasma brightness, plasma contrast, channel shuffle (p ${augP} each), kornia TrivialAugment (one op per batch)`, worst_of_k_epochs: String(k) },
+    };
+  }
+}

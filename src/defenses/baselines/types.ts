@@ -1,0 +1,48 @@
+// What a baseline defence is to the rest of eclipse: given the (possibly poisoned) training set,
+// it returns a plan for the classifier's training run. A plan changes the training set once
+// (ISS's grayscale or JPEG copy, OP's projection, AVATAR's purification) and/or hooks into the
+// trainer (a per-batch transform, a loss, an adversary, a gradient hook). The victim's recipe is
+// never changed, so every defence is compared on the same classifier training.
+import type { Device } from '../../engine/index.js';
+import type { ImageDataset } from '../../data/dataset.js';
+import type { ClassifierRecipe, ProfileName } from '../../profiles.js';
+import type { SettingValue } from '../../settings.js';
+import type { Adversary, BatchTransform, GradientHook, Objective } from '../../training/trainer.js';
+
+export type DefenseName = 'none' | 'cutout' | 'mixup' | 'cutmix' | 'dp-sgd' | 'iss-g' | 'iss-j' | 'aa' | 'op' | 'at' | 'avatar';
+
+export interface DefenseContext {
+  profile: ProfileName;
+  seed: number;
+  device: Device;
+  /** the victim's recipe (read-only: defences do not change it) */
+  recipe: ClassifierRecipe;
+  /** a folder the defence owns for its cached work (a linear model, a denoiser, a transformed set) */
+  workDir: string;
+  /** the clean training set, for defences that assume one (AVATAR's denoiser) */
+  cleanTrain?: ImageDataset;
+  quiet?: boolean;
+  log: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface DefensePlan {
+  /** the training set the classifier sees */
+  train: ImageDataset;
+  /** uint8 per-batch transform after crop/flip (before the compensation module when both run) */
+  transform?: BatchTransform;
+  objective?: Objective;
+  adversary?: Adversary;
+  gradientHook?: GradientHook;
+  /** facts about the run recorded with its result (e.g. AVATAR's t*, OP's linear accuracy) */
+  notes: Record<string, string>;
+}
+
+export interface Defense {
+  readonly name: DefenseName;
+  /** every setting's value, under its metadata name (recorded as defense_params) */
+  readonly params: Readonly<Record<string, SettingValue>>;
+  /** "mini" or "mini with overrides: ..." (recorded as defense_setting) */
+  readonly setting: string;
+  plan(train: ImageDataset, ctx: DefenseContext): Promise<DefensePlan>;
+}
