@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { F, Generator, liveTensors, noGrad, tidy, type Tensor } from '../src/engine/index.js';
@@ -169,7 +169,7 @@ test('iss-g: PIL grayscale arithmetic, copied to 3 channels; iss-j: a real JPEG 
   assert.deepEqual([...plan.train.images.subarray(0, 3072)], [...(await jpegRoundTrip(ds.images.subarray(0, 3072), 32, 32, 10))]);
   assert.deepEqual([...plan.train.labels], [...ds.labels]);
   await d.plan(ds, c);
-  assert.ok(logs.some((l) => /\[iss-j\] up to date, skipped/.test(l)), 'the second plan reads the cache');
+  assert.ok(logs.some((l) => /\[iss-j-[0-9a-f]{16}\] up to date, skipped/.test(l)), 'the second plan reads the cache');
   const direct = await jpegImages(ds, 10);
   assert.deepEqual([...direct.images], [...plan.train.images]);
 });
@@ -257,8 +257,9 @@ test('cli: eclipse train --defense and eclipse defend --defense on a smoke set; 
   const d = run(['defend', '--profile', 'smoke', '--train', train, '--test', train, '--defense', 'iss-g', '--compensation', '--epochs', '1', '--width', '4', '--out', dout, '--quiet']);
   assert.equal(d.status, 0, d.stderr);
   assert.match(d.stdout, /iss-g \+ compensation \(smoke\): test accuracy/);
-  assert.ok(existsSync(join(dout, 'defense-work', 'iss-g.safetensors')));
-  const squeezed = await loadDataset(join(dout, 'defense-work', 'iss-g.safetensors'));
+  const cached = readdirSync(join(dout, 'defense-work')).filter((f) => /^iss-g-[0-9a-f]{16}\.safetensors$/.test(f));
+  assert.equal(cached.length, 1, 'the grayscale set is cached in the defence work folder');
+  const squeezed = await loadDataset(join(dout, 'defense-work', cached[0]!));
   assert.deepEqual([...squeezed.images.subarray(0, 1024)], [...squeezed.images.subarray(1024, 2048)], 'grayscale');
   const ab = run(['defend', '--profile', 'smoke', '--train', train, '--defense', 'at', '--no-purify']);
   assert.match(ab.stderr, /--no-purify is an ECLIPSE ablation/);

@@ -3,6 +3,7 @@ import { UsageError } from './args.js';
 import { DATA_HELP, dataCommand } from './data.js';
 import { EVAL_HELP, TRAIN_HELP, evalCommand, trainCommand } from './train.js';
 import { ANALYZE_HELP, analyzeCommand } from './analyze.js';
+import { MATRIX_HELP, matrixCommand } from './matrix.js';
 import { DEFEND_HELP, DEMO_HELP, DENOISER_HELP, POISON_HELP, PURIFY_HELP, defendCommand, demoCommand, denoiserCommand, poisonCommand, purifyCommand } from './eclipse.js';
 
 const HELP = `eclipse: protect image classifiers from clean-label availability poisoning (ECLIPSE, ESORICS 2024)
@@ -11,14 +12,15 @@ Usage: eclipse <command> [options]     (eclipse <command> --help for details)
 
 Commands:
   data import|info|export   bring CIFAR-10 or an image folder in; inspect and export datasets
-  train                     train a classifier (profile smoke|mini|paper + overrides)
+  train                     train a classifier (profile smoke|mini|paper + overrides; --defense a baseline)
   eval                      test accuracy of a classifier checkpoint
-  poison                    poison a dataset (URP, LSP, AR by their original recipes)
+  poison                    poison a dataset (9 attacks by their original recipes; --list)
   denoiser train            train the diffusion denoiser on the sparse clean set
   purify                    purify a dataset with a trained denoiser
   defend                    the whole ECLIPSE defence, every stage cached
   demo                      the main job: AR poisoning vs clean, compensation only and ECLIPSE
   analyze assimilation      how growing Gaussian noise assimilates poisoned and clean images
+  matrix run|export|merge   the attack x defence benchmark (resumable, SQLite results)
 
 Data: set ECLIPSE_CIFAR10 to the official CIFAR-10 binary release (.tar.gz or folder).`;
 
@@ -32,6 +34,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   defend: { run: defendCommand, help: DEFEND_HELP },
   demo: { run: demoCommand, help: DEMO_HELP },
   analyze: { run: analyzeCommand, help: ANALYZE_HELP },
+  matrix: { run: matrixCommand, help: MATRIX_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {

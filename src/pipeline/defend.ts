@@ -185,6 +185,8 @@ export interface BaselineOptions {
   seed: number;
   classifierSeed?: number;
   outDir: string;
+  /** the defence's cached work (default OUT/defense-work; the matrix shares one per defence) */
+  workDir?: string;
   device: Device;
   quiet?: boolean;
   log: StageLog;
@@ -196,7 +198,7 @@ export async function defendWithBaseline(o: BaselineOptions): Promise<DefendResu
   await mkdir(o.outDir, { recursive: true });
   const seed = o.classifierSeed ?? o.seed;
   const plan = await o.defense.plan(o.train, {
-    profile: o.profile, seed: o.seed, device: o.device, recipe: o.classifier, workDir: join(o.outDir, 'defense-work'),
+    profile: o.profile, seed: o.seed, device: o.device, recipe: o.classifier, workDir: o.workDir ?? join(o.outDir, 'defense-work'),
     cleanTrain: o.cleanTrain, quiet: o.quiet, log: o.log, signal: o.signal,
   });
   const trainKey = { train: o.trainKey, plan: plan.train === o.train ? 'same' : datasetDigest(plan.train) };

@@ -34,8 +34,8 @@ export abstract class BaselineDefense<T extends SettingTable> implements Defense
 
 /**
  * A dataset a defence derives once from the training set (ISS's JPEG copy, OP's projection),
- * cached in ctx.workDir/<name>.safetensors under the digest of its input and the settings: a
- * re-run loads it, a changed input or setting rebuilds it. Written atomically.
+ * cached in ctx.workDir/<name>-<digest of the input>.safetensors (one work folder can serve
+ * several training sets) under the settings: a re-run loads it, a changed setting rebuilds it.
  */
 export async function cachedDataset(
   ctx: DefenseContext,
@@ -44,8 +44,10 @@ export async function cachedDataset(
   params: Readonly<Record<string, SettingValue>>,
   build: () => Promise<ImageDataset>,
 ): Promise<ImageDataset> {
-  const file = join(ctx.workDir, `${name}.safetensors`);
+  const digest = datasetDigest(input);
+  const id = `${name}-${digest.slice(0, 16)}`;
+  const file = join(ctx.workDir, `${id}.safetensors`);
   await mkdir(ctx.workDir, { recursive: true });
-  await stage(ctx.workDir, name, { params, data: datasetDigest(input) }, async () => saveDataset(await build(), file), ctx.log);
+  await stage(ctx.workDir, id, { params, data: digest }, async () => saveDataset(await build(), file), ctx.log);
   return loadDataset(file);
 }

@@ -22,7 +22,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { F, Generator, manualSeed, noGrad, tidy, type Device, type Tensor } from '../../engine/index.js';
+import { F, Generator, noGrad, tidy, type Device, type Tensor } from '../../engine/index.js';
 import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
 import { iterateBatches } from '../../data/loader.js';
 import { loadDataset, saveDataset } from '../../data/store.js';
@@ -76,7 +76,6 @@ function pixels(images: Uint8Array, n: number, dim: number, device: Device): Ten
 export function trainLinearModel(ds: ImageDataset, o: LinearModelOptions): LinearModel {
   const dim = 3 * ds.height * ds.width;
   const k = ds.classes.length;
-  manualSeed(o.seed);
   // nn.Linear's default initialisation: U(-1/sqrt(D), 1/sqrt(D)).
   const bound = 1 / Math.sqrt(dim);
   const w = tidy(() => F.rand([k, dim], { device: o.device, generator: new Generator(o.seed) }).mul(2 * bound).sub(bound));
@@ -114,7 +113,7 @@ export function trainLinearModel(ds: ImageDataset, o: LinearModelOptions): Linea
         });
       }
     });
-    const weights = Float64Array.from(tidy(() => w.detach().to('cpu').contiguous()).data<'float32'>());
+    const weights = Float64Array.from(tidy(() => w.detach().to('cpu').contiguous().data<'float32'>()));
     return { weights, classes: k, dim, trainAcc: correct / ds.n };
   } finally {
     opt.dispose();

@@ -1,0 +1,146 @@
+// One matrix cell: poison (or clean data) -> defence -> classifier -> test accuracy. Poisons,
+// denoisers, purified sets and a defence's derived sets are artifacts named by the hash of what
+// made them, shared by every cell that needs them and never rebuilt while they are there.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { createAttack } from '../attacks/index.js';
+import { datasetDigest, type ImageDataset } from '../data/dataset.js';
+import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
+import { loadDataset, saveDataset } from '../data/store.js';
+import { createDefense } from '../defenses/baselines/index.js';
+import { engineVersion, type Device } from '../engine/index.js';
+import { classifierStage, defendWithBaseline, denoiserStage, purifyStage } from '../pipeline/defend.js';
+import { stage, type StageLog } from '../pipeline/stage.js';
+import type { ResolvedCell } from './config.js';
+
+export interface CellContext {
+  /** where the profile's CIFAR-10 import lives (made on first use) */
+  dataDir: string;
+  /** CIFAR-10 binary release (default $ECLIPSE_CIFAR10 or the shared copy) */
+  source?: string;
+  /** shared artifacts: poisons/, denoisers/, purified/, defense-work/, cells/ */
+  artifactsDir: string;
+  device: Device;
+  quiet?: boolean;
+  log: StageLog;
+  signal?: AbortSignal;
+  /** called now and then while the cell runs (the runner renews its lease) */
+  heartbeat?: () => void;
+}
+
+export interface CellResult {
+  testAcc: number;
+  seconds: number;
+  /** digest of the data and code version the result came from */
+  inputs: string;
+  versions: Record<string, string>;
+  extra: Record<string, unknown>;
+}
+
+const short = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
+
+let cachedVersions: Record<string, string> | null = null;
+/** The versions that produced a result (recorded with it). */
+export function versions(): Record<string, string> {
+  if (cachedVersions) return cachedVersions;
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const e = engineVersion();
+  cachedVersions = { eclipse: pkg.version, node: process.version, torch: e.torch, cuda: String(e.cuda) };
+  return cachedVersions;
+}
+
+interface Data {
+  train: ImageDataset;
+  test: ImageDataset;
+  sparsePool: ImageDataset;
+  digest: string;
+}
+const dataCache = new Map<string, Data>();
+
+/** The profile's clean data (imported once per data folder and process). */
+async function cellData(cell: ResolvedCell, ctx: CellContext): Promise<Data> {
+  const hit = dataCache.get(ctx.dataDir);
+  if (hit) return hit;
+  const c = cell.classifier;
+  const d = await prepareDataDir(ctx.dataDir, { source: ctx.source, trainPerClass: c.trainPerClass, testPerClass: c.testPerClass, sparsePoolPerClass: SPARSE_POOL_PER_CLASS, seed: 0 }, ctx.log);
+  const data = { ...d, digest: short([datasetDigest(d.train), datasetDigest(d.test), datasetDigest(d.sparsePool)]) };
+  dataCache.set(ctx.dataDir, data);
+  return data;
+}
+
+/** The key of a cell's inputs: a changed data import or eclipse version recomputes the cell. */
+export async function cellInputs(cell: ResolvedCell, ctx: CellContext): Promise<string> {
+  return JSON.stringify({ data: (await cellData(cell, ctx)).digest, eclipse: versions().eclipse });
+}
+
+/** The training set of a cell: clean, or the attack's poison (made once per attack and settings). */
+async function trainingSet(cell: ResolvedCell, data: Data, ctx: CellContext): Promise<{ train: ImageDataset; key: string }> {
+  const s = cell.spec;
+  if (s.attack === 'clean') return { train: data.train, key: `clean:${data.digest}` };
+  const key = short({ attack: s.attack, params: cell.attackParams, seed: cell.poisonSeed, data: data.digest, profile: s.profile });
+  const dir = join(ctx.artifactsDir, 'poisons');
+  const file = join(dir, `${s.attack}-${key}.safetensors`);
+  await mkdir(dir, { recursive: true });
+  await stage(
+    dir,
+    `${s.attack}-${key}`,
+    { key },
+    async () => {
+      const overrides = Object.fromEntries(Object.entries(s.options).filter(([k]) => k.startsWith('attack.')).map(([k, v]) => [k.slice(7), v as number | string]));
+      const attack = createAttack(s.attack, { profile: s.profile, ...(Object.keys(overrides).length ? { settings: overrides } : {}) });
+      await attack.prepare?.(data.train, cell.poisonSeed, { workDir: `${file}.work`, device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal });
+      ctx.heartbeat?.();
+      await saveDataset(attack.poison(data.train, cell.poisonSeed).dataset, file);
+    },
+    ctx.log,
+  );
+  return { train: await loadDataset(file), key: `${s.attack}:${key}` };
+}
+
+/** Run one cell to its test accuracy (resuming whatever an interrupted run left). */
+export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: string | null): Promise<CellResult> {
+  const t0 = performance.now();
+  const data = await cellData(cell, ctx);
+  const { train, key } = await trainingSet(cell, data, ctx);
+  ctx.heartbeat?.();
+  const cellDir = join(ctx.artifactsDir, 'cells', cell.hash);
+  const o = { device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal };
+  let testAcc: number;
+  const extra: Record<string, unknown> = { train: key, clean_twin: cleanTwin };
+  if (cell.eclipse) {
+    const e = cell.eclipse.profile;
+    const c = cell.eclipse.components;
+    let purified = train;
+    let trainKey: unknown = key;
+    if (c.purify) {
+      // The denoiser depends on the defender's clean pool and its recipe, not on the poison.
+      const denDir = join(ctx.artifactsDir, 'denoisers', short({ sparse: e.sparse, denoiser: e.denoiser, pool: data.digest }));
+      const common = { train, trainKey: key, sparsePool: data.sparsePool, eclipse: e, seed: 0, device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal };
+      const den = await denoiserStage({ ...common, outDir: denDir });
+      ctx.heartbeat?.();
+      const pur = await purifyStage({ ...common, outDir: join(ctx.artifactsDir, 'purified', short({ den: den.key, purify: e.purify, train: key })) }, den);
+      purified = pur.purified;
+      trainKey = pur.key;
+      extra.purified = pur.path;
+      ctx.heartbeat?.();
+    }
+    const comp = c.grayscale || c.noise ? { p: c.grayscale ? e.compensation.p : 0, sigma: c.noise ? e.compensation.sigma : 0 } : null;
+    const r = await classifierStage(purified, trainKey, data.test, cell.classifier, { comp }, cell.spec.seed, join(cellDir, 'classifier'), o);
+    testAcc = r.testAcc;
+  } else {
+    const b = cell.baseline!;
+    const defense = createDefense(cell.spec.defense, { profile: cell.spec.profile, settings: b.overrides });
+    const r = await defendWithBaseline({
+      train, trainKey: key, test: data.test, defense, cleanTrain: data.train, compensation: b.compensation, classifier: cell.classifier,
+      profile: cell.spec.profile, seed: 0, classifierSeed: cell.spec.seed, outDir: cellDir,
+      // a defence's derived sets (a JPEG copy, AVATAR's denoiser) are shared by the cells using it
+      workDir: join(ctx.artifactsDir, 'defense-work', `${cell.spec.defense}-${short(b.params)}`),
+      ...o,
+    });
+    testAcc = r.testAcc;
+  }
+  return { testAcc, seconds: (performance.now() - t0) / 1000, inputs: await cellInputs(cell, ctx), versions: versions(), extra };
+}

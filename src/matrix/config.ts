@@ -1,0 +1,278 @@
+// The benchmark matrix: a config file names groups of attacks x defences x architectures x seeds,
+// with any option as a sweep axis; each cell resolves to the full recipe that runs it, and is
+// identified by the hash of that resolved recipe (so two spellings of one cell are one cell).
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+
+import { ATTACKS, ATTACK_NAMES, type AttackName } from '../attacks/index.js';
+import { DEFENSES, DEFENSE_NAMES, type DefenseName } from '../defenses/baselines/index.js';
+import { CLASSIFIERS } from '../nn/models/index.js';
+import { PROFILES, classifierProfile, eclipseProfile, type ClassifierRecipe, type EclipseProfile, type ProfileName } from '../profiles.js';
+import { checkSetting, resolveSettings, settingsParams, suggest, type SettingValue } from '../settings.js';
+import type { Components } from '../pipeline/defend.js';
+
+export type OptionValue = number | string | boolean;
+
+/** A cell before resolution: what the config names. */
+export interface CellSpec {
+  profile: ProfileName;
+  /** an attack name, or 'clean' for the unpoisoned training set */
+  attack: string;
+  /** 'eclipse' or a baseline defence */
+  defense: string;
+  architecture: string;
+  seed: number;
+  /** the option values this cell sets (sweep axes and fixed options), by option name */
+  options: Readonly<Record<string, OptionValue>>;
+}
+
+/** Everything that decides a cell's result; its hash identifies the cell. */
+export interface ResolvedCell {
+  spec: CellSpec;
+  classifier: ClassifierRecipe;
+  /** the attack's resolved settings (model-based attacks) or {} */
+  attackParams: Record<string, SettingValue>;
+  /** ECLIPSE's profile and components when defense is eclipse */
+  eclipse: { profile: EclipseProfile; components: Components } | null;
+  /** a baseline's resolved settings, and whether the compensation module runs on top */
+  baseline: { params: Record<string, SettingValue>; overrides: Record<string, SettingValue>; compensation: { p: number; sigma: number } | null } | null;
+  poisonSeed: number;
+  hash: string;
+  /** "em / eclipse / resnet18 / seed 0 / tStar 50" */
+  label: string;
+}
+
+/** How one option changes a cell (declared once: name, help, and what it sets). */
+interface MatrixOption {
+  help: string;
+  kind: 'int' | 'number' | 'choice' | 'boolean';
+  choices?: readonly string[];
+  apply(c: Mutable, v: OptionValue): void;
+}
+interface Mutable {
+  classifier: ClassifierRecipe;
+  eclipse: EclipseProfile;
+  components: Components;
+  compensation: boolean;
+  poisonSeed: number;
+}
+
+const ABLATIONS = ['A', 'B', 'C', 'AB', 'AC', 'BC', 'ABC'] as const;
+
+/** The options a config may set or sweep (besides attack.<setting> and defense.<setting>). */
+export const MATRIX_OPTIONS: Readonly<Record<string, MatrixOption>> = {
+  tStar: { help: 'ECLIPSE: t*, the purification step of T', kind: 'int', apply: (c, v) => void (c.eclipse.purify.tStar = v as number) },
+  respacedSteps: { help: 'ECLIPSE: reverse steps run (0 = the full chain)', kind: 'int', apply: (c, v) => void (c.eclipse.purify.respacedSteps = v as number) },
+  M: { help: 'ECLIPSE: replication M of the sparse set', kind: 'int', apply: (c, v) => void (c.eclipse.sparse.replication = v as number) },
+  B: { help: 'ECLIPSE: sparse images per class (B/N = 10 B / N)', kind: 'int', apply: (c, v) => void (c.eclipse.sparse.perClass = v as number) },
+  iterations: { help: 'ECLIPSE: denoiser training iterations', kind: 'int', apply: (c, v) => void (c.eclipse.denoiser.iterations = v as number) },
+  p: { help: 'compensation module: grayscale probability', kind: 'number', apply: (c, v) => void (c.eclipse.compensation.p = v as number) },
+  sigma: { help: 'compensation module: Gaussian noise std', kind: 'number', apply: (c, v) => void (c.eclipse.compensation.sigma = v as number) },
+  ablation: {
+    help: "ECLIPSE's parts (the paper's Table 4): A purification, B grayscale, C noise",
+    kind: 'choice',
+    choices: ABLATIONS,
+    apply: (c, v) => void (c.components = { purify: String(v).includes('A'), grayscale: String(v).includes('B'), noise: String(v).includes('C') }),
+  },
+  compensation: { help: 'baselines: add the compensation module on top', kind: 'boolean', apply: (c, v) => void (c.compensation = v as boolean) },
+  epochs: { help: 'classifier: epochs', kind: 'int', apply: (c, v) => void (c.classifier.epochs = v as number) },
+  lr: { help: 'classifier: learning rate', kind: 'number', apply: (c, v) => void (c.classifier.lr = v as number) },
+  batchSize: { help: 'classifier: batch size', kind: 'int', apply: (c, v) => void (c.classifier.batchSize = v as number) },
+  width: { help: 'classifier: width', kind: 'int', apply: (c, v) => void (c.classifier.width = v as number) },
+  poisonSeed: { help: 'seed of the poison (default 0: one poison shared by the classifier seeds)', kind: 'int', apply: (c, v) => void (c.poisonSeed = v as number) },
+};
+
+export interface MatrixGroup {
+  attacks: string[];
+  defenses: string[];
+  architectures?: string[];
+  seeds?: number[];
+  /** fixed option values for the group's cells */
+  options?: Record<string, OptionValue>;
+  /** option -> values: one cell per combination */
+  sweep?: Record<string, OptionValue[]>;
+}
+
+export interface MatrixConfig {
+  name: string;
+  profile: ProfileName;
+  /** fixed options for every cell (a group's options win) */
+  options?: Record<string, OptionValue>;
+  groups: MatrixGroup[];
+  /** add, for every cell, the same defence on clean data (the paper's Table 3); default true */
+  cleanTwins?: boolean;
+}
+
+export class MatrixConfigError extends Error {}
+
+function checkOption(name: string, v: unknown, where: string): OptionValue {
+  const [scope, key] = name.includes('.') ? (name.split('.', 2) as [string, string]) : ['', name];
+  if (scope === 'attack' || scope === 'defense') {
+    if (typeof v !== 'number' && typeof v !== 'string') throw new MatrixConfigError(`${where}: ${name} must be a number or a string (got ${JSON.stringify(v)})`);
+    if (key.length === 0) throw new MatrixConfigError(`${where}: "${name}" needs a setting name after the dot`);
+    return v;
+  }
+  if (scope !== '') throw new MatrixConfigError(`${where}: unknown option "${name}" (options are ${Object.keys(MATRIX_OPTIONS).join(', ')}, attack.<setting>, defense.<setting>)`);
+  const spec = MATRIX_OPTIONS[name];
+  if (!spec) throw new MatrixConfigError(`${where}: unknown option "${name}"${suggest(name, Object.keys(MATRIX_OPTIONS))}; options are ${Object.keys(MATRIX_OPTIONS).join(', ')}, attack.<setting>, defense.<setting>`);
+  const ok =
+    spec.kind === 'boolean' ? typeof v === 'boolean'
+    : spec.kind === 'choice' ? typeof v === 'string' && spec.choices!.includes(v)
+    : typeof v === 'number' && Number.isFinite(v) && (spec.kind === 'number' || Number.isInteger(v));
+  if (!ok) throw new MatrixConfigError(`${where}: option ${name} must be ${spec.kind === 'choice' ? `one of ${spec.choices!.join(', ')}` : `a${spec.kind === 'int' ? 'n integer' : spec.kind === 'boolean' ? ' boolean' : ' number'}`} (got ${JSON.stringify(v)})`);
+  return v as OptionValue;
+}
+
+function checkName(kind: string, name: unknown, known: readonly string[], where: string): string {
+  if (typeof name !== 'string' || !known.includes(name))
+    throw new MatrixConfigError(`${where}: unknown ${kind} ${JSON.stringify(name)}${typeof name === 'string' ? suggest(name, known) : ''}; known: ${known.join(', ')}`);
+  return name;
+}
+
+/** Parse and check a config object: every name is known (the nearest suggested), every value typed. */
+export function parseMatrixConfig(raw: unknown, where = 'matrix config'): MatrixConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new MatrixConfigError(`${where}: must be a JSON object with "profile" and "groups"`);
+  const r = raw as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!['name', 'profile', 'options', 'groups', 'cleanTwins', 'comment'].includes(k)) throw new MatrixConfigError(`${where}: unknown key "${k}"${suggest(k, ['name', 'profile', 'options', 'groups', 'cleanTwins'])}`);
+  const profile = checkName('profile', r.profile ?? 'mini', PROFILES, where) as ProfileName;
+  if (!Array.isArray(r.groups) || r.groups.length === 0) throw new MatrixConfigError(`${where}: "groups" must be a non-empty list of {attacks, defenses, architectures, seeds, options, sweep}`);
+  const options = checkOptions(r.options, `${where} options`);
+  const groups = r.groups.map((g, i): MatrixGroup => {
+    const at = `${where} group ${i + 1}`;
+    if (typeof g !== 'object' || g === null) throw new MatrixConfigError(`${at}: must be an object`);
+    const o = g as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (!['attacks', 'defenses', 'architectures', 'seeds', 'options', 'sweep', 'comment'].includes(k)) throw new MatrixConfigError(`${at}: unknown key "${k}"${suggest(k, ['attacks', 'defenses', 'architectures', 'seeds', 'options', 'sweep'])}`);
+    const list = (k: string, known: readonly string[], fallback?: string[]): string[] => {
+      const v = o[k] ?? fallback;
+      if (!Array.isArray(v) || v.length === 0) throw new MatrixConfigError(`${at}: "${k}" must be a non-empty list`);
+      return v.map((x) => checkName(k.replace(/s$/, '').replace(/ie$/, 'y'), x, known, at));
+    };
+    const seeds = (o.seeds ?? [0]) as unknown[];
+    if (!Array.isArray(seeds) || seeds.some((s) => !Number.isInteger(s) || (s as number) < 0)) throw new MatrixConfigError(`${at}: "seeds" must be a list of integers >= 0`);
+    const sweep: Record<string, OptionValue[]> = {};
+    if (o.sweep !== undefined) {
+      if (typeof o.sweep !== 'object' || o.sweep === null) throw new MatrixConfigError(`${at}: "sweep" must map options to lists of values`);
+      for (const [k, vs] of Object.entries(o.sweep as Record<string, unknown>)) {
+        if (!Array.isArray(vs) || vs.length === 0) throw new MatrixConfigError(`${at}: sweep ${k} must be a non-empty list`);
+        sweep[k] = vs.map((v) => checkOption(k, v, `${at} sweep`));
+      }
+    }
+    return {
+      attacks: list('attacks', ['clean', ...ATTACK_NAMES]),
+      defenses: list('defenses', ['eclipse', ...DEFENSE_NAMES]),
+      architectures: list('architectures', CLASSIFIERS, ['resnet18']),
+      seeds: seeds as number[],
+      options: checkOptions(o.options, `${at} options`),
+      sweep,
+    };
+  });
+  return { name: typeof r.name === 'string' ? r.name : 'matrix', profile, options, groups, cleanTwins: r.cleanTwins !== false };
+}
+
+function checkOptions(v: unknown, where: string): Record<string, OptionValue> {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new MatrixConfigError(`${where}: must map option names to values`);
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, checkOption(k, x, where)]));
+}
+
+export async function readMatrixConfig(file: string): Promise<MatrixConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new MatrixConfigError(`cannot read matrix config ${file}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new MatrixConfigError(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  return parseMatrixConfig(raw, file);
+}
+
+/** Every combination of the sweep's values (one empty combination without a sweep). */
+function combinations(sweep: Record<string, OptionValue[]>): Record<string, OptionValue>[] {
+  let out: Record<string, OptionValue>[] = [{}];
+  for (const [k, vs] of Object.entries(sweep)) out = out.flatMap((c) => vs.map((v) => ({ ...c, [k]: v })));
+  return out;
+}
+
+function sha(v: unknown): string {
+  return createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
+}
+
+/** Resolve one cell: the profile's recipes with its options applied; settings checked. */
+export function resolveCell(spec: CellSpec): ResolvedCell {
+  const where = `cell ${spec.attack}/${spec.defense}/${spec.architecture}/seed ${spec.seed}`;
+  const m: Mutable = {
+    classifier: { ...classifierProfile(spec.profile), ...eclipseProfile(spec.profile).demoClassifier, model: spec.architecture },
+    eclipse: eclipseProfile(spec.profile),
+    components: { purify: true, grayscale: true, noise: true },
+    compensation: false,
+    poisonSeed: 0,
+  };
+  const attackOverrides: Record<string, SettingValue> = {};
+  const defenseOverrides: Record<string, SettingValue> = {};
+  for (const [k, v] of Object.entries(spec.options)) {
+    if (k.startsWith('attack.')) attackOverrides[k.slice(7)] = v as SettingValue;
+    else if (k.startsWith('defense.')) defenseOverrides[k.slice(8)] = v as SettingValue;
+    else MATRIX_OPTIONS[k]!.apply(m, v);
+  }
+  const isEclipse = spec.defense === 'eclipse';
+  const eclipseOnly = Object.keys(spec.options).filter((k) => ['tStar', 'respacedSteps', 'M', 'B', 'iterations', 'ablation'].includes(k));
+  if (!isEclipse && eclipseOnly.length) throw new MatrixConfigError(`${where}: ${eclipseOnly.join(', ')} ${eclipseOnly.length > 1 ? 'are' : 'is an'} ECLIPSE option${eclipseOnly.length > 1 ? 's' : ''}; give it only to eclipse cells`);
+  if (isEclipse && 'compensation' in spec.options) throw new MatrixConfigError(`${where}: compensation is for baselines (ECLIPSE's own parts are set with ablation)`);
+  let attackParams: Record<string, SettingValue> = {};
+  if (spec.attack !== 'clean') {
+    const table = ATTACKS[spec.attack as AttackName].settings;
+    if (table) attackParams = settingsParams(resolveSettings(`${spec.attack} attack`, table, spec.profile, attackOverrides).values);
+    else if (Object.keys(attackOverrides).length) throw new MatrixConfigError(`${where}: ${spec.attack} has no settings (${Object.keys(attackOverrides).join(', ')})`);
+  } else if (Object.keys(attackOverrides).length) throw new MatrixConfigError(`${where}: clean cells take no attack settings`);
+  let baseline: ResolvedCell['baseline'] = null;
+  if (!isEclipse) {
+    const table = DEFENSES[spec.defense as DefenseName].settings;
+    for (const [k, v] of Object.entries(defenseOverrides)) {
+      const s = table[k];
+      if (!s) throw new MatrixConfigError(`${where}: ${spec.defense} defence has no setting "${k}"${suggest(k, Object.keys(table))}`);
+      const bad = checkSetting(s, v);
+      if (bad) throw new MatrixConfigError(`${where}: defense.${k} ${bad}`);
+    }
+    const r = resolveSettings(`${spec.defense} defence`, table, spec.profile, defenseOverrides);
+    baseline = { params: settingsParams(r.values), overrides: defenseOverrides, compensation: m.compensation ? { ...m.eclipse.compensation } : null };
+  } else if (Object.keys(defenseOverrides).length) throw new MatrixConfigError(`${where}: eclipse cells take ECLIPSE options (tStar, M, B, p, sigma, ablation), not defense.<setting>`);
+  const classifier = { ...m.classifier, trainPerClass: classifierProfile(spec.profile).trainPerClass, testPerClass: classifierProfile(spec.profile).testPerClass };
+  const eclipse = isEclipse ? { profile: m.eclipse, components: m.components } : null;
+  // The hash covers what decides the result, not how the config spelt it.
+  const hash = sha({ v: 1, profile: spec.profile, attack: spec.attack, attackParams, poisonSeed: m.poisonSeed, defense: spec.defense, eclipse, baseline: baseline && { params: baseline.params, compensation: baseline.compensation }, classifier, seed: spec.seed });
+  const opts = Object.entries(spec.options).map(([k, v]) => `${k} ${v}`);
+  const label = [spec.attack, spec.defense, spec.architecture, `seed ${spec.seed}`, ...opts].join(' / ');
+  return { spec, classifier, attackParams, eclipse, baseline, poisonSeed: m.poisonSeed, hash, label };
+}
+
+/** All cells of a config (deduplicated by hash), with the clean twins when asked. */
+export function expandMatrix(c: MatrixConfig): ResolvedCell[] {
+  const cells = new Map<string, ResolvedCell>();
+  for (const g of c.groups)
+    for (const combo of combinations(g.sweep ?? {}))
+      for (const attack of g.attacks)
+        for (const defense of g.defenses)
+          for (const architecture of g.architectures ?? ['resnet18'])
+            for (const seed of g.seeds ?? [0]) {
+              const options = { ...(c.options ?? {}), ...(g.options ?? {}), ...combo };
+              const cell = resolveCell({ profile: c.profile, attack, defense, architecture, seed, options });
+              cells.set(cell.hash, cell);
+              if (c.cleanTwins !== false && attack !== 'clean') {
+                const twinOptions = Object.fromEntries(Object.entries(options).filter(([k]) => !k.startsWith('attack.') && k !== 'poisonSeed'));
+                const twin = resolveCell({ profile: c.profile, attack: 'clean', defense, architecture, seed, options: twinOptions });
+                cells.set(twin.hash, twin);
+              }
+            }
+  return [...cells.values()];
+}
+
+/** The clean twin's hash of a cell (the same defence and classifier on clean data). */
+export function cleanTwinHash(cell: ResolvedCell): string {
+  const options = Object.fromEntries(Object.entries(cell.spec.options).filter(([k]) => !k.startsWith('attack.') && k !== 'poisonSeed'));
+  return resolveCell({ ...cell.spec, attack: 'clean', options }).hash;
+}

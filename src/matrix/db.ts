@@ -1,0 +1,291 @@
+// The matrix's results: one SQLite file (Node's built-in node:sqlite, WAL journal). Cells are
+// claimed in a transaction with a lease, so several runners on one file never run a cell twice;
+// a result is written in the same transaction that marks its cell done, so a crash loses at most
+// the cell in flight. Old results stay as history when a cell is recomputed.
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
+import type { DatabaseSync } from 'node:sqlite';
+
+import type { ResolvedCell } from './config.js';
+
+export class MatrixDbError extends Error {}
+
+const SCHEMA_VERSION = '1';
+/** A running cell's lease; renewed while it runs, taken over by another runner when it lapses. */
+export const LEASE_SECONDS = 600;
+
+export interface ResultRow {
+  hash: string;
+  label: string;
+  attack: string;
+  defense: string;
+  architecture: string;
+  seed: number;
+  options: string;
+  test_acc: number;
+  clean_acc: number | null;
+  seconds: number;
+  inputs: string;
+  versions: string;
+  finished_at: string;
+  config: string;
+  extra: string;
+}
+
+function openSqlite(file: string): DatabaseSync {
+  let sqlite: typeof import('node:sqlite');
+  try {
+    // node:sqlite is built into Node.js 22.5+ (no flag from 22.13); older Node has no module.
+    sqlite = createRequire(import.meta.url)('node:sqlite') as typeof import('node:sqlite');
+  } catch {
+    throw new MatrixDbError(`the results database needs Node.js 22 or 24 (node:sqlite); this is ${process.version}: run with Node 22/24, e.g. npx -p node@24 node bin/eclipse.js matrix ...`);
+  }
+  return new sqlite.DatabaseSync(file);
+}
+
+/** Whether a process of this host with this pid is alive (a dead runner's claim can be retaken at once). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class ResultsDb {
+  readonly runner = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  private constructor(readonly file: string, private readonly db: DatabaseSync) {}
+
+  /** Open (or create) the database; a damaged file is reported and left untouched. */
+  static open(file: string): ResultsDb {
+    if (existsSync(file)) {
+      const head = readFileSync(file).subarray(0, 16).toString('latin1');
+      if (head.length > 0 && head !== 'SQLite format 3\u0000')
+        throw new MatrixDbError(`${file} is not a SQLite database (damaged or another file): it was left as it is; give another --db, or restore it (eclipse matrix merge can rebuild one from exported CSV)`);
+    }
+    let db: DatabaseSync;
+    try {
+      db = openSqlite(file);
+      db.exec('PRAGMA busy_timeout = 30000');
+      const check = db.prepare('PRAGMA quick_check').get() as { quick_check: string } | undefined;
+      if (check && check.quick_check !== 'ok') throw new Error(check.quick_check);
+    } catch (e) {
+      if (e instanceof MatrixDbError) throw e;
+      throw new MatrixDbError(`results database ${file} is damaged (${(e as Error).message}): it was left as it is; give another --db, or restore it from a copy or an exported CSV (eclipse matrix merge)`);
+    }
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS cells (
+        hash TEXT PRIMARY KEY, label TEXT NOT NULL, attack TEXT NOT NULL, defense TEXT NOT NULL,
+        architecture TEXT NOT NULL, seed INTEGER NOT NULL, options TEXT NOT NULL, config TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending', runner TEXT, host TEXT, pid INTEGER, lease_until REAL,
+        attempts INTEGER NOT NULL DEFAULT 0, error TEXT, updated_at TEXT);
+      CREATE TABLE IF NOT EXISTS results (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL, test_acc REAL NOT NULL, seconds REAL NOT NULL,
+        inputs TEXT NOT NULL, versions TEXT NOT NULL, extra TEXT NOT NULL, finished_at TEXT NOT NULL,
+        current INTEGER NOT NULL DEFAULT 1, runner TEXT);
+      CREATE INDEX IF NOT EXISTS results_hash ON results (hash, current);
+    `);
+    const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
+    if (!v) db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
+    else if (v.value !== SCHEMA_VERSION) throw new MatrixDbError(`${file} has results schema ${v.value}; this eclipse writes schema ${SCHEMA_VERSION}: use another --db`);
+    return new ResultsDb(file, db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Run fn in a write transaction (BEGIN IMMEDIATE: one writer at a time across processes). */
+  private tx<T>(fn: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const r = fn();
+      this.db.exec('COMMIT');
+      return r;
+    } catch (e) {
+      this.db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
+  /** Register cells (new ones pending; known ones untouched). */
+  addCells(cells: readonly ResolvedCell[]): void {
+    const ins = this.db.prepare(
+      'INSERT OR IGNORE INTO cells (hash, label, attack, defense, architecture, seed, options, config, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.tx(() => {
+      for (const c of cells)
+        ins.run(c.hash, c.label, c.spec.attack, c.spec.defense, c.spec.architecture, c.spec.seed, JSON.stringify(c.spec.options), JSON.stringify(c), new Date().toISOString());
+    });
+  }
+
+  /**
+   * Cells whose current result came from other inputs (data or code changed) go back to pending;
+   * their old rows stay as history. Returns how many.
+   */
+  invalidateChanged(hashes: readonly string[], inputs: string): number {
+    const sel = this.db.prepare('SELECT inputs FROM results WHERE hash = ? AND current = 1');
+    const reset = this.db.prepare("UPDATE cells SET status = 'pending', updated_at = ? WHERE hash = ? AND status = 'done'");
+    let n = 0;
+    this.tx(() => {
+      for (const h of hashes) {
+        const r = sel.get(h) as { inputs: string } | undefined;
+        if (r && r.inputs !== inputs) {
+          reset.run(new Date().toISOString(), h);
+          n++;
+        }
+      }
+    });
+    return n;
+  }
+
+  /** Claim the next runnable cell among `hashes` (in that order): pending, failed (retries left), or a lapsed/dead runner's. */
+  claim(hashes: readonly string[], maxAttempts = 2): string | null {
+    const now = Date.now() / 1000;
+    const me = hostname();
+    const get = this.db.prepare('SELECT status, host, pid, lease_until, attempts FROM cells WHERE hash = ?');
+    const take = this.db.prepare("UPDATE cells SET status = 'running', runner = ?, host = ?, pid = ?, lease_until = ?, attempts = attempts + 1, updated_at = ? WHERE hash = ?");
+    return this.tx(() => {
+      for (const h of hashes) {
+        const c = get.get(h) as { status: string; host: string | null; pid: number | null; lease_until: number | null; attempts: number } | undefined;
+        if (!c) continue;
+        const runnable =
+          c.status === 'pending' ||
+          (c.status === 'failed' && c.attempts < maxAttempts) ||
+          (c.status === 'running' && ((c.lease_until ?? 0) < now || (c.host === me && c.pid !== null && c.pid !== process.pid && !alive(c.pid))));
+        if (!runnable) continue;
+        take.run(this.runner, me, process.pid, now + LEASE_SECONDS, new Date().toISOString(), h);
+        return h;
+      }
+      return null;
+    });
+  }
+
+  /** Extend this runner's lease on a cell (false when another runner has taken it over). */
+  renew(hash: string): boolean {
+    const r = this.db.prepare("UPDATE cells SET lease_until = ? WHERE hash = ? AND runner = ? AND status = 'running'").run(Date.now() / 1000 + LEASE_SECONDS, hash, this.runner);
+    return Number(r.changes) === 1;
+  }
+
+  /** Record a finished cell: once, and only by the runner holding it. */
+  finish(hash: string, r: { testAcc: number; seconds: number; inputs: string; versions: Record<string, string>; extra: Record<string, unknown> }): boolean {
+    return this.tx(() => {
+      const own = this.db.prepare("SELECT 1 AS ok FROM cells WHERE hash = ? AND runner = ? AND status = 'running'").get(hash, this.runner);
+      if (!own) return false;
+      this.db.prepare('UPDATE results SET current = 0 WHERE hash = ?').run(hash);
+      this.db
+        .prepare('INSERT INTO results (hash, test_acc, seconds, inputs, versions, extra, finished_at, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(hash, r.testAcc, r.seconds, r.inputs, JSON.stringify(r.versions), JSON.stringify(r.extra), new Date().toISOString(), this.runner);
+      this.db.prepare("UPDATE cells SET status = 'done', error = NULL, lease_until = NULL, updated_at = ? WHERE hash = ?").run(new Date().toISOString(), hash);
+      return true;
+    });
+  }
+
+  fail(hash: string, error: string): void {
+    this.db.prepare("UPDATE cells SET status = 'failed', error = ?, lease_until = NULL, updated_at = ? WHERE hash = ? AND runner = ?").run(error.slice(0, 2000), new Date().toISOString(), hash, this.runner);
+  }
+
+  /** Give a cell back (stopped by the user): the next run resumes it. */
+  release(hash: string): void {
+    this.db.prepare("UPDATE cells SET status = 'pending', lease_until = NULL, updated_at = ? WHERE hash = ? AND runner = ?").run(new Date().toISOString(), hash, this.runner);
+  }
+
+  status(hashes: readonly string[]): Map<string, { status: string; attempts: number; error: string | null; seconds: number | null }> {
+    const get = this.db.prepare('SELECT c.status, c.attempts, c.error, r.seconds FROM cells c LEFT JOIN results r ON r.hash = c.hash AND r.current = 1 WHERE c.hash = ?');
+    const out = new Map<string, { status: string; attempts: number; error: string | null; seconds: number | null }>();
+    for (const h of hashes) {
+      const r = get.get(h) as { status: string; attempts: number; error: string | null; seconds: number | null } | undefined;
+      if (r) out.set(h, r);
+    }
+    return out;
+  }
+
+  /** Every current result, with the clean twin's accuracy where it has run. */
+  results(): ResultRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT c.hash, c.label, c.attack, c.defense, c.architecture, c.seed, c.options, c.config,
+                r.test_acc, r.seconds, r.inputs, r.versions, r.extra, r.finished_at
+         FROM results r JOIN cells c ON c.hash = r.hash WHERE r.current = 1 ORDER BY c.rowid`,
+      )
+      .all() as unknown as Omit<ResultRow, 'clean_acc'>[];
+    const byHash = new Map(rows.map((r) => [r.hash, r]));
+    return rows.map((r) => {
+      const twin = (JSON.parse(r.extra) as { clean_twin?: string }).clean_twin;
+      return { ...r, clean_acc: twin ? (byHash.get(twin)?.test_acc ?? null) : null };
+    });
+  }
+
+  /** The number of result rows for a cell, history included (for tests and audits). */
+  resultCount(hash: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM results WHERE hash = ?').get(hash) as { n: number }).n;
+  }
+
+  /**
+   * Merge results exported elsewhere (CSV rows of `eclipse matrix export`): a cell this database
+   * has not finished takes the row; finished cells keep theirs. Returns how many were taken.
+   */
+  merge(rows: readonly Pick<ResultRow, 'hash' | 'test_acc' | 'seconds' | 'inputs' | 'versions' | 'extra' | 'finished_at' | 'config'>[]): number {
+    let n = 0;
+    this.tx(() => {
+      for (const r of rows) {
+        const cell = JSON.parse(r.config) as ResolvedCell;
+        if (cell.hash !== r.hash) throw new MatrixDbError(`merge: row ${r.hash} does not match its config (hash ${cell.hash}): the file was edited`);
+        this.db
+          .prepare('INSERT OR IGNORE INTO cells (hash, label, attack, defense, architecture, seed, options, config, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(cell.hash, cell.label, cell.spec.attack, cell.spec.defense, cell.spec.architecture, cell.spec.seed, JSON.stringify(cell.spec.options), r.config, new Date().toISOString());
+        const st = this.db.prepare('SELECT status FROM cells WHERE hash = ?').get(r.hash) as { status: string };
+        if (st.status === 'done') continue;
+        this.db.prepare('INSERT INTO results (hash, test_acc, seconds, inputs, versions, extra, finished_at, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(r.hash, r.test_acc, r.seconds, r.inputs, r.versions, r.extra, r.finished_at, 'merge');
+        this.db.prepare("UPDATE cells SET status = 'done', updated_at = ? WHERE hash = ?").run(new Date().toISOString(), r.hash);
+        n++;
+      }
+    });
+    return n;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- CSV
+
+export const CSV_COLUMNS = ['hash', 'label', 'attack', 'defense', 'architecture', 'seed', 'options', 'test_acc', 'clean_acc', 'seconds', 'finished_at', 'inputs', 'versions', 'extra', 'config'] as const;
+
+function csvField(v: unknown): string {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCsv(rows: readonly ResultRow[]): string {
+  return [CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((c) => csvField(r[c])).join(','))].join('\n') + '\n';
+}
+
+/** Parse RFC 4180 CSV (quoted fields may hold commas, quotes and newlines). */
+export function parseCsv(text: string): Record<string, string>[] {
+  const records: string[][] = [];
+  let field = '';
+  let row: string[] = [];
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') (field += '"'), i++;
+      else if (ch === '"') quoted = false;
+      else field += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') row.push(field), (field = '');
+    else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && text[i + 1] === '\n') i++;
+      row.push(field);
+      records.push(row);
+      row = [];
+      field = '';
+    } else field += ch;
+  }
+  if (field.length > 0 || row.length > 0) row.push(field), records.push(row);
+  const [head, ...body] = records;
+  if (!head) return [];
+  return body.filter((r) => r.length > 1 || r[0] !== '').map((r) => Object.fromEntries(head.map((h, i) => [h, r[i] ?? ''])));
+}

@@ -1,0 +1,141 @@
+// The matrix runner: registers a config's cells in the results database, then claims and runs
+// them one at a time until none is left. Re-running skips finished cells and resumes the one an
+// interrupted run left (its artifacts and checkpoints are where the cell's hash puts them);
+// several runners on one database share the work, each cell claimed by one.
+import { join } from 'node:path';
+
+import { Progress } from '../training/progress.js';
+import type { Device } from '../engine/index.js';
+import { TrainingInterrupted } from '../training/trainer.js';
+import { cleanTwinHash, expandMatrix, type MatrixConfig, type ResolvedCell } from './config.js';
+import { cellInputs, runCell, type CellContext } from './cell.js';
+import { ResultsDb } from './db.js';
+
+export interface MatrixRunOptions {
+  config: MatrixConfig;
+  /** the results database (SQLite file) */
+  db: string;
+  artifactsDir: string;
+  dataDir: string;
+  source?: string;
+  /** run only cells whose label contains every one of these words (e.g. ["em", "eclipse"]) */
+  only?: string[];
+  device: Device;
+  quiet?: boolean;
+  log: (m: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface PlannedCell {
+  cell: ResolvedCell;
+  status: string;
+  /** seconds, from a finished result or an estimate */
+  seconds: number | null;
+}
+
+/** Cells selected by --only (every word must appear in the label, e.g. "em eclipse seed 0"). */
+export function selectCells(cells: readonly ResolvedCell[], only?: readonly string[]): ResolvedCell[] {
+  if (!only || only.length === 0) return [...cells];
+  const words = only.flatMap((w) => w.split(/[\s,]+/)).filter(Boolean).map((w) => w.toLowerCase());
+  return cells.filter((c) => {
+    const parts = c.label.toLowerCase().split(' / ').flatMap((p) => p.split(' '));
+    return words.every((w) => parts.includes(w));
+  });
+}
+
+/**
+ * Rough seconds of a cell on this profile's hardware, for --dry-run and the first ETA: the
+ * classifier's images times epochs at a profile throughput (mini: measured on the 2-core CPU),
+ * times the defence's cost factor. Shared artifacts (poisons, denoisers) are not included.
+ */
+export function estimateSeconds(cell: ResolvedCell): number {
+  const c = cell.classifier;
+  const imgPerSec = { smoke: 400, mini: 600, paper: 4000 }[cell.spec.profile];
+  const images = (c.trainPerClass > 0 ? c.trainPerClass * 10 : 50_000) * c.epochs;
+  const p = cell.baseline?.params ?? {};
+  const factor =
+    cell.spec.defense === 'at' ? Number(p.steps ?? 10) + 1
+    : cell.spec.defense === 'aa' ? 1 + ((Number(p.copies ?? 5) - 1) * Math.min(c.epochs, Number(p.repeat_epochs ?? c.epochs))) / c.epochs
+    : 1;
+  return (images / imgPerSec) * factor;
+}
+
+/** The cells of a run with their state (for --dry-run and the progress line). */
+export function planMatrix(o: Pick<MatrixRunOptions, 'config' | 'only' | 'db'>): { cells: PlannedCell[]; db: ResultsDb } {
+  const all = expandMatrix(o.config);
+  const cells = selectCells(all, o.only);
+  const db = ResultsDb.open(o.db);
+  db.addCells(all);
+  const st = db.status(cells.map((c) => c.hash));
+  return { cells: cells.map((cell) => ({ cell, status: st.get(cell.hash)?.status ?? 'pending', seconds: st.get(cell.hash)?.seconds ?? null })), db };
+}
+
+export interface MatrixRunResult {
+  ran: number;
+  skipped: number;
+  failed: number;
+  /** finished by another runner meanwhile */
+  others: number;
+}
+
+/** Run every selected cell not yet finished (and any a dead runner left). */
+export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
+  const { cells, db } = planMatrix(o);
+  try {
+    const ctx: CellContext = { dataDir: o.dataDir, source: o.source, artifactsDir: o.artifactsDir, device: o.device, quiet: o.quiet, log: o.log, signal: o.signal };
+    // Cells whose result came from other data or another eclipse version run again (old rows kept).
+    if (cells.length > 0) {
+      const inputs = await cellInputs(cells[0]!.cell, ctx);
+      const n = db.invalidateChanged(cells.map((c) => c.cell.hash), inputs);
+      if (n > 0) o.log(`matrix: ${n} finished cell(s) came from other inputs (data or eclipse version): recomputing them, old results kept as history`);
+    }
+    // Clean twins first: a poisoned cell's row then carries its clean accuracy.
+    const order = [...cells].sort((a, b) => Number(b.cell.spec.attack === 'clean') - Number(a.cell.spec.attack === 'clean'));
+    const hashes = order.map((c) => c.cell.hash);
+    const byHash = new Map(order.map((c) => [c.cell.hash, c.cell]));
+    const done0 = order.filter((c) => c.status === 'done').length;
+    const total = order.reduce((s, c) => s + (c.status === 'done' ? 0 : estimateSeconds(c.cell)), 0);
+    o.log(`matrix ${o.config.name}: ${order.length} cells (${done0} finished, ${order.length - done0} to run, about ${(total / 3600).toFixed(1)} h of classifier training at the ${o.config.profile} profile's rate) -> ${o.db}`);
+    const progress = new Progress({ label: 'matrix', total: Math.max(1, total), unit: 's', quiet: o.quiet });
+    const res: MatrixRunResult = { ran: 0, skipped: done0, failed: 0, others: 0 };
+    for (;;) {
+      if (o.signal?.aborted) break;
+      const hash = db.claim(hashes);
+      if (hash === null) break;
+      const cell = byHash.get(hash)!;
+      o.log(`matrix: cell ${hash} ${cell.label}`);
+      const timer = setInterval(() => db.renew(hash), 60_000);
+      try {
+        const r = await runCell(cell, { ...ctx, heartbeat: () => db.renew(hash) }, cell.spec.attack === 'clean' ? null : cleanTwinHash(cell));
+        if (db.finish(hash, r)) {
+          res.ran++;
+          o.log(`matrix: ${cell.label}: test accuracy ${(100 * r.testAcc).toFixed(2)}% (${(r.seconds / 60).toFixed(1)} min)`);
+        } else {
+          res.others++;
+          o.log(`matrix: ${cell.label} was taken over by another runner (its lease lapsed); its result stands, this one is dropped`);
+        }
+      } catch (e) {
+        if (e instanceof TrainingInterrupted || o.signal?.aborted) {
+          db.release(hash);
+          o.log(`matrix: stopped in ${cell.label}; run the same command to resume it`);
+          break;
+        }
+        res.failed++;
+        db.fail(hash, (e as Error).stack ?? String(e));
+        o.log(`matrix: ${cell.label} FAILED: ${(e as Error).message} (retried once on the next run; the error is in the database)`);
+      } finally {
+        clearInterval(timer);
+      }
+      progress.tick(estimateSeconds(cell), { cells: `${res.ran + res.skipped + res.failed}/${order.length}` });
+    }
+    progress.finish({ ran: String(res.ran), failed: String(res.failed) });
+    return res;
+  } finally {
+    db.close();
+  }
+}
+
+/** Where a config's shared artifacts go by default: beside the database. */
+export function defaultArtifacts(dbFile: string): string {
+  return join(dbFile.replace(/\.(sqlite|db)$/, ''), '..', 'artifacts');
+}
