@@ -19,6 +19,8 @@ import type { ResolvedCell } from './config.js';
 export interface CellContext {
   /** where the profile's CIFAR-10 import lives (made on first use) */
   dataDir: string;
+  /** the user's own data instead of the CIFAR-10 import */
+  data?: { train: string; test: string; pool: string };
   /** CIFAR-10 binary release (default $ECLIPSE_CIFAR10 or the shared copy) */
   source?: string;
   /** shared artifacts: poisons/, denoisers/, purified/, defense-work/, cells/ */
@@ -62,12 +64,15 @@ const dataCache = new Map<string, Data>();
 
 /** The profile's clean data (imported once per data folder and process). */
 async function cellData(cell: ResolvedCell, ctx: CellContext): Promise<Data> {
-  const hit = dataCache.get(ctx.dataDir);
+  const where = ctx.data ? JSON.stringify(ctx.data) : ctx.dataDir;
+  const hit = dataCache.get(where);
   if (hit) return hit;
   const c = cell.classifier;
-  const d = await prepareDataDir(ctx.dataDir, { source: ctx.source, trainPerClass: c.trainPerClass, testPerClass: c.testPerClass, sparsePoolPerClass: SPARSE_POOL_PER_CLASS, seed: 0 }, ctx.log);
+  const d = ctx.data
+    ? { train: await loadDataset(ctx.data.train), test: await loadDataset(ctx.data.test), sparsePool: await loadDataset(ctx.data.pool) }
+    : await prepareDataDir(ctx.dataDir, { source: ctx.source, trainPerClass: c.trainPerClass, testPerClass: c.testPerClass, sparsePoolPerClass: SPARSE_POOL_PER_CLASS, seed: 0 }, ctx.log);
   const data = { ...d, digest: short([datasetDigest(d.train), datasetDigest(d.test), datasetDigest(d.sparsePool)]) };
-  dataCache.set(ctx.dataDir, data);
+  dataCache.set(where, data);
   return data;
 }
 

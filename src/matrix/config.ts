@@ -3,6 +3,7 @@
 // identified by the hash of that resolved recipe (so two spellings of one cell are one cell).
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 
 import { ATTACKS, ATTACK_NAMES, type AttackName } from '../attacks/index.js';
 import { DEFENSES, DEFENSE_NAMES, type DefenseName } from '../defenses/baselines/index.js';
@@ -101,6 +102,8 @@ export interface MatrixConfig {
   groups: MatrixGroup[];
   /** add, for every cell, the same defence on clean data (the paper's Table 3); default true */
   cleanTwins?: boolean;
+  /** the user's own data (paths relative to the config file); default: the profile's CIFAR-10 import */
+  data?: { train: string; test: string; pool: string };
 }
 
 export class MatrixConfigError extends Error {}
@@ -133,7 +136,15 @@ function checkName(kind: string, name: unknown, known: readonly string[], where:
 export function parseMatrixConfig(raw: unknown, where = 'matrix config'): MatrixConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new MatrixConfigError(`${where}: must be a JSON object with "profile" and "groups"`);
   const r = raw as Record<string, unknown>;
-  for (const k of Object.keys(r)) if (!['name', 'profile', 'options', 'groups', 'cleanTwins', 'comment'].includes(k)) throw new MatrixConfigError(`${where}: unknown key "${k}"${suggest(k, ['name', 'profile', 'options', 'groups', 'cleanTwins'])}`);
+  const KEYS = ['name', 'profile', 'options', 'groups', 'cleanTwins', 'data', 'comment'];
+  for (const k of Object.keys(r)) if (!KEYS.includes(k)) throw new MatrixConfigError(`${where}: unknown key "${k}"${suggest(k, KEYS)}`);
+  let data: MatrixConfig['data'];
+  if (r.data !== undefined) {
+    const d = r.data as Record<string, unknown>;
+    if (typeof d !== 'object' || d === null || !['train', 'test', 'pool'].every((k) => typeof d[k] === 'string'))
+      throw new MatrixConfigError(`${where}: "data" must give the files {"train", "test", "pool"} (.safetensors from eclipse data import; pool = the defender's clean images)`);
+    data = { train: d.train as string, test: d.test as string, pool: d.pool as string };
+  }
   const profile = checkName('profile', r.profile ?? 'mini', PROFILES, where) as ProfileName;
   if (!Array.isArray(r.groups) || r.groups.length === 0) throw new MatrixConfigError(`${where}: "groups" must be a non-empty list of {attacks, defenses, architectures, seeds, options, sweep}`);
   const options = checkOptions(r.options, `${where} options`);
@@ -166,7 +177,7 @@ export function parseMatrixConfig(raw: unknown, where = 'matrix config'): Matrix
       sweep,
     };
   });
-  return { name: typeof r.name === 'string' ? r.name : 'matrix', profile, options, groups, cleanTwins: r.cleanTwins !== false };
+  return { name: typeof r.name === 'string' ? r.name : 'matrix', profile, options, groups, cleanTwins: r.cleanTwins !== false, ...(data ? { data } : {}) };
 }
 
 function checkOptions(v: unknown, where: string): Record<string, OptionValue> {
@@ -188,7 +199,12 @@ export async function readMatrixConfig(file: string): Promise<MatrixConfig> {
   } catch (e) {
     throw new MatrixConfigError(`${file} is not valid JSON: ${(e as Error).message}`);
   }
-  return parseMatrixConfig(raw, file);
+  const c = parseMatrixConfig(raw, file);
+  if (c.data) {
+    const base = dirname(resolve(file));
+    c.data = { train: resolve(base, c.data.train), test: resolve(base, c.data.test), pool: resolve(base, c.data.pool) };
+  }
+  return c;
 }
 
 /** Every combination of the sweep's values (one empty combination without a sweep). */

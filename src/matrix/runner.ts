@@ -82,7 +82,7 @@ export interface MatrixRunResult {
 export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
   const { cells, db } = planMatrix(o);
   try {
-    const ctx: CellContext = { dataDir: o.dataDir, source: o.source, artifactsDir: o.artifactsDir, device: o.device, quiet: o.quiet, log: o.log, signal: o.signal };
+    const ctx: CellContext = { dataDir: o.dataDir, data: o.config.data, source: o.source, artifactsDir: o.artifactsDir, device: o.device, quiet: o.quiet, log: o.log, signal: o.signal };
     // Cells whose result came from other data or another eclipse version run again (old rows kept).
     if (cells.length > 0) {
       const inputs = await cellInputs(cells[0]!.cell, ctx);

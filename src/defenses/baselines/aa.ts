@@ -18,9 +18,12 @@
 //     has: kornia's policy wrapper is bypassed when the policy samples (kornia issue #4441), so
 //     the symmetric ops never get a negative sign and shear is in degrees, not the x180 mapping.
 //     TRIVIAL_OPS lists the ops and ranges as kornia actually samples them.
-// Deviations: the plasma and op code is ours (same formulas, our own seeded generator, so the
-// draws differ from torch's); posterize rounds its U[0,4] draw to whole bits (current kornia;
-// 2023 kornia truncated). Everything runs on the CPU on a Float32Array copy of the batch.
+// The plasma and op code is ours, written from kornia's formulas and checked against kornia
+// 0.9.0rc1 (source snapshot of 2026-08) to float precision: the plasma maps given the same
+// uniforms, and every op at several magnitudes (test/defense-aa.test.ts keeps a few of kornia's
+// plasma values). Deviations: our own seeded generator (the draws differ from torch's);
+// posterize rounds its U[0,4] draw to whole bits as that kornia does (older releases may have
+// truncated). Everything runs on the CPU on a Float32Array copy of the batch.
 import { F, tidy, type Device, type Generator, type Tensor } from '../../engine/index.js';
 import type { ImageDataset } from '../../data/dataset.js';
 import { Rng } from '../../data/rng.js';

@@ -1,0 +1,194 @@
+// The matrix runner (issue 10): config checking, cell hashing, the SQLite results database
+// (claims, leases, history, damage), and the runner killed mid-cell or run twice at once.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { cleanTwinHash, expandMatrix, parseMatrixConfig, resolveCell } from '../src/matrix/config.js';
+import { saveDataset } from '../src/data/store.js';
+import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
+
+const tmp = makeTempDir('eclipse-matrix-');
+test.after(() => tmp.cleanup());
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclipse.js');
+const [major] = process.versions.node.split('.').map(Number);
+const noSqlite = major! < 22 ? `node:sqlite needs Node.js 22+ (this is ${process.version}; CI runs this file on Node 22 and 24)` : null;
+
+const base = { name: 't', profile: 'smoke', groups: [{ attacks: ['em', 'urp'], defenses: ['none', 'eclipse'] }] };
+
+test('config: unknown names and options are clear errors with the nearest name', () => {
+  const bad = (patch: Record<string, unknown>, re: RegExp): void => assert.throws(() => parseMatrixConfig({ ...base, ...patch }), re);
+  bad({ groups: [{ attacks: ['emm'], defenses: ['none'] }] }, /unknown attack "emm" \(did you mean em\?\)/);
+  bad({ groups: [{ attacks: ['em'], defenses: ['isg-g'] }] }, /unknown defense "isg-g" \(did you mean iss-g\?\)/);
+  bad({ groups: [{ attacks: ['em'], defenses: ['none'], architectures: ['resnet81'] }] }, /unknown architecture "resnet81" \(did you mean resnet18\?\)/);
+  bad({ options: { tstar: 50 } }, /unknown option "tstar" \(did you mean tStar\?\)/);
+  bad({ options: { tStar: 'x' } }, /option tStar must be an integer/);
+  bad({ profle: 'mini' }, /unknown key "profle" \(did you mean profile\?\)/);
+  bad({ groups: [] }, /non-empty list/);
+  assert.throws(() => expandMatrix(parseMatrixConfig({ ...base, groups: [{ attacks: ['em'], defenses: ['none'], sweep: { tStar: [50] } }] })), /tStar is an ECLIPSE option/);
+  assert.throws(() => expandMatrix(parseMatrixConfig({ ...base, groups: [{ attacks: ['em'], defenses: ['at'], options: { 'defense.stpes': 2 } }] })), /at defence has no setting "stpes" \(did you mean steps\?\)/);
+  assert.throws(() => expandMatrix(parseMatrixConfig({ ...base, groups: [{ attacks: ['em'], defenses: ['none'], options: { 'attack.steps': 0 } }] })), /steps must be >= 1/);
+});
+
+test('cells: one per combination, hashed by the resolved recipe, clean twins added once', () => {
+  const c = parseMatrixConfig({ ...base, groups: [{ attacks: ['em', 'urp'], defenses: ['none', 'eclipse'], seeds: [0, 1], sweep: { sigma: [0.05, 0.1] } }] });
+  const cells = expandMatrix(c);
+  // 2 attacks x 2 defences x 2 seeds x 2 sigmas = 16 poisoned cells; sigma does not change 'none' cells
+  // (its compensation is off), so those collapse: em/urp x none x seeds = 4, plus eclipse 8; twins: 2 + 4
+  const poisoned = cells.filter((x) => x.spec.attack !== 'clean');
+  const clean = cells.filter((x) => x.spec.attack === 'clean');
+  assert.equal(poisoned.length, 12);
+  assert.equal(clean.length, 6);
+  assert.equal(new Set(cells.map((x) => x.hash)).size, cells.length);
+  for (const x of poisoned) assert.ok(clean.some((k) => k.hash === cleanTwinHash(x)), `${x.label} has its clean twin`);
+  // the same recipe spelt differently is the same cell; a changed setting is another cell
+  const a = resolveCell({ profile: 'smoke', attack: 'em', defense: 'eclipse', architecture: 'resnet18', seed: 0, options: {} });
+  const b = resolveCell({ profile: 'smoke', attack: 'em', defense: 'eclipse', architecture: 'resnet18', seed: 0, options: { tStar: 100 } });
+  const d = resolveCell({ profile: 'smoke', attack: 'em', defense: 'eclipse', architecture: 'resnet18', seed: 0, options: { tStar: 50 } });
+  assert.equal(a.hash, b.hash, 'tStar 100 is the smoke default');
+  assert.notEqual(a.hash, d.hash);
+  assert.equal(d.eclipse!.profile.purify.tStar, 50);
+  const ab = resolveCell({ profile: 'smoke', attack: 'em', defense: 'eclipse', architecture: 'resnet18', seed: 0, options: { ablation: 'AC' } });
+  assert.deepEqual(ab.eclipse!.components, { purify: true, grayscale: false, noise: true });
+});
+
+test('results database: one claim per cell, leases, history, results written once', { skip: noSqlite ?? false }, async () => {
+  const { ResultsDb } = await import('../src/matrix/db.js');
+  const file = join(tmp.dir, 'unit.sqlite');
+  const cells = expandMatrix(parseMatrixConfig({ ...base, cleanTwins: false, groups: [{ attacks: ['urp', 'lsp'], defenses: ['none'] }] }));
+  const r1 = ResultsDb.open(file);
+  const r2 = ResultsDb.open(file);
+  r1.addCells(cells);
+  r2.addCells(cells);
+  const hashes = cells.map((c) => c.hash);
+  const a = r1.claim(hashes);
+  const b = r2.claim(hashes);
+  assert.ok(a && b && a !== b, 'two runners claim two different cells');
+  assert.equal(r1.claim(hashes), null, 'nothing left to claim');
+  const res = { testAcc: 0.5, seconds: 1, inputs: 'x', versions: { eclipse: 't' }, extra: {} };
+  assert.equal(r2.finish(a!, res), false, 'a runner cannot finish a cell it does not hold');
+  assert.equal(r1.finish(a!, res), true);
+  assert.equal(r1.finish(a!, res), false, 'a result is written once');
+  assert.equal(r1.resultCount(a!), 1);
+  // inputs changed: the cell runs again and the old row stays as history
+  assert.equal(r1.invalidateChanged(hashes, 'y'), 1);
+  assert.equal(r1.claim(hashes), a);
+  assert.equal(r1.finish(a!, { ...res, inputs: 'y', testAcc: 0.6 }), true);
+  assert.equal(r1.resultCount(a!), 2);
+  assert.deepEqual(r1.results().map((r) => r.test_acc), [0.6]);
+  r1.close();
+  r2.close();
+  // a damaged database is reported and left as it is
+  const broken = join(tmp.dir, 'broken.sqlite');
+  writeFileSync(broken, 'not a database at all, just text');
+  assert.throws(() => ResultsDb.open(broken), /not a SQLite database .*left as it is/);
+  assert.equal(readFileSync(broken, 'utf8'), 'not a database at all, just text');
+  const truncated = join(tmp.dir, 'truncated.sqlite');
+  writeFileSync(truncated, readFileSync(file).subarray(0, 3000));
+  assert.throws(() => ResultsDb.open(truncated), /damaged|not a SQLite/);
+});
+
+// --------------------------------------------------------------------------- the runner as processes
+
+async function dataFiles(): Promise<{ train: string; test: string; pool: string }> {
+  const dir = join(tmp.dir, 'data');
+  const f = { train: join(dir, 'train.safetensors'), test: join(dir, 'test.safetensors'), pool: join(dir, 'pool.safetensors') };
+  if (!existsSync(f.train)) {
+    mkdirSync(dir, { recursive: true });
+    const classes = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+    await saveDataset(syntheticDataset({ classes, perClass: 6, seed: 1 }), f.train);
+    await saveDataset(syntheticDataset({ classes, perClass: 2, seed: 2 }), f.test);
+    await saveDataset(syntheticDataset({ classes, perClass: 3, seed: 3 }), f.pool);
+  }
+  return f;
+}
+
+function writeConfig(name: string, epochs: number, data: { train: string; test: string; pool: string }): string {
+  const file = join(tmp.dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ name, profile: 'smoke', data, options: { epochs, width: 4 }, groups: [{ attacks: ['urp', 'lsp', 'ar'], defenses: ['none', 'iss-g'] }] }));
+  return file;
+}
+
+const env = { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' };
+const runner = (config: string, db: string): ChildProcess =>
+  spawn(process.execPath, [bin, 'matrix', 'run', config, '--db', db, '--threads', '1', '--device', 'cpu', '--quiet'], { cwd: tmp.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+const finished = (p: ChildProcess): Promise<{ code: number | null; out: string; err: string }> =>
+  new Promise((res) => {
+    let out = '';
+    let err = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.stderr!.on('data', (d) => (err += d));
+    p.on('close', (code) => res({ code, out, err }));
+  });
+
+test('two runners on one database run every cell exactly once', { skip: noSqlite ?? false }, async () => {
+  const { ResultsDb } = await import('../src/matrix/db.js');
+  const config = writeConfig('two', 1, await dataFiles());
+  const db = join(tmp.dir, 'two.sqlite');
+  const [a, b] = await Promise.all([finished(runner(config, db)), finished(runner(config, db))]);
+  assert.equal(a.code, 0, a.err);
+  assert.equal(b.code, 0, b.err);
+  const ran = [a, b].map((r) => Number(/ran (\d+)/.exec(r.out)?.[1]));
+  // 3 attacks x 2 defences + 2 clean twins = 8 cells
+  assert.equal(ran[0]! + ran[1]!, 8, `${a.out} / ${b.out}`);
+  const h = ResultsDb.open(db);
+  const rows = h.results();
+  assert.equal(rows.length, 8);
+  for (const r of rows) assert.equal(h.resultCount(r.hash), 1, `${r.label} ran once`);
+  for (const r of rows.filter((x) => x.attack !== 'clean')) assert.ok(r.clean_acc !== null, `${r.label} carries its clean accuracy`);
+  h.close();
+  // export and merge round trip into a new database
+  const csv = join(tmp.dir, 'two.csv');
+  const ex = spawnSync(process.execPath, [bin, 'matrix', 'export', '--db', db, '--out', csv], { env, encoding: 'utf8' });
+  assert.equal(ex.status, 0, ex.stderr);
+  const merged = join(tmp.dir, 'merged.sqlite');
+  const mg = spawnSync(process.execPath, [bin, 'matrix', 'merge', csv, '--db', merged], { env, encoding: 'utf8' });
+  assert.equal(mg.status, 0, mg.stderr);
+  assert.match(mg.stdout, /merged 8 result/);
+  const again = spawnSync(process.execPath, [bin, 'matrix', 'run', config, '--db', merged, '--dry-run'], { env, encoding: 'utf8' });
+  assert.equal((again.stdout.match(/ done /g) ?? []).length, 8, again.stdout);
+});
+
+test('a runner killed mid-cell: finished cells are kept, only the interrupted one is recomputed', { skip: noSqlite ?? false }, async () => {
+  const { ResultsDb } = await import('../src/matrix/db.js');
+  const config = writeConfig('kill', 40, await dataFiles());
+  const db = join(tmp.dir, 'kill.sqlite');
+  const p = runner(config, db);
+  const out = finished(p);
+  // wait until two cells are done and a third is running, then kill -9
+  const hashes = expandMatrix(parseMatrixConfig(JSON.parse(readFileSync(config, 'utf8')))).map((c) => c.hash);
+  const started = Date.now();
+  let killedDuring: string | null = null;
+  while (Date.now() - started < 240_000 && killedDuring === null) {
+    await new Promise((r) => setTimeout(r, 300));
+    if (!existsSync(db)) continue;
+    const h = ResultsDb.open(db);
+    const st = h.status(hashes);
+    h.close();
+    const done = [...st.values()].filter((s) => s.status === 'done').length;
+    const running = [...st.entries()].find(([, s]) => s.status === 'running');
+    if (done >= 2 && running) {
+      killedDuring = running[0];
+      p.kill('SIGKILL');
+    }
+  }
+  await out;
+  assert.ok(killedDuring !== null, 'the runner finished two cells and was killed in the third');
+  const before = ResultsDb.open(db);
+  const doneBefore = before.results();
+  const finishedAt = new Map(doneBefore.map((r) => [r.hash, r.finished_at]));
+  before.close();
+  const second = await finished(runner(config, db));
+  assert.equal(second.code, 0, second.err);
+  const after = ResultsDb.open(db);
+  const rows = after.results();
+  assert.equal(rows.length, 8);
+  for (const r of rows) assert.equal(after.resultCount(r.hash), 1, `${r.label}: one result`);
+  for (const [hash, at] of finishedAt) assert.equal(rows.find((r) => r.hash === hash)!.finished_at, at, 'finished cells were not rerun');
+  assert.ok(!finishedAt.has(killedDuring!), 'the killed cell had no result');
+  after.close();
+  assert.equal(Number(/ran (\d+)/.exec(second.out)?.[1]), 8 - doneBefore.length);
+  assert.match(second.out, new RegExp(`already finished ${doneBefore.length}`));
+});
