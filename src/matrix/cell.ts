@@ -85,6 +85,12 @@ export async function cellInputs(cell: ResolvedCell, ctx: CellContext): Promise<
 async function trainingSet(cell: ResolvedCell, data: Data, ctx: CellContext): Promise<{ train: ImageDataset; key: string }> {
   const s = cell.spec;
   if (s.attack === 'clean') return { train: data.train, key: `clean:${data.digest}` };
+  if (s.poisonFile) {
+    const given = await loadDataset(s.poisonFile);
+    if (given.n !== data.train.n || given.classes.join() !== data.train.classes.join() || given.labels.some((l, i) => l !== data.train.labels[i]))
+      throw new Error(`${s.poisonFile} is not a poisoned copy of this matrix's training set (${given.n} images, classes ${given.classes.join(',')}; expected ${data.train.n} with the same labels): make it from that set with eclipse poison`);
+    return { train: given, key: `${s.attack}:file:${datasetDigest(given).slice(0, 16)}` };
+  }
   const key = short({ attack: s.attack, params: cell.attackParams, seed: cell.poisonSeed, data: data.digest, profile: s.profile });
   const dir = join(ctx.artifactsDir, 'poisons');
   const file = join(dir, `${s.attack}-${key}.safetensors`);

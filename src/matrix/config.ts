@@ -17,6 +17,8 @@ export type OptionValue = number | string | boolean;
 /** A cell before resolution: what the config names. */
 export interface CellSpec {
   profile: ProfileName;
+  /** a given poisoned training set instead of generating the attack's */
+  poisonFile?: string;
   /** an attack name, or 'clean' for the unpoisoned training set */
   attack: string;
   /** 'eclipse' or a baseline defence */
@@ -104,6 +106,8 @@ export interface MatrixConfig {
   cleanTwins?: boolean;
   /** the user's own data (paths relative to the config file); default: the profile's CIFAR-10 import */
   data?: { train: string; test: string; pool: string };
+  /** poisoned training sets made elsewhere (eclipse poison, eclipse data import), by attack name */
+  poisons?: Record<string, string>;
 }
 
 export class MatrixConfigError extends Error {}
@@ -136,7 +140,7 @@ function checkName(kind: string, name: unknown, known: readonly string[], where:
 export function parseMatrixConfig(raw: unknown, where = 'matrix config'): MatrixConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new MatrixConfigError(`${where}: must be a JSON object with "profile" and "groups"`);
   const r = raw as Record<string, unknown>;
-  const KEYS = ['name', 'profile', 'options', 'groups', 'cleanTwins', 'data', 'comment'];
+  const KEYS = ['name', 'profile', 'options', 'groups', 'cleanTwins', 'data', 'poisons', 'comment'];
   for (const k of Object.keys(r)) if (!KEYS.includes(k)) throw new MatrixConfigError(`${where}: unknown key "${k}"${suggest(k, KEYS)}`);
   let data: MatrixConfig['data'];
   if (r.data !== undefined) {
@@ -144,6 +148,16 @@ export function parseMatrixConfig(raw: unknown, where = 'matrix config'): Matrix
     if (typeof d !== 'object' || d === null || !['train', 'test', 'pool'].every((k) => typeof d[k] === 'string'))
       throw new MatrixConfigError(`${where}: "data" must give the files {"train", "test", "pool"} (.safetensors from eclipse data import; pool = the defender's clean images)`);
     data = { train: d.train as string, test: d.test as string, pool: d.pool as string };
+  }
+  let poisons: Record<string, string> | undefined;
+  if (r.poisons !== undefined) {
+    if (typeof r.poisons !== 'object' || r.poisons === null) throw new MatrixConfigError(`${where}: "poisons" must map attack names to poisoned .safetensors files`);
+    poisons = {};
+    for (const [k, v] of Object.entries(r.poisons as Record<string, unknown>)) {
+      checkName('attack', k, ATTACK_NAMES, `${where} poisons`);
+      if (typeof v !== 'string') throw new MatrixConfigError(`${where}: poisons.${k} must be a file path`);
+      poisons[k] = v;
+    }
   }
   const profile = checkName('profile', r.profile ?? 'mini', PROFILES, where) as ProfileName;
   if (!Array.isArray(r.groups) || r.groups.length === 0) throw new MatrixConfigError(`${where}: "groups" must be a non-empty list of {attacks, defenses, architectures, seeds, options, sweep}`);
@@ -177,7 +191,7 @@ export function parseMatrixConfig(raw: unknown, where = 'matrix config'): Matrix
       sweep,
     };
   });
-  return { name: typeof r.name === 'string' ? r.name : 'matrix', profile, options, groups, cleanTwins: r.cleanTwins !== false, ...(data ? { data } : {}) };
+  return { name: typeof r.name === 'string' ? r.name : 'matrix', profile, options, groups, cleanTwins: r.cleanTwins !== false, ...(data ? { data } : {}), ...(poisons ? { poisons } : {}) };
 }
 
 function checkOptions(v: unknown, where: string): Record<string, OptionValue> {
@@ -200,10 +214,9 @@ export async function readMatrixConfig(file: string): Promise<MatrixConfig> {
     throw new MatrixConfigError(`${file} is not valid JSON: ${(e as Error).message}`);
   }
   const c = parseMatrixConfig(raw, file);
-  if (c.data) {
-    const base = dirname(resolve(file));
-    c.data = { train: resolve(base, c.data.train), test: resolve(base, c.data.test), pool: resolve(base, c.data.pool) };
-  }
+  const base = dirname(resolve(file));
+  if (c.data) c.data = { train: resolve(base, c.data.train), test: resolve(base, c.data.test), pool: resolve(base, c.data.pool) };
+  if (c.poisons) c.poisons = Object.fromEntries(Object.entries(c.poisons).map(([k, v]) => [k, resolve(base, v)]));
   return c;
 }
 
@@ -260,7 +273,7 @@ export function resolveCell(spec: CellSpec): ResolvedCell {
   const classifier = { ...m.classifier, trainPerClass: classifierProfile(spec.profile).trainPerClass, testPerClass: classifierProfile(spec.profile).testPerClass };
   const eclipse = isEclipse ? { profile: m.eclipse, components: m.components } : null;
   // The hash covers what decides the result, not how the config spelt it.
-  const hash = sha({ v: 1, profile: spec.profile, attack: spec.attack, attackParams, poisonSeed: m.poisonSeed, defense: spec.defense, eclipse, baseline: baseline && { params: baseline.params, compensation: baseline.compensation }, classifier, seed: spec.seed });
+  const hash = sha({ v: 1, profile: spec.profile, attack: spec.attack, attackParams, poisonSeed: m.poisonSeed, ...(spec.poisonFile ? { poisonFile: spec.poisonFile } : {}), defense: spec.defense, eclipse, baseline: baseline && { params: baseline.params, compensation: baseline.compensation }, classifier, seed: spec.seed });
   const opts = Object.entries(spec.options).map(([k, v]) => `${k} ${v}`);
   const label = [spec.attack, spec.defense, spec.architecture, `seed ${spec.seed}`, ...opts].join(' / ');
   return { spec, classifier, attackParams, eclipse, baseline, poisonSeed: m.poisonSeed, hash, label };
@@ -276,7 +289,8 @@ export function expandMatrix(c: MatrixConfig): ResolvedCell[] {
           for (const architecture of g.architectures ?? ['resnet18'])
             for (const seed of g.seeds ?? [0]) {
               const options = { ...(c.options ?? {}), ...(g.options ?? {}), ...combo };
-              const cell = resolveCell({ profile: c.profile, attack, defense, architecture, seed, options });
+              const poisonFile = attack === 'clean' ? undefined : c.poisons?.[attack];
+              const cell = resolveCell({ profile: c.profile, attack, defense, architecture, seed, options, ...(poisonFile ? { poisonFile } : {}) });
               cells.set(cell.hash, cell);
               if (c.cleanTwins !== false && attack !== 'clean') {
                 const twinOptions = Object.fromEntries(Object.entries(options).filter(([k]) => !k.startsWith('attack.') && k !== 'poisonSeed'));
@@ -290,5 +304,6 @@ export function expandMatrix(c: MatrixConfig): ResolvedCell[] {
 /** The clean twin's hash of a cell (the same defence and classifier on clean data). */
 export function cleanTwinHash(cell: ResolvedCell): string {
   const options = Object.fromEntries(Object.entries(cell.spec.options).filter(([k]) => !k.startsWith('attack.') && k !== 'poisonSeed'));
-  return resolveCell({ ...cell.spec, attack: 'clean', options }).hash;
+  const { poisonFile: _p, ...spec } = cell.spec;
+  return resolveCell({ ...spec, attack: 'clean', options }).hash;
 }
