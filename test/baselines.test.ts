@@ -16,7 +16,7 @@ import { batchRng, beta, cutmixBox, cutmixObjective, cutoutTransform, mixupObjec
 import { batchClipNoise } from '../src/defenses/baselines/dpsgd.js';
 import { grayscaleImages, jpegImages, jpegRoundTrip } from '../src/defenses/baselines/iss.js';
 import { chainTransforms, createDefense, DEFENSES, DEFENSE_NAMES, planTrainOptions, type DefenseContext } from '../src/defenses/baselines/index.js';
-import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
+import { findCifar, makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
 const tmp = makeTempDir('eclipse-baselines-');
 test.after(() => tmp.cleanup());
@@ -263,4 +263,27 @@ test('cli: eclipse train --defense and eclipse defend --defense on a smoke set; 
   assert.deepEqual([...squeezed.images.subarray(0, 1024)], [...squeezed.images.subarray(1024, 2048)], 'grayscale');
   const ab = run(['defend', '--profile', 'smoke', '--train', train, '--defense', 'at', '--no-purify']);
   assert.match(ab.stderr, /--no-purify is an ECLIPSE ablation/);
+});
+
+test('every baseline through eclipse defend on real CIFAR-10 (smoke profile)', async (t) => {
+  const cifar = findCifar();
+  if (cifar.source === null) return t.skip(cifar.why);
+  const dir = join(tmp.dir, 'cifar');
+  const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args, '--threads', '2', '--device', 'cpu'], { cwd: tmp.dir, encoding: 'utf8', env: { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' } });
+  const imp = run(['data', 'import', '--profile', 'smoke', '--out', join(dir, 'data')]);
+  assert.equal(imp.status, 0, imp.stderr);
+  const train = join(dir, 'data', 'train.safetensors');
+  const poisoned = join(dir, 'urp.safetensors');
+  const p = run(['poison', '--attack', 'urp', '--in', train, '--out', poisoned]);
+  assert.equal(p.status, 0, p.stderr);
+  for (const d of DEFENSE_NAMES) {
+    const out = join(dir, `defend-${d}`);
+    const r = run(['defend', '--profile', 'smoke', '--train', poisoned, '--test', join(dir, 'data', 'test.safetensors'), '--clean-train', train, '--defense', d, '--epochs', '1', '--out', out, '--quiet'].filter((a, i, all) => d === 'avatar' || (a !== '--clean-train' && all[i - 1] !== '--clean-train')));
+    assert.equal(r.status, 0, `${d}: ${r.stderr}`);
+    const acc = Number(new RegExp(`^${d} \\(smoke\\): test accuracy ([0-9.]+)%`, 'm').exec(r.stdout)?.[1]);
+    assert.ok(acc >= 0 && acc <= 100, `${d}: ${r.stdout}`);
+    const res = JSON.parse(readFileSync(join(out, 'classifier-seed0', 'result.json'), 'utf8')) as { tags: Record<string, string> };
+    assert.equal(res.tags.defense, d);
+    assert.equal(res.tags.attack, d === 'iss-g' || d === 'iss-j' || d === 'op' || d === 'avatar' ? res.tags.attack : 'urp');
+  }
 });
