@@ -43,6 +43,16 @@ export const AVATAR_SETTINGS = {
     help: "training iterations of AVATAR's denoiser (0 = the profile's ECLIPSE denoiser iterations)",
     profiles: { smoke: 0, mini: 2000, paper: 0 },
   },
+  // AVATAR integrates its reverse SDE with torchsde's default dt = 1e-3 from t = t*/1000, i.e.
+  // about t* = 100 solver steps: at paper scale we respace to that many (the full chain from
+  // step 807 would cost 8x more). 0 keeps the profile's purification steps (mini: 10).
+  reverseSteps: {
+    flag: 'avatar-reverse-steps',
+    kind: 'int',
+    min: 0,
+    help: "reverse steps of AVATAR's purification (0 = the profile's respaced steps)",
+    profiles: { smoke: 0, mini: 0, paper: 100 },
+  },
 } as const satisfies SettingTable;
 
 /** AVATAR's diffusion steps and beta range (the VP SDE of score-SDE / DiffPure, discretised). */
@@ -92,7 +102,7 @@ export class AvatarDefense extends BaselineDefense<typeof AVATAR_SETTINGS> {
     const eclipse = eclipseProfile(ctx.profile);
     const conv = avatarTStar(s.vpTStar, eclipse.denoiser.steps);
     const recipe = avatarDenoiserRecipe(eclipse.denoiser, conv.tStar, s.denoiserIterations);
-    const purify: PurifyRecipe = { ...eclipse.purify, tStar: conv.tStar };
+    const purify: PurifyRecipe = { ...eclipse.purify, tStar: conv.tStar, ...(s.reverseSteps > 0 ? { respacedSteps: Math.min(s.reverseSteps, conv.tStar) } : {}) };
 
     // Stage 1: the denoiser, on the whole clean training set (keyed without the poisoned set).
     const cleanDigest = datasetDigest(clean);

@@ -1,0 +1,42 @@
+// eclipse report: the benchmark's results as the page people read (tables beside the paper's
+// numbers, sweep plots, training curves, image figures), from a matrix results database.
+import { dirname, join } from 'node:path';
+
+import { defaultArtifacts } from '../matrix/runner.js';
+import { writeReport } from '../report/build.js';
+import { parse, required, str } from './args.js';
+
+export const REPORT_HELP = `eclipse report --db FILE [--artifacts DIR] [--out DIR] [--data PATH]
+
+Writes, from a matrix results database (eclipse matrix run), a self-contained report.html
+(no network: inline CSS, SVG plots, images as data: URIs), report.md and results.csv:
+  - Table 1: test accuracy per attack x defence, one table per architecture, mean over seeds,
+    the paper's ResNet-18 number beside ours; AVG over the non-adaptive attacks present
+  - Table 3: clean accuracy per architecture x defence (the "clean" cells)
+  - Table 4: ECLIPSE's parts (cells with option ablation)
+  - sweeps: accuracy against every ECLIPSE option with several values (Vega-Lite plots)
+  - training curves: train loss and test accuracy per epoch, one plot per defence
+  - Fig. 1 (clean, poisoned, amplified perturbation) and Fig. 4 (clean, poisoned, noised,
+    purified) from the poisons and purified sets under ARTIFACTS
+  - results.csv: one line per architecture x defence x attack x swept-option values
+Empty or partial databases give a report that says what is missing.
+  --db FILE          results database
+  --artifacts DIR    the matrix's shared artifacts (default: beside the database)
+  --out DIR          output folder (default: report/ beside the database)
+  --data PATH        the clean training set for the figures: a .safetensors file, its data
+                     folder, or the matrix config naming it (default data/cifar10-<profile>/)
+  --quiet            no progress output
+  -h, --help         this help`;
+
+export async function reportCommand(argv: string[]): Promise<void> {
+  const { flags } = parse(argv, { db: { type: 'string' }, artifacts: { type: 'string' }, out: { type: 'string' }, data: { type: 'string' } });
+  if (flags.help) return console.log(REPORT_HELP);
+  const db = required(flags, 'db', 'the results database (from eclipse matrix run)');
+  const out = str(flags, 'out') ?? join(dirname(db), 'report');
+  const quiet = flags.quiet === true;
+  const r = await writeReport({
+    db, out, artifactsDir: str(flags, 'artifacts') ?? defaultArtifacts(db), data: str(flags, 'data'),
+    log: (m) => quiet || console.error(m),
+  });
+  console.log(`report: ${r.html} (also ${r.md}, ${r.csv})`);
+}

@@ -1,0 +1,519 @@
+// The report's content from a results database: Table 1 (test accuracy, attack x defence, per
+// architecture), Table 3 (clean accuracy), Table 4 (ECLIPSE's parts), sweep plots, training
+// curves, image figures and a per-variant CSV. Rendering to HTML/Markdown is in page.ts.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { atomicWriteFile } from '../io/atomic.js';
+import { ResultsDb, type ResultRow } from '../matrix/db.js';
+import type { EpochMetrics } from '../training/trainer.js';
+import { attackOrder, findCleanTrain, imageFigures, type ImageFigure } from './figures.js';
+import {
+  ABLATION_ROWS, AVG_ATTACKS, PAPER_ATTACKS, PAPER_DEFENSES, PAPER_NOTES, PAPER_SWEEP_AVG,
+  archLabel, attackLabel, defenseLabel, paperAblationAvg, paperAverage, paperCleanAcc, paperTestAcc, type PaperValue,
+} from './paper.js';
+import { ResultSet, ablationOf, cellStatusCounts, optionValue, stat, toReportCells, type ReportCell, type Stat } from './results.js';
+import { renderHtml, renderMarkdown } from './page.js';
+import { renderVegaLite, type TopLevelSpec } from './vega.js';
+
+export interface TableCell {
+  /** our number ('–' when missing) */
+  ours: string;
+  /** the paper's number beside it, when there is one */
+  paper?: string;
+  /** hover text: seeds, spread, cells */
+  title?: string;
+  /** the cell has our number */
+  has?: boolean;
+}
+
+export interface ReportTable {
+  id: string;
+  title: string;
+  columns: string[];
+  rows: { head: string; cells: TableCell[] }[];
+  notes: string[];
+}
+
+export interface Plot {
+  id: string;
+  title: string;
+  caption: string;
+  svg: string;
+}
+
+export interface Section {
+  id: string;
+  title: string;
+  intro: string[];
+  tables: ReportTable[];
+  plots: Plot[];
+  figures: ImageFigure[];
+}
+
+export interface ReportModel {
+  title: string;
+  summary: string[];
+  sections: Section[];
+  footnotes: string[];
+  csv: string;
+}
+
+export interface BuildOptions {
+  db: string;
+  artifactsDir: string;
+  /** the clean training set (file, folder or matrix config) for the figures */
+  data?: string;
+  log?: (m: string) => void;
+}
+
+const DASH = '–';
+const fmt = (x: number, d = 1): string => x.toFixed(d);
+const paperText = (p: PaperValue | null): string | undefined => (p ? `${fmt(p.value, 2)}${p.decoded ? '†' : ''}` : undefined);
+const seedText = (seeds: number[]): string => (seeds.length === 0 ? DASH : String(seeds.length));
+const statTitle = (s: Stat): string =>
+  `mean of ${s.n} cell${s.n > 1 ? 's' : ''} (seed${s.seeds.length > 1 ? 's' : ''} ${s.seeds.join(', ')})${s.n > 1 ? `, std ${fmt(s.std, 2)}` : ''}; profile ${s.profiles.join(', ')}; ${s.hashes.join(' ')}`;
+
+function statCell(s: Stat | null, paper?: PaperValue | null, showPaper = true): TableCell {
+  const p = showPaper ? paperText(paper ?? null) : undefined;
+  return { ours: s ? fmt(s.mean) : DASH, ...(p !== undefined || showPaper ? { paper: p ?? DASH } : {}), ...(s ? { title: statTitle(s), has: true } : {}) };
+}
+
+/** Defences in the paper's order, then any other. */
+function defenseOrder(ds: Iterable<string>): string[] {
+  const set = new Set(ds);
+  return [...PAPER_DEFENSES.filter((d) => set.has(d)), ...[...set].filter((d) => !(PAPER_DEFENSES as readonly string[]).includes(d)).sort()];
+}
+
+function archOrder(archs: Iterable<string>): string[] {
+  const order = ['resnet18', 'resnet34', 'resnet50', 'vgg16', 'vgg19', 'densenet121'];
+  return [...new Set(archs)].sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b));
+}
+
+function profileSentence(cells: readonly ReportCell[]): string {
+  const by = new Map<string, number>();
+  for (const c of cells) by.set(c.profile, (by.get(c.profile) ?? 0) + 1);
+  if (by.size === 0) return 'No numbers of ours yet.';
+  if (by.size === 1) return `Our numbers: the ${[...by.keys()][0]} profile.`;
+  return `Our numbers come from MIXED profiles (${[...by].map(([p, n]) => `${p}: ${n} cells`).join(', ')}): rows are not comparable with one another.`;
+}
+
+/** The swept options of a defence's cells and the values its main cells have. */
+function variantNote(rs: ResultSet, arch: string, defenses: readonly string[], attacks: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of defenses) {
+    const axes = new Map<string, Set<string>>();
+    for (const a of attacks)
+      for (const ax of rs.axesFor(arch, d, a)) {
+        const s = axes.get(ax.key) ?? new Set<string>();
+        s.add(String(ax.main));
+        axes.set(ax.key, s);
+      }
+    if (axes.size === 0) continue;
+    out.push(`${defenseLabel(d)}: the cells at ${[...axes].map(([k, v]) => `${k} = ${[...v].join('/')}`).join(', ')} (the profile's value where it ran; the other values are in the sweep plots and Table 4).`);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------ Table 1
+
+function table1(rs: ResultSet, arch: string): ReportTable {
+  const cellsOfArch = rs.cells.filter((c) => c.architecture === arch && c.attack !== 'clean');
+  const attacksHere = new Set(cellsOfArch.map((c) => c.attack));
+  const attackCols = [...PAPER_ATTACKS, ...attackOrder(attacksHere).filter((a) => !(PAPER_ATTACKS as readonly string[]).includes(a))];
+  const avgSet = AVG_ATTACKS.filter((a) => attacksHere.has(a));
+  const paperCol = arch === 'resnet18';
+  const defenses = paperCol ? defenseOrder([...PAPER_DEFENSES, ...cellsOfArch.map((c) => c.defense)]) : defenseOrder(cellsOfArch.map((c) => c.defense));
+  const used: ReportCell[] = [];
+  let partial = false;
+  const rows = defenses.map((d) => {
+    const stats = attackCols.map((a) => {
+      const cells = rs.main(arch, d, a);
+      used.push(...cells);
+      return stat(cells);
+    });
+    const seeds = [...new Set(stats.flatMap((s) => s?.seeds ?? []))];
+    const cells = attackCols.map((a, i) => statCell(stats[i]!, paperTestAcc(arch, d, a), paperCol));
+    // AVG: over the non-adaptive attacks present in this table; * = the row has fewer of them
+    const have = avgSet.filter((a) => stats[attackCols.indexOf(a)] !== null);
+    const over = have.length > 0 ? have : avgSet.length > 0 ? avgSet : AVG_ATTACKS;
+    const ours = have.length > 0 ? have.reduce((s, a) => s + stats[attackCols.indexOf(a)]!.mean, 0) / have.length : null;
+    const rowPartial = have.length > 0 && have.length < avgSet.length;
+    partial ||= rowPartial;
+    const pAvg = paperCol ? paperAverage(over.map((a) => paperTestAcc(arch, d, a))) : null;
+    cells.push({
+      ours: ours === null ? DASH : `${fmt(ours)}${rowPartial ? '*' : ''}`,
+      ...(paperCol ? { paper: paperText(pAvg) ?? DASH } : {}),
+      title: `average over ${over.map(attackLabel).join(', ')}`,
+      ...(ours !== null ? { has: true } : {}),
+    });
+    return { head: defenseLabel(d), cells: [{ ours: seedText(seeds), title: seeds.length ? `seeds ${seeds.join(', ')}` : 'no cells' }, ...cells] };
+  });
+  const missingAttacks = AVG_ATTACKS.concat('adp').filter((a) => !attacksHere.has(a));
+  const missingDefenses = paperCol ? PAPER_DEFENSES.filter((d) => !cellsOfArch.some((c) => c.defense === d)) : [];
+  const notes = [
+    profileSentence(used),
+    `Mean test accuracy (%) over seeds${paperCol ? '; in brackets the paper\'s number (ResNet-18, Table 1)' : ''}. "seeds": how many seeds the row's numbers average.`,
+    `AVG: the mean over the non-adaptive attacks present in this table (${avgSet.length ? avgSet.map(attackLabel).join(', ') : 'none yet'}), ADP excluded as in the paper's 8-attack average${partial ? '; * = over fewer attacks (the row misses some)' : ''}.`,
+    ...variantNote(rs, arch, defenses, [...attacksHere]),
+  ];
+  if (missingAttacks.length || missingDefenses.length)
+    notes.push(
+      `Missing (no finished cell): ${[missingAttacks.length ? `attacks ${missingAttacks.map(attackLabel).join(', ')}` : '', missingDefenses.length ? `defences ${missingDefenses.map(defenseLabel).join(', ')}` : ''].filter(Boolean).join('; ')}.`,
+    );
+  return {
+    id: `table1-${arch}`,
+    title: `Table 1 (${archLabel(arch)}): test accuracy (%) per attack and defence`,
+    columns: ['defence', 'seeds', ...attackCols.map(attackLabel), 'AVG'],
+    rows,
+    notes,
+  };
+}
+
+// ------------------------------------------------------------------------------------------ Table 3
+
+function table3(rs: ResultSet): ReportTable {
+  const clean = rs.cells.filter((c) => c.attack === 'clean');
+  const archs = archOrder(clean.length ? clean.map((c) => c.architecture) : ['resnet18']);
+  const defenses = defenseOrder([...clean.map((c) => c.defense), 'none', 'at', 'iss-j', 'eclipse']);
+  const used: ReportCell[] = [];
+  const rows = defenses.map((d) => ({
+    head: defenseLabel(d),
+    cells: archs.map((a) => {
+      const cells = rs.main(a, d, 'clean');
+      used.push(...cells);
+      return statCell(stat(cells), paperCleanAcc(a, d));
+    }),
+  }));
+  const notes = [
+    profileSentence(used),
+    'Clean accuracy: the defence applied to the unpoisoned training set (the matrix\'s "clean" cells), mean over seeds; in brackets the paper\'s Table 3.',
+    ...variantNote(rs, archs[0]!, defenses, ['clean']),
+  ];
+  if (clean.length === 0) notes.push('Missing: no clean cell has finished (the matrix adds them unless cleanTwins is false).');
+  return { id: 'table3', title: 'Table 3: clean accuracy (%) per architecture and defence', columns: ['defence', ...archs.map(archLabel)], rows, notes };
+}
+
+// ------------------------------------------------------------------------------------------ Table 4
+
+function table4(rs: ResultSet, arch: string): ReportTable {
+  const ecl = rs.cells.filter((c) => c.architecture === arch && c.defense === 'eclipse' && c.attack !== 'clean' && c.attack !== 'adp');
+  const attacks = attackOrder(ecl.map((c) => c.attack));
+  const paperCol = arch === 'resnet18';
+  let partial = false;
+  const used: ReportCell[] = [];
+  const rows = ABLATION_ROWS.map((ab) => {
+    const stats = attacks.map((a) => {
+      const cells = rs.main(arch, 'eclipse', a, ['ablation']).filter((c) => c.cell && ablationOf(c.cell) === ab);
+      used.push(...cells);
+      return stat(cells);
+    });
+    const have = stats.filter((s): s is Stat => s !== null);
+    const rowPartial = have.length > 0 && have.length < attacks.length;
+    partial ||= rowPartial;
+    const avg = have.length ? have.reduce((s, x) => s + x.mean, 0) / have.length : null;
+    return {
+      head: ab.split('').join('+'),
+      cells: [
+        ...stats.map((s) => statCell(s, null, false)),
+        { ours: avg === null ? DASH : `${fmt(avg)}${rowPartial ? '*' : ''}`, ...(paperCol ? { paper: paperText(paperAblationAvg(ab)) ?? DASH } : {}), ...(avg !== null ? { has: true } : {}) },
+      ],
+    };
+  });
+  const notes = [
+    profileSentence(used),
+    'ECLIPSE with some of its parts: A diffusion purification, B random grayscale, C Gaussian noise (option "ablation"; A+B+C is the full defence), other options at their main values; AVG over the non-adaptive attacks of the row' +
+      (paperCol ? ", beside it the paper's Table 4 average over its eight attacks" : '') + (partial ? '; * = the row misses some attacks.' : '.'),
+  ];
+  const missing = ABLATION_ROWS.filter((_, i) => !rows[i]!.cells.some((c) => c.has));
+  if (missing.length) notes.push(`Missing: ${missing.map((m) => m.split('').join('+')).join(', ')} (no finished ECLIPSE cell with that ablation).`);
+  return { id: `table4-${arch}`, title: `Table 4 (${archLabel(arch)}): ECLIPSE's parts, test accuracy (%)`, columns: ['parts', ...attacks.map(attackLabel), 'AVG'], rows, notes };
+}
+
+// ------------------------------------------------------------------------------------------ plots
+
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+
+async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
+  const attacks = attackOrder(rs.cells.filter((c) => c.architecture === arch && c.defense === 'eclipse').map((c) => c.attack));
+  const keys = [...new Set(attacks.flatMap((a) => rs.axesFor(arch, 'eclipse', a).map((x) => x.key)))].filter((k) => k !== 'ablation').sort();
+  const plots: Plot[] = [];
+  for (const key of keys) {
+    const points: { series: string; kind: string; x: number | string; acc: number; n: number }[] = [];
+    const byAttack = new Map<string, Map<string, number>>();
+    let numeric = true;
+    for (const a of attacks) {
+      const axis = rs.axesFor(arch, 'eclipse', a).find((x) => x.key === key);
+      if (!axis) continue;
+      const m = new Map<string, number>();
+      for (const v of axis.values) {
+        const s = stat(rs.main(arch, 'eclipse', a, [key]).filter((c) => c.cell && optionValue(c.cell, key) === v));
+        if (!s) continue;
+        if (typeof v !== 'number') numeric = false;
+        points.push({ series: attackLabel(a), kind: a === 'clean' ? 'clean data' : 'attack', x: typeof v === 'number' ? v : String(v), acc: s.mean, n: s.n });
+        m.set(String(v), s.mean);
+      }
+      byAttack.set(a, m);
+    }
+    // the average over the non-adaptive attacks that have every value
+    const xs = [...new Set(points.map((p) => String(p.x)))];
+    const full = [...byAttack].filter(([a, m]) => AVG_ATTACKS.includes(a) && xs.every((x) => m.has(x)));
+    if (full.length >= 2)
+      for (const x of xs) points.push({ series: 'AVG', kind: 'average', x: numeric ? Number(x) : x, acc: full.reduce((s, [, m]) => s + m.get(x)!, 0) / full.length, n: full.length });
+    const paper = arch === 'resnet18' && numeric ? PAPER_SWEEP_AVG[key] : undefined;
+    if (paper) for (const [x, acc] of paper) points.push({ series: 'paper AVG', kind: 'paper', x, acc, n: 8 });
+    if (points.length === 0) continue;
+    const series = [...attacks.map(attackLabel), 'AVG', 'paper AVG'].filter((s) => points.some((p) => p.series === s));
+    const spec: TopLevelSpec = {
+      $schema: SCHEMA,
+      title: `${archLabel(arch)}, ECLIPSE: test accuracy vs ${key}`,
+      width: 420,
+      height: 240,
+      data: { values: points },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'x', type: numeric ? 'quantitative' : 'ordinal', title: key, ...(numeric ? { scale: { zero: false } } : {}) },
+        y: { field: 'acc', type: 'quantitative', title: 'test accuracy (%)', scale: { domain: [0, 100] } },
+        color: { field: 'series', type: 'nominal', title: 'attack', sort: series },
+        strokeDash: { field: 'kind', type: 'nominal', title: 'line', sort: ['attack', 'clean data', 'average', 'paper'] },
+        tooltip: [{ field: 'series' }, { field: 'x', title: key }, { field: 'acc', format: '.1f' }, { field: 'n', title: 'cells' }],
+      },
+    } as TopLevelSpec;
+    plots.push({
+      id: `sweep-${arch}-${key}`,
+      title: `ECLIPSE sweep of ${key} (${archLabel(arch)})`,
+      caption:
+        `Test accuracy (%) of ECLIPSE cells against ${key}, other options at their main values, mean over seeds; one line per attack (clean = the clean-data cells)` +
+        (full.length >= 2 ? `, AVG over ${full.map(([a]) => attackLabel(a)).join(', ')}` : '') +
+        (paper ? "; dashed: the paper's average over its eight attacks (ResNet-18, paper profile)" : '') + '.',
+      svg: await renderVegaLite(spec),
+    });
+  }
+  return plots;
+}
+
+/** A cell's training log (the last line per epoch, if a run resumed). */
+export function readMetrics(artifactsDir: string, c: ReportCell): EpochMetrics[] | null {
+  const dir = join(artifactsDir, 'cells', c.hash);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return null;
+  }
+  const pick = ['classifier', `classifier-seed${c.seed}`, ...names.filter((n) => n.startsWith('classifier')).sort()].find((n) => {
+    try {
+      return names.includes(n) && statSync(join(dir, n, 'metrics.jsonl')).isFile();
+    } catch {
+      return false;
+    }
+  });
+  if (!pick) return null;
+  const byEpoch = new Map<number, EpochMetrics>();
+  for (const line of readFileSync(join(dir, pick, 'metrics.jsonl'), 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const m = JSON.parse(line) as EpochMetrics;
+      if (Number.isFinite(m.epoch)) byEpoch.set(m.epoch, m);
+    } catch {
+      /* a torn last line of a killed run */
+    }
+  }
+  return byEpoch.size ? [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch) : null;
+}
+
+async function curvePlots(rs: ResultSet, arch: string, artifactsDir: string): Promise<Plot[]> {
+  const plots: Plot[] = [];
+  const defenses = defenseOrder(rs.cells.filter((c) => c.architecture === arch).map((c) => c.defense));
+  for (const d of defenses) {
+    const attacks = attackOrder(rs.cells.filter((c) => c.architecture === arch && c.defense === d).map((c) => c.attack));
+    const values: { attack: string; seed: number; epoch: number; train_loss: number | null; test_acc: number | null }[] = [];
+    for (const a of attacks)
+      for (const c of rs.main(arch, d, a)) {
+        const ms = readMetrics(artifactsDir, c);
+        for (const m of ms ?? [])
+          values.push({ attack: attackLabel(a), seed: c.seed, epoch: m.epoch, train_loss: Number.isFinite(m.train_loss) ? m.train_loss : null, test_acc: m.test_acc === undefined ? null : 100 * m.test_acc });
+      }
+    if (values.length === 0) continue;
+    const order = attacks.map(attackLabel);
+    const multiSeed = new Set(values.map((v) => v.seed)).size > 1;
+    const layer = (field: string, title: string, extra: object = {}): object => ({
+      width: 300,
+      height: 200,
+      transform: [{ filter: `isValid(datum.${field})` }],
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+        y: { field, type: 'quantitative', title, ...extra },
+        color: { field: 'attack', type: 'nominal', title: 'attack', sort: order },
+        ...(multiSeed ? { detail: { field: 'seed', type: 'nominal' } } : {}),
+        tooltip: [{ field: 'attack' }, { field: 'seed' }, { field: 'epoch' }, { field, format: '.3f' }],
+      },
+    });
+    const spec = {
+      $schema: SCHEMA,
+      title: `${archLabel(arch)}, ${defenseLabel(d)}: training curves`,
+      data: { values },
+      hconcat: [layer('train_loss', 'train loss'), layer('test_acc', 'test accuracy (%)', { scale: { domain: [0, 100] } })],
+    } as unknown as TopLevelSpec;
+    plots.push({
+      id: `curves-${arch}-${d}`,
+      title: `Training curves: ${defenseLabel(d)} (${archLabel(arch)})`,
+      caption: `Train loss and test accuracy per epoch (metrics.jsonl of each main cell's classifier), one line per attack${multiSeed ? ' and seed' : ''}; test accuracy where the recipe evaluated.`,
+      svg: await renderVegaLite(spec),
+    });
+  }
+  return plots;
+}
+
+// ------------------------------------------------------------------------------------------ CSV
+
+const csvField = (v: unknown): string => {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+/** One line per architecture x defence x attack x variant (the swept options' values). */
+function summaryCsv(rs: ResultSet): string {
+  const cols = ['architecture', 'defense', 'attack', 'variant', 'main', 'profile', 'n', 'seeds', 'test_acc_mean', 'test_acc_std', 'clean_acc_mean', 'paper_test_acc', 'paper_decoded', 'hashes'];
+  const lines = [cols.join(',')];
+  for (const [k, cells] of rs.groups) {
+    const [arch, d, a] = k.split('|') as [string, string, string];
+    const axes = rs.axes.get(k) ?? [];
+    const variants = new Map<string, ReportCell[]>();
+    for (const c of cells) {
+      const v = axes.map((x) => `${x.key}=${c.cell ? String(optionValue(c.cell, x.key)) : '?'}`).join(' ');
+      variants.set(v, [...(variants.get(v) ?? []), c]);
+    }
+    for (const [v, vc] of variants) {
+      const s = stat(vc)!;
+      const cl = stat(vc, (c) => c.cleanAcc);
+      const p = a === 'clean' ? paperCleanAcc(arch, d) : paperTestAcc(arch, d, a);
+      const main = vc.every((c) => rs.isMain(c));
+      lines.push(
+        [arch, d, a, v, main ? 1 : 0, s.profiles.join(' '), s.n, s.seeds.join(' '), fmt(s.mean, 2), fmt(s.std, 2), cl ? fmt(cl.mean, 2) : '', main && p ? p.value : '', main && p ? Number(p.decoded) : '', s.hashes.join(' ')]
+          .map(csvField)
+          .join(','),
+      );
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+// ------------------------------------------------------------------------------------------ all
+
+function cellTable(rs: ResultSet): ReportTable {
+  const rank = (order: readonly string[], x: string): number => (order.indexOf(x) + 1 || order.length + 1);
+  const archs = archOrder(rs.architectures);
+  const defs = defenseOrder(rs.cells.map((c) => c.defense));
+  const atts = ['clean', ...attackOrder(rs.cells.map((c) => c.attack))];
+  const cells = [...rs.cells].sort(
+    (a, b) =>
+      rank(archs, a.architecture) - rank(archs, b.architecture) || rank(defs, a.defense) - rank(defs, b.defense) || rank(atts, a.attack) - rank(atts, b.attack) || a.label.localeCompare(b.label),
+  );
+  return {
+    id: 'cells-table',
+    title: 'Every finished cell',
+    columns: ['cell', 'test acc. (%)', 'clean acc. (%)', 'minutes', 'main', 'hash'],
+    rows: cells.map((c) => ({
+      head: c.label,
+      cells: [
+        { ours: fmt(100 * c.testAcc, 2), has: true },
+        { ours: c.attack === 'clean' ? '(clean)' : c.cleanAcc === null ? DASH : fmt(100 * c.cleanAcc, 2) },
+        { ours: fmt(c.seconds / 60, 1) },
+        { ours: rs.isMain(c) ? 'yes' : 'sweep' },
+        { ours: c.hash },
+      ],
+    })),
+    notes: ['"main": the cell counts in Tables 1 and 3 (every swept option at its main value); the others appear in the sweep plots and Table 4.'],
+  };
+}
+
+export async function buildReport(rows: readonly ResultRow[], o: BuildOptions): Promise<ReportModel> {
+  const log = o.log ?? (() => undefined);
+  const rs = new ResultSet(toReportCells(rows));
+  const status = cellStatusCounts(o.db);
+  const archs = archOrder(rs.architectures.length ? rs.architectures : ['resnet18']);
+  const summary: string[] = [];
+  summary.push(
+    `Results database ${o.db}: ${rs.cells.length} finished cell${rs.cells.length === 1 ? '' : 's'}` +
+      (status ? ` (cells registered: ${Object.entries(status.counts).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'})` : '') + `; artifacts ${o.artifactsDir}.`,
+  );
+  if (rs.cells.length === 0) summary.push('The database has no finished cell yet: the tables show "–" beside the paper\'s numbers, and there are no plots or images.');
+  else {
+    summary.push(profileSentence(rs.cells));
+    summary.push(
+      `Architectures: ${archOrder(rs.architectures).map(archLabel).join(', ')}. Attacks: ${attackOrder(rs.cells.map((c) => c.attack)).map(attackLabel).join(', ')}. Defences: ${defenseOrder(rs.cells.map((c) => c.defense)).map(defenseLabel).join(', ')}.`,
+    );
+  }
+  const pending = (status?.counts.pending ?? 0) + (status?.counts.running ?? 0);
+  if (pending) summary.push(`${pending} cell${pending > 1 ? 's are' : ' is'} not finished yet (pending or running): this report is partial.`);
+  for (const f of status?.failed ?? []) summary.push(`Failed: ${f.label}: ${f.error}`);
+
+  log('report: tables');
+  const sections: Section[] = [];
+  sections.push({ id: 'table1', title: 'Table 1: test accuracy', intro: [], tables: archs.map((a) => table1(rs, a)), plots: [], figures: [] });
+  sections.push({ id: 'table3', title: 'Table 3: clean accuracy', intro: [], tables: [table3(rs)], plots: [], figures: [] });
+  const eclArchs = archOrder(rs.cells.filter((c) => c.defense === 'eclipse').map((c) => c.architecture));
+  sections.push({ id: 'table4', title: "Table 4: ECLIPSE's parts", intro: [], tables: (eclArchs.length ? eclArchs : ['resnet18']).map((a) => table4(rs, a)), plots: [], figures: [] });
+
+  log('report: plots');
+  const sweeps = (await Promise.all(archs.map((a) => sweepPlots(rs, a)))).flat();
+  sections.push({
+    id: 'sweeps',
+    title: 'Sweeps',
+    intro: sweeps.length ? [] : ['No ECLIPSE option has more than one value among the finished cells (add a "sweep" to a matrix group, e.g. {"tStar": [50, 100, 150]}).'],
+    tables: [], plots: sweeps, figures: [],
+  });
+  const curves = (await Promise.all(archs.map((a) => curvePlots(rs, a, o.artifactsDir)))).flat();
+  sections.push({
+    id: 'curves',
+    title: 'Training curves',
+    intro: curves.length ? [] : [`No training log (ARTIFACTS/cells/<hash>/classifier*/metrics.jsonl) was found under ${o.artifactsDir}.`],
+    tables: [], plots: curves, figures: [],
+  });
+
+  log('report: images');
+  const clean = await findCleanTrain(o.data, rs.cells);
+  const figs = rs.cells.length ? await imageFigures(rs, o.artifactsDir, clean.file, clean.why) : { figures: [], notes: ['No finished cell: no images.'] };
+  sections.push({ id: 'images', title: 'Images', intro: figs.notes, tables: [], plots: [], figures: figs.figures });
+  if (rs.cells.length) sections.push({ id: 'cells', title: 'Cells', intro: [], tables: [cellTable(rs)], plots: [], figures: [] });
+
+  return {
+    title: 'ECLIPSE benchmark report',
+    summary,
+    sections,
+    footnotes: [
+      "The paper: ECLIPSE (ESORICS 2024), CIFAR-10, ResNet-18 unless stated; its numbers are stored in src/report/paper.ts with their sources (the project's reference-facts.md and baselines-facts.md; Table 3's other architectures from the paper's text).",
+      ...PAPER_NOTES,
+    ],
+    csv: summaryCsv(rs),
+  };
+}
+
+export interface WriteReportOptions extends BuildOptions {
+  /** output folder: report.html, report.md, results.csv */
+  out: string;
+}
+
+/** Read the database, build the report and write its three files atomically. */
+export async function writeReport(o: WriteReportOptions): Promise<{ html: string; md: string; csv: string; model: ReportModel }> {
+  if (!existsSync(o.db)) throw new Error(`no results database at ${o.db} (eclipse matrix run writes one; give its --db)`);
+  const db = ResultsDb.open(o.db);
+  let rows: ResultRow[];
+  try {
+    rows = db.results();
+  } finally {
+    db.close();
+  }
+  const model = await buildReport(rows, o);
+  const generated = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  await mkdir(o.out, { recursive: true });
+  const files = { html: join(o.out, 'report.html'), md: join(o.out, 'report.md'), csv: join(o.out, 'results.csv') };
+  const hint = { hint: 'pass another --out' };
+  await atomicWriteFile(files.html, renderHtml(model, generated), hint);
+  await atomicWriteFile(files.md, renderMarkdown(model, generated), hint);
+  await atomicWriteFile(files.csv, model.csv, hint);
+  return { ...files, model };
+}

@@ -1,0 +1,229 @@
+// The matrix results as the report reads them: one ReportCell per finished cell (its resolved
+// recipe parsed), the sweep axes of each (architecture, defence, attack) group, which cells are
+// the "main" ones (every swept option at its profile default) and means over seeds.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+import { resolveCell, type OptionValue, type ResolvedCell } from '../matrix/config.js';
+import type { ResultRow } from '../matrix/db.js';
+
+export interface ReportCell {
+  hash: string;
+  label: string;
+  attack: string;
+  defense: string;
+  architecture: string;
+  seed: number;
+  /** the option values the config gave the cell */
+  options: Record<string, OptionValue>;
+  testAcc: number;
+  cleanAcc: number | null;
+  seconds: number;
+  profile: string;
+  /** the cell's resolved recipe (null if its JSON could not be read) */
+  cell: ResolvedCell | null;
+  extra: { train?: string; purified?: string; clean_twin?: string | null };
+  finishedAt: string;
+}
+
+function parseJson<T>(s: string | null | undefined, fallback: T): T {
+  if (!s) return fallback;
+  try {
+    return JSON.parse(s) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+export function toReportCells(rows: readonly ResultRow[]): ReportCell[] {
+  return rows.map((r) => {
+    const cell = parseJson<ResolvedCell | null>(r.config, null);
+    return {
+      hash: r.hash,
+      label: r.label,
+      attack: r.attack,
+      defense: r.defense,
+      architecture: r.architecture,
+      seed: Number(r.seed),
+      options: parseJson<Record<string, OptionValue>>(r.options, {}),
+      testAcc: Number(r.test_acc),
+      cleanAcc: r.clean_acc === null || r.clean_acc === undefined ? null : Number(r.clean_acc),
+      seconds: Number(r.seconds),
+      profile: cell?.spec?.profile ?? 'unknown',
+      cell,
+      extra: parseJson(r.extra, {}),
+      finishedAt: r.finished_at,
+    };
+  });
+}
+
+/** Letters of an ECLIPSE cell's parts (A purification, B grayscale, C noise). */
+export function ablationOf(c: ResolvedCell): string | undefined {
+  if (!c.eclipse) return undefined;
+  const k = c.eclipse.components;
+  return `${k.purify ? 'A' : ''}${k.grayscale ? 'B' : ''}${k.noise ? 'C' : ''}` || '-';
+}
+
+/**
+ * An option's value in a resolved recipe. Read from the recipe (not from the config's spelling):
+ * a cell given an option at its default value is one cell with the cell not given it.
+ */
+export function optionValue(c: ResolvedCell, key: string): OptionValue | undefined {
+  const e = c.eclipse?.profile;
+  if (key.startsWith('attack.')) return c.attackParams?.[key.slice(7)] as OptionValue | undefined;
+  if (key.startsWith('defense.')) return c.baseline?.params?.[key.slice(8)] as OptionValue | undefined;
+  switch (key) {
+    case 'tStar': return e?.purify.tStar;
+    case 'respacedSteps': return e?.purify.respacedSteps;
+    case 'M': return e?.sparse.replication;
+    case 'B': return e?.sparse.perClass;
+    case 'iterations': return e?.denoiser.iterations;
+    case 'p': return e ? e.compensation.p : c.baseline?.compensation?.p;
+    case 'sigma': return e ? e.compensation.sigma : c.baseline?.compensation?.sigma;
+    case 'ablation': return ablationOf(c);
+    case 'compensation': return c.baseline ? c.baseline.compensation !== null : undefined;
+    case 'epochs': return c.classifier?.epochs;
+    case 'lr': return c.classifier?.lr;
+    case 'batchSize': return c.classifier?.batchSize;
+    case 'width': return c.classifier?.width;
+    case 'poisonSeed': return c.poisonSeed;
+    default: return c.spec?.options?.[key];
+  }
+}
+
+const vkey = (v: OptionValue | undefined): string => JSON.stringify(v ?? null);
+
+/** An option with more than one value in a group of cells, and the value the main cells have. */
+export interface Axis {
+  key: string;
+  values: OptionValue[];
+  main: OptionValue | undefined;
+}
+
+/** The profile's value of an option for a cell (what the cell would have without it). */
+function defaultValue(c: ResolvedCell, key: string): OptionValue | undefined {
+  try {
+    const { [key]: _drop, ...rest } = c.spec.options;
+    return optionValue(resolveCell({ ...c.spec, options: rest }), key);
+  } catch {
+    return undefined;
+  }
+}
+
+const compareValues = (a: OptionValue | undefined, b: OptionValue | undefined): number =>
+  typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b));
+const sortValues = (vs: OptionValue[]): OptionValue[] => [...vs].sort(compareValues);
+
+/** The swept options of one group of cells (same architecture, defence and attack). */
+export function axesOf(cells: readonly ReportCell[]): Axis[] {
+  const keys = new Set(cells.flatMap((c) => Object.keys(c.options)));
+  const axes: Axis[] = [];
+  for (const key of keys) {
+    const byValue = new Map<string, { v: OptionValue | undefined; n: number }>();
+    for (const c of cells) {
+      if (!c.cell) continue;
+      const v = optionValue(c.cell, key);
+      const e = byValue.get(vkey(v)) ?? { v, n: 0 };
+      e.n++;
+      byValue.set(vkey(v), e);
+    }
+    if (byValue.size < 2) continue;
+    const withCell = cells.find((c) => c.cell);
+    const def = withCell?.cell ? defaultValue(withCell.cell, key) : undefined;
+    // the profile's value when it ran; otherwise the commonest (ties: the smallest)
+    const main = byValue.has(vkey(def))
+      ? def
+      : [...byValue.values()].sort((a, b) => b.n - a.n || compareValues(a.v, b.v))[0]!.v;
+    axes.push({ key, values: sortValues([...byValue.values()].map((e) => e.v).filter((v): v is OptionValue => v !== undefined)), main });
+  }
+  return axes.sort((a, b) => a.key.localeCompare(b.key));
+}
+
+export const groupKey = (c: Pick<ReportCell, 'architecture' | 'defense' | 'attack'>): string => `${c.architecture}|${c.defense}|${c.attack}`;
+
+/** Everything the report derives from the results. */
+export class ResultSet {
+  readonly groups = new Map<string, ReportCell[]>();
+  readonly axes = new Map<string, Axis[]>();
+
+  constructor(readonly cells: readonly ReportCell[]) {
+    for (const c of cells) {
+      const k = groupKey(c);
+      const g = this.groups.get(k) ?? [];
+      g.push(c);
+      this.groups.set(k, g);
+    }
+    for (const [k, g] of this.groups) this.axes.set(k, axesOf(g));
+  }
+
+  get architectures(): string[] {
+    return [...new Set(this.cells.map((c) => c.architecture))];
+  }
+
+  /** Whether every swept option of the cell's group, except `free`, is at its main value. */
+  isMain(c: ReportCell, free: readonly string[] = []): boolean {
+    if (!c.cell) return (this.axes.get(groupKey(c)) ?? []).length === 0;
+    for (const a of this.axes.get(groupKey(c)) ?? []) {
+      if (free.includes(a.key)) continue;
+      if (vkey(optionValue(c.cell, a.key)) !== vkey(a.main)) return false;
+    }
+    return true;
+  }
+
+  /** The main cells of a group (its swept options at their main values). */
+  main(architecture: string, defense: string, attack: string, free: readonly string[] = []): ReportCell[] {
+    return (this.groups.get(groupKey({ architecture, defense, attack })) ?? []).filter((c) => this.isMain(c, free));
+  }
+
+  /** The swept options of a group that are not at their main value in some cell. */
+  axesFor(architecture: string, defense: string, attack: string): Axis[] {
+    return this.axes.get(groupKey({ architecture, defense, attack })) ?? [];
+  }
+}
+
+/** Mean and spread of some cells' accuracies (in %), with the seeds they come from. */
+export interface Stat {
+  mean: number;
+  std: number;
+  n: number;
+  seeds: number[];
+  profiles: string[];
+  hashes: string[];
+}
+
+export function stat(cells: readonly ReportCell[], acc: (c: ReportCell) => number | null = (c) => c.testAcc): Stat | null {
+  const used = cells.filter((c) => acc(c) !== null && Number.isFinite(acc(c)!));
+  if (used.length === 0) return null;
+  const xs = used.map((c) => 100 * acc(c)!);
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const std = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return {
+    mean, std, n: used.length,
+    seeds: [...new Set(used.map((c) => c.seed))].sort((a, b) => a - b),
+    profiles: [...new Set(used.map((c) => c.profile))],
+    hashes: used.map((c) => c.hash),
+  };
+}
+
+/** Cells by status in the database's cells table (read-only; null when it cannot be read). */
+export function cellStatusCounts(file: string): { counts: Record<string, number>; failed: { label: string; error: string }[] } | null {
+  if (!existsSync(file)) return null;
+  try {
+    const sqlite = createRequire(import.meta.url)('node:sqlite') as typeof import('node:sqlite');
+    const db = new sqlite.DatabaseSync(file, { readOnly: true });
+    try {
+      const counts = Object.fromEntries(
+        (db.prepare('SELECT status, COUNT(*) AS n FROM cells GROUP BY status').all() as { status: string; n: number }[]).map((r) => [r.status, Number(r.n)]),
+      );
+      const failed = (db.prepare("SELECT label, error FROM cells WHERE status = 'failed' ORDER BY rowid LIMIT 20").all() as { label: string; error: string | null }[]).map((r) => ({
+        label: r.label,
+        error: (r.error ?? '').split('\n')[0]!.slice(0, 200),
+      }));
+      return { counts, failed };
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
+}
