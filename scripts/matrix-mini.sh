@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The shipped mini matrix (configs/mini-matrix.json, issue 10), in resumable parts:
+#   scripts/matrix-mini.sh [--only "WORDS"] [other eclipse matrix run flags]
+# Runs the matrix on Node 24 (node:sqlite), then exports the results to docs/results/ (the CSV is
+# committed; `eclipse matrix merge` rebuilds a database from it on another machine) and writes
+# the report there when `eclipse report` is available. Stop it any time; re-running resumes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+db=runs/matrix-mini/results.sqlite
+art=runs/matrix-mini/artifacts
+node24="$(npx --yes -p node@24 -c 'node -p process.execPath')"
+export ECLIPSE_QUIET_NODE_WARNING=1
+eclipse() { "$node24" bin/eclipse.js "$@"; }
+mkdir -p runs/matrix-mini docs/results
+# A database rebuilt from the committed CSV on a fresh machine (finished cells are not rerun).
+if [ ! -f "$db" ] && [ -f docs/results/mini-matrix.csv ]; then eclipse matrix merge docs/results/mini-matrix.csv --db "$db"; fi
+eclipse matrix run configs/mini-matrix.json --db "$db" --artifacts "$art" --threads "${ECLIPSE_THREADS:-2}" "$@" || status=$?
+eclipse matrix export --db "$db" --out docs/results/mini-matrix.csv
+if eclipse report --help >/dev/null 2>&1; then eclipse report --db "$db" --artifacts "$art" --out docs/results/mini-matrix; fi
+exit "${status:-0}"
