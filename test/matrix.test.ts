@@ -192,3 +192,34 @@ test('a runner killed mid-cell: finished cells are kept, only the interrupted on
   assert.equal(Number(/ran (\d+)/.exec(second.out)?.[1]), 8 - doneBefore.length);
   assert.match(second.out, new RegExp(`already finished ${doneBefore.length}`));
 });
+
+test('a given poison file that changed: its cells run again, the old results stay as history', { skip: noSqlite ?? false }, async () => {
+  const { ResultsDb } = await import('../src/matrix/db.js');
+  const { loadDataset } = await import('../src/data/store.js');
+  const data = await dataFiles();
+  const poisonFile = join(tmp.dir, 'given-urp.safetensors');
+  const clean = await loadDataset(data.train);
+  const poisoned = { ...clean, images: clean.images.map((v, i) => (i % 7 === 0 ? 255 - v : v)), meta: { ...clean.meta, attack: 'urp' } };
+  await saveDataset(poisoned, poisonFile);
+  const config = join(tmp.dir, 'given.json');
+  writeFileSync(config, JSON.stringify({ name: 'given', profile: 'smoke', data, poisons: { urp: poisonFile }, options: { epochs: 1, width: 4 }, groups: [{ attacks: ['urp', 'lsp'], defenses: ['none'] }] }));
+  const db = join(tmp.dir, 'given.sqlite');
+  const first = await finished(runner(config, db));
+  assert.equal(first.code, 0, first.err);
+  assert.match(first.out, /ran 3/);
+  await saveDataset({ ...poisoned, images: clean.images.map((v, i) => (i % 5 === 0 ? 255 - v : v)) }, poisonFile);
+  const second = await finished(runner(config, db));
+  assert.equal(second.code, 0, second.err);
+  assert.match(second.out, /ran 1, already finished 2/, `only the cell on the changed file ran again: ${second.out} ${second.err}`);
+  const h = ResultsDb.open(db);
+  const rows = h.results();
+  const urp = rows.find((r) => r.attack === 'urp')!;
+  assert.equal(h.resultCount(urp.hash), 2, 'the old result is kept as history');
+  assert.equal(rows.length, 3);
+  h.close();
+  // a given file that is not a poisoned copy of the training set is refused with the fix
+  await saveDataset(syntheticDataset({ classes: ['a', 'b'], perClass: 2 }), poisonFile);
+  const bad = await finished(runner(config, db));
+  assert.notEqual(bad.code, 0, bad.out + bad.err);
+  assert.match(bad.err + bad.out, /is not a poisoned copy of this matrix's training set/);
+});

@@ -65,7 +65,7 @@ export async function matrixCommand(argv: string[]): Promise<void> {
     });
     stop.done();
     console.log(`matrix ${config.name}: ran ${r.ran}, already finished ${r.skipped}, failed ${r.failed}${r.others ? `, finished by another runner ${r.others}` : ''}; results in ${db}`);
-    if (r.failed > 0) process.exitCode = 1;
+    if (r.failed > 0) throw new Error(`${r.failed} cell(s) failed (the errors are above and in ${db}); re-running retries each once`);
     return;
   }
   if (sub === 'export') {

@@ -3,7 +3,6 @@
 import { dirname, join } from 'node:path';
 
 import { defaultArtifacts } from '../matrix/runner.js';
-import { writeReport } from '../report/build.js';
 import { parse, required, str } from './args.js';
 
 export const REPORT_HELP = `eclipse report --db FILE [--artifacts DIR] [--out DIR] [--data PATH]
@@ -34,6 +33,8 @@ export async function reportCommand(argv: string[]): Promise<void> {
   const db = required(flags, 'db', 'the results database (from eclipse matrix run)');
   const out = str(flags, 'out') ?? join(dirname(db), 'report');
   const quiet = flags.quiet === true;
+  // loaded here: vega and vega-lite are not needed by the other commands
+  const { writeReport } = await import('../report/build.js');
   const r = await writeReport({
     db, out, artifactsDir: str(flags, 'artifacts') ?? defaultArtifacts(db), data: str(flags, 'data'),
     log: (m) => quiet || console.error(m),

@@ -3,7 +3,7 @@
 // made them, shared by every cell that needs them and never rebuilt while they are there.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { createAttack } from '../attacks/index.js';
@@ -76,9 +76,29 @@ async function cellData(cell: ResolvedCell, ctx: CellContext): Promise<Data> {
   return data;
 }
 
-/** The key of a cell's inputs: a changed data import or eclipse version recomputes the cell. */
+const fileDigests = new Map<string, { stamp: string; digest: string }>();
+/** sha256 of a file's bytes, cached by path, size and mtime. */
+async function fileDigest(path: string): Promise<string> {
+  const st = await stat(path).catch(() => null);
+  if (!st) return 'missing';
+  const stamp = `${st.size}:${st.mtimeMs}`;
+  const hit = fileDigests.get(path);
+  if (hit?.stamp === stamp) return hit.digest;
+  const digest = createHash('sha256').update(await readFile(path)).digest('hex').slice(0, 16);
+  fileDigests.set(path, { stamp, digest });
+  return digest;
+}
+
+/**
+ * The key of a cell's inputs: a changed data import, given poison file or eclipse version
+ * recomputes the cell (its old result stays as history).
+ */
 export async function cellInputs(cell: ResolvedCell, ctx: CellContext): Promise<string> {
-  return JSON.stringify({ data: (await cellData(cell, ctx)).digest, eclipse: versions().eclipse });
+  return JSON.stringify({
+    data: (await cellData(cell, ctx)).digest,
+    eclipse: versions().eclipse,
+    ...(cell.spec.poisonFile ? { poison: await fileDigest(cell.spec.poisonFile) } : {}),
+  });
 }
 
 /** The training set of a cell: clean, or the attack's poison (made once per attack and settings). */

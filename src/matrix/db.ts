@@ -127,14 +127,14 @@ export class ResultsDb {
    * Cells whose current result came from other inputs (data or code changed) go back to pending;
    * their old rows stay as history. Returns how many.
    */
-  invalidateChanged(hashes: readonly string[], inputs: string): number {
+  invalidateChanged(hashes: readonly string[], inputs: string | ((hash: string) => string)): number {
     const sel = this.db.prepare('SELECT inputs FROM results WHERE hash = ? AND current = 1');
     const reset = this.db.prepare("UPDATE cells SET status = 'pending', updated_at = ? WHERE hash = ? AND status = 'done'");
     let n = 0;
     this.tx(() => {
       for (const h of hashes) {
         const r = sel.get(h) as { inputs: string } | undefined;
-        if (r && r.inputs !== inputs) {
+        if (r && r.inputs !== (typeof inputs === 'string' ? inputs : inputs(h))) {
           reset.run(new Date().toISOString(), h);
           n++;
         }

@@ -85,16 +85,19 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
     const ctx: CellContext = { dataDir: o.dataDir, data: o.config.data, source: o.source, artifactsDir: o.artifactsDir, device: o.device, quiet: o.quiet, log: o.log, signal: o.signal };
     // Cells whose result came from other data or another eclipse version run again (old rows kept).
     if (cells.length > 0) {
-      const inputs = await cellInputs(cells[0]!.cell, ctx);
-      const n = db.invalidateChanged(cells.map((c) => c.cell.hash), inputs);
+      const inputs = new Map<string, string>();
+      for (const c of cells) inputs.set(c.cell.hash, await cellInputs(c.cell, ctx));
+      const n = db.invalidateChanged(cells.map((c) => c.cell.hash), (h) => inputs.get(h)!);
       if (n > 0) o.log(`matrix: ${n} finished cell(s) came from other inputs (data or eclipse version): recomputing them, old results kept as history`);
     }
     // Clean twins first: a poisoned cell's row then carries its clean accuracy.
     const order = [...cells].sort((a, b) => Number(b.cell.spec.attack === 'clean') - Number(a.cell.spec.attack === 'clean'));
     const hashes = order.map((c) => c.cell.hash);
     const byHash = new Map(order.map((c) => [c.cell.hash, c.cell]));
-    const done0 = order.filter((c) => c.status === 'done').length;
-    const total = order.reduce((s, c) => s + (c.status === 'done' ? 0 : estimateSeconds(c.cell)), 0);
+    const st = db.status(hashes); // after the invalidation above
+    const isDone = (c: PlannedCell): boolean => st.get(c.cell.hash)?.status === 'done';
+    const done0 = order.filter(isDone).length;
+    const total = order.reduce((s, c) => s + (isDone(c) ? 0 : estimateSeconds(c.cell)), 0);
     o.log(`matrix ${o.config.name}: ${order.length} cells (${done0} finished, ${order.length - done0} to run, about ${(total / 3600).toFixed(1)} h of classifier training at the ${o.config.profile} profile's rate) -> ${o.db}`);
     const progress = new Progress({ label: 'matrix', total: Math.max(1, total), unit: 's', quiet: o.quiet });
     const res: MatrixRunResult = { ran: 0, skipped: done0, failed: 0, others: 0 };

@@ -148,7 +148,7 @@ function table1(rs: ResultSet, arch: string): ReportTable {
       title: `average over ${over.map(attackLabel).join(', ')}`,
       ...(ours !== null ? { has: true } : {}),
     });
-    return { head: defenseLabel(d), cells: [{ ours: seedText(seeds), title: seeds.length ? `seeds ${seeds.join(', ')}` : 'no cells' }, ...cells] };
+    return { head: defenseLabel(d), cells: [{ ours: seedText(seeds), title: seeds.length ? `seeds ${seeds.join(', ')}` : 'no cells', has: seeds.length > 0 }, ...cells] };
   });
   const missingAttacks = AVG_ATTACKS.concat('adp').filter((a) => !attacksHere.has(a));
   const missingDefenses = paperCol ? PAPER_DEFENSES.filter((d) => !cellsOfArch.some((c) => c.defense === d)) : [];
@@ -241,6 +241,7 @@ async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
   const plots: Plot[] = [];
   for (const key of keys) {
     const points: { series: string; kind: string; x: number | string; acc: number; n: number }[] = [];
+    const used: ReportCell[] = [];
     const byAttack = new Map<string, Map<string, number>>();
     let numeric = true;
     for (const a of attacks) {
@@ -248,8 +249,10 @@ async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
       if (!axis) continue;
       const m = new Map<string, number>();
       for (const v of axis.values) {
-        const s = stat(rs.main(arch, 'eclipse', a, [key]).filter((c) => c.cell && optionValue(c.cell, key) === v));
+        const cells = rs.main(arch, 'eclipse', a, [key]).filter((c) => c.cell && optionValue(c.cell, key) === v);
+        const s = stat(cells);
         if (!s) continue;
+        used.push(...cells);
         if (typeof v !== 'number') numeric = false;
         points.push({ series: attackLabel(a), kind: a === 'clean' ? 'clean data' : 'attack', x: typeof v === 'number' ? v : String(v), acc: s.mean, n: s.n });
         m.set(String(v), s.mean);
@@ -276,7 +279,7 @@ async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
         x: { field: 'x', type: numeric ? 'quantitative' : 'ordinal', title: key, ...(numeric ? { scale: { zero: false } } : {}) },
         y: { field: 'acc', type: 'quantitative', title: 'test accuracy (%)', scale: { domain: [0, 100] } },
         color: { field: 'series', type: 'nominal', title: 'attack', sort: series },
-        strokeDash: { field: 'kind', type: 'nominal', title: 'line', sort: ['attack', 'clean data', 'average', 'paper'] },
+        strokeDash: { field: 'kind', type: 'nominal', sort: ['attack', 'clean data', 'average', 'paper'], legend: null },
         tooltip: [{ field: 'series' }, { field: 'x', title: key }, { field: 'acc', format: '.1f' }, { field: 'n', title: 'cells' }],
       },
     } as TopLevelSpec;
@@ -286,7 +289,7 @@ async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
       caption:
         `Test accuracy (%) of ECLIPSE cells against ${key}, other options at their main values, mean over seeds; one line per attack (clean = the clean-data cells)` +
         (full.length >= 2 ? `, AVG over ${full.map(([a]) => attackLabel(a)).join(', ')}` : '') +
-        (paper ? "; dashed: the paper's average over its eight attacks (ResNet-18, paper profile)" : '') + '.',
+        (paper ? "; dashed: the paper's average over its eight attacks (ResNet-18, paper profile)" : '') + '. ' + profileSentence(used),
       svg: await renderVegaLite(spec),
     });
   }
@@ -387,7 +390,8 @@ function summaryCsv(rs: ResultSet): string {
       variants.set(v, [...(variants.get(v) ?? []), c]);
     }
     for (const [v, vc] of variants) {
-      const s = stat(vc)!;
+      const s = stat(vc);
+      if (!s) continue;
       const cl = stat(vc, (c) => c.cleanAcc);
       const p = a === 'clean' ? paperCleanAcc(arch, d) : paperTestAcc(arch, d, a);
       const main = vc.every((c) => rs.isMain(c));
@@ -420,10 +424,10 @@ function cellTable(rs: ResultSet): ReportTable {
       head: c.label,
       cells: [
         { ours: fmt(100 * c.testAcc, 2), has: true },
-        { ours: c.attack === 'clean' ? '(clean)' : c.cleanAcc === null ? DASH : fmt(100 * c.cleanAcc, 2) },
-        { ours: fmt(c.seconds / 60, 1) },
-        { ours: rs.isMain(c) ? 'yes' : 'sweep' },
-        { ours: c.hash },
+        { ours: c.attack === 'clean' ? '(clean)' : c.cleanAcc === null ? DASH : fmt(100 * c.cleanAcc, 2), has: c.cleanAcc !== null },
+        { ours: fmt(c.seconds / 60, 1), has: true },
+        { ours: rs.isMain(c) ? 'yes' : 'sweep', has: true },
+        { ours: c.hash, has: true },
       ],
     })),
     notes: ['"main": the cell counts in Tables 1 and 3 (every swept option at its main value); the others appear in the sweep plots and Table 4.'],

@@ -18,7 +18,7 @@ table.data thead th { background: #f3f4f6; text-align: center; }
 table.data tbody th { text-align: left; background: #fafafa; font-weight: 600; }
 table.data td { text-align: right; }
 table.data td.missing { color: #aaa; }
-.paper { color: #777; font-size: 12px; margin-left: .25em; }
+.paper { color: #777; font-size: 12px; }
 .notes { color: #555; font-size: 13px; margin: .2em 0 1.2em; padding-left: 1.2em; }
 figure { margin: 1.2em 0 1.8em; } figcaption { color: #555; font-size: 13px; max-width: 900px; }
 figure.plot svg { display: block; max-width: 100%; height: auto; }
@@ -30,8 +30,9 @@ footer { margin-top: 3em; border-top: 1px solid #ddd; padding-top: .8em; color: 
 
 function htmlCell(c: TableCell): string {
   const title = c.title ? ` title="${esc(c.title)}"` : '';
-  const paper = c.paper !== undefined ? `<span class="paper">(${esc(c.paper)})</span>` : '';
-  return `<td${title}${c.has ? '' : ' class="missing"'}>${esc(c.ours)}${paper}</td>`;
+  // "– (–)" says nothing twice: a missing number with no paper number is one dash
+  const paper = c.paper !== undefined && (c.has || c.paper !== '–') ? `<span class="paper">(${esc(c.paper)})</span>` : '';
+  return `<td${title}${c.has ? '' : ' class="missing"'}>${esc(c.ours)}${paper ? ` ${paper}` : ''}</td>`;
 }
 
 function htmlTable(t: ReportTable): string {
@@ -72,7 +73,7 @@ ${sections}
 }
 
 const mdEsc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-const mdCell = (c: TableCell): string => mdEsc(c.paper !== undefined ? `${c.ours} (${c.paper})` : c.ours);
+const mdCell = (c: TableCell): string => mdEsc(c.paper !== undefined && (c.has || c.paper !== '–') ? `${c.ours} (${c.paper})` : c.ours);
 
 function mdTable(t: ReportTable): string {
   const lines = [`### ${t.title}`, '', `| ${t.columns.map(mdEsc).join(' | ')} |`, `| ${t.columns.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`];

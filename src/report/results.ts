@@ -114,29 +114,40 @@ const compareValues = (a: OptionValue | undefined, b: OptionValue | undefined): 
   typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b));
 const sortValues = (vs: OptionValue[]): OptionValue[] => [...vs].sort(compareValues);
 
-/** The swept options of one group of cells (same architecture, defence and attack). */
+/**
+ * The swept options of one group of cells (same architecture, defence and attack) and its main
+ * variant: of the combinations of their values that ran, the one with the fewest options off
+ * the profile's value (then the one with most cells, then the first in value order). The main
+ * variant always exists, so every group has main cells, and groups swept alike pick alike.
+ */
 export function axesOf(cells: readonly ReportCell[]): Axis[] {
-  const keys = new Set(cells.flatMap((c) => Object.keys(c.options)));
-  const axes: Axis[] = [];
-  for (const key of keys) {
-    const byValue = new Map<string, { v: OptionValue | undefined; n: number }>();
-    for (const c of cells) {
-      if (!c.cell) continue;
-      const v = optionValue(c.cell, key);
-      const e = byValue.get(vkey(v)) ?? { v, n: 0 };
-      e.n++;
-      byValue.set(vkey(v), e);
-    }
-    if (byValue.size < 2) continue;
-    const withCell = cells.find((c) => c.cell);
-    const def = withCell?.cell ? defaultValue(withCell.cell, key) : undefined;
-    // the profile's value when it ran; otherwise the commonest (ties: the smallest)
-    const main = byValue.has(vkey(def))
-      ? def
-      : [...byValue.values()].sort((a, b) => b.n - a.n || compareValues(a.v, b.v))[0]!.v;
-    axes.push({ key, values: sortValues([...byValue.values()].map((e) => e.v).filter((v): v is OptionValue => v !== undefined)), main });
+  const withCell = cells.filter((c): c is ReportCell & { cell: ResolvedCell } => c.cell !== null);
+  const keys = [...new Set(cells.flatMap((c) => Object.keys(c.options)))].sort();
+  const swept = keys
+    .map((key) => ({ key, values: new Map(withCell.map((c) => [vkey(optionValue(c.cell, key)), optionValue(c.cell, key)])) }))
+    .filter((a) => a.values.size > 1);
+  if (swept.length === 0) return [];
+  const variants = new Map<string, { vals: (OptionValue | undefined)[]; n: number; dev: number }>();
+  for (const c of withCell) {
+    const vals = swept.map((a) => optionValue(c.cell, a.key));
+    const k = vkey(vals as OptionValue[] as unknown as OptionValue);
+    const e = variants.get(k);
+    if (e) e.n++;
+    else variants.set(k, { vals, n: 1, dev: swept.filter((a, i) => vkey(vals[i]) !== vkey(defaultValue(c.cell, a.key))).length });
   }
-  return axes.sort((a, b) => a.key.localeCompare(b.key));
+  const cmpVals = (a: (OptionValue | undefined)[], b: (OptionValue | undefined)[]): number => {
+    for (let i = 0; i < a.length; i++) {
+      const d = compareValues(a[i], b[i]);
+      if (d !== 0) return d;
+    }
+    return 0;
+  };
+  const main = [...variants.values()].sort((a, b) => a.dev - b.dev || b.n - a.n || cmpVals(a.vals, b.vals))[0]!.vals;
+  return swept.map((a, i) => ({
+    key: a.key,
+    values: sortValues([...a.values.values()].filter((v): v is OptionValue => v !== undefined)),
+    main: main[i],
+  }));
 }
 
 export const groupKey = (c: Pick<ReportCell, 'architecture' | 'defense' | 'attack'>): string => `${c.architecture}|${c.defense}|${c.attack}`;
@@ -166,6 +177,16 @@ export class ResultSet {
     for (const a of this.axes.get(groupKey(c)) ?? []) {
       if (free.includes(a.key)) continue;
       if (vkey(optionValue(c.cell, a.key)) !== vkey(a.main)) return false;
+    }
+    return true;
+  }
+
+  /** Whether every swept option of the cell's group, except `free`, is at the profile's value. */
+  isDefault(c: ReportCell, free: readonly string[] = []): boolean {
+    if (!c.cell) return false;
+    for (const a of this.axes.get(groupKey(c)) ?? []) {
+      if (free.includes(a.key)) continue;
+      if (vkey(optionValue(c.cell, a.key)) !== vkey(defaultValue(c.cell, a.key))) return false;
     }
     return true;
   }

@@ -1,0 +1,189 @@
+// eclipse report (issue 10 part 3): a small matrix run on synthetic data (two attacks x {none,
+// eclipse}, a t* sweep, two ablations) gives a results database; the report made from it is
+// loaded in a real headless Chromium, where every table, plot and image must render with a
+// size, with no console error and no request leaving the page. An empty database must render too.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import { saveDataset } from '../src/data/store.js';
+import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
+
+const tmp = makeTempDir('eclipse-report-');
+test.after(() => tmp.cleanup());
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclipse.js');
+const [major] = process.versions.node.split('.').map(Number);
+const noSqlite = major! < 22 ? `node:sqlite needs Node.js 22+ (this is ${process.version}; run this file with Node 22 or 24)` : null;
+const CHROMIUMS = [process.env.ECLIPSE_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/lib/chromium/chromium', '/usr/bin/google-chrome'].filter((p): p is string => !!p);
+const chromiumPath = CHROMIUMS.find((p) => existsSync(p)) ?? null;
+const noChromium = chromiumPath ? null : `no Chromium binary (looked for ${CHROMIUMS.join(', ')}): npm run setup installs Debian's chromium`;
+const skip = noSqlite ?? noChromium ?? false;
+const env = { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' };
+
+const eclipse = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
+  spawnSync(process.execPath, [bin, ...args], { cwd: tmp.dir, env, encoding: 'utf8', timeout: 120_000 });
+
+async function smokeMatrix(): Promise<{ config: string; db: string }> {
+  const dir = join(tmp.dir, 'data');
+  mkdirSync(dir, { recursive: true });
+  const classes = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+  const data = { train: join(dir, 'train.safetensors'), test: join(dir, 'test.safetensors'), pool: join(dir, 'pool.safetensors') };
+  await saveDataset(syntheticDataset({ classes, perClass: 6, seed: 1 }), data.train);
+  await saveDataset(syntheticDataset({ classes, perClass: 2, seed: 2 }), data.test);
+  await saveDataset(syntheticDataset({ classes, perClass: 3, seed: 3 }), data.pool);
+  const config = join(tmp.dir, 'report-matrix.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      name: 'report', profile: 'smoke', data, options: { epochs: 2, width: 4 },
+      groups: [
+        { attacks: ['urp', 'ar'], defenses: ['none', 'eclipse'] },
+        { attacks: ['urp', 'ar'], defenses: ['eclipse'], sweep: { tStar: [50, 100] } },
+        { attacks: ['urp'], defenses: ['eclipse'], sweep: { ablation: ['A', 'BC'] } },
+      ],
+    }),
+  );
+  const db = join(tmp.dir, 'matrix', 'results.sqlite');
+  mkdirSync(dirname(db), { recursive: true });
+  const r = eclipse(['matrix', 'run', config, '--db', db, '--threads', '1', '--device', 'cpu', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /ran 13, already finished 0, failed 0/);
+  return { config, db };
+}
+
+interface PageCheck {
+  tables: number;
+  svgs: number;
+  imgs: number;
+  text: string;
+}
+
+/** Load a report in Chromium: every table, svg and img has a size, nothing errs, nothing is fetched. */
+async function checkInBrowser(html: string, screenshot: string): Promise<PageCheck> {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: chromiumPath!, headless: true, args: ['--no-sandbox'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    const requests: string[] = [];
+    page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
+    page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
+    page.on('request', (r) => !/^(file|data):/.test(r.url()) && requests.push(r.url()));
+    const url = pathToFileURL(html).href;
+    await page.goto(url, { waitUntil: 'load' });
+    const sized = async (selector: string): Promise<number> => {
+      const els = await page.locator(selector).all();
+      for (const [i, el] of els.entries()) {
+        await el.scrollIntoViewIfNeeded();
+        const box = await el.boundingBox();
+        assert.ok(box && box.width > 0 && box.height > 0, `${selector} #${i} renders with a size (got ${JSON.stringify(box)})`);
+      }
+      return els.length;
+    };
+    const tables = await sized('table');
+    const svgs = await sized('svg');
+    const imgs = await sized('img');
+    const broken = await page.evaluate(() =>
+      [...document.images].filter((im) => !im.complete || im.naturalWidth === 0 || !im.src.startsWith('data:image/png;base64,')).map((im) => im.alt),
+    );
+    assert.deepEqual(broken, [], 'every image is a decoded data: URI');
+    // plots are real Vega output: axes and marks
+    const plotMarks = await page.evaluate(() => [...document.querySelectorAll('svg')].map((s) => s.querySelectorAll('path, line, circle').length));
+    for (const n of plotMarks) assert.ok(n > 3, 'every plot has drawn marks');
+    await page.screenshot({ path: screenshot, fullPage: true });
+    assert.deepEqual(errors, [], 'no console or page errors');
+    assert.deepEqual(requests, [], 'the page fetches nothing');
+    return { tables, svgs, imgs, text: await page.locator('body').innerText() };
+  } finally {
+    await browser.close();
+  }
+}
+
+function saveScreenshot(file: string, name: string): void {
+  const want = process.env.ECLIPSE_REPORT_SCREENSHOT;
+  if (!want) return;
+  const target = resolve(name === 'report' ? want : want.replace(/(\.png)?$/, `-${name}.png`));
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(file, target);
+}
+
+test('report of a small matrix: tables beside the paper, sweep plot, curves and images render in Chromium', { skip, timeout: 150_000 }, async () => {
+  const { config, db } = await smokeMatrix();
+  // default --out: report/ beside the database; --artifacts: the matrix's default
+  const r = eclipse(['report', '--db', db, '--data', config, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const out = join(dirname(db), 'report');
+  for (const f of ['report.html', 'report.md', 'results.csv']) assert.ok(existsSync(join(out, f)), `${f} written`);
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.doesNotMatch(html, /<script|<link |src="http|href="http|url\(/i, 'self-contained: no script, no external resource');
+
+  const shot = join(tmp.dir, 'report.png');
+  const page = await checkInBrowser(join(out, 'report.html'), shot);
+  saveScreenshot(shot, 'report');
+  assert.ok(readFileSync(shot).subarray(1, 4).toString() === 'PNG', 'a PNG screenshot');
+  // Table 1, 3, 4 and the cell list; a sweep plot and two curve plots; Fig. 1 and Fig. 4 strips
+  assert.ok(page.tables >= 4 + 2, `tables: ${page.tables}`);
+  assert.ok(page.svgs >= 3, `plots: ${page.svgs}`);
+  // Fig. 1: clean + 2 x (poisoned, perturbation); Fig. 4: clean + 2 x (poisoned, noised, purified)
+  assert.equal(page.imgs, 5 + 7);
+  assert.match(page.text, /ECLIPSE sweep of tStar/);
+  assert.match(page.text, /Training curves: w\/o/);
+  assert.match(page.text, /Training curves: ECLIPSE/);
+  assert.match(page.text, /the smoke profile/);
+  assert.match(page.text, /ADP excluded/);
+
+  // Table 1: our number beside the paper's; missing attacks are dashes with the paper's number
+  const md = readFileSync(join(out, 'report.md'), 'utf8');
+  const row = (name: string): string[] => md.split('\n').find((l) => l.startsWith(`| ${name} |`))!.split('|').slice(2, -1).map((s) => s.trim());
+  const cols = md.split('\n').find((l) => l.startsWith('| defence | seeds |'))!.split('|').slice(2, -1).map((s) => s.trim());
+  const w = row('w/o');
+  assert.match(w[cols.indexOf('URP')]!, /^\d+\.\d \(16\.80\)$/);
+  assert.match(w[cols.indexOf('AR')]!, /^\d+\.\d \(10\.59\)$/);
+  assert.equal(w[cols.indexOf('EM')], '– (17.58)');
+  assert.equal(w[cols.indexOf('seeds')], '1');
+  assert.match(row('ECLIPSE')[cols.indexOf('URP')]!, /^\d+\.\d \(86\.98\)$/);
+  // the paper's AVG beside ours averages the paper's numbers over the same attacks (URP, AR)
+  assert.match(row('w/o')[cols.indexOf('AVG')]!, /\(13\.70\)$/);
+  assert.match(row('Cutout')[cols.indexOf('TAP')]!, /\(29\.16†\)/, 'decoded numbers are flagged');
+  assert.match(md, /decoded from the garbled text/);
+  // Table 4 has the full defence and the two ablations that ran
+  assert.match(md, /\| A\+B\+C \| \d+\.\d \| \d+\.\d \| \d+\.\d \(83\.82\) \|/);
+  assert.match(md, /\| B\+C \| \d+\.\d \| – \| \d+\.\d\* \(70\.48\) \|/);
+  // Table 1 uses the main cells: the t* sweep's other value is not averaged in
+  assert.match(md, /ECLIPSE: the cells at ablation = ABC, tStar = 100/);
+
+  // results.csv: one line per architecture x defence x attack x swept values
+  const csv = readFileSync(join(out, 'results.csv'), 'utf8').trim().split('\n');
+  assert.equal(csv[0], 'architecture,defense,attack,variant,main,profile,n,seeds,test_acc_mean,test_acc_std,clean_acc_mean,paper_test_acc,paper_decoded,hashes');
+  assert.equal(csv.length - 1, 13, 'every cell is its own variant here');
+  assert.ok(csv.some((l) => l.startsWith('resnet18,eclipse,urp,ablation=ABC tStar=50,0,smoke,1,0,')));
+  assert.ok(csv.some((l) => /^resnet18,none,urp,,1,smoke,1,0,[\d.]+,0\.00,[\d.]+,16\.8,0,/.test(l)));
+});
+
+test('an empty database renders: dashes, the paper\'s numbers, and what is missing', { skip, timeout: 60_000 }, async () => {
+  const { ResultsDb } = await import('../src/matrix/db.js');
+  const db = join(tmp.dir, 'empty', 'results.sqlite');
+  mkdirSync(dirname(db), { recursive: true });
+  ResultsDb.open(db).close();
+  const out = join(tmp.dir, 'empty-report');
+  const r = eclipse(['report', '--db', db, '--out', out, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const shot = join(tmp.dir, 'empty.png');
+  const page = await checkInBrowser(join(out, 'report.html'), shot);
+  saveScreenshot(shot, 'empty');
+  assert.equal(page.svgs, 0);
+  assert.equal(page.imgs, 0);
+  assert.ok(page.tables >= 3);
+  assert.match(page.text, /no finished cell yet/);
+  assert.match(page.text, /– \(82\.80\)/);
+  assert.match(page.text, /Missing \(no finished cell\): attacks EM, TAP/);
+  assert.equal(readFileSync(join(out, 'results.csv'), 'utf8').trim().split('\n').length, 1);
+  // no database at all is an error, not an empty report
+  const none = eclipse(['report', '--db', join(tmp.dir, 'nope.sqlite')]);
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /no results database at/);
+  assert.ok(!existsSync(join(tmp.dir, 'nope.sqlite')), 'nothing created');
+});
