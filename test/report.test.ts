@@ -2,6 +2,8 @@
 // eclipse}, a t* sweep, two ablations) gives a results database; the report made from it is
 // loaded in a real headless Chromium, where every table, plot and image must render with a
 // size, with no console error and no request leaving the page. An empty database must render too.
+// Chromium: Debian's (npm run setup installs it) or $ECLIPSE_CHROMIUM; playwright-core downloads
+// nothing. $ECLIPSE_REPORT_SCREENSHOT=FILE.png keeps the full-page screenshots (FILE-empty.png too).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -64,7 +66,7 @@ interface PageCheck {
 /** Load a report in Chromium: every table, svg and img has a size, nothing errs, nothing is fetched. */
 async function checkInBrowser(html: string, screenshot: string): Promise<PageCheck> {
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: chromiumPath!, headless: true, args: ['--no-sandbox'] });
+  const browser = await chromium.launch({ executablePath: chromiumPath!, headless: true, args: ['--no-sandbox'], timeout: 60_000 });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
@@ -153,7 +155,7 @@ test('report of a small matrix: tables beside the paper, sweep plot, curves and 
   assert.match(md, /\| A\+B\+C \| \d+\.\d \| \d+\.\d \| \d+\.\d \(83\.82\) \|/);
   assert.match(md, /\| B\+C \| \d+\.\d \| – \| \d+\.\d\* \(70\.48\) \|/);
   // Table 1 uses the main cells: the t* sweep's other value is not averaged in
-  assert.match(md, /ECLIPSE: the cells at ablation = ABC, tStar = 100/);
+  assert.match(md, /ECLIPSE: swept options at ablation = ABC, tStar = 100 \(the profile's values\)/);
 
   // results.csv: one line per architecture x defence x attack x swept values
   const csv = readFileSync(join(out, 'results.csv'), 'utf8').trim().split('\n');

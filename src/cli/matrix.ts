@@ -69,7 +69,7 @@ export async function matrixCommand(argv: string[]): Promise<void> {
     return;
   }
   if (sub === 'export') {
-    const db = ResultsDb.open(required(flags, 'db', 'the results database to export'));
+    const db = ResultsDb.open(required(flags, 'db', 'the results database to export'), { create: false });
     const csv = toCsv(db.results());
     db.close();
     const out = str(flags, 'out');

@@ -2,7 +2,8 @@
 // claimed in a transaction with a lease, so several runners on one file never run a cell twice;
 // a result is written in the same transaction that marks its cell done, so a crash loses at most
 // the cell in flight. Old results stay as history when a cell is recomputed.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { DatabaseSync } from 'node:sqlite';
@@ -59,8 +60,11 @@ export class ResultsDb {
   private constructor(readonly file: string, private readonly db: DatabaseSync) {}
 
   /** Open (or create) the database; a damaged file is reported and left untouched. */
-  static open(file: string): ResultsDb {
-    if (existsSync(file)) {
+  static open(file: string, o: { create?: boolean } = {}): ResultsDb {
+    if (!existsSync(file)) {
+      if (o.create === false) throw new MatrixDbError(`no results database at ${file}: run eclipse matrix run first, or give the right --db`);
+      mkdirSync(dirname(file), { recursive: true });
+    } else {
       const head = readFileSync(file).subarray(0, 16).toString('latin1');
       if (head.length > 0 && head !== 'SQLite format 3\u0000')
         throw new MatrixDbError(`${file} is not a SQLite database (damaged or another file): it was left as it is; give another --db, or restore it (eclipse matrix merge can rebuild one from exported CSV)`);

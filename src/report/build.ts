@@ -13,7 +13,7 @@ import {
   ABLATION_ROWS, AVG_ATTACKS, PAPER_ATTACKS, PAPER_DEFENSES, PAPER_NOTES, PAPER_SWEEP_AVG,
   archLabel, attackLabel, defenseLabel, paperAblationAvg, paperAverage, paperCleanAcc, paperTestAcc, type PaperValue,
 } from './paper.js';
-import { ResultSet, ablationOf, cellStatusCounts, optionValue, stat, toReportCells, type ReportCell, type Stat } from './results.js';
+import { ResultSet, ablationOf, cellStatusCounts, defaultValue, optionValue, stat, toReportCells, type ReportCell, type Stat } from './results.js';
 import { renderHtml, renderMarkdown } from './page.js';
 import { renderVegaLite, type TopLevelSpec } from './vega.js';
 
@@ -104,14 +104,22 @@ function variantNote(rs: ResultSet, arch: string, defenses: readonly string[], a
   const out: string[] = [];
   for (const d of defenses) {
     const axes = new Map<string, Set<string>>();
-    for (const a of attacks)
+    const offDefault = new Set<string>();
+    for (const a of attacks) {
+      const probe = (rs.groups.get(`${arch}|${d}|${a}`) ?? []).find((c) => c.cell)?.cell;
       for (const ax of rs.axesFor(arch, d, a)) {
         const s = axes.get(ax.key) ?? new Set<string>();
         s.add(String(ax.main));
         axes.set(ax.key, s);
+        if (probe && JSON.stringify(defaultValue(probe, ax.key) ?? null) !== JSON.stringify(ax.main ?? null)) offDefault.add(ax.key);
       }
+    }
     if (axes.size === 0) continue;
-    out.push(`${defenseLabel(d)}: the cells at ${[...axes].map(([k, v]) => `${k} = ${[...v].join('/')}`).join(', ')} (the profile's value where it ran; the other values are in the sweep plots and Table 4).`);
+    out.push(
+      `${defenseLabel(d)}: swept options at ${[...axes].map(([k, v]) => `${k} = ${[...v].join('/')}`).join(', ')}` +
+        (offDefault.size ? ` (${[...offDefault].join(', ')} not at the profile's value: the variant nearest to it that ran)` : " (the profile's values)") +
+        `; the other values are in ${d === 'eclipse' ? 'the sweep plots and Table 4' : 'results.csv and the cell list'}.`,
+    );
   }
   return out;
 }
@@ -240,25 +248,35 @@ async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
   const keys = [...new Set(attacks.flatMap((a) => rs.axesFor(arch, 'eclipse', a).map((x) => x.key)))].filter((k) => k !== 'ablation').sort();
   const plots: Plot[] = [];
   for (const key of keys) {
-    const points: { series: string; kind: string; x: number | string; acc: number; n: number }[] = [];
-    const used: ReportCell[] = [];
-    const byAttack = new Map<string, Map<string, number>>();
-    let numeric = true;
-    for (const a of attacks) {
-      const axis = rs.axesFor(arch, 'eclipse', a).find((x) => x.key === key);
-      if (!axis) continue;
-      const m = new Map<string, number>();
-      for (const v of axis.values) {
-        const cells = rs.main(arch, 'eclipse', a, [key]).filter((c) => c.cell && optionValue(c.cell, key) === v);
-        const s = stat(cells);
-        if (!s) continue;
-        used.push(...cells);
-        if (typeof v !== 'number') numeric = false;
-        points.push({ series: attackLabel(a), kind: a === 'clean' ? 'clean data' : 'attack', x: typeof v === 'number' ? v : String(v), acc: s.mean, n: s.n });
-        m.set(String(v), s.mean);
+    type Point = { series: string; kind: string; x: number | string; acc: number; n: number };
+    // the other swept options at the main cells' values, or (when that gives fewer points, e.g.
+    // one option swept at another's non-default value) at the profile's values
+    const collect = (others: (c: ReportCell) => boolean): { points: Point[]; used: ReportCell[]; byAttack: Map<string, Map<string, number>>; numeric: boolean } => {
+      const points: Point[] = [];
+      const used: ReportCell[] = [];
+      const byAttack = new Map<string, Map<string, number>>();
+      let numeric = true;
+      for (const a of attacks) {
+        const axis = rs.axesFor(arch, 'eclipse', a).find((x) => x.key === key);
+        if (!axis) continue;
+        const m = new Map<string, number>();
+        for (const v of axis.values) {
+          const cells = (rs.groups.get(`${arch}|eclipse|${a}`) ?? []).filter((c) => c.cell && optionValue(c.cell, key) === v && others(c));
+          const s = stat(cells);
+          if (!s) continue;
+          used.push(...cells);
+          if (typeof v !== 'number') numeric = false;
+          points.push({ series: attackLabel(a), kind: a === 'clean' ? 'clean data' : 'attack', x: typeof v === 'number' ? v : String(v), acc: s.mean, n: s.n });
+          m.set(String(v), s.mean);
+        }
+        byAttack.set(a, m);
       }
-      byAttack.set(a, m);
-    }
+      return { points, used, byAttack, numeric };
+    };
+    const atMain = collect((c) => rs.isMain(c, [key]));
+    const atDefault = collect((c) => rs.isDefault(c, [key]));
+    const byDefault = atDefault.points.length > atMain.points.length;
+    const { points, used, byAttack, numeric } = byDefault ? atDefault : atMain;
     // the average over the non-adaptive attacks that have every value
     const xs = [...new Set(points.map((p) => String(p.x)))];
     const full = [...byAttack].filter(([a, m]) => AVG_ATTACKS.includes(a) && xs.every((x) => m.has(x)));
@@ -287,7 +305,7 @@ async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
       id: `sweep-${arch}-${key}`,
       title: `ECLIPSE sweep of ${key} (${archLabel(arch)})`,
       caption:
-        `Test accuracy (%) of ECLIPSE cells against ${key}, other options at their main values, mean over seeds; one line per attack (clean = the clean-data cells)` +
+        `Test accuracy (%) of ECLIPSE cells against ${key}, the other swept options at ${byDefault ? "the profile's values" : "the values of Table 1's cells"}, mean over seeds; one line per attack (clean = the clean-data cells)` +
         (full.length >= 2 ? `, AVG over ${full.map(([a]) => attackLabel(a)).join(', ')}` : '') +
         (paper ? "; dashed: the paper's average over its eight attacks (ResNet-18, paper profile)" : '') + '. ' + profileSentence(used),
       svg: await renderVegaLite(spec),

@@ -206,6 +206,7 @@ export async function imageFigures(rs: ResultSet, artifactsDir: string, cleanFil
         'the purified rows are the purified training sets the classifiers trained on.',
       rows: fig4,
     });
-  } else if (attacks.length > 0) notes.push('No purified training set was found (ECLIPSE cells record theirs when purification ran): Fig. 4 is left out.');
+  } else if (!rs.cells.some((c) => c.defense === 'eclipse' && c.attack !== 'clean')) notes.push('No ECLIPSE cell on poisoned data has finished: Fig. 4 is left out.');
+  else notes.push(`No purified training set of an ECLIPSE cell was found (under ${join(artifactsDir, 'purified')}; cells without purification, ablation B/C/BC, have none): Fig. 4 is left out.`);
   return { figures, notes };
 }

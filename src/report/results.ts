@@ -101,7 +101,7 @@ export interface Axis {
 }
 
 /** The profile's value of an option for a cell (what the cell would have without it). */
-function defaultValue(c: ResolvedCell, key: string): OptionValue | undefined {
+export function defaultValue(c: ResolvedCell, key: string): OptionValue | undefined {
   try {
     const { [key]: _drop, ...rest } = c.spec.options;
     return optionValue(resolveCell({ ...c.spec, options: rest }), key);
@@ -130,7 +130,7 @@ export function axesOf(cells: readonly ReportCell[]): Axis[] {
   const variants = new Map<string, { vals: (OptionValue | undefined)[]; n: number; dev: number }>();
   for (const c of withCell) {
     const vals = swept.map((a) => optionValue(c.cell, a.key));
-    const k = vkey(vals as OptionValue[] as unknown as OptionValue);
+    const k = JSON.stringify(vals.map((v) => v ?? null));
     const e = variants.get(k);
     if (e) e.n++;
     else variants.set(k, { vals, n: 1, dev: swept.filter((a, i) => vkey(vals[i]) !== vkey(defaultValue(c.cell, a.key))).length });
