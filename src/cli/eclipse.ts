@@ -10,6 +10,9 @@ import { purifyDataset } from '../defenses/purify.js';
 import { enlarge, selectSparseSet } from '../defenses/sparse.js';
 import { defend, defendWithBaseline, type Components } from '../pipeline/defend.js';
 import { DEFENSE_NAMES } from '../defenses/baselines/index.js';
+import { scanDataset } from '../scan/scan.js';
+import { formatScan, writeScan } from './scan.js';
+import { existsSync } from 'node:fs';
 import { COMPENSATION_DEFAULTS } from '../defenses/compensation.js';
 import { formatTable, runDemo } from '../pipeline/demo.js';
 import { eclipseProfile, type EclipseProfile, type ProfileName } from '../profiles.js';
@@ -258,6 +261,7 @@ OUT, so a re-run skips what is done and resumes what was interrupted.
   --out DIR           default runs/defend-<profile>
   --no-purify --no-grayscale --no-noise   ablations (the paper's A, B, C)
   --classifier-seed N
+  --scan              run eclipse scan on the training set first (OUT/scan.json, scan.html)
   --defense NAME      eclipse (default) or a baseline instead: ${DEFENSE_NAMES.filter((d) => d !== 'none').join(', ')}, none
                       (eclipse train --help lists them with citations and settings); with a
                       baseline, --compensation adds ECLIPSE's compensation module on top
@@ -276,6 +280,7 @@ export async function defendCommand(argv: string[]): Promise<void> {
     'no-grayscale': { type: 'boolean' },
     'no-noise': { type: 'boolean' },
     'classifier-seed': { type: 'string' },
+    scan: { type: 'boolean' },
   });
   if (flags.help) return console.log(DEFEND_HELP);
   const profile = profileOf(flags);
@@ -283,6 +288,7 @@ export async function defendCommand(argv: string[]): Promise<void> {
   const dir = defaultDataDir(profile);
   const trainPath = required(flags, 'train', 'the training set to defend (e.g. from eclipse poison)');
   const components: Components = { purify: !flags['no-purify'], grayscale: !flags['no-grayscale'], noise: !flags['no-noise'] };
+  if (flags.scan) await scanFirst(flags, profile, trainPath);
   if ((str(flags, 'defense') ?? 'eclipse') !== 'eclipse') return defendBaselineCommand(flags, profile, trainPath);
   overridesFrom(flags, 'eclipse', DEFENSE_TABLES); // a baseline's settings flag without its --defense is an error
   for (const f of ['compensation', 'clean-train'] as const)
@@ -310,6 +316,17 @@ export async function defendCommand(argv: string[]): Promise<void> {
   const parts = [components.purify && 'purification', components.grayscale && 'grayscale', components.noise && 'noise'].filter(Boolean);
   const what = parts.length === 3 ? 'ECLIPSE' : parts.length ? `ECLIPSE ablation (${parts.join(' + ')})` : 'no defence';
   console.log(`${what}: test accuracy ${(100 * res.testAcc).toFixed(2)}%${res.purifiedPath ? `; purified set ${res.purifiedPath}` : ''}`);
+}
+
+/** eclipse defend --scan: the scan of the training set first, recorded in OUT/scan.json (and .html). */
+async function scanFirst(flags: Flags, profile: ProfileName, trainPath: string): Promise<void> {
+  const rt = runtimeFrom(flags);
+  const train = await loadDataset(trainPath);
+  const poolPath = str(flags, 'pool') ?? join(defaultDataDir(profile), 'sparse-pool.safetensors');
+  const r = scanDataset(train, { trusted: existsSync(poolPath) ? await loadDataset(poolPath) : undefined, seed: rt.seed, device: rt.device, log: log(flags.quiet === true) });
+  const out = str(flags, 'out') ?? join('runs', `defend-${profile}${(str(flags, 'defense') ?? 'eclipse') === 'eclipse' ? '' : `-${str(flags, 'defense')}`}`);
+  await writeScan(r, out, trainPath);
+  console.log(`scan of ${trainPath} (recorded in ${join(out, 'scan.json')}):\n${formatScan(r)}`);
 }
 
 /** eclipse defend --defense NAME: a baseline (optionally with the compensation module) instead of ECLIPSE. */

@@ -4,6 +4,7 @@ import { DATA_HELP, dataCommand } from './data.js';
 import { EVAL_HELP, TRAIN_HELP, evalCommand, trainCommand } from './train.js';
 import { ANALYZE_HELP, analyzeCommand } from './analyze.js';
 import { MATRIX_HELP, matrixCommand } from './matrix.js';
+import { SCAN_HELP, scanCommand } from './scan.js';
 import { REPORT_HELP, reportCommand } from './report.js';
 import { DEFEND_HELP, DEMO_HELP, DENOISER_HELP, POISON_HELP, PURIFY_HELP, defendCommand, demoCommand, denoiserCommand, poisonCommand, purifyCommand } from './eclipse.js';
 
@@ -22,6 +23,7 @@ Commands:
   demo                      the main job: AR poisoning vs clean, compensation only and ECLIPSE
   analyze assimilation      how growing Gaussian noise assimilates poisoned and clean images
   matrix run|export|merge   the attack x defence benchmark (resumable, SQLite results)
+  scan                      is this training set poisoned? (verdict, evidence, classes, share)
   report                    the benchmark's report: tables beside the paper's, plots, images
 
 Data: set ECLIPSE_CIFAR10 to the official CIFAR-10 binary release (.tar.gz or folder).`;
@@ -37,6 +39,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   demo: { run: demoCommand, help: DEMO_HELP },
   analyze: { run: analyzeCommand, help: ANALYZE_HELP },
   matrix: { run: matrixCommand, help: MATRIX_HELP },
+  scan: { run: scanCommand, help: SCAN_HELP },
   report: { run: reportCommand, help: REPORT_HELP },
 };
 

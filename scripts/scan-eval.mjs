@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// Measures `eclipse scan` (issue 11): the false-positive rate on clean CIFAR-10 subsets (sizes
+// 1000/2000/5000, seeds 0+, other draws than the calibration's), and per attack the verdict at
+// 10/25/50/100% poisoned (the mini training set with that share of images replaced by their
+// poisoned copies; seeded choice). Resumable: each scan is one line of runs/scan-eval.jsonl.
+//   node scripts/scan-eval.mjs [--clean 21] [--attacks em,tap,...] [--shares 0.1,0.25,0.5,1] [--threads 1]
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : def; };
+const { setNumThreads } = await import(join(root, 'dist/src/engine/index.js'));
+const { loadCifar10, resolveCifar10Source } = await import(join(root, 'dist/src/data/cifar.js'));
+const { balancedSubset, subset } = await import(join(root, 'dist/src/data/dataset.js'));
+const { loadDataset } = await import(join(root, 'dist/src/data/store.js'));
+const { createAttack } = await import(join(root, 'dist/src/attacks/index.js'));
+const { scanDataset } = await import(join(root, 'dist/src/scan/scan.js'));
+const { Rng } = await import(join(root, 'dist/src/data/rng.js'));
+setNumThreads(Number(arg('threads', '1')));
+const out = join(root, 'runs', 'scan-eval.jsonl');
+const done = new Set(existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).id) : []);
+const record = (id, r, extra) => {
+  const row = { id, ...extra, verdict: r.verdict, score: r.score, share_estimate: r.poisonedShare.estimate, seconds: r.seconds, evidence: Object.fromEntries(r.evidence.map((e) => [e.stat, [e.value, e.z]])), flagged_classes: r.classes.filter((c) => c.flagged).map((c) => c.name) };
+  appendFileSync(out, JSON.stringify(row) + '\n');
+  console.error(`${id}: ${r.verdict} (score ${r.score.toFixed(1)}, share ${(100 * r.poisonedShare.estimate).toFixed(0)}%, ${r.seconds.toFixed(0)} s)`);
+};
+
+// 1. clean subsets
+const nClean = Number(arg('clean', '21'));
+const sizes = [1000, 2000, 5000];
+let train = null;
+for (let s = 0; s < nClean; s++) {
+  const n = sizes[s % sizes.length];
+  const id = `clean-n${n}-s${s}`;
+  if (done.has(id)) continue;
+  train ??= await loadCifar10(resolveCifar10Source(process.env.ECLIPSE_CIFAR10 || join(root, '..', 'shared', 'datasets', 'cifar-10-binary.tar.gz')), 'train');
+  record(id, scanDataset(balancedSubset(train, n / 10, s)), { kind: 'clean', n, seed: s });
+}
+// 2. attacks at shares of the mini training set
+const clean = await loadDataset(join(root, 'data/cifar10-mini/train.safetensors'));
+const attacks = arg('attacks', 'urp,lsp,ar,em,tap,rem,sep,efp,adp').split(',');
+const shares = arg('shares', '1,0.5,0.25,0.1').split(',').map(Number);
+for (const a of attacks) {
+  const file = join(root, `data/cifar10-mini/poison-${a}-s0.safetensors`);
+  let poisoned = null;
+  for (const share of shares) {
+    const id = `${a}-share${share}`;
+    if (done.has(id)) continue;
+    if (!poisoned) {
+      if (existsSync(file)) poisoned = await loadDataset(file);
+      else if (['urp', 'lsp', 'ar'].includes(a)) poisoned = createAttack(a, {}).poison(clean, 0).dataset;
+      else { console.error(`${a}: no poison at ${file} yet (scripts/attack-eval.sh ${a} none makes it); skipped`); break; }
+    }
+    const per = 3 * clean.height * clean.width;
+    const images = clean.images.slice();
+    const rng = new Rng(7, Math.round(share * 1000));
+    let k = 0;
+    for (let i = 0; i < clean.n; i++) if (rng.float() < share) { images.set(poisoned.images.subarray(i * per, (i + 1) * per), i * per); k++; }
+    const mixed = { ...clean, images, meta: { ...clean.meta } };
+    record(id, scanDataset(mixed), { kind: 'attack', attack: a, share, poisoned: k / clean.n, n: clean.n });
+  }
+}

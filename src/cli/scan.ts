@@ -1,0 +1,66 @@
+// eclipse scan: is this training set poisoned?
+import { existsSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+import type { ImageDataset } from '../data/dataset.js';
+import { loadImageFolder } from '../data/imagefolder.js';
+import { importPoisons } from '../data/poisonimport.js';
+import { loadDataset } from '../data/store.js';
+import { atomicWriteFile } from '../io/atomic.js';
+import { scanDataset, type ScanResult } from '../scan/scan.js';
+import { COMMON_HELP, UsageError, int, parse, str, type Flags } from './args.js';
+import { runtimeFrom } from './train.js';
+
+export const SCAN_HELP = `eclipse scan DATA [--pool TRUSTED] [--out DIR]
+
+Is this training set poisoned? Linear probes on raw pixels and on a high-pass residual are
+cross-fitted on DATA; availability poisons make a set far more separable than clean images are.
+Prints a verdict (poisoned / clean / unsure), the score (z against clean CIFAR-10 subsets of the
+same size; poisoned from 6, clean below 4), the classes that stand out and the estimated
+poisoned share; writes OUT/scan.json and OUT/scan.html. Under a minute for 5,000 images here.
+  DATA               .safetensors (eclipse data import / poison), an image folder or .tar.gz
+                     (root/<class>/*.png|jpg), or .npy/.npz poisoned images with their labels
+  --pool FILE        the defender's trusted clean images (same classes and size): adds the
+                     transfer test, and lets data unlike CIFAR-10 be judged
+  --labels FILE      labels for a .npy/.npz without them
+  --resize N         image folders of any size: short side to N, centre crop
+  --out DIR          default: beside DATA, <name>-scan/
+${COMMON_HELP}`;
+
+/** Any dataset the data commands read. */
+export async function readAnyDataset(path: string, f: Flags): Promise<ImageDataset> {
+  if (!existsSync(path)) throw new Error(`${path} does not exist`);
+  if (statSync(path).isDirectory() || /\.(tar\.gz|tgz|tar)$/.test(path)) return loadImageFolder(path, { resize: int(f, 'resize', 1) });
+  if (/\.(npy|npz)$/.test(path)) return (await importPoisons({ file: path, kind: 'images', labelsFile: str(f, 'labels') })).dataset;
+  return loadDataset(path);
+}
+
+export function formatScan(r: ScanResult): string {
+  const lines = [`verdict: ${r.verdict}${Number.isFinite(r.score) ? ` (score ${r.score.toFixed(1)})` : ''}`, ...r.reasons.map((x) => `  - ${x}`)];
+  for (const e of r.evidence) lines.push(`  ${e.stat.padEnd(20)} ${(100 * e.value).toFixed(1).padStart(5)}%  clean ${(100 * e.clean.mean).toFixed(1)} ± ${(100 * e.clean.std).toFixed(1)}  z ${e.z.toFixed(1)}`);
+  const flagged = r.classes.filter((c) => c.flagged).map((c) => c.name);
+  if (r.classes.length) lines.push(`  classes that stand out: ${flagged.length ? flagged.join(', ') : 'none'}`);
+  if (Number.isFinite(r.poisonedShare.estimate)) lines.push(`  estimated poisoned share: ${(100 * r.poisonedShare.estimate).toFixed(0)}%`);
+  return lines.join('\n');
+}
+
+export async function writeScan(r: ScanResult, dir: string, name: string): Promise<void> {
+  const { scanPage } = await import('../scan/page.js');
+  await atomicWriteFile(join(dir, 'scan.json'), JSON.stringify(r, null, 2) + '\n');
+  await atomicWriteFile(join(dir, 'scan.html'), await scanPage(r, name));
+}
+
+export async function scanCommand(argv: string[]): Promise<void> {
+  const { flags, positionals } = parse(argv, { pool: { type: 'string' }, labels: { type: 'string' }, resize: { type: 'string' }, out: { type: 'string' } });
+  if (flags.help) return console.log(SCAN_HELP);
+  const path = positionals[0];
+  if (!path) throw new UsageError('give the dataset to scan: eclipse scan DATA');
+  const rt = runtimeFrom(flags);
+  const data = await readAnyDataset(path, flags);
+  const pool = str(flags, 'pool');
+  const r = scanDataset(data, { trusted: pool ? await readAnyDataset(pool, flags) : undefined, seed: rt.seed, device: rt.device, log: flags.quiet ? undefined : (m) => console.error(m) });
+  const out = str(flags, 'out') ?? `${path.replace(/\.(safetensors|npy|npz|tar\.gz|tgz)$/, '').replace(/\/$/, '')}-scan`;
+  await writeScan(r, out, basename(path));
+  console.log(formatScan(r));
+  console.log(`scan written to ${join(out, 'scan.json')} and scan.html`);
+}

@@ -1,0 +1,29 @@
+// What clean data gives for each scan statistic, by set size: the null distribution the scan's
+// z-scores are measured against. The numbers are measured, not chosen: scripts/scan-calibrate.mjs
+// runs the scan's probes on balanced clean CIFAR-10 training subsets of several sizes and seeds
+// and writes calibration-data.ts; its header says which subsets.
+import { CALIBRATION_DATA } from './calibration-data.js';
+
+export type StatName = 'raw_acc' | 'highpass_acc' | 'raw_confident' | 'highpass_confident' | 'either_confident';
+export const STAT_NAMES: readonly StatName[] = ['raw_acc', 'highpass_acc', 'raw_confident', 'highpass_confident', 'either_confident'];
+
+export interface MeanStd {
+  mean: number;
+  std: number;
+}
+
+export interface Calibration {
+  /** how it was measured (recorded with every scan result) */
+  source: string;
+  height: number;
+  width: number;
+  classes: string[];
+  /** per set size: each statistic's mean and standard deviation over the clean subsets */
+  points: { n: number; subsets: number; stats: Record<StatName, MeanStd> }[];
+  /** per class (calibration's class order), pooled over the sizes: held-out accuracy */
+  classAcc: { raw: MeanStd[]; highpass: MeanStd[] };
+  /** the smallest standard deviation used (a few subsets underestimate the spread) */
+  stdFloor: number;
+}
+
+export const CALIBRATION: Calibration = CALIBRATION_DATA;

@@ -1,0 +1,174 @@
+// `eclipse scan`: is this training set poisoned? Linear probes (probe.ts) give four statistics
+// (held-out accuracy and the share of confidently right images, on raw pixels and on a high-pass
+// residual), plus, with a trusted clean set, how far the suspect set's accuracy exceeds what the
+// same probes reach on clean images. Each is turned into a z-score against its distribution on
+// clean data (calibration.ts, measured on clean CIFAR-10 subsets by scripts/scan-calibrate.mjs;
+// the gap needs no calibration: it is ~0 on clean data by construction). The verdict follows the
+// largest z: poisoned, clean, or unsure in between, or when the data is too small or unlike the
+// calibration data and no trusted set is given.
+import type { ImageDataset } from '../data/dataset.js';
+import { classCounts } from '../data/dataset.js';
+import type { Device } from '../engine/index.js';
+import { CALIBRATION, type Calibration, type StatName } from './calibration.js';
+import { PROBE_DEFAULTS, linearProbe, type FeatureKind, type ProbeResult } from './probe.js';
+
+export type Verdict = 'poisoned' | 'clean' | 'unsure';
+
+/** z at or above which a set is called poisoned, and below which it is called clean (see docs/results.md). */
+export const Z_POISONED = 6;
+export const Z_CLEAN = 4;
+/** A set smaller than this per class, or with fewer classes, gets no verdict. */
+export const MIN_PER_CLASS = 50;
+export const MIN_CLASSES = 2;
+/** An image counts as confidently learned when its held-out probability of its label passes this. */
+export const CONFIDENT = 0.9;
+
+export interface ScanOptions {
+  /** the defender's trusted clean images (same classes and image size), optional */
+  trusted?: ImageDataset;
+  seed?: number;
+  device?: Device;
+  log?: (m: string) => void;
+  calibration?: Calibration;
+}
+
+export interface Evidence {
+  stat: StatName | 'raw_gap' | 'highpass_gap';
+  value: number;
+  /** what clean data of this size gives: mean and standard deviation */
+  clean: { mean: number; std: number };
+  z: number;
+  what: string;
+}
+
+export interface ScanResult {
+  verdict: Verdict;
+  /** the largest z-score of the evidence (NaN when none could be computed) */
+  score: number;
+  /** how the score maps to the verdict, and where the thresholds come from */
+  calibration: string;
+  reasons: string[];
+  evidence: Evidence[];
+  /** classes whose held-out accuracy stands out (z per class) */
+  classes: { name: string; raw: number; highpass: number; z: number; flagged: boolean }[];
+  /** estimated share of poisoned images (0..1), with how it was estimated */
+  poisonedShare: { estimate: number; method: string };
+  n: number;
+  seconds: number;
+}
+
+/** Linear interpolation of a calibration statistic at n, in log n (clamped to the measured range). */
+function cleanAt(cal: Calibration, stat: StatName, n: number): { mean: number; std: number } {
+  const pts = cal.points;
+  const x = Math.log(n);
+  const xs = pts.map((p) => Math.log(p.n));
+  let i = 0;
+  while (i < pts.length - 2 && x > xs[i + 1]!) i++;
+  const t = pts.length === 1 ? 0 : Math.min(1, Math.max(0, (x - xs[i]!) / (xs[i + 1]! - xs[i]!)));
+  const a = pts[i]!.stats[stat];
+  const b = pts[Math.min(i + 1, pts.length - 1)]!.stats[stat];
+  return { mean: a.mean + t * (b.mean - a.mean), std: Math.max(cal.stdFloor, a.std + t * (b.std - a.std)) };
+}
+
+/** Whether the calibration (clean CIFAR-10) applies to this data. */
+function calibrationApplies(ds: ImageDataset, cal: Calibration): string | null {
+  if (ds.height !== cal.height || ds.width !== cal.width) return `images are ${ds.height}x${ds.width}, the calibration's ${cal.height}x${cal.width}`;
+  if (ds.classes.length !== cal.classes.length || ds.classes.some((c, i) => c !== cal.classes[i])) return `classes are not CIFAR-10's (${cal.classes.join(', ')})`;
+  return null;
+}
+
+export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
+  const t0 = performance.now();
+  const log = o.log ?? (() => undefined);
+  const cal = o.calibration ?? CALIBRATION;
+  const reasons: string[] = [];
+  const counts = classCounts(ds);
+  const present = [...counts].filter((c) => c > 0).length;
+  const smallest = Math.min(...[...counts].filter((c) => c > 0));
+  const unsureBecause: string[] = [];
+  if (present < MIN_CLASSES) unsureBecause.push(`only ${present} class(es) have images: a verdict needs at least ${MIN_CLASSES}`);
+  if (smallest < MIN_PER_CLASS) unsureBecause.push(`a class has only ${smallest} images: a verdict needs at least ${MIN_PER_CLASS} per class`);
+  let trusted = o.trusted;
+  if (trusted) {
+    const why =
+      trusted.height !== ds.height || trusted.width !== ds.width ? `its images are ${trusted.height}x${trusted.width}, the data's ${ds.height}x${ds.width}`
+      : trusted.classes.join('\u0000') !== ds.classes.join('\u0000') ? `its classes (${trusted.classes.join(', ')}) differ from the data's (${ds.classes.join(', ')})`
+      : null;
+    if (why) {
+      reasons.push(`the trusted set was not used: ${why}`);
+      unsureBecause.push(`the trusted set does not match the data (${why})`);
+      trusted = undefined;
+    }
+  }
+  const calWhy = calibrationApplies(ds, cal);
+  if (calWhy && !trusted) unsureBecause.push(`no calibration for this data (${calWhy}) and no trusted set to compare with: give one (--pool)`);
+  if (unsureBecause.length > 0 && (present < MIN_CLASSES || (calWhy && !trusted))) {
+    return { verdict: 'unsure', score: NaN, calibration: cal.source, reasons: [...reasons, ...unsureBecause], evidence: [], classes: [], poisonedShare: { estimate: NaN, method: 'not estimated' }, n: ds.n, seconds: (performance.now() - t0) / 1000 };
+  }
+
+  const probeOpts = { ...PROBE_DEFAULTS, seed: o.seed ?? 0, device: o.device ?? 'cpu' };
+  const probes = {} as Record<FeatureKind, ProbeResult>;
+  for (const kind of ['raw', 'highpass'] as const) {
+    log(`scan: linear probe on ${kind === 'raw' ? 'raw pixels' : 'the high-pass residual'} (${probeOpts.folds}-fold, ${ds.n} images)`);
+    probes[kind] = linearProbe(ds, kind, probeOpts, trusted);
+  }
+  const confident = (p: Float32Array): number => p.reduce((s, v) => s + (v > CONFIDENT ? 1 : 0), 0) / p.length;
+  const evidence: Evidence[] = [];
+  if (!calWhy) {
+    const add = (stat: StatName, value: number, what: string): void => {
+      const c = cleanAt(cal, stat, ds.n);
+      evidence.push({ stat, value, clean: c, z: (value - c.mean) / c.std, what });
+    };
+    add('raw_acc', probes.raw.acc, 'held-out accuracy of a linear probe on raw pixels');
+    add('highpass_acc', probes.highpass.acc, 'held-out accuracy of a linear probe on the high-pass residual');
+    add('raw_confident', confident(probes.raw.pTrue), `share of images the raw-pixel probe gives their label with p > ${CONFIDENT}`);
+    add('highpass_confident', confident(probes.highpass.pTrue), `share of images the high-pass probe gives their label with p > ${CONFIDENT}`);
+  } else reasons.push(`the clean-data calibration does not apply (${calWhy}): the verdict rests on the trusted set alone`);
+  if (trusted) {
+    for (const kind of ['raw', 'highpass'] as const) {
+      const p = probes[kind];
+      const gap = p.acc - p.trustedAcc!;
+      // On clean data the held-out and trusted accuracies estimate the same thing: binomial noise
+      // of both plus a 2-point allowance for the trusted set's own distribution.
+      const q = Math.min(0.99, Math.max(0.01, p.trustedAcc!));
+      const std = Math.sqrt(q * (1 - q) / ds.n + q * (1 - q) / trusted.n) + 0.02;
+      evidence.push({ stat: `${kind}_gap`, value: gap, clean: { mean: 0, std }, z: gap / std, what: `held-out accuracy minus accuracy on the trusted clean set (${kind === 'raw' ? 'raw pixels' : 'high-pass'})` });
+    }
+  }
+  const score = Math.max(...evidence.map((e) => e.z));
+  const called: Verdict = score >= Z_POISONED ? 'poisoned' : score < Z_CLEAN ? 'clean' : 'unsure';
+  const top = evidence.reduce((a, b) => (b.z > a.z ? b : a));
+  reasons.unshift(
+    called === 'poisoned' ? `${top.what} is ${(100 * top.value).toFixed(1)}%, ${top.z.toFixed(1)} standard deviations above clean data of this size (${(100 * top.clean.mean).toFixed(1)}%)`
+    : called === 'clean' ? `every statistic is within ${Z_CLEAN} standard deviations of clean data (largest: ${top.stat}, z ${top.z.toFixed(1)})`
+    : `the largest statistic (${top.stat}, z ${top.z.toFixed(1)}) is between the clean (${Z_CLEAN}) and poisoned (${Z_POISONED}) thresholds`,
+  );
+  // Evidence of a poison stands; a clean call on too little or mismatched evidence does not.
+  const verdict: Verdict = called !== 'poisoned' && unsureBecause.length > 0 ? 'unsure' : called;
+  if (verdict !== called) reasons.push(...unsureBecause.map((u) => `not called clean: ${u}`));
+
+  // Classes: held-out accuracy per class against clean data's (class-wise poisons touch classes unevenly).
+  const classes = ds.classes.map((name, c) => {
+    const raw = probes.raw.classAcc[c]!;
+    const hp = probes.highpass.classAcc[c]!;
+    let z = NaN;
+    if (!calWhy) {
+      const cr = cal.classes.indexOf(name);
+      const zr = (raw - cal.classAcc.raw[cr]!.mean) / Math.max(cal.classAcc.raw[cr]!.std, cal.stdFloor * 2);
+      const zh = (hp - cal.classAcc.highpass[cr]!.mean) / Math.max(cal.classAcc.highpass[cr]!.std, cal.stdFloor * 2);
+      z = Math.max(zr, zh);
+    }
+    return { name, raw, highpass: hp, z, flagged: z >= Z_POISONED };
+  });
+
+  // Share: images confidently learned beyond what clean data gives, as a fraction of the rest.
+  const both = Float32Array.from(probes.raw.pTrue, (v, i) => Math.max(v, probes.highpass.pTrue[i]!));
+  const f = confident(both);
+  const fc = calWhy ? 0 : cleanAt(cal, 'either_confident', ds.n).mean;
+  const estimate = Math.min(1, Math.max(0, (f - fc) / (1 - fc)));
+  return {
+    verdict, score, calibration: cal.source, reasons, evidence, classes,
+    poisonedShare: { estimate, method: `images either probe gives their label with p > ${CONFIDENT} (${(100 * f).toFixed(1)}%), beyond clean data's ${(100 * fc).toFixed(1)}%, as a share of the rest; a lower bound for poisons that are only partly separable` },
+    n: ds.n, seconds: (performance.now() - t0) / 1000,
+  };
+}

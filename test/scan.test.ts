@@ -1,0 +1,123 @@
+// eclipse scan (issue 11): the probes, the verdict logic against a calibration, bad input, and
+// real CIFAR-10 images: clean, a class-wise poison (URP) and a sample-wise one (AR).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { Rng } from '../src/data/rng.js';
+import type { ImageDataset } from '../src/data/dataset.js';
+import { balancedSubset } from '../src/data/dataset.js';
+import { loadCifar10 } from '../src/data/cifar.js';
+import { saveDataset } from '../src/data/store.js';
+import { createAttack } from '../src/attacks/index.js';
+import { features, linearProbe, PROBE_DEFAULTS } from '../src/scan/probe.js';
+import { scanDataset } from '../src/scan/scan.js';
+import type { Calibration } from '../src/scan/calibration.js';
+import { CALIBRATION } from '../src/scan/calibration.js';
+import { findCifar, makeTempDir } from './helpers/tmp.js';
+
+const tmp = makeTempDir('eclipse-scan-');
+test.after(() => tmp.cleanup());
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclipse.js');
+const CIFAR_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+
+/** Noise images; with `pattern`, each class gets its own fixed +-amp pattern (a class-wise poison). */
+function dataset(perClass: number, o: { pattern?: number; seed?: number; classes?: string[] } = {}): ImageDataset {
+  const classes = o.classes ?? CIFAR_CLASSES;
+  const k = classes.length;
+  const n = k * perClass;
+  const D = 3 * 32 * 32;
+  const rng = new Rng(o.seed ?? 1);
+  const pats = Array.from({ length: k }, () => Int8Array.from({ length: D }, () => (rng.float() < 0.5 ? -1 : 1)));
+  const images = new Uint8Array(n * D);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % k;
+    for (let p = 0; p < D; p++) {
+      const v = 128 + 40 * rng.normal() + (o.pattern ? o.pattern * pats[i % k]![p]! : 0);
+      images[i * D + p] = Math.max(0, Math.min(255, Math.round(v)));
+    }
+  }
+  return { images, labels, n, channels: 3, height: 32, width: 32, classes, meta: {} };
+}
+
+const opts = { ...PROBE_DEFAULTS, seed: 0, device: 'cpu' as const };
+
+test('features: raw pixels in [0,1]; the high-pass residual of a flat image is 0', () => {
+  const ds = dataset(1, { classes: ['a', 'b'] });
+  ds.images.fill(200, 0, 3072);
+  const raw = features(ds, 'raw');
+  const hp = features(ds, 'highpass');
+  assert.ok(Math.abs(raw[5]! - 200 / 255) < 1e-6);
+  assert.ok(hp.subarray(0, 3072).every((v) => Math.abs(v) < 1e-6), 'flat image: no high-pass content');
+  assert.ok(hp.subarray(3072).some((v) => Math.abs(v) > 0.05), 'noise keeps high-pass content');
+});
+
+test('probe: a class-wise pattern is separable on held-out images, noise is not', () => {
+  const poisoned = linearProbe(dataset(30, { pattern: 8 }), 'raw', opts);
+  const noise = linearProbe(dataset(30), 'raw', opts);
+  assert.ok(poisoned.acc > 0.9, `separable: held-out ${poisoned.acc}`);
+  assert.ok(noise.acc < 0.25, `noise: held-out ${noise.acc} (chance 0.1)`);
+  assert.ok(poisoned.pTrue.every((p) => p >= 0 && p <= 1));
+  assert.equal(poisoned.classAcc.length, 10);
+});
+
+/** A calibration for the synthetic noise data (what clean = noise gives), to test the verdict logic. */
+function noiseCalibration(): Calibration {
+  const stat = (mean: number, std: number) => ({ mean, std });
+  const point = (n: number) => ({ n, subsets: 5, stats: { raw_acc: stat(0.1, 0.02), highpass_acc: stat(0.1, 0.02), raw_confident: stat(0.0, 0.01), highpass_confident: stat(0.0, 0.01), either_confident: stat(0.0, 0.01) } });
+  const cls = CIFAR_CLASSES.map(() => stat(0.1, 0.05));
+  return { source: 'test noise calibration', height: 32, width: 32, classes: CIFAR_CLASSES, points: [point(100), point(1000)], classAcc: { raw: cls, highpass: cls }, stdFloor: 0.01 };
+}
+
+test('verdicts: poisoned, clean, unsure for too little data, a mismatched trusted set or uncalibrated data', () => {
+  const calibration = noiseCalibration();
+  const p = scanDataset(dataset(60, { pattern: 8 }), { calibration });
+  assert.equal(p.verdict, 'poisoned', p.reasons.join('; '));
+  assert.ok(p.poisonedShare.estimate > 0.8, `share ${p.poisonedShare.estimate}`);
+  const c = scanDataset(dataset(60, { seed: 2 }), { calibration });
+  assert.equal(c.verdict, 'clean', c.reasons.join('; '));
+  const few = scanDataset(dataset(5, { seed: 3 }), { calibration });
+  assert.equal(few.verdict, 'unsure');
+  assert.match(few.reasons.join(' '), /at least 50 per class/);
+  const one = scanDataset({ ...dataset(60, { seed: 4, classes: ['only'] }) }, { calibration });
+  assert.equal(one.verdict, 'unsure');
+  assert.match(one.reasons.join(' '), /only 1 class/);
+  const other = scanDataset(dataset(60, { seed: 5, classes: CIFAR_CLASSES.map((x) => x.toUpperCase()) }), { calibration });
+  assert.equal(other.verdict, 'unsure');
+  assert.match(other.reasons.join(' '), /no calibration for this data .* give one \(--pool\)/);
+  const wrongPool = scanDataset(dataset(60, { seed: 6 }), { calibration, trusted: dataset(10, { seed: 7, classes: ['a', 'b'] }) });
+  assert.match(wrongPool.reasons.join(' '), /trusted set was not used: its classes/);
+  assert.equal(wrongPool.verdict, 'unsure');
+  // data unlike the calibration, judged by a trusted clean set alone
+  const cls = ['x', 'y', 'z', 'w'];
+  const withPool = scanDataset(dataset(60, { pattern: 8, classes: cls }), { calibration, trusted: dataset(30, { seed: 8, classes: cls }) });
+  assert.equal(withPool.verdict, 'poisoned', withPool.reasons.join('; '));
+  assert.ok(withPool.evidence.some((e) => e.stat === 'raw_gap' && e.z > 6));
+  const cleanPool = scanDataset(dataset(60, { seed: 9, classes: cls }), { calibration, trusted: dataset(30, { seed: 10, classes: cls }) });
+  assert.notEqual(cleanPool.verdict, 'poisoned', cleanPool.reasons.join('; '));
+});
+
+test('real CIFAR-10: clean images are not flagged; URP (class-wise) and AR (sample-wise) are', { skip: CALIBRATION.points.length === 0 ? 'no calibration measured yet (scripts/scan-calibrate.mjs)' : false }, async (t) => {
+  const cifar = findCifar();
+  if (cifar.source === null) return t.skip(cifar.why);
+  const train = await loadCifar10(cifar.source, 'train');
+  const clean = balancedSubset(train, 100, 4242);
+  const c = scanDataset(clean);
+  assert.notEqual(c.verdict, 'poisoned', `clean flagged: ${c.reasons.join('; ')}`);
+  for (const attack of ['urp', 'ar']) {
+    const p = scanDataset(createAttack(attack, {}).poison(clean, 0).dataset);
+    assert.equal(p.verdict, 'poisoned', `${attack}: ${p.reasons.join('; ')}`);
+  }
+  // the CLI writes its JSON and page
+  const file = join(tmp.dir, 'urp.safetensors');
+  await saveDataset(createAttack('urp', {}).poison(clean, 0).dataset, file);
+  const r = spawnSync(process.execPath, [bin, 'scan', file, '--threads', '2', '--quiet'], { encoding: 'utf8', env: { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^verdict: poisoned/m);
+  const json = JSON.parse(readFileSync(join(tmp.dir, 'urp-scan', 'scan.json'), 'utf8')) as { verdict: string };
+  assert.equal(json.verdict, 'poisoned');
+  assert.match(readFileSync(join(tmp.dir, 'urp-scan', 'scan.html'), 'utf8'), /<svg/);
+});
