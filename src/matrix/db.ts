@@ -224,6 +224,18 @@ export class ResultsDb {
     });
   }
 
+  /** Cells by status, and the first failed ones with the first line of their error. */
+  statusCounts(): { counts: Record<string, number>; failed: { label: string; error: string }[] } {
+    const counts = Object.fromEntries(
+      (this.db.prepare('SELECT status, COUNT(*) AS n FROM cells GROUP BY status').all() as { status: string; n: number }[]).map((r) => [r.status, Number(r.n)]),
+    );
+    const failed = (this.db.prepare("SELECT label, error FROM cells WHERE status = 'failed' ORDER BY rowid LIMIT 20").all() as { label: string; error: string | null }[]).map((r) => ({
+      label: r.label,
+      error: (r.error ?? '').split('\n')[0]!.slice(0, 200),
+    }));
+    return { counts, failed };
+  }
+
   /** The number of result rows for a cell, history included (for tests and audits). */
   resultCount(hash: string): number {
     return (this.db.prepare('SELECT COUNT(*) AS n FROM results WHERE hash = ?').get(hash) as { n: number }).n;

@@ -2,10 +2,9 @@
 // recipe parsed), the sweep axes of each (architecture, defence, attack) group, which cells are
 // the "main" ones (every swept option at its profile default) and means over seeds.
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 
 import { resolveCell, type OptionValue, type ResolvedCell } from '../matrix/config.js';
-import type { ResultRow } from '../matrix/db.js';
+import { ResultsDb, type ResultRow } from '../matrix/db.js';
 
 export interface ReportCell {
   hash: string;
@@ -226,21 +225,13 @@ export function stat(cells: readonly ReportCell[], acc: (c: ReportCell) => numbe
   };
 }
 
-/** Cells by status in the database's cells table (read-only; null when it cannot be read). */
+/** Cells by status in the database's cells table (null when it cannot be read). */
 export function cellStatusCounts(file: string): { counts: Record<string, number>; failed: { label: string; error: string }[] } | null {
   if (!existsSync(file)) return null;
   try {
-    const sqlite = createRequire(import.meta.url)('node:sqlite') as typeof import('node:sqlite');
-    const db = new sqlite.DatabaseSync(file, { readOnly: true });
+    const db = ResultsDb.open(file, { create: false });
     try {
-      const counts = Object.fromEntries(
-        (db.prepare('SELECT status, COUNT(*) AS n FROM cells GROUP BY status').all() as { status: string; n: number }[]).map((r) => [r.status, Number(r.n)]),
-      );
-      const failed = (db.prepare("SELECT label, error FROM cells WHERE status = 'failed' ORDER BY rowid LIMIT 20").all() as { label: string; error: string | null }[]).map((r) => ({
-        label: r.label,
-        error: (r.error ?? '').split('\n')[0]!.slice(0, 200),
-      }));
-      return { counts, failed };
+      return db.statusCounts();
     } finally {
       db.close();
     }
