@@ -31,6 +31,7 @@ import type { Module } from '../../nn/module.js';
 import type { SettingTable } from '../../settings.js';
 import type { Objective } from '../../training/trainer.js';
 import { BaselineDefense, type DefenseOptions } from './base.js';
+import { batchRng } from './augment.js';
 import type { DefenseContext, DefensePlan } from './types.js';
 
 // paper = the official README (repeat 5, aa_epochs 60 of 200). mini's K = 2 and 15 repeat epochs
@@ -474,12 +475,6 @@ export function augmentedCopies(x: Tensor, k: number, rng: Rng, p: number): Tens
     const t = F.tensor(buf, [k * n, c, h, w], { device: x.device as Device });
     return channelsLast ? t.contiguous('channels_last') : t;
   });
-}
-
-/** One seeded Rng per batch from the trainer's per-epoch generator (resumable). */
-function batchRng(gen: Generator): Rng {
-  const seed = tidy(() => F.randint(0, 2 ** 31 - 1, [2], { generator: gen }).toArray());
-  return new Rng(seed[0]!, seed[1]!);
 }
 
 /** UEraser's objective: K = copies while epoch < repeatEpochs, then K = 1 (UEraser-Lite). */
