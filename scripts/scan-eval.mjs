@@ -26,7 +26,22 @@ const record = (id, r, extra) => {
   console.error(`${id}: ${r.verdict} (score ${r.score.toFixed(1)}, share ${(100 * r.poisonedShare.estimate).toFixed(0)}%, ${r.seconds.toFixed(0)} s)`);
 };
 
-// 1. clean subsets
+// 2. attacks at shares of the mini training set
+const clean = await loadDataset(join(root, 'data/cifar10-mini/train.safetensors'));
+const attacks = arg('attacks', 'urp,lsp,ar,em,tap,rem,sep,efp,adp').split(',');
+const shares = arg('shares', '1,0.5,0.25,0.1').split(',').map(Number);
+const poisons = new Map();
+async function poisonOf(a) {
+  if (poisons.has(a)) return poisons.get(a);
+  const file = join(root, `data/cifar10-mini/poison-${a}-s0.safetensors`);
+  const p = existsSync(file) ? await loadDataset(file) : ['urp', 'lsp', 'ar'].includes(a) ? createAttack(a, {}).poison(clean, 0).dataset : null;
+  if (!p) console.error(`${a}: no poison at ${file} yet (scripts/attack-eval.sh ${a} none makes it); skipped`);
+  poisons.set(a, p);
+  return p;
+}
+// every attack at 100% first, then the clean subsets, then the smaller shares
+// clean subsets (after the attacks at 100%: both are needed to set the thresholds)
+async function cleanSubsets() {
 const nClean = Number(arg('clean', '21'));
 const sizes = [1000, 2000, 5000];
 let train = null;
@@ -37,27 +52,20 @@ for (let s = 0; s < nClean; s++) {
   train ??= await loadCifar10(resolveCifar10Source(process.env.ECLIPSE_CIFAR10 || join(root, '..', 'shared', 'datasets', 'cifar-10-binary.tar.gz')), 'train');
   record(id, scanDataset(balancedSubset(train, n / 10, s)), { kind: 'clean', n, seed: s });
 }
-// 2. attacks at shares of the mini training set
-const clean = await loadDataset(join(root, 'data/cifar10-mini/train.safetensors'));
-const attacks = arg('attacks', 'urp,lsp,ar,em,tap,rem,sep,efp,adp').split(',');
-const shares = arg('shares', '1,0.5,0.25,0.1').split(',').map(Number);
-for (const a of attacks) {
-  const file = join(root, `data/cifar10-mini/poison-${a}-s0.safetensors`);
-  let poisoned = null;
-  for (const share of shares) {
+}
+for (const [si, share] of shares.entries()) {
+  if (si === 1) await cleanSubsets();
+  for (const a of attacks) {
     const id = `${a}-share${share}`;
     if (done.has(id)) continue;
-    if (!poisoned) {
-      if (existsSync(file)) poisoned = await loadDataset(file);
-      else if (['urp', 'lsp', 'ar'].includes(a)) poisoned = createAttack(a, {}).poison(clean, 0).dataset;
-      else { console.error(`${a}: no poison at ${file} yet (scripts/attack-eval.sh ${a} none makes it); skipped`); break; }
-    }
+    const poisoned = await poisonOf(a);
+    if (!poisoned) continue;
     const per = 3 * clean.height * clean.width;
     const images = clean.images.slice();
     const rng = new Rng(7, Math.round(share * 1000));
     let k = 0;
     for (let i = 0; i < clean.n; i++) if (rng.float() < share) { images.set(poisoned.images.subarray(i * per, (i + 1) * per), i * per); k++; }
-    const mixed = { ...clean, images, meta: { ...clean.meta } };
-    record(id, scanDataset(mixed), { kind: 'attack', attack: a, share, poisoned: k / clean.n, n: clean.n });
+    record(id, scanDataset({ ...clean, images, meta: { ...clean.meta } }), { kind: 'attack', attack: a, share, poisoned: k / clean.n, n: clean.n });
   }
 }
+if (shares.length < 2) await cleanSubsets();
