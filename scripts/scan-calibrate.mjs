@@ -15,7 +15,7 @@ const seeds = Number(arg('seeds', '6'));
 const { setNumThreads } = await import(join(root, 'dist/src/engine/index.js'));
 const { loadCifar10, resolveCifar10Source } = await import(join(root, 'dist/src/data/cifar.js'));
 const { balancedSubset } = await import(join(root, 'dist/src/data/dataset.js'));
-const { linearProbe, PROBE_DEFAULTS } = await import(join(root, 'dist/src/scan/probe.js'));
+const { linearProbe, PROBE_DEFAULTS, AUTOCORR_PROBE } = await import(join(root, 'dist/src/scan/probe.js'));
 const { CONFIDENT } = await import(join(root, 'dist/src/scan/scan.js'));
 setNumThreads(Number(arg('threads', '1')));
 
@@ -24,31 +24,30 @@ const k = train.classes.length;
 const ms = (xs) => { const m = xs.reduce((a, b) => a + b, 0) / xs.length; return { mean: m, std: Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1)) }; };
 const conf = (p) => p.reduce((s, v) => s + (v > CONFIDENT ? 1 : 0), 0) / p.length;
 const points = [];
-const classRaw = Array.from({ length: k }, () => []);
-const classHp = Array.from({ length: k }, () => []);
+const KINDS = ['raw', 'highpass', 'autocorr'];
+const classAcc = Object.fromEntries(KINDS.map((kind) => [kind, Array.from({ length: k }, () => [])]));
 for (const n of sizes) {
-  const rows = { raw_acc: [], highpass_acc: [], raw_confident: [], highpass_confident: [], either_confident: [] };
+  const rows = Object.fromEntries([...KINDS.flatMap((kind) => [`${kind}_acc`, `${kind}_confident`]), 'any_confident'].map((s) => [s, []]));
   for (let s = 0; s < seeds; s++) {
     const t0 = Date.now();
     const ds = balancedSubset(train, n / k, 1000 + s);
-    const o = { ...PROBE_DEFAULTS, seed: 0, device: 'cpu' };
-    const raw = linearProbe(ds, 'raw', o);
-    const hp = linearProbe(ds, 'highpass', o);
-    rows.raw_acc.push(raw.acc);
-    rows.highpass_acc.push(hp.acc);
-    rows.raw_confident.push(conf(raw.pTrue));
-    rows.highpass_confident.push(conf(hp.pTrue));
-    rows.either_confident.push(conf(raw.pTrue.map((v, i) => Math.max(v, hp.pTrue[i]))));
-    raw.classAcc.forEach((a, c) => classRaw[c].push(a));
-    hp.classAcc.forEach((a, c) => classHp[c].push(a));
-    console.error(`n ${n} seed ${s}: raw ${(100 * raw.acc).toFixed(1)}% highpass ${(100 * hp.acc).toFixed(1)}% (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    const probes = {};
+    for (const kind of KINDS) {
+      const p = linearProbe(ds, kind, { ...(kind === 'autocorr' ? AUTOCORR_PROBE : PROBE_DEFAULTS), seed: 0, device: 'cpu' });
+      probes[kind] = p;
+      rows[`${kind}_acc`].push(p.acc);
+      rows[`${kind}_confident`].push(conf(p.pTrue));
+      p.classAcc.forEach((a, c) => classAcc[kind][c].push(a));
+    }
+    rows.any_confident.push(conf(probes.raw.pTrue.map((v, i) => Math.max(v, probes.highpass.pTrue[i], probes.autocorr.pTrue[i]))));
+    console.error(`n ${n} seed ${s}: ${KINDS.map((kind) => `${kind} ${(100 * probes[kind].acc).toFixed(1)}%`).join(' ')} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   }
   points.push({ n, subsets: seeds, stats: Object.fromEntries(Object.entries(rows).map(([k2, v]) => [k2, ms(v)])) });
 }
 const data = {
   source: `clean CIFAR-10 training subsets, balanced, sizes ${sizes.join('/')} x ${seeds} seeds (1000+), ${PROBE_DEFAULTS.folds}-fold probes (scripts/scan-calibrate.mjs, ${new Date().toISOString().slice(0, 10)})`,
   height: train.height, width: train.width, classes: train.classes, points,
-  classAcc: { raw: classRaw.map(ms), highpass: classHp.map(ms) },
+  classAcc: Object.fromEntries(KINDS.map((kind) => [kind, classAcc[kind].map(ms)])),
   stdFloor: 0.01,
 };
 const file = join(root, 'src/scan/calibration-data.ts');

@@ -67,9 +67,9 @@ test('probe: a class-wise pattern is separable on held-out images, noise is not'
 /** A calibration for the synthetic noise data (what clean = noise gives), to test the verdict logic. */
 function noiseCalibration(): Calibration {
   const stat = (mean: number, std: number) => ({ mean, std });
-  const point = (n: number) => ({ n, subsets: 5, stats: { raw_acc: stat(0.1, 0.02), highpass_acc: stat(0.1, 0.02), raw_confident: stat(0.0, 0.01), highpass_confident: stat(0.0, 0.01), either_confident: stat(0.0, 0.01) } });
+  const point = (n: number) => ({ n, subsets: 5, stats: { raw_acc: stat(0.1, 0.02), highpass_acc: stat(0.1, 0.02), autocorr_acc: stat(0.1, 0.02), raw_confident: stat(0.0, 0.01), highpass_confident: stat(0.0, 0.01), autocorr_confident: stat(0.0, 0.01), any_confident: stat(0.0, 0.01) } });
   const cls = CIFAR_CLASSES.map(() => stat(0.1, 0.05));
-  return { source: 'test noise calibration', height: 32, width: 32, classes: CIFAR_CLASSES, points: [point(100), point(1000)], classAcc: { raw: cls, highpass: cls }, stdFloor: 0.01 };
+  return { source: 'test noise calibration', height: 32, width: 32, classes: CIFAR_CLASSES, points: [point(100), point(1000)], classAcc: { raw: cls, highpass: cls, autocorr: cls }, stdFloor: 0.01 };
 }
 
 test('verdicts: poisoned, clean, unsure for too little data, a mismatched trusted set or uncalibrated data', () => {

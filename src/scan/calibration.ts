@@ -3,9 +3,10 @@
 // runs the scan's probes on balanced clean CIFAR-10 training subsets of several sizes and seeds
 // and writes calibration-data.ts; its header says which subsets.
 import { CALIBRATION_DATA } from './calibration-data.js';
+import type { FeatureKind } from './probe.js';
 
-export type StatName = 'raw_acc' | 'highpass_acc' | 'raw_confident' | 'highpass_confident' | 'either_confident';
-export const STAT_NAMES: readonly StatName[] = ['raw_acc', 'highpass_acc', 'raw_confident', 'highpass_confident', 'either_confident'];
+export type StatName = 'raw_acc' | 'highpass_acc' | 'autocorr_acc' | 'raw_confident' | 'highpass_confident' | 'autocorr_confident' | 'any_confident';
+export const STAT_NAMES: readonly StatName[] = ['raw_acc', 'highpass_acc', 'autocorr_acc', 'raw_confident', 'highpass_confident', 'autocorr_confident', 'any_confident'];
 
 export interface MeanStd {
   mean: number;
@@ -21,7 +22,7 @@ export interface Calibration {
   /** per set size: each statistic's mean and standard deviation over the clean subsets */
   points: { n: number; subsets: number; stats: Record<StatName, MeanStd> }[];
   /** per class (calibration's class order), pooled over the sizes: held-out accuracy */
-  classAcc: { raw: MeanStd[]; highpass: MeanStd[] };
+  classAcc: Record<FeatureKind, MeanStd[]>;
   /** the smallest standard deviation used (a few subsets underestimate the spread) */
   stdFloor: number;
 }

@@ -33,8 +33,8 @@ export async function scanPage(r: ScanResult, name: string): Promise<string> {
 <h2>Evidence against clean data</h2>${plot}
 <table><tr><th>statistic</th><th>this data</th><th>clean mean</th><th>clean sd</th><th>z</th><th>what</th></tr>
 ${r.evidence.map((e) => `<tr><td>${e.stat}</td><td>${pct(e.value)}</td><td>${pct(e.clean.mean)}</td><td>${pct(e.clean.std)}</td><td>${e.z.toFixed(1)}</td><td style="text-align:left">${esc(e.what)}</td></tr>`).join('\n')}</table>
-<h2>Classes</h2><table><tr><th>class</th><th>raw-pixel probe</th><th>high-pass probe</th><th>z</th><th>stands out</th></tr>
-${r.classes.map((c) => `<tr><td>${esc(c.name)}</td><td>${pct(c.raw)}</td><td>${pct(c.highpass)}</td><td>${Number.isFinite(c.z) ? c.z.toFixed(1) : '–'}</td><td>${c.flagged ? 'yes' : ''}</td></tr>`).join('\n')}</table>
+<h2>Classes</h2><table><tr><th>class</th><th>raw-pixel probe</th><th>high-pass probe</th><th>autocorrelation probe</th><th>z</th><th>stands out</th></tr>
+${r.classes.map((c) => `<tr><td>${esc(c.name)}</td><td>${pct(c.raw)}</td><td>${pct(c.highpass)}</td><td>${pct(c.autocorr)}</td><td>${Number.isFinite(c.z) ? c.z.toFixed(1) : '–'}</td><td>${c.flagged ? 'yes' : ''}</td></tr>`).join('\n')}</table>
 <p><small>Calibration: ${esc(r.calibration)}.</small></p></body></html>
 `;
 }

@@ -1,6 +1,6 @@
-// `eclipse scan`: is this training set poisoned? Linear probes (probe.ts) give four statistics
-// (held-out accuracy and the share of confidently right images, on raw pixels and on a high-pass
-// residual), plus, with a trusted clean set, how far the suspect set's accuracy exceeds what the
+// `eclipse scan`: is this training set poisoned? Three cross-fitted probes (probe.ts: linear on
+// raw pixels, linear on a high-pass residual, an MLP on the residual's autocorrelations) give six
+// statistics (held-out accuracy and the share of confidently right images of each), plus, with a trusted clean set, how far the suspect set's accuracy exceeds what the
 // same probes reach on clean images. Each is turned into a z-score against its distribution on
 // clean data (calibration.ts, measured on clean CIFAR-10 subsets by scripts/scan-calibrate.mjs;
 // the gap needs no calibration: it is ~0 on clean data by construction). The verdict follows the
@@ -9,8 +9,8 @@
 import type { ImageDataset } from '../data/dataset.js';
 import { classCounts } from '../data/dataset.js';
 import type { Device } from '../engine/index.js';
-import { CALIBRATION, type Calibration, type StatName } from './calibration.js';
-import { PROBE_DEFAULTS, linearProbe, type FeatureKind, type ProbeResult } from './probe.js';
+import { CALIBRATION, type Calibration, type MeanStd, type StatName } from './calibration.js';
+import { AUTOCORR_PROBE, PROBE_DEFAULTS, linearProbe, type FeatureKind, type ProbeResult } from './probe.js';
 
 export type Verdict = 'poisoned' | 'clean' | 'unsure';
 
@@ -33,7 +33,7 @@ export interface ScanOptions {
 }
 
 export interface Evidence {
-  stat: StatName | 'raw_gap' | 'highpass_gap';
+  stat: StatName | `${FeatureKind}_gap`;
   value: number;
   /** what clean data of this size gives: mean and standard deviation */
   clean: { mean: number; std: number };
@@ -50,7 +50,7 @@ export interface ScanResult {
   reasons: string[];
   evidence: Evidence[];
   /** classes whose held-out accuracy stands out (z per class) */
-  classes: { name: string; raw: number; highpass: number; z: number; flagged: boolean }[];
+  classes: { name: string; raw: number; highpass: number; autocorr: number; z: number; flagged: boolean }[];
   /** estimated share of poisoned images (0..1), with how it was estimated */
   poisonedShare: { estimate: number; method: string };
   n: number;
@@ -106,11 +106,15 @@ export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
     return { verdict: 'unsure', score: NaN, calibration: cal.source, reasons: [...reasons, ...unsureBecause], evidence: [], classes: [], poisonedShare: { estimate: NaN, method: 'not estimated' }, n: ds.n, seconds: (performance.now() - t0) / 1000 };
   }
 
-  const probeOpts = { ...PROBE_DEFAULTS, seed: o.seed ?? 0, device: o.device ?? 'cpu' };
+  const seed = o.seed ?? 0;
+  const device = o.device ?? 'cpu';
   const probes = {} as Record<FeatureKind, ProbeResult>;
-  for (const kind of ['raw', 'highpass'] as const) {
-    log(`scan: linear probe on ${kind === 'raw' ? 'raw pixels' : 'the high-pass residual'} (${probeOpts.folds}-fold, ${ds.n} images)`);
-    probes[kind] = linearProbe(ds, kind, probeOpts, trusted);
+  const KINDS = ['raw', 'highpass', 'autocorr'] as const;
+  const NAMES: Record<FeatureKind, string> = { raw: 'raw pixels', highpass: 'the high-pass residual', autocorr: "the residual's autocorrelations (MLP)" };
+  for (const kind of KINDS) {
+    const opts = { ...(kind === 'autocorr' ? AUTOCORR_PROBE : PROBE_DEFAULTS), seed, device };
+    log(`scan: probe on ${NAMES[kind]} (${opts.folds}-fold, ${ds.n} images)`);
+    probes[kind] = linearProbe(ds, kind, opts, trusted);
   }
   const confident = (p: Float32Array): number => p.reduce((s, v) => s + (v > CONFIDENT ? 1 : 0), 0) / p.length;
   const evidence: Evidence[] = [];
@@ -119,20 +123,20 @@ export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
       const c = cleanAt(cal, stat, ds.n);
       evidence.push({ stat, value, clean: c, z: (value - c.mean) / c.std, what });
     };
-    add('raw_acc', probes.raw.acc, 'held-out accuracy of a linear probe on raw pixels');
-    add('highpass_acc', probes.highpass.acc, 'held-out accuracy of a linear probe on the high-pass residual');
-    add('raw_confident', confident(probes.raw.pTrue), `share of images the raw-pixel probe gives their label with p > ${CONFIDENT}`);
-    add('highpass_confident', confident(probes.highpass.pTrue), `share of images the high-pass probe gives their label with p > ${CONFIDENT}`);
+    for (const kind of KINDS) {
+      add(`${kind}_acc`, probes[kind].acc, `held-out accuracy of a probe on ${NAMES[kind]}`);
+      add(`${kind}_confident`, confident(probes[kind].pTrue), `share of images the probe on ${NAMES[kind]} gives their label with p > ${CONFIDENT}`);
+    }
   } else reasons.push(`the clean-data calibration does not apply (${calWhy}): the verdict rests on the trusted set alone`);
   if (trusted) {
-    for (const kind of ['raw', 'highpass'] as const) {
+    for (const kind of KINDS) {
       const p = probes[kind];
       const gap = p.acc - p.trustedAcc!;
       // On clean data the held-out and trusted accuracies estimate the same thing: binomial noise
       // of both plus a 2-point allowance for the trusted set's own distribution.
       const q = Math.min(0.99, Math.max(0.01, p.trustedAcc!));
-      const std = Math.sqrt(q * (1 - q) / ds.n + q * (1 - q) / trusted.n) + 0.02;
-      evidence.push({ stat: `${kind}_gap`, value: gap, clean: { mean: 0, std }, z: gap / std, what: `held-out accuracy minus accuracy on the trusted clean set (${kind === 'raw' ? 'raw pixels' : 'high-pass'})` });
+      const std = Math.sqrt((q * (1 - q)) / ds.n + (q * (1 - q)) / trusted.n) + 0.02;
+      evidence.push({ stat: `${kind}_gap`, value: gap, clean: { mean: 0, std }, z: gap / std, what: `held-out accuracy minus accuracy on the trusted clean set (probe on ${NAMES[kind]})` });
     }
   }
   const score = Math.max(...evidence.map((e) => e.z));
@@ -149,26 +153,23 @@ export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
 
   // Classes: held-out accuracy per class against clean data's (class-wise poisons touch classes unevenly).
   const classes = ds.classes.map((name, c) => {
-    const raw = probes.raw.classAcc[c]!;
-    const hp = probes.highpass.classAcc[c]!;
+    const acc = (k: FeatureKind): number => probes[k].classAcc[c]!;
     let z = NaN;
     if (!calWhy) {
       const cr = cal.classes.indexOf(name);
-      const zr = (raw - cal.classAcc.raw[cr]!.mean) / Math.max(cal.classAcc.raw[cr]!.std, cal.stdFloor * 2);
-      const zh = (hp - cal.classAcc.highpass[cr]!.mean) / Math.max(cal.classAcc.highpass[cr]!.std, cal.stdFloor * 2);
-      z = Math.max(zr, zh);
+      z = Math.max(...KINDS.map((k) => (acc(k) - cal.classAcc[k][cr]!.mean) / Math.max(cal.classAcc[k][cr]!.std, cal.stdFloor * 2)));
     }
-    return { name, raw, highpass: hp, z, flagged: z >= Z_POISONED };
+    return { name, raw: acc('raw'), highpass: acc('highpass'), autocorr: acc('autocorr'), z, flagged: z >= Z_POISONED };
   });
 
   // Share: images confidently learned beyond what clean data gives, as a fraction of the rest.
-  const both = Float32Array.from(probes.raw.pTrue, (v, i) => Math.max(v, probes.highpass.pTrue[i]!));
-  const f = confident(both);
-  const fc = calWhy ? 0 : cleanAt(cal, 'either_confident', ds.n).mean;
+  const any = Float32Array.from(probes.raw.pTrue, (v, i) => Math.max(v, probes.highpass.pTrue[i]!, probes.autocorr.pTrue[i]!));
+  const f = confident(any);
+  const fc = calWhy ? 0 : cleanAt(cal, 'any_confident', ds.n).mean;
   const estimate = Math.min(1, Math.max(0, (f - fc) / (1 - fc)));
   return {
     verdict, score, calibration: cal.source, reasons, evidence, classes,
-    poisonedShare: { estimate, method: `images either probe gives their label with p > ${CONFIDENT} (${(100 * f).toFixed(1)}%), beyond clean data's ${(100 * fc).toFixed(1)}%, as a share of the rest; a lower bound for poisons that are only partly separable` },
+    poisonedShare: { estimate, method: `images any probe gives its label with p > ${CONFIDENT} (${(100 * f).toFixed(1)}%), beyond clean data's ${(100 * fc).toFixed(1)}%, as a share of the rest; a lower bound for poisons that are only partly separable` },
     n: ds.n, seconds: (performance.now() - t0) / 1000,
   };
 }
