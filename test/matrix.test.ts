@@ -153,7 +153,7 @@ test('two runners on one database run every cell exactly once', { skip: noSqlite
 
 test('a runner killed mid-cell: finished cells are kept, only the interrupted one is recomputed', { skip: noSqlite ?? false }, async () => {
   const { ResultsDb } = await import('../src/matrix/db.js');
-  const config = writeConfig('kill', 40, await dataFiles());
+  const config = writeConfig('kill', 20, await dataFiles());
   const db = join(tmp.dir, 'kill.sqlite');
   const p = runner(config, db);
   const out = finished(p);
@@ -162,7 +162,7 @@ test('a runner killed mid-cell: finished cells are kept, only the interrupted on
   const started = Date.now();
   let killedDuring: string | null = null;
   while (Date.now() - started < 240_000 && killedDuring === null) {
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 150));
     if (!existsSync(db)) continue;
     const h = ResultsDb.open(db);
     const st = h.status(hashes);
