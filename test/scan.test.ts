@@ -74,10 +74,10 @@ function noiseCalibration(): Calibration {
 
 test('verdicts: poisoned, clean, unsure for too little data, a mismatched trusted set or uncalibrated data', () => {
   const calibration = noiseCalibration();
-  const p = scanDataset(dataset(60, { pattern: 8 }), { calibration });
+  const p = scanDataset(dataset(50, { pattern: 8 }), { calibration });
   assert.equal(p.verdict, 'poisoned', p.reasons.join('; '));
   assert.ok(p.poisonedShare.estimate > 0.8, `share ${p.poisonedShare.estimate}`);
-  const c = scanDataset(dataset(60, { seed: 2 }), { calibration });
+  const c = scanDataset(dataset(50, { seed: 2 }), { calibration });
   assert.equal(c.verdict, 'clean', c.reasons.join('; '));
   const few = scanDataset(dataset(5, { seed: 3 }), { calibration });
   assert.equal(few.verdict, 'unsure');
@@ -88,7 +88,7 @@ test('verdicts: poisoned, clean, unsure for too little data, a mismatched truste
   const other = scanDataset(dataset(60, { seed: 5, classes: CIFAR_CLASSES.map((x) => x.toUpperCase()) }), { calibration });
   assert.equal(other.verdict, 'unsure');
   assert.match(other.reasons.join(' '), /no calibration for this data .* give one \(--pool\)/);
-  const wrongPool = scanDataset(dataset(60, { seed: 6 }), { calibration, trusted: dataset(10, { seed: 7, classes: ['a', 'b'] }) });
+  const wrongPool = scanDataset(dataset(50, { seed: 6 }), { calibration, trusted: dataset(10, { seed: 7, classes: ['a', 'b'] }) });
   assert.match(wrongPool.reasons.join(' '), /trusted set was not used: its classes/);
   assert.equal(wrongPool.verdict, 'unsure');
   // data unlike the calibration, judged by a trusted clean set alone
@@ -107,17 +107,16 @@ test('real CIFAR-10: clean images are not flagged; URP (class-wise) and AR (samp
   const clean = balancedSubset(train, 100, 4242);
   const c = scanDataset(clean);
   assert.notEqual(c.verdict, 'poisoned', `clean flagged: ${c.reasons.join('; ')}`);
-  for (const attack of ['urp', 'ar']) {
-    const p = scanDataset(createAttack(attack, {}).poison(clean, 0).dataset);
-    assert.equal(p.verdict, 'poisoned', `${attack}: ${p.reasons.join('; ')}`);
-  }
-  // the CLI writes its JSON and page
-  const file = join(tmp.dir, 'urp.safetensors');
-  await saveDataset(createAttack('urp', {}).poison(clean, 0).dataset, file);
+  const urp = scanDataset(createAttack('urp', {}).poison(clean, 0).dataset);
+  assert.equal(urp.verdict, 'poisoned', `urp: ${urp.reasons.join('; ')}`);
+  assert.ok(urp.classes.filter((c) => c.flagged).length >= 8, 'a class-wise poison stands out in (nearly) every class');
+  // AR through the CLI, which writes its JSON and page
+  const file = join(tmp.dir, 'ar.safetensors');
+  await saveDataset(createAttack('ar', {}).poison(clean, 0).dataset, file);
   const r = spawnSync(process.execPath, [bin, 'scan', file, '--threads', '2', '--quiet'], { encoding: 'utf8', env: { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' } });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /^verdict: poisoned/m);
-  const json = JSON.parse(readFileSync(join(tmp.dir, 'urp-scan', 'scan.json'), 'utf8')) as { verdict: string };
+  assert.match(r.stdout, /^verdict: poisoned/m, r.stdout);
+  const json = JSON.parse(readFileSync(join(tmp.dir, 'ar-scan', 'scan.json'), 'utf8')) as { verdict: string };
   assert.equal(json.verdict, 'poisoned');
-  assert.match(readFileSync(join(tmp.dir, 'urp-scan', 'scan.html'), 'utf8'), /<svg/);
+  assert.match(readFileSync(join(tmp.dir, 'ar-scan', 'scan.html'), 'utf8'), /<svg/);
 });

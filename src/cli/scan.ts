@@ -1,5 +1,6 @@
 // eclipse scan: is this training set poisoned?
 import { existsSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 import type { ImageDataset } from '../data/dataset.js';
@@ -46,6 +47,7 @@ export function formatScan(r: ScanResult): string {
 
 export async function writeScan(r: ScanResult, dir: string, name: string): Promise<void> {
   const { scanPage } = await import('../scan/page.js');
+  await mkdir(dir, { recursive: true });
   await atomicWriteFile(join(dir, 'scan.json'), JSON.stringify(r, null, 2) + '\n');
   await atomicWriteFile(join(dir, 'scan.html'), await scanPage(r, name));
 }
