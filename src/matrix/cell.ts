@@ -13,7 +13,7 @@ import { loadDataset, saveDataset } from '../data/store.js';
 import { createDefense } from '../defenses/baselines/index.js';
 import { engineVersion, type Device } from '../engine/index.js';
 import { classifierStage, defendWithBaseline, denoiserStage, purifyStage } from '../pipeline/defend.js';
-import { stage, type StageLog } from '../pipeline/stage.js';
+import { keyHash, stage, type StageLog } from '../pipeline/stage.js';
 import type { ResolvedCell } from './config.js';
 
 export interface CellContext {
@@ -42,7 +42,6 @@ export interface CellResult {
   extra: Record<string, unknown>;
 }
 
-const short = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
 
 let cachedVersions: Record<string, string> | null = null;
 /** The versions that produced a result (recorded with it). */
@@ -71,7 +70,7 @@ async function cellData(cell: ResolvedCell, ctx: CellContext): Promise<Data> {
   const d = ctx.data
     ? { train: await loadDataset(ctx.data.train), test: await loadDataset(ctx.data.test), sparsePool: await loadDataset(ctx.data.pool) }
     : await prepareDataDir(ctx.dataDir, { source: ctx.source, trainPerClass: c.trainPerClass, testPerClass: c.testPerClass, sparsePoolPerClass: SPARSE_POOL_PER_CLASS, seed: 0 }, ctx.log);
-  const data = { ...d, digest: short([datasetDigest(d.train), datasetDigest(d.test), datasetDigest(d.sparsePool)]) };
+  const data = { ...d, digest: keyHash([datasetDigest(d.train), datasetDigest(d.test), datasetDigest(d.sparsePool)]) };
   dataCache.set(where, data);
   return data;
 }
@@ -111,7 +110,7 @@ async function trainingSet(cell: ResolvedCell, data: Data, ctx: CellContext): Pr
       throw new Error(`${s.poisonFile} is not a poisoned copy of this matrix's training set (${given.n} images, classes ${given.classes.join(',')}; expected ${data.train.n} with the same labels): make it from that set with eclipse poison`);
     return { train: given, key: `${s.attack}:file:${datasetDigest(given).slice(0, 16)}` };
   }
-  const key = short({ attack: s.attack, params: cell.attackParams, seed: cell.poisonSeed, data: data.digest, profile: s.profile });
+  const key = keyHash({ attack: s.attack, params: cell.attackParams, seed: cell.poisonSeed, data: data.digest, profile: s.profile });
   const dir = join(ctx.artifactsDir, 'poisons');
   const file = join(dir, `${s.attack}-${key}.safetensors`);
   await mkdir(dir, { recursive: true });
@@ -148,11 +147,11 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
     let trainKey: unknown = key;
     if (c.purify) {
       // The denoiser depends on the defender's clean pool and its recipe, not on the poison.
-      const denDir = join(ctx.artifactsDir, 'denoisers', short({ sparse: e.sparse, denoiser: e.denoiser, pool: data.digest }));
+      const denDir = join(ctx.artifactsDir, 'denoisers', keyHash({ sparse: e.sparse, denoiser: e.denoiser, pool: data.digest }));
       const common = { train, trainKey: key, sparsePool: data.sparsePool, eclipse: e, seed: 0, device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal };
       const den = await denoiserStage({ ...common, outDir: denDir });
       ctx.heartbeat?.();
-      const pur = await purifyStage({ ...common, outDir: join(ctx.artifactsDir, 'purified', short({ den: den.key, purify: e.purify, train: key })) }, den);
+      const pur = await purifyStage({ ...common, outDir: join(ctx.artifactsDir, 'purified', keyHash({ den: den.key, purify: e.purify, train: key })) }, den);
       purified = pur.purified;
       trainKey = pur.key;
       extra.purified = pur.path;
@@ -168,7 +167,7 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
       train, trainKey: key, test: data.test, defense, cleanTrain: data.train, compensation: b.compensation, classifier: cell.classifier,
       profile: cell.spec.profile, seed: 0, classifierSeed: cell.spec.seed, outDir: cellDir,
       // a defence's derived sets (a JPEG copy, AVATAR's denoiser) are shared by the cells using it
-      workDir: join(ctx.artifactsDir, 'defense-work', `${cell.spec.defense}-${short(b.params)}`),
+      workDir: join(ctx.artifactsDir, 'defense-work', `${cell.spec.defense}-${keyHash(b.params)}`),
       ...o,
     });
     testAcc = r.testAcc;

@@ -1,7 +1,6 @@
 // The benchmark matrix: a config file names groups of attacks x defences x architectures x seeds,
 // with any option as a sweep axis; each cell resolves to the full recipe that runs it, and is
 // identified by the hash of that resolved recipe (so two spellings of one cell are one cell).
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
@@ -11,6 +10,7 @@ import { CLASSIFIERS } from '../nn/models/index.js';
 import { PROFILES, classifierProfile, eclipseProfile, type ClassifierRecipe, type EclipseProfile, type ProfileName } from '../profiles.js';
 import { checkSetting, resolveSettings, settingsParams, suggest, type SettingValue } from '../settings.js';
 import type { Components } from '../pipeline/defend.js';
+import { keyHash } from '../pipeline/stage.js';
 
 export type OptionValue = number | string | boolean;
 
@@ -227,9 +227,6 @@ function combinations(sweep: Record<string, OptionValue[]>): Record<string, Opti
   return out;
 }
 
-function sha(v: unknown): string {
-  return createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
-}
 
 /** Resolve one cell: the profile's recipes with its options applied; settings checked. */
 export function resolveCell(spec: CellSpec): ResolvedCell {
@@ -273,7 +270,7 @@ export function resolveCell(spec: CellSpec): ResolvedCell {
   const classifier = { ...m.classifier, trainPerClass: classifierProfile(spec.profile).trainPerClass, testPerClass: classifierProfile(spec.profile).testPerClass };
   const eclipse = isEclipse ? { profile: m.eclipse, components: m.components } : null;
   // The hash covers what decides the result, not how the config spelt it.
-  const hash = sha({ v: 1, profile: spec.profile, attack: spec.attack, attackParams, poisonSeed: m.poisonSeed, ...(spec.poisonFile ? { poisonFile: spec.poisonFile } : {}), defense: spec.defense, eclipse, baseline: baseline && { params: baseline.params, compensation: baseline.compensation }, classifier, seed: spec.seed });
+  const hash = keyHash({ v: 1, profile: spec.profile, attack: spec.attack, attackParams, poisonSeed: m.poisonSeed, ...(spec.poisonFile ? { poisonFile: spec.poisonFile } : {}), defense: spec.defense, eclipse, baseline: baseline && { params: baseline.params, compensation: baseline.compensation }, classifier, seed: spec.seed });
   const opts = Object.entries(spec.options).map(([k, v]) => `${k} ${v}`);
   const label = [spec.attack, spec.defense, spec.architecture, `seed ${spec.seed}`, ...opts].join(' / ');
   return { spec, classifier, attackParams, eclipse, baseline, poisonSeed: m.poisonSeed, hash, label };

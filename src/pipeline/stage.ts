@@ -1,5 +1,6 @@
 // Stage caching: each stage of a pipeline records the key of its inputs when it finishes;
 // a re-run with the same key skips it, a changed key redoes it (and everything after it).
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,4 +29,9 @@ export async function stage(dir: string, name: string, key: unknown, work: () =>
   await atomicWriteFile(stamp, k);
   log(`[${name}] done in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
   return true;
+}
+
+/** A short (16 hex) sha256 of a key's JSON: names artifacts and cells by what made them. */
+export function keyHash(key: unknown): string {
+  return createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 16);
 }

@@ -16,7 +16,6 @@
 //
 // Cache (resumable): the denoiser under ctx.workDir keyed by the clean set, recipe and seed only
 // (it does not depend on the poisoned set); the purified set keyed by that and the poisoned set.
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,7 +25,7 @@ import { loadDataset } from '../../data/store.js';
 import { namedBetas, noiseSchedule, tStarForNoiseLevel } from '../../diffusion/schedule.js';
 import { trainDenoiser } from '../../diffusion/train.js';
 import { purifyDataset } from '../purify.js';
-import { stage } from '../../pipeline/stage.js';
+import { keyHash, stage } from '../../pipeline/stage.js';
 import { eclipseProfile, type DenoiserRecipe, type PurifyRecipe } from '../../profiles.js';
 import type { SettingTable } from '../../settings.js';
 import { BaselineDefense, type DefenseOptions } from './base.js';
@@ -88,7 +87,6 @@ export function avatarDenoiserRecipe(base: DenoiserRecipe, tStar: number, iterat
   return { ...base, trainMaxT, iterations: iterations > 0 ? iterations : base.iterations };
 }
 
-const shortHash = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
 
 export class AvatarDefense extends BaselineDefense<typeof AVATAR_SETTINGS> {
   constructor(o: DefenseOptions = {}) {
@@ -107,7 +105,7 @@ export class AvatarDefense extends BaselineDefense<typeof AVATAR_SETTINGS> {
     // Stage 1: the denoiser, on the whole clean training set (keyed without the poisoned set).
     const cleanDigest = datasetDigest(clean);
     const denKey = { defense: 'avatar', clean: cleanDigest, recipe, seed: ctx.seed };
-    const denName = `avatar-denoiser-${shortHash(denKey)}`;
+    const denName = `avatar-denoiser-${keyHash(denKey)}`;
     const denDir = join(ctx.workDir, denName);
     const checkpoint = join(denDir, 'denoiser.safetensors');
     await mkdir(ctx.workDir, { recursive: true });
@@ -141,7 +139,7 @@ export class AvatarDefense extends BaselineDefense<typeof AVATAR_SETTINGS> {
 
     // Stage 2: purify the (poisoned) training set at the converted t*.
     const purKey = { den: denKey, purify, data: datasetDigest(train), seed: ctx.seed };
-    const purName = `avatar-purified-${shortHash(purKey)}`;
+    const purName = `avatar-purified-${keyHash(purKey)}`;
     const out = join(ctx.workDir, `${purName}.safetensors`);
     await stage(
       ctx.workDir,
