@@ -290,17 +290,21 @@ export function expandMatrix(c: MatrixConfig): ResolvedCell[] {
               const cell = resolveCell({ profile: c.profile, attack, defense, architecture, seed, options, ...(poisonFile ? { poisonFile } : {}) });
               cells.set(cell.hash, cell);
               if (c.cleanTwins !== false && attack !== 'clean') {
-                const twinOptions = Object.fromEntries(Object.entries(options).filter(([k]) => !k.startsWith('attack.') && k !== 'poisonSeed'));
-                const twin = resolveCell({ profile: c.profile, attack: 'clean', defense, architecture, seed, options: twinOptions });
+                const twin = cleanTwin(cell);
                 cells.set(twin.hash, twin);
               }
             }
   return [...cells.values()];
 }
 
-/** The clean twin's hash of a cell (the same defence and classifier on clean data). */
-export function cleanTwinHash(cell: ResolvedCell): string {
+/** A cell's clean twin: the same defence and classifier on clean data (no attack options). */
+function cleanTwin(cell: ResolvedCell): ResolvedCell {
   const options = Object.fromEntries(Object.entries(cell.spec.options).filter(([k]) => !k.startsWith('attack.') && k !== 'poisonSeed'));
   const { poisonFile: _p, ...spec } = cell.spec;
-  return resolveCell({ ...spec, attack: 'clean', options }).hash;
+  return resolveCell({ ...spec, attack: 'clean', options });
+}
+
+/** The clean twin's hash of a cell. */
+export function cleanTwinHash(cell: ResolvedCell): string {
+  return cleanTwin(cell).hash;
 }
