@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what eclipse needs and builds it; safe to re-run (skips what is done).
 #   - Debian's libtorch-dev (the engine) and python3-torch (the PyTorch peer for benchmarks
-#     and golden outputs), unless LIBTORCH points at another libtorch; valgrind, gdb and
-#     chromium for the tests
+#     and golden outputs), unless LIBTORCH points at another libtorch; valgrind, gdb,
+#     chromium and redis-server for the tests
 #   - npm packages, the native addon (node-gyp), the TypeScript build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,8 @@ if ! /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then need_apt+=(python3
 for tool in valgrind gdb; do command -v "$tool" >/dev/null 2>&1 || need_apt+=("$tool"); done
 # chromium: test/report.test.ts loads `eclipse report`'s page in a real headless browser (playwright-core)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# redis-server: test/queue.test.ts starts one on a loopback port for the distributed queue (docs/queue.md)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (Debian packages)" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -6,6 +6,7 @@ import { ANALYZE_HELP, analyzeCommand } from './analyze.js';
 import { MATRIX_HELP, matrixCommand } from './matrix.js';
 import { SCAN_HELP, scanCommand } from './scan.js';
 import { REPORT_HELP, reportCommand } from './report.js';
+import { QUEUE_HELP, WORKER_HELP, queueCommand, workerCommand } from './queue.js';
 import { DEFEND_HELP, DEMO_HELP, DENOISER_HELP, POISON_HELP, PURIFY_HELP, defendCommand, demoCommand, denoiserCommand, poisonCommand, purifyCommand } from './eclipse.js';
 
 const HELP = `eclipse: protect image classifiers from clean-label availability poisoning (ECLIPSE, ESORICS 2024)
@@ -25,6 +26,8 @@ Commands:
   matrix run|export|merge   the attack x defence benchmark (resumable, SQLite results)
   scan                      is this training set poisoned? (verdict, evidence, classes, share)
   report                    the benchmark's report: tables beside the paper's, plots, images
+  worker                    run queued cells and purification shards (BullMQ over Redis; docs/queue.md)
+  queue status              jobs waiting, running, failed, workers, ETA
 
 Data: set ECLIPSE_CIFAR10 to the official CIFAR-10 binary release (.tar.gz or folder).`;
 
@@ -41,6 +44,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: s
   matrix: { run: matrixCommand, help: MATRIX_HELP },
   scan: { run: scanCommand, help: SCAN_HELP },
   report: { run: reportCommand, help: REPORT_HELP },
+  worker: { run: workerCommand, help: WORKER_HELP },
+  queue: { run: queueCommand, help: QUEUE_HELP },
 };
 
 export async function main(argv: string[]): Promise<number> {

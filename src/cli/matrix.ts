@@ -10,7 +10,7 @@ import { COMMON_HELP, UsageError, interruptible, parse, required, str } from './
 import { defaultDataDir } from './data.js';
 import { runtimeFrom } from './train.js';
 
-export const MATRIX_HELP = `eclipse matrix run CONFIG [--db FILE] [--only WORDS] [--dry-run]
+export const MATRIX_HELP = `eclipse matrix run CONFIG [--db FILE] [--only WORDS] [--dry-run] [--queue URL --store DIR]
 eclipse matrix export [--db FILE] [--out FILE.csv]
 eclipse matrix merge --db FILE FROM.csv
 
@@ -23,6 +23,9 @@ purified sets are shared between cells by their own hashes (ARTIFACTS/).
   --artifacts DIR    shared artifacts (default: beside the database)
   --only WORDS       only cells whose label has every word, e.g. --only "em eclipse"
   --dry-run          list the cells, their state and a cost estimate; run nothing
+  --queue URL        run the cells on workers (eclipse worker) through Redis, redis://HOST:PORT;
+                     this process owns the database and waits for them (docs/queue.md)
+  --store DIR        with --queue: the artifact store every worker mounts (a shared path)
   --data DIR         the profile's CIFAR-10 import (default data/cifar10-<profile>)
   --source PATH      CIFAR-10 binary release to import from (default $ECLIPSE_CIFAR10)
   --out FILE         (export) CSV file (default: stdout)
@@ -37,7 +40,7 @@ const defaultDb = (name: string): string => join('runs', `matrix-${name}`, 'resu
 export async function matrixCommand(argv: string[]): Promise<void> {
   const { flags, positionals } = parse(argv, {
     db: { type: 'string' }, artifacts: { type: 'string' }, only: { type: 'string' }, 'dry-run': { type: 'boolean' },
-    data: { type: 'string' }, source: { type: 'string' }, out: { type: 'string' },
+    data: { type: 'string' }, source: { type: 'string' }, out: { type: 'string' }, queue: { type: 'string' }, store: { type: 'string' },
   });
   const [sub, arg] = positionals;
   if (flags.help || sub === undefined) return console.log(MATRIX_HELP);
@@ -57,12 +60,19 @@ export async function matrixCommand(argv: string[]): Promise<void> {
       console.log(`${cells.length} cells, ${cells.filter((c) => c.status === 'done').length} finished; about ${(left / 3600).toFixed(1)} h of classifier training left at the ${config.profile} profile's rate (poisons and denoisers not yet made come on top)`);
       return;
     }
-    const rt = runtimeFrom(flags);
     const stop = interruptible();
-    const r = await runMatrix({
+    const queue = str(flags, 'queue');
+    if (str(flags, 'store') && !queue) throw new UsageError('--store is the shared artifact store of a --queue run (without a queue, --artifacts sets where artifacts go)');
+    const r = queue
+      ? await (await import('../queue/coordinator.js')).runMatrixOnQueue({ config, db, only, queue, store: required(flags, 'store', 'the shared artifact store every worker mounts'), source: str(flags, 'source'), device: 'cpu', quiet: flags.quiet === true, log: (m) => console.error(m), signal: stop.signal, backoffMs: process.env.ECLIPSE_QUEUE_BACKOFF_MS ? Number(process.env.ECLIPSE_QUEUE_BACKOFF_MS) : undefined })
+      : await runLocal();
+    async function runLocal(): ReturnType<typeof runMatrix> {
+    const rt = runtimeFrom(flags);
+    return runMatrix({
       config, db, only, artifactsDir: str(flags, 'artifacts') ?? defaultArtifacts(db), dataDir: str(flags, 'data') ?? defaultDataDir(config.profile),
       source: str(flags, 'source'), device: rt.device, quiet: flags.quiet === true, log: (m) => console.error(m), signal: stop.signal,
     });
+    }
     stop.done();
     console.log(`matrix ${config.name}: ran ${r.ran}, already finished ${r.skipped}, failed ${r.failed}${r.others ? `, finished by another runner ${r.others}` : ''}; results in ${db}`);
     if (r.failed > 0) throw new Error(`${r.failed} cell(s) failed (the errors are above and in ${db}); re-running retries each once`);

@@ -63,15 +63,82 @@ export async function loadDenoiser(checkpoint: string, device: Device): Promise<
   return { unet, steps, meta };
 }
 
+/** A loaded denoiser and the purification chain of one recipe (dispose when done). */
+export interface Purifier {
+  unet: UNet;
+  diffusion: GaussianDiffusion;
+  reverseSteps: number;
+  /** the denoiser's T */
+  steps: number;
+  meta: Record<string, string>;
+  device: Device;
+  dispose(): void;
+}
+
+export async function loadPurifier(checkpoint: string, recipe: PurifyRecipe, device: Device): Promise<Purifier> {
+  const { unet, steps, meta } = await loadDenoiser(checkpoint, device);
+  const trainMaxT = Number(meta.train_max_t ?? 0);
+  if (trainMaxT > 0 && recipe.tStar > trainMaxT) {
+    unet.dispose();
+    throw new Error(`this denoiser was trained only on t <= ${trainMaxT}; purifying at t* = ${recipe.tStar} would use steps it never learned (use --t-star <= ${trainMaxT} or retrain)`);
+  }
+  const { diffusion, reverseSteps } = purificationDiffusion(steps, recipe.tStar, recipe.respacedSteps);
+  return { unet, diffusion, reverseSteps, steps, meta, device, dispose: () => (unet.dispose(), diffusion.dispose()) };
+}
+
+export function shardCount(n: number, recipe: PurifyRecipe): number {
+  return Math.ceil(n / recipe.shardSize);
+}
+
+/**
+ * Purify shard `s` (images s*shardSize ..) of `ds`. One generator per shard, seeded by the seed
+ * and the shard's position: a shard's bytes do not depend on where a run resumed or which
+ * machine ran it.
+ */
+export function purifyShard(ds: ImageDataset, s: number, p: Purifier, recipe: PurifyRecipe, seed: number, onBatch?: (n: number) => void): ImageDataset {
+  const lo = s * recipe.shardSize;
+  const hi = Math.min(ds.n, lo + recipe.shardSize);
+  if (!Number.isInteger(s) || s < 0 || lo >= ds.n) throw new Error(`shard ${s} is outside this ${ds.n}-image set (${shardCount(ds.n, recipe)} shards of ${recipe.shardSize})`);
+  const per = 3 * ds.height * ds.width;
+  const out = new Uint8Array((hi - lo) * per);
+  const gen = new Generator(seed * 100_003 + s);
+  for (let b = lo; b < hi; b += recipe.batchSize) {
+    const n = Math.min(recipe.batchSize, hi - b);
+    const purified = tidy(() => {
+      const x0 = toModelScale(ds.images.subarray(b * per, (b + n) * per), n, ds.height, ds.width, p.device);
+      return fromModelScale(p.diffusion.purify(p.unet, x0, p.reverseSteps, { generator: gen }));
+    });
+    out.set(purified, (b - lo) * per);
+    onBatch?.(n);
+  }
+  const part = subset(ds, Int32Array.from({ length: hi - lo }, (_, i) => lo + i));
+  part.images = out;
+  return part;
+}
+
+/** The purified set from its shards (in order), with its provenance. */
+export function assemblePurified(ds: ImageDataset, parts: ImageDataset[], o: { checkpoint: string; iteration: string; reverseSteps: number; recipe: PurifyRecipe; seed: number }): ImageDataset {
+  const purified = concat(parts);
+  if (purified.n !== ds.n) throw new Error(`purified shards hold ${purified.n} images, the set has ${ds.n}`);
+  purified.meta = {
+    ...ds.meta,
+    defense: 'eclipse-purification',
+    denoiser_checkpoint: o.checkpoint,
+    denoiser_iteration: o.iteration,
+    t_star: String(o.recipe.tStar),
+    reverse_steps: String(o.reverseSteps),
+    respaced: String(o.reverseSteps < o.recipe.tStar),
+    purify_seed: String(o.seed),
+  };
+  return purified;
+}
+
 /** Purify `ds` with the denoiser's EMA weights; returns the purified dataset (also saved to o.out). */
 export async function purifyDataset(ds: ImageDataset, o: PurifyOptions): Promise<ImageDataset> {
   const r = o.recipe;
   const device = pickDevice(o.device ?? 'auto');
-  const { unet, steps, meta } = await loadDenoiser(o.checkpoint, device);
-  const trainMaxT = Number(meta.train_max_t ?? 0);
-  if (trainMaxT > 0 && r.tStar > trainMaxT)
-    throw new Error(`this denoiser was trained only on t <= ${trainMaxT}; purifying at t* = ${r.tStar} would use steps it never learned (use --t-star <= ${trainMaxT} or retrain)`);
-  const { diffusion, reverseSteps } = purificationDiffusion(steps, r.tStar, r.respacedSteps);
+  const p = await loadPurifier(o.checkpoint, r, device);
+  const { meta, reverseSteps, steps } = p;
 
   // Shards live beside the output until the whole set is done.
   const partsDir = `${o.out}.parts`;
@@ -84,7 +151,7 @@ export async function purifyDataset(ds: ImageDataset, o: PurifyOptions): Promise
     await mkdir(partsDir, { recursive: true });
     await atomicWriteFile(stamp, key);
   }
-  const shards = Math.ceil(ds.n / r.shardSize);
+  const shards = shardCount(ds.n, r);
   const shardPath = (s: number): string => join(partsDir, `shard-${String(s).padStart(5, '0')}.safetensors`);
   const done = new Set((await readdir(partsDir)).filter((f) => f.startsWith('shard-')).map((f) => Number(f.slice(6, 11))));
 
@@ -93,51 +160,22 @@ export async function purifyDataset(ds: ImageDataset, o: PurifyOptions): Promise
     `purifying ${ds.n} images: t* = ${r.tStar} of T = ${steps}, ${reverseSteps} reverse steps${reverseSteps < r.tStar ? ` (respaced from ${r.tStar})` : ''}, ${device}` +
       (done.size ? `; ${done.size}/${shards} shards already done` : ''),
   );
-  const per = 3 * ds.height * ds.width;
   for (let s = 0; s < shards; s++) {
-    const lo = s * r.shardSize;
-    const hi = Math.min(ds.n, lo + r.shardSize);
     if (done.has(s)) {
-      progress.skip(hi - lo);
+      progress.skip(Math.min(ds.n, (s + 1) * r.shardSize) - s * r.shardSize);
       continue;
     }
-    const out = new Uint8Array((hi - lo) * per);
-    // One generator per shard: the result does not depend on where a run was resumed.
-    const gen = new Generator(o.seed * 100_003 + s);
-    for (let b = lo; b < hi; b += r.batchSize) {
-      const n = Math.min(r.batchSize, hi - b);
-      const purified = tidy(() => {
-        const x0 = toModelScale(ds.images.subarray(b * per, (b + n) * per), n, ds.height, ds.width, device);
-        return fromModelScale(diffusion.purify(unet, x0, reverseSteps, { generator: gen }));
-      });
-      out.set(purified, (b - lo) * per);
-      progress.tick(n, { shard: `${s + 1}/${shards}` });
-    }
-    const part = subset(ds, Int32Array.from({ length: hi - lo }, (_, i) => lo + i));
-    part.images = out;
-    await saveDataset(part, shardPath(s));
+    await saveDataset(purifyShard(ds, s, p, r, o.seed, (n) => progress.tick(n, { shard: `${s + 1}/${shards}` })), shardPath(s));
     if (o.signal?.aborted && s + 1 < shards) {
-      unet.dispose();
-      diffusion.dispose();
+      p.dispose();
       throw new PurifyInterrupted(`interrupted after shard ${s + 1}/${shards}; run the same command again to continue`);
     }
   }
-  unet.dispose();
-  diffusion.dispose();
+  p.dispose();
 
   const parts: ImageDataset[] = [];
   for (let s = 0; s < shards; s++) parts.push(await loadDataset(shardPath(s)));
-  const purified = concat(parts);
-  purified.meta = {
-    ...ds.meta,
-    defense: 'eclipse-purification',
-    denoiser_checkpoint: o.checkpoint,
-    denoiser_iteration: meta.iteration ?? '',
-    t_star: String(r.tStar),
-    reverse_steps: String(reverseSteps),
-    respaced: String(reverseSteps < r.tStar),
-    purify_seed: String(o.seed),
-  };
+  const purified = assemblePurified(ds, parts, { checkpoint: o.checkpoint, iteration: meta.iteration ?? '', reverseSteps, recipe: r, seed: o.seed });
   await saveDataset(purified, o.out);
   await rm(partsDir, { recursive: true, force: true });
   progress.finish();

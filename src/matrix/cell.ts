@@ -126,6 +126,7 @@ async function trainingSet(cell: ResolvedCell, data: Data, ctx: CellContext): Pr
       await saveDataset(attack.poison(data.train, cell.poisonSeed).dataset, file);
     },
     ctx.log,
+    [file],
   );
   return { train: await loadDataset(file), key: `${s.attack}:${key}` };
 }

@@ -8,6 +8,8 @@ import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import type { DatabaseSync } from 'node:sqlite';
 
+import { alive } from '../io/lock.js';
+
 import type { ResolvedCell } from './config.js';
 
 export class MatrixDbError extends Error {}
@@ -46,14 +48,6 @@ function openSqlite(file: string): DatabaseSync {
 }
 
 /** Whether a process of this host with this pid is alive (a dead runner's claim can be retaken at once). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export class ResultsDb {
   readonly runner = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;

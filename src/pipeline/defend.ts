@@ -78,6 +78,7 @@ export async function denoiserStage(o: Omit<DefendOptions, 'classifier' | 'test'
       });
     },
     o.log,
+    [join(dir, 'denoiser.safetensors')],
   );
   return { checkpoint: join(dir, 'denoiser.safetensors'), key };
 }
@@ -94,6 +95,7 @@ export async function purifyStage(o: Omit<DefendOptions, 'classifier' | 'test'>,
       await purifyDataset(o.train, { recipe: o.eclipse.purify, checkpoint: den.checkpoint, seed: o.seed, out: path, device: o.device, quiet: o.quiet, signal: o.signal });
     },
     o.log,
+    [path],
   );
   return { purified: await loadDataset(path), path, key };
 }
@@ -138,6 +140,7 @@ export async function classifierStage(
       });
     },
     o.log,
+    [join(dir, 'result.json')],
   );
   const r = await readResult(dir);
   if (!r) throw new Error(`classifier run in ${dir} has no result.json`);

@@ -1,34 +1,68 @@
 // Stage caching: each stage of a pipeline records the key of its inputs when it finishes;
 // a re-run with the same key skips it, a changed key redoes it (and everything after it).
+// A stage runs under a lock file, so processes sharing a folder (matrix runners, queue workers
+// on a shared path) build it once; its output files' sha256 are recorded and checked on reuse.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { atomicWriteFile } from '../io/atomic.js';
+import { withFileLock } from '../io/lock.js';
 
 export interface StageLog {
   (message: string): void;
 }
 
+/** sha256 (hex) of a file's bytes, streamed. */
+export async function fileSha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Output files whose bytes differ from the digests recorded when the stage finished. */
+async function damagedOutputs(sums: string): Promise<string[]> {
+  if (!existsSync(sums)) return [];
+  const want = JSON.parse(await readFile(sums, 'utf8')) as Record<string, string>;
+  const bad: string[] = [];
+  for (const [file, sha] of Object.entries(want)) if (!existsSync(file) || (await fileSha256(file)) !== sha) bad.push(file);
+  return bad;
+}
+
 /**
- * Run `work` unless `dir/.stage-<name>.json` holds the same key; returns whether it ran.
- * The stamp is written only after `work` succeeds, so a failed or interrupted stage reruns
- * (resuming from its own checkpoints when it has them).
+ * Run `work` unless `dir/.stage-<name>.json` holds the same key (and its `outputs`, when given,
+ * still have the bytes they were written with); returns whether it ran. The stamp is written
+ * only after `work` succeeds, so a failed or interrupted stage reruns (resuming from its own
+ * checkpoints when it has them).
  */
-export async function stage(dir: string, name: string, key: unknown, work: () => Promise<void>, log: StageLog): Promise<boolean> {
+export async function stage(dir: string, name: string, key: unknown, work: () => Promise<void>, log: StageLog, outputs: readonly string[] = []): Promise<boolean> {
+  await mkdir(dir, { recursive: true });
   const stamp = join(dir, `.stage-${name}.json`);
+  const sums = join(dir, `.stage-${name}.sha256.json`);
   const k = JSON.stringify(key);
-  if (existsSync(stamp) && (await readFile(stamp, 'utf8')) === k) {
-    log(`[${name}] up to date, skipped`);
-    return false;
-  }
-  log(`[${name}] running`);
-  const t0 = performance.now();
-  await work();
-  await atomicWriteFile(stamp, k);
-  log(`[${name}] done in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
-  return true;
+  return withFileLock(
+    join(dir, `.stage-${name}.lock`),
+    async () => {
+      if (existsSync(stamp) && (await readFile(stamp, 'utf8')) === k) {
+        const bad = await damagedOutputs(sums);
+        if (bad.length === 0) {
+          log(`[${name}] up to date, skipped`);
+          return false;
+        }
+        log(`[${name}] ${bad.join(', ')} changed on disk since the stage wrote it (sha256 differs): rebuilding`);
+        await rm(stamp, { force: true });
+      }
+      log(`[${name}] running`);
+      const t0 = performance.now();
+      await work();
+      if (outputs.length) await atomicWriteFile(sums, JSON.stringify(Object.fromEntries(await Promise.all(outputs.map(async (f) => [f, await fileSha256(f)] as const)))));
+      await atomicWriteFile(stamp, k);
+      log(`[${name}] done in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+      return true;
+    },
+    { onWait: (who) => log(`[${name}] being built by ${who}: waiting for it`) },
+  );
 }
 
 /** A short (16 hex) sha256 of a key's JSON: names artifacts and cells by what made them. */
