@@ -2,12 +2,20 @@
 //   engine     ResNet-18 train-step / forward throughput, eclipse vs PyTorch (bench/engine.ts)
 //   diffusion  U-Net train-step / sampling-step throughput, eclipse vs PyTorch (bench/diffusion.ts)
 //   attacks    one PGD step on a ResNet-18 surrogate, eclipse vs PyTorch (bench/attacks.ts)
+//   queue      the time the distributed queue adds per job (bench/queue.ts)
+import { join } from 'node:path';
+
 import { flagNumber, parseArgs } from './common.js';
 import { engineOptions, runEngineBench, serveEngineWorker } from './engine.js';
 import { runDiffusionBench } from './diffusion.js';
 import { runAttacksBench } from './attacks.js';
+import { runQueueBench } from './queue.js';
 
-const USAGE = `usage: npm run bench -- engine|diffusion|attacks [--quick] [flags]
+const USAGE = `usage: npm run bench -- engine|diffusion|attacks|queue [--quick] [flags]
+
+queue: what the distributed queue adds per job: Redis on a loopback port, one eclipse worker,
+  no-op jobs from add to result (one at a time, and all at once). Writes bench/results/queue.json.
+  --jobs N (default 50, quick 20)
 
 attacks: one L_inf PGD step (forward, input gradient, projection) of a frozen eval-mode
   ResNet-18, ours vs PyTorch, alternating rounds. Writes bench/results/attacks.json.
@@ -71,6 +79,10 @@ async function main(): Promise<number> {
   }
   if (name === 'attacks') {
     await runAttacksBench(args);
+    return 0;
+  }
+  if (name === 'queue') {
+    await runQueueBench({ jobs: flagNumber(args, 'jobs', args.flags.has('quick') ? 20 : 50), out: join(import.meta.dirname, '..', '..', 'bench', 'results', 'queue.json') });
     return 0;
   }
   if (name === 'diffusion') {

@@ -135,7 +135,7 @@ test('jobs are data: malformed jobs, paths outside the store and damaged artifac
   await assert.rejects(ArtifactStore.open(join(tmp.dir, 'no-store')), /not an eclipse artifact store .* mounted on this machine/);
 });
 
-test('clear errors: Redis unreachable, a wrong password, a worker without the shared store', { skip }, async () => {
+test('clear errors: Redis unreachable, a wrong password, TLS without its CA, a worker without the shared store', { skip }, async () => {
   const r = spawnSync(process.execPath, [bin, 'queue', 'status', '--queue', 'redis://127.0.0.1:1'], { env, encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, /cannot reach Redis at redis:\/\/127\.0\.0\.1:1 .*start it/);
@@ -144,6 +144,29 @@ test('clear errors: Redis unreachable, a wrong password, a worker without the sh
   assert.equal(w.status, 1);
   assert.match(w.stderr, /refused the password/);
   assert.doesNotMatch(w.stderr, /wrong/, 'the password is not printed');
+  // TLS (rediss://): refused without the server's CA, working with it
+  if (spawnSync('sh', ['-c', 'command -v openssl']).status === 0) {
+    const d = join(tmp.dir, 'tls');
+    mkdirSync(d, { recursive: true });
+    const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(d, 'key.pem'), '-out', join(d, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+    assert.equal(gen.status, 0, gen.stderr);
+    const tlsPort = port + 1;
+    const tls = spawn(redisServer, ['--port', '0', '--tls-port', String(tlsPort), '--bind', '127.0.0.1', '--tls-cert-file', join(d, 'cert.pem'), '--tls-key-file', join(d, 'key.pem'), '--tls-ca-cert-file', join(d, 'cert.pem'), '--tls-auth-clients', 'no', '--requirepass', PASSWORD, '--save', '', '--dir', d], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(tls);
+    await new Promise<void>((res) => {
+      let text = '';
+      tls.stdout!.on('data', (x) => ((text += x), /Ready to accept/.test(text) && res()));
+      setTimeout(res, 5000);
+    });
+    const tlsUrl = `rediss://:${PASSWORD}@127.0.0.1:${tlsPort}`;
+    const untrusted = spawnSync(process.execPath, [bin, 'queue', 'status', '--queue', tlsUrl], { env, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(untrusted.status, 1);
+    assert.match(untrusted.stderr, /TLS with Redis .* failed .*NODE_EXTRA_CA_CERTS/);
+    const trusted = spawnSync(process.execPath, [bin, 'queue', 'status', '--queue', tlsUrl], { env: { ...env, NODE_EXTRA_CA_CERTS: join(d, 'cert.pem') }, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(trusted.status, 0, trusted.stderr);
+    assert.match(trusted.stdout, /jobs: 0 waiting/);
+    tls.kill('SIGKILL');
+  }
   const nostore = spawnSync(process.execPath, [bin, 'worker', '--queue', url(), '--store', join(tmp.dir, 'missing-store')], { env, encoding: 'utf8', timeout: 30_000 });
   assert.equal(nostore.status, 1);
   assert.match(nostore.stderr, /not an eclipse artifact store/);

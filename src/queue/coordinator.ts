@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import { Queue, type Job } from 'bullmq';
+import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import { loadDataset, saveDataset } from '../data/store.js';
@@ -29,6 +29,8 @@ export const JOB_ATTEMPTS = 4;
 
 interface Coordination {
   queue: Queue;
+  /** sleep up to `ms`, woken early when a job completes or fails */
+  nap(ms: number): Promise<void>;
   /** remember a finished job's duration (for the status ETA) */
   record(line: string): Promise<unknown>;
   connection: Redis;
@@ -66,8 +68,29 @@ async function coordinate(queueUrl: string, storeDir: string, what: string, log:
   let lost: Error | null = null;
   const timer = setInterval(() => void take().catch((e: Error) => (lost = e)), 10_000);
   const queue = new Queue(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
+  // Job events wake the wait loop at once; its polling is the fallback that survives anything.
+  const eventsConnection = connection.duplicate();
+  const events = new QueueEvents(QUEUE_NAME, { connection: eventsConnection, prefix: QUEUE_PREFIX });
+  events.on('error', () => undefined); // reconnects by itself; the poll carries on meanwhile
+  let wake: (() => void) | null = null;
+  let missed = false; // an event while no one slept: the next nap returns at once
+  const poke = (): void => (wake ? wake() : void (missed = true));
+  events.on('completed', poke);
+  events.on('failed', poke);
+  const nap = (ms: number): Promise<void> =>
+    new Promise((r) => {
+      if (missed) return void ((missed = false), r());
+      const done = (): void => {
+        clearTimeout(t);
+        wake = null;
+        r();
+      };
+      const t = setTimeout(done, ms);
+      wake = done;
+    });
   return {
     queue,
+    nap,
     record: (line) => connection.multi().lpush(DURATIONS, line).ltrim(DURATIONS, 0, 199).exec(),
     connection,
     store,
@@ -75,6 +98,8 @@ async function coordinate(queueUrl: string, storeDir: string, what: string, log:
       clearInterval(timer);
       if (lost) log(`queue: ${(lost as Error).message}`);
       if ((await connection.get(key).catch(() => null)) === me) await connection.del(key).catch(() => undefined);
+      await events.close().catch(() => undefined);
+      eventsConnection.disconnect();
       await queue.close();
       connection.disconnect();
     },
@@ -101,19 +126,21 @@ type Outcome<R> = { id: string; state: 'done'; result: R } | { id: string; state
  * Wait for the jobs `ids` (made by `make`), calling `onOutcome` once per finished job; a job
  * missing from Redis is added again. Polls, so it rides out Redis restarts.
  */
-async function awaitJobs<R>(queue: Queue, ids: string[], make: (id: string) => QueueJob, onOutcome: (o: Outcome<R>) => void, o: { backoffMs: number; log: (m: string) => void; signal?: AbortSignal; pollMs?: number; record: (line: string) => Promise<unknown> }): Promise<void> {
+async function awaitJobs<R>(queue: Queue, ids: string[], make: (id: string) => QueueJob, onOutcome: (o: Outcome<R>) => void, o: { backoffMs: number; log: (m: string) => void; signal?: AbortSignal; pollMs?: number; record: (line: string) => Promise<unknown>; nap: (ms: number) => Promise<void> }): Promise<void> {
   const open = new Set(ids);
   for (const id of ids) await ensureJob(queue, id, make(id), o.backoffMs);
   while (open.size > 0 && !o.signal?.aborted) {
-    await new Promise((r) => setTimeout(r, o.pollMs ?? 500));
+    await o.nap(o.pollMs ?? 2000);
     for (const id of [...open]) {
-      const job = await queue.getJob(id);
+      // The state first, then the job: read the other way round, a job finishing in between
+      // would look completed without its result.
+      const state = await queue.getJobState(id);
+      const job = state === 'unknown' ? undefined : await queue.getJob(id);
       if (!job) {
         o.log(`queue: job ${id} is gone from Redis (restarted without persistence?): adding it again`);
         await ensureJob(queue, id, make(id), o.backoffMs);
         continue;
       }
-      const state = await job.getState();
       if (state === 'completed') {
         open.delete(id);
         onOutcome({ id, state: 'done', result: job.returnvalue as R });
@@ -206,7 +233,7 @@ export async function runMatrixOnQueue(o: Omit<MatrixRunOptions, 'artifactsDir' 
           }
           progress.tick(estimateSeconds(cell), { cells: `${res.ran + res.skipped + res.failed}/${order.length}` });
         },
-        { backoffMs: o.backoffMs ?? 5_000, log: o.log, signal: o.signal, record: c.record },
+        { backoffMs: o.backoffMs ?? 5_000, log: o.log, signal: o.signal, record: c.record, nap: c.nap },
       );
     } finally {
       clearInterval(renew);
@@ -263,7 +290,7 @@ export async function purifyOnQueue(o: PurifyOnQueueOptions): Promise<{ images: 
         results.set(s, out.result);
         progress.tick(Math.min(ds.n, (s + 1) * o.recipe.shardSize) - s * o.recipe.shardSize, { shard: `${results.size}/${shards}` });
       },
-      { backoffMs: o.backoffMs ?? 5_000, log: o.log, signal: o.signal, record: c.record },
+      { backoffMs: o.backoffMs ?? 5_000, log: o.log, signal: o.signal, record: c.record, nap: c.nap },
     );
     if (o.signal?.aborted) throw new Error('purification stopped; run the same command again to continue (finished shards are kept in the store)');
     if (failed.length) throw new Error(`${failed.length} shard(s) failed: ${failed.slice(0, 3).join('; ')}`);
@@ -327,5 +354,30 @@ export async function queueStatus(queueUrl: string): Promise<QueueStatus> {
   } finally {
     await queue.close();
     connection.disconnect();
+  }
+}
+
+/**
+ * What the queue costs per job: `n` no-op jobs through the live workers, one at a time
+ * (latency: add -> a worker's child runs it -> the coordinator sees it done) and all at once
+ * (throughput). For `npm run bench -- queue` and for checking a deployment.
+ */
+export async function queueOverhead(queueUrl: string, storeDir: string, n: number, log: (m: string) => void = () => undefined): Promise<{ serialMs: number[]; batchMsPerJob: number }> {
+  const c = await coordinate(queueUrl, storeDir, `overhead probe ${process.pid}`, log);
+  try {
+    const job = (): QueueJob => ({ kind: 'noop', store: c.store.id });
+    const opts = { backoffMs: 500, log, record: c.record, nap: c.nap };
+    const tag = `${process.pid}-${Date.now()}`;
+    const serialMs: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await awaitJobs(c.queue, [`noop-${tag}-s${i}`], job, () => undefined, opts);
+      serialMs.push(performance.now() - t0);
+    }
+    const t0 = performance.now();
+    await awaitJobs(c.queue, Array.from({ length: n }, (_, i) => `noop-${tag}-b${i}`), job, () => undefined, opts);
+    return { serialMs, batchMsPerJob: (performance.now() - t0) / n };
+  } finally {
+    await c.release();
   }
 }

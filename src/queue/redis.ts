@@ -64,10 +64,11 @@ export async function connectRedis(url: string, o: { timeoutMs?: number; log?: (
     client.disconnect();
     const msg = lastError && !(e as Error).message.includes(lastError) ? `${(e as Error).message}; ${lastError}` : (e as Error).message;
     const auth = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(msg);
+    const tls = /certificate|SSL|TLS|EPROTO/i.test(msg);
     throw new QueueConnectionError(
-      auth
-        ? `Redis at ${where} refused the password (${msg}): give it in the URL, redis://:PASSWORD@HOST:PORT`
-        : `cannot reach Redis at ${where} (${msg}): start it (redis-server --port PORT --bind ADDRESS, see docs/queue.md) or give the right --queue URL`,
+      auth ? `Redis at ${where} refused the password (${msg}): give it in the URL, redis://:PASSWORD@HOST:PORT`
+      : tls ? `TLS with Redis at ${where} failed (${msg}): let Node.js trust the server's certificate authority (NODE_EXTRA_CA_CERTS=ca.pem), see docs/queue.md`
+      : `cannot reach Redis at ${where} (${msg}): start it (redis-server --port PORT --bind ADDRESS, see docs/queue.md) or give the right --queue URL`,
     );
   } finally {
     clearTimeout(timer);
