@@ -135,6 +135,42 @@ test('jobs are data: malformed jobs, paths outside the store and damaged artifac
   await assert.rejects(ArtifactStore.open(join(tmp.dir, 'no-store')), /not an eclipse artifact store .* mounted on this machine/);
 });
 
+test('stages shared by processes: built once under the lock; an output changed on disk is rebuilt', async () => {
+  const dir = join(tmp.dir, 'stage');
+  mkdirSync(dir, { recursive: true });
+  const stageJs = join(import.meta.dirname, '..', 'src', 'pipeline', 'stage.js');
+  // each process: the same stage, whose work takes a second and counts itself
+  const script = `const { stage } = await import(${JSON.stringify(stageJs)});
+const fs = await import('node:fs');
+const out = ${JSON.stringify(join(dir, 'out.txt'))};
+await stage(${JSON.stringify(dir)}, 'shared', { k: 1 }, async () => {
+  fs.appendFileSync(${JSON.stringify(join(dir, 'runs.txt'))}, 'x');
+  await new Promise((r) => setTimeout(r, 1000));
+  fs.writeFileSync(out, 'result');
+}, (m) => console.error(m), [out]);`;
+  const go = (): Promise<string> =>
+    new Promise((res) => {
+      const p = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr!.on('data', (d) => (err += d));
+      p.on('close', () => res(err));
+    });
+  const logs = await Promise.all([go(), go(), go()]);
+  assert.equal(readFileSync(join(dir, 'runs.txt'), 'utf8'), 'x', `built once: ${logs.join(' | ')}`);
+  assert.ok(logs.some((l) => /being built by .* waiting for it/.test(l)));
+  assert.equal(logs.filter((l) => /up to date, skipped/.test(l)).length, 2);
+  writeFileSync(join(dir, 'out.txt'), 'tampered');
+  const again = await go();
+  assert.match(again, /changed on disk since the stage wrote it \(sha256 differs\): rebuilding/);
+  assert.equal(readFileSync(join(dir, 'out.txt'), 'utf8'), 'result');
+  assert.equal(readFileSync(join(dir, 'runs.txt'), 'utf8'), 'xx');
+  // a lock left by a process that died is taken over at once on this host
+  writeFileSync(join(dir, '.stage-shared.lock'), JSON.stringify({ host: (await import('node:os')).hostname(), pid: 2 ** 22 + 7, since: 'then' }));
+  writeFileSync(join(dir, 'out.txt'), 'tampered again');
+  assert.match(await go(), /rebuilding/);
+  assert.equal(readFileSync(join(dir, 'runs.txt'), 'utf8'), 'xxx');
+});
+
 test('clear errors: Redis unreachable, a wrong password, TLS without its CA, a worker without the shared store', { skip }, async () => {
   const r = spawnSync(process.execPath, [bin, 'queue', 'status', '--queue', 'redis://127.0.0.1:1'], { env, encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 1, r.stderr);
@@ -191,7 +227,8 @@ test('a matrix on three workers: one killed mid-cell and Redis restarted, every 
   assert.match(second.out(), /already coordinated on this queue by .*"pid"/);
   // kill w1 as soon as it is inside a cell
   await workers[0]!.when(/job [0-9a-f]{16} \(cell\) started/);
-  await new Promise((r) => setTimeout(r, 400));
+  const killedJob = /job ([0-9a-f]{16}) \(cell\) started/.exec(workers[0]!.out())![1]!;
+  await new Promise((r) => setTimeout(r, 300));
   workers[0]!.p.kill('SIGKILL');
   // restart Redis (no persistence: every queued job is lost) once a few cells are recorded
   await coord.when(/(test accuracy[^]*){3}/);
@@ -200,6 +237,8 @@ test('a matrix on three workers: one killed mid-cell and Redis restarted, every 
   await startRedis();
   assert.equal(await coord.exit, 0, coord.out());
   assert.match(coord.out(), /gone from Redis .* adding it again/);
+  assert.doesNotMatch(workers[0]!.out(), new RegExp(`job ${killedJob} done`), 'w1 was killed inside its cell');
+  assert.ok(workers.slice(1).some((w) => w.out().includes(`job ${killedJob} (cell) started`)), 'another worker took the killed cell over');
   assert.equal(await local.exit, 0, local.out());
   const q = ResultsDb.open(join(tmp.dir, 'queue.sqlite'));
   const l = ResultsDb.open(join(tmp.dir, 'local.sqlite'));
