@@ -228,8 +228,13 @@ test('a matrix on three workers: one killed mid-cell and Redis restarted, every 
   // kill w1 as soon as it is inside a cell
   await workers[0]!.when(/job [0-9a-f]{16} \(cell\) started/);
   const killedJob = /job ([0-9a-f]{16}) \(cell\) started/.exec(workers[0]!.out())![1]!;
-  await new Promise((r) => setTimeout(r, 300));
   workers[0]!.p.kill('SIGKILL');
+  // status while it runs: the running jobs with the workers that hold them
+  const live = spawnSync(process.execPath, [bin, 'queue', 'status', '--queue', url(), '--json'], { env, encoding: 'utf8', timeout: 30_000 });
+  const ls = JSON.parse(live.stdout) as { active: { worker: string; kind: string }[]; workers: { name: string }[] };
+  assert.ok(ls.active.length >= 1 && ls.active.every((a) => ['w1', 'w2', 'w3'].includes(a.worker) && a.kind === 'cell'), live.stdout);
+  assert.ok(ls.workers.length >= 2, live.stdout);
+
   // restart Redis (no persistence: every queued job is lost) once a few cells are recorded
   await coord.when(/(test accuracy[^]*){3}/);
   redis!.kill('SIGKILL');
