@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// The scan's measured tables for docs/results.md, from runs/scan-eval.jsonl (scripts/scan-eval.mjs):
+// detection per attack at 100%, the false-positive rate on clean subsets, and the detection
+// curve against the poisoned share.   node scripts/scan-table.mjs [FILE]
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const file = process.argv[2] ?? join(root, 'runs', 'scan-eval.jsonl');
+const rows = readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const ATTACKS = ['urp', 'lsp', 'ar', 'em', 'tap', 'rem', 'sep', 'efp', 'adp'];
+const pct = (x) => `${(100 * x).toFixed(0)}%`;
+const out = [];
+
+const full = rows.filter((r) => r.kind === 'attack' && r.share === 1);
+out.push('Every image poisoned (the mini training set, 5,000 images):', '');
+out.push('| attack | verdict | score (largest z) | strongest evidence | estimated poisoned share | classes flagged | scan time |', '| --- | --- | --- | --- | --- | --- | --- |');
+for (const a of ATTACKS) {
+  const r = full.find((x) => x.attack === a);
+  if (!r) {
+    out.push(`| ${a.toUpperCase()} | not measured yet | | | | | |`);
+    continue;
+  }
+  const top = Object.entries(r.evidence).sort((x, y) => y[1][1] - x[1][1])[0];
+  out.push(`| ${a.toUpperCase()} | ${r.verdict} | ${r.score.toFixed(1)} | ${top[0]} (z ${top[1][1].toFixed(1)}) | ${pct(r.share_estimate)} | ${r.flagged_classes.length} | ${r.seconds.toFixed(0)} s |`);
+}
+const detected = full.filter((r) => r.verdict === 'poisoned').length;
+out.push('', `Detection rate at 100%: ${detected}/${full.length} attacks measured flagged poisoned.`, '');
+
+const clean = rows.filter((r) => r.kind === 'clean');
+if (clean.length) {
+  const by = (v) => clean.filter((r) => r.verdict === v).length;
+  const sizes = [...new Set(clean.map((r) => r.n))].sort((a, b) => a - b);
+  out.push(`Clean CIFAR-10 training subsets (${clean.length}: sizes ${sizes.join('/')}, seeds ${Math.min(...clean.map((r) => r.seed))}-${Math.max(...clean.map((r) => r.seed))}, draws other than the calibration's):`, '');
+  out.push('| images | subsets | clean | unsure | poisoned (false positive) | largest score |', '| --- | --- | --- | --- | --- | --- |');
+  for (const n of sizes) {
+    const c = clean.filter((r) => r.n === n);
+    out.push(`| ${n} | ${c.length} | ${c.filter((r) => r.verdict === 'clean').length} | ${c.filter((r) => r.verdict === 'unsure').length} | ${c.filter((r) => r.verdict === 'poisoned').length} | ${Math.max(...c.map((r) => r.score)).toFixed(1)} |`);
+  }
+  out.push('', `False-positive rate: ${by('poisoned')}/${clean.length} (${pct(by('poisoned') / clean.length)}) flagged poisoned; ${by('unsure')}/${clean.length} unsure.`, '');
+}
+
+const shares = [...new Set(rows.filter((r) => r.kind === 'attack').map((r) => r.share))].sort((a, b) => a - b);
+if (shares.length > 1) {
+  out.push('Detection curve: verdict (score, estimated share) against the share of poisoned images:', '');
+  out.push(`| attack | ${shares.map((s) => pct(s)).join(' | ')} |`, `| --- | ${shares.map(() => '---').join(' | ')} |`);
+  for (const a of ATTACKS) {
+    const cells = shares.map((s) => {
+      const r = rows.find((x) => x.kind === 'attack' && x.attack === a && x.share === s);
+      return r ? `${r.verdict} (${r.score.toFixed(1)}, ${pct(r.share_estimate)})` : '-';
+    });
+    if (cells.some((c) => c !== '-')) out.push(`| ${a.toUpperCase()} | ${cells.join(' | ')} |`);
+  }
+}
+console.log(out.join('\n'));
