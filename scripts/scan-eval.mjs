@@ -3,7 +3,9 @@
 // 1000/2000/5000, seeds 0+, other draws than the calibration's), and per attack the verdict at
 // 10/25/50/100% poisoned (the mini training set with that share of images replaced by their
 // poisoned copies; seeded choice). Resumable: each scan is one line of runs/scan-eval.jsonl.
-//   node scripts/scan-eval.mjs [--clean 21] [--attacks em,tap,...] [--shares 0.1,0.25,0.5,1] [--threads 1]
+//   node scripts/scan-eval.mjs [--clean 21] [--attacks em,tap,...] [--shares 0.1,0.25,0.5,1] [--order reverse] [--threads 1]
+// Two processes can share the work (each re-reads the file before a scan), e.g. a second one with
+//   --shares 0.1,0.25,0.5 --clean 0 --order reverse
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +21,9 @@ const { scanDataset } = await import(join(root, 'dist/src/scan/scan.js'));
 const { Rng } = await import(join(root, 'dist/src/data/rng.js'));
 setNumThreads(Number(arg('threads', '1')));
 const out = join(root, 'runs', 'scan-eval.jsonl');
-const done = new Set(existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).id) : []);
+// Read again before every scan: two processes may share the work (e.g. one with --order reverse).
+const doneIds = () => new Set(existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).id) : []);
+const done = { has: (id) => doneIds().has(id) };
 const record = (id, r, extra) => {
   const row = { id, ...extra, verdict: r.verdict, score: r.score, share_estimate: r.poisonedShare.estimate, seconds: r.seconds, evidence: Object.fromEntries(r.evidence.map((e) => [e.stat, [e.value, e.z]])), flagged_classes: r.classes.filter((c) => c.flagged).map((c) => c.name) };
   appendFileSync(out, JSON.stringify(row) + '\n');
@@ -28,8 +32,10 @@ const record = (id, r, extra) => {
 
 // 2. attacks at shares of the mini training set
 const clean = await loadDataset(join(root, 'data/cifar10-mini/train.safetensors'));
+const reverse = arg('order', 'forward') === 'reverse';
 const attacks = arg('attacks', 'urp,lsp,ar,em,tap,rem,sep,efp,adp').split(',');
 const shares = arg('shares', '1,0.5,0.25,0.1').split(',').map(Number);
+if (reverse) attacks.reverse();
 const poisons = new Map();
 async function poisonOf(a) {
   if (poisons.has(a)) return poisons.get(a);
