@@ -3,7 +3,8 @@
 // src/scan/calibration-data.ts (then rebuild). Balanced subsets of the CIFAR-10 training split,
 // sizes SIZES (images), SEEDS seeds each (seeds 1000+ so that the evaluation subsets of
 // scripts/scan-eval.mjs, seeds 0-99, are other draws):
-//   node scripts/scan-calibrate.mjs [--sizes 1000,2000,5000] [--seeds 6] [--threads 1]
+//   node scripts/scan-calibrate.mjs [--sizes 1000,2000,5000] [--seeds 6] [--threads 1] [--energy-only]
+// --energy-only adds the residual-energy statistic (no probes, seconds) to the existing calibration.
 import { writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,10 +13,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : def; };
 const sizes = arg('sizes', '1000,2000,5000').split(',').map(Number);
 const seeds = Number(arg('seeds', '6'));
+const energyOnly = process.argv.includes('--energy-only');
 const { setNumThreads } = await import(join(root, 'dist/src/engine/index.js'));
 const { loadCifar10, resolveCifar10Source } = await import(join(root, 'dist/src/data/cifar.js'));
 const { balancedSubset } = await import(join(root, 'dist/src/data/dataset.js'));
-const { linearProbe, PROBE_DEFAULTS, AUTOCORR_PROBE } = await import(join(root, 'dist/src/scan/probe.js'));
+const { linearProbe, PROBE_DEFAULTS, AUTOCORR_PROBE, residualEnergy } = await import(join(root, 'dist/src/scan/probe.js'));
 const { CONFIDENT } = await import(join(root, 'dist/src/scan/scan.js'));
 setNumThreads(Number(arg('threads', '1')));
 
@@ -27,10 +29,12 @@ const points = [];
 const KINDS = ['raw', 'highpass', 'autocorr'];
 const classAcc = Object.fromEntries(KINDS.map((kind) => [kind, Array.from({ length: k }, () => [])]));
 for (const n of sizes) {
-  const rows = Object.fromEntries([...KINDS.flatMap((kind) => [`${kind}_acc`, `${kind}_confident`]), 'any_confident'].map((s) => [s, []]));
+  const rows = Object.fromEntries([...KINDS.flatMap((kind) => [`${kind}_acc`, `${kind}_confident`]), 'any_confident', 'residual_energy'].map((s) => [s, []]));
   for (let s = 0; s < seeds; s++) {
     const t0 = Date.now();
     const ds = balancedSubset(train, n / k, 1000 + s);
+    rows.residual_energy.push(residualEnergy(ds).geomean);
+    if (energyOnly) continue;
     const probes = {};
     for (const kind of KINDS) {
       const p = linearProbe(ds, kind, { ...(kind === 'autocorr' ? AUTOCORR_PROBE : PROBE_DEFAULTS), seed: 0, device: 'cpu' });
@@ -42,7 +46,19 @@ for (const n of sizes) {
     rows.any_confident.push(conf(probes.raw.pTrue.map((v, i) => Math.max(v, probes.highpass.pTrue[i], probes.autocorr.pTrue[i]))));
     console.error(`n ${n} seed ${s}: ${KINDS.map((kind) => `${kind} ${(100 * probes[kind].acc).toFixed(1)}%`).join(' ')} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   }
-  points.push({ n, subsets: seeds, stats: Object.fromEntries(Object.entries(rows).map(([k2, v]) => [k2, ms(v)])) });
+  points.push({ n, subsets: seeds, stats: Object.fromEntries(Object.entries(rows).filter(([, v]) => v.length).map(([k2, v]) => [k2, ms(v)])) });
+}
+if (energyOnly) {
+  // --energy-only: add the residual energy, measured on the same subsets, to the existing calibration
+  const { CALIBRATION_DATA: old } = await import(join(root, 'dist/src/scan/calibration-data.js'));
+  for (const p of points) {
+    const o = old.points.find((q) => q.n === p.n);
+    if (!o) throw new Error(`the existing calibration has no size ${p.n}`);
+    o.stats.residual_energy = p.stats.residual_energy;
+  }
+  old.source = old.source.replace(/ \(scripts\/scan-calibrate.mjs, /, `; residual_energy on the same subsets, ${new Date().toISOString().slice(0, 10)} (scripts/scan-calibrate.mjs, `);
+  writeCalibration(old);
+  process.exit(0);
 }
 const data = {
   source: `clean CIFAR-10 training subsets, balanced, sizes ${sizes.join('/')} x ${seeds} seeds (1000+), ${PROBE_DEFAULTS.folds}-fold probes (scripts/scan-calibrate.mjs, ${new Date().toISOString().slice(0, 10)})`,
@@ -50,6 +66,9 @@ const data = {
   classAcc: Object.fromEntries(KINDS.map((kind) => [kind, classAcc[kind].map(ms)])),
   stdFloor: 0.01,
 };
-const file = join(root, 'src/scan/calibration-data.ts');
-writeFileSync(file, `// Written by scripts/scan-calibrate.mjs: do not edit by hand (re-run it instead).\nimport type { Calibration } from './calibration.js';\n\nexport const CALIBRATION_DATA: Calibration = ${JSON.stringify(data, null, 2)};\n`);
-console.error(`wrote ${file}`);
+writeCalibration(data);
+function writeCalibration(d) {
+  const file = join(root, 'src/scan/calibration-data.ts');
+  writeFileSync(file, `// Written by scripts/scan-calibrate.mjs: do not edit by hand (re-run it instead).\nimport type { Calibration } from './calibration.js';\n\nexport const CALIBRATION_DATA: Calibration = ${JSON.stringify(d, null, 2)};\n`);
+  console.error(`wrote ${file}`);
+}

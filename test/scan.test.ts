@@ -12,7 +12,7 @@ import { balancedSubset } from '../src/data/dataset.js';
 import { loadCifar10 } from '../src/data/cifar.js';
 import { saveDataset } from '../src/data/store.js';
 import { createAttack } from '../src/attacks/index.js';
-import { features, linearProbe, PROBE_DEFAULTS } from '../src/scan/probe.js';
+import { features, linearProbe, PROBE_DEFAULTS, residualEnergy } from '../src/scan/probe.js';
 import { scanDataset } from '../src/scan/scan.js';
 import type { Calibration } from '../src/scan/calibration.js';
 import { CALIBRATION } from '../src/scan/calibration.js';
@@ -67,7 +67,8 @@ test('probe: a class-wise pattern is separable on held-out images, noise is not'
 /** A calibration for the synthetic noise data (what clean = noise gives), to test the verdict logic. */
 function noiseCalibration(): Calibration {
   const stat = (mean: number, std: number) => ({ mean, std });
-  const point = (n: number) => ({ n, subsets: 5, stats: { raw_acc: stat(0.1, 0.02), highpass_acc: stat(0.1, 0.02), autocorr_acc: stat(0.1, 0.02), raw_confident: stat(0.0, 0.01), highpass_confident: stat(0.0, 0.01), autocorr_confident: stat(0.0, 0.01), any_confident: stat(0.0, 0.01) } });
+  const energy = stat(residualEnergy(dataset(50, { seed: 99 })).geomean, 0.001);
+  const point = (n: number) => ({ n, subsets: 5, stats: { raw_acc: stat(0.1, 0.02), highpass_acc: stat(0.1, 0.02), autocorr_acc: stat(0.1, 0.02), raw_confident: stat(0.0, 0.01), highpass_confident: stat(0.0, 0.01), autocorr_confident: stat(0.0, 0.01), any_confident: stat(0.0, 0.01), residual_energy: energy } });
   const cls = CIFAR_CLASSES.map(() => stat(0.1, 0.05));
   return { source: 'test noise calibration', height: 32, width: 32, classes: CIFAR_CLASSES, points: [point(100), point(1000)], classAcc: { raw: cls, highpass: cls, autocorr: cls }, stdFloor: 0.01 };
 }

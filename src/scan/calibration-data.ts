@@ -2,7 +2,7 @@
 import type { Calibration } from './calibration.js';
 
 export const CALIBRATION_DATA: Calibration = {
-  "source": "clean CIFAR-10 training subsets, balanced, sizes 1000/2000/5000 x 6 seeds (1000+), 4-fold probes (scripts/scan-calibrate.mjs, 2026-12-01)",
+  "source": "clean CIFAR-10 training subsets, balanced, sizes 1000/2000/5000 x 6 seeds (1000+), 4-fold probes; residual_energy on the same subsets, 2026-12-01 (scripts/scan-calibrate.mjs, 2026-12-01)",
   "height": 32,
   "width": 32,
   "classes": [
@@ -49,6 +49,10 @@ export const CALIBRATION_DATA: Calibration = {
         "any_confident": {
           "mean": 0.18916666666666668,
           "std": 0.013600245095830691
+        },
+        "residual_energy": {
+          "mean": 0.03366170828295258,
+          "std": 0.0002734733736923306
         }
       }
     },
@@ -83,6 +87,10 @@ export const CALIBRATION_DATA: Calibration = {
         "any_confident": {
           "mean": 0.13408333333333333,
           "std": 0.010561328830533906
+        },
+        "residual_energy": {
+          "mean": 0.03353837564787694,
+          "std": 0.0002625847586536228
         }
       }
     },
@@ -117,6 +125,10 @@ export const CALIBRATION_DATA: Calibration = {
         "any_confident": {
           "mean": 0.08843333333333332,
           "std": 0.0024573698676973055
+        },
+        "residual_energy": {
+          "mean": 0.03357932928287765,
+          "std": 0.00014738826011289328
         }
       }
     }

@@ -5,8 +5,14 @@
 import { CALIBRATION_DATA } from './calibration-data.js';
 import type { FeatureKind } from './probe.js';
 
-export type StatName = 'raw_acc' | 'highpass_acc' | 'autocorr_acc' | 'raw_confident' | 'highpass_confident' | 'autocorr_confident' | 'any_confident';
-export const STAT_NAMES: readonly StatName[] = ['raw_acc', 'highpass_acc', 'autocorr_acc', 'raw_confident', 'highpass_confident', 'autocorr_confident', 'any_confident'];
+export type StatName = 'raw_acc' | 'highpass_acc' | 'autocorr_acc' | 'raw_confident' | 'highpass_confident' | 'autocorr_confident' | 'any_confident' | 'residual_energy';
+export const STAT_NAMES: readonly StatName[] = ['raw_acc', 'highpass_acc', 'autocorr_acc', 'raw_confident', 'highpass_confident', 'autocorr_confident', 'any_confident', 'residual_energy'];
+/**
+ * The smallest standard deviation of a statistic, relative to its clean mean, where an absolute
+ * floor (stdFloor, for shares and accuracies) does not fit: the residual energy's clean value
+ * varies by a few tenths of a percent between subsets; 1% of it is the floor.
+ */
+export const RELATIVE_STD_FLOOR: Partial<Record<StatName, number>> = { residual_energy: 0.01 };
 
 export interface MeanStd {
   mean: number;

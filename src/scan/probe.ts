@@ -47,6 +47,32 @@ export function features(ds: ImageDataset, kind: FeatureKind): Float32Array {
   return out;
 }
 
+/**
+ * Each image's high-frequency energy: the mean magnitude of its high-pass residual (pixel range
+ * 0..1). Any added perturbation raises it (availability poisons are bounded noise), whether or
+ * not it carries a shortcut a probe can learn.
+ */
+export function residualMagnitudes(ds: ImageDataset): Float64Array {
+  const r = features(ds, 'highpass');
+  const D = r.length / ds.n;
+  const out = new Float64Array(ds.n);
+  for (let i = 0; i < ds.n; i++) {
+    let s = 0;
+    for (let j = 0; j < D; j++) s += Math.abs(r[i * D + j]!);
+    out[i] = s / D;
+  }
+  return out;
+}
+
+/** The geometric mean of residualMagnitudes and the standard deviation of their logs. */
+export function residualEnergy(ds: ImageDataset): { geomean: number; logStd: number } {
+  const m = residualMagnitudes(ds);
+  const logs = Array.from(m, (v) => Math.log(v + 1e-6));
+  const mean = logs.reduce((a, b) => a + b, 0) / logs.length;
+  const sd = Math.sqrt(logs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, logs.length - 1));
+  return { geomean: Math.exp(mean), logStd: sd };
+}
+
 /** Offsets (dy, dx) of the residual's autocorrelations: AR's 3x3 causal window and a little beyond. */
 const OFFSETS: readonly (readonly [number, number])[] = [[0, 1], [1, 0], [1, 1], [1, -1], [0, 2], [2, 0], [2, 2], [2, -2], [0, 3], [3, 0]];
 const CHANNEL_PAIRS: readonly (readonly [number, number])[] = [[0, 0], [1, 1], [2, 2], [0, 1], [0, 2], [1, 2]];

@@ -9,8 +9,8 @@
 import type { ImageDataset } from '../data/dataset.js';
 import { classCounts } from '../data/dataset.js';
 import type { Device } from '../engine/index.js';
-import { CALIBRATION, type Calibration, type MeanStd, type StatName } from './calibration.js';
-import { AUTOCORR_PROBE, PROBE_DEFAULTS, linearProbe, type FeatureKind, type ProbeResult } from './probe.js';
+import { CALIBRATION, RELATIVE_STD_FLOOR, type Calibration, type MeanStd, type StatName } from './calibration.js';
+import { AUTOCORR_PROBE, PROBE_DEFAULTS, linearProbe, residualEnergy, type FeatureKind, type ProbeResult } from './probe.js';
 
 export type Verdict = 'poisoned' | 'clean' | 'unsure';
 
@@ -33,7 +33,7 @@ export interface ScanOptions {
 }
 
 export interface Evidence {
-  stat: StatName | `${FeatureKind}_gap`;
+  stat: StatName | `${FeatureKind}_gap` | 'energy_gap';
   value: number;
   /** what clean data of this size gives: mean and standard deviation */
   clean: { mean: number; std: number };
@@ -67,7 +67,9 @@ function cleanAt(cal: Calibration, stat: StatName, n: number): { mean: number; s
   const t = pts.length === 1 ? 0 : Math.min(1, Math.max(0, (x - xs[i]!) / (xs[i + 1]! - xs[i]!)));
   const a = pts[i]!.stats[stat];
   const b = pts[Math.min(i + 1, pts.length - 1)]!.stats[stat];
-  return { mean: a.mean + t * (b.mean - a.mean), std: Math.max(cal.stdFloor, a.std + t * (b.std - a.std)) };
+  const mean = a.mean + t * (b.mean - a.mean);
+  const rel = RELATIVE_STD_FLOOR[stat];
+  return { mean, std: Math.max(rel === undefined ? cal.stdFloor : rel * mean, a.std + t * (b.std - a.std)) };
 }
 
 /** Whether the calibration (clean CIFAR-10) applies to this data. */
@@ -116,17 +118,21 @@ export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
     log(`scan: probe on ${NAMES[kind]} (${opts.folds}-fold, ${ds.n} images)`);
     probes[kind] = linearProbe(ds, kind, opts, trusted);
   }
+  const energy = residualEnergy(ds);
   const confident = (p: Float32Array): number => p.reduce((s, v) => s + (v > CONFIDENT ? 1 : 0), 0) / p.length;
   const evidence: Evidence[] = [];
   if (!calWhy) {
-    const add = (stat: StatName, value: number, what: string): void => {
-      const c = cleanAt(cal, stat, ds.n);
+    const add = (stat: StatName, value: number, what: string, minStd = 0): void => {
+      const c0 = cleanAt(cal, stat, ds.n);
+      const c = { mean: c0.mean, std: Math.max(c0.std, minStd) };
       evidence.push({ stat, value, clean: c, z: (value - c.mean) / c.std, what });
     };
     for (const kind of KINDS) {
       add(`${kind}_acc`, probes[kind].acc, `held-out accuracy of a probe on ${NAMES[kind]}`);
       add(`${kind}_confident`, confident(probes[kind].pTrue), `share of images the probe on ${NAMES[kind]} gives their label with p > ${CONFIDENT}`);
     }
+    // at least this set's own sampling error of a geometric mean
+    add('residual_energy', energy.geomean, "high-frequency energy: the images' mean high-pass residual magnitude, in the pixel range (raised by any added noise, poisons included)", energy.geomean * (energy.logStd / Math.sqrt(ds.n)));
   } else reasons.push(`the clean-data calibration does not apply (${calWhy}): the verdict rests on the trusted set alone`);
   if (trusted) {
     for (const kind of KINDS) {
@@ -138,12 +144,18 @@ export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
       const std = Math.sqrt((q * (1 - q)) / ds.n + (q * (1 - q)) / trusted.n) + 0.02;
       evidence.push({ stat: `${kind}_gap`, value: gap, clean: { mean: 0, std }, z: gap / std, what: `held-out accuracy minus accuracy on the trusted clean set (probe on ${NAMES[kind]})` });
     }
+    // High-frequency energy against the trusted set's: the two sets' sampling noise in log units,
+    // plus a 2% allowance for the trusted set's own distribution.
+    const te = residualEnergy(trusted);
+    const gap = Math.log(energy.geomean / te.geomean);
+    const std = Math.sqrt(energy.logStd ** 2 / ds.n + te.logStd ** 2 / trusted.n) + 0.02;
+    evidence.push({ stat: 'energy_gap', value: gap, clean: { mean: 0, std }, z: gap / std, what: "log ratio of the data's high-frequency energy to the trusted clean set's (raised by any added noise, poisons included)" });
   }
   const score = Math.max(...evidence.map((e) => e.z));
   const called: Verdict = score >= Z_POISONED ? 'poisoned' : score < Z_CLEAN ? 'clean' : 'unsure';
   const top = evidence.reduce((a, b) => (b.z > a.z ? b : a));
   reasons.unshift(
-    called === 'poisoned' ? `${top.what} is ${(100 * top.value).toFixed(1)}%, ${top.z.toFixed(1)} standard deviations above clean data of this size (${(100 * top.clean.mean).toFixed(1)}%)`
+    called === 'poisoned' ? `${top.what} is ${(100 * top.value).toFixed(top.stat === 'residual_energy' ? 2 : 1)}%, ${top.z.toFixed(1)} standard deviations above clean data of this size (${(100 * top.clean.mean).toFixed(top.stat === 'residual_energy' ? 2 : 1)}%)`
     : called === 'clean' ? `every statistic is within ${Z_CLEAN} standard deviations of clean data (largest: ${top.stat}, z ${top.z.toFixed(1)})`
     : `the largest statistic (${top.stat}, z ${top.z.toFixed(1)}) is between the clean (${Z_CLEAN}) and poisoned (${Z_POISONED}) thresholds`,
   );
