@@ -53,6 +53,13 @@ test('features: raw pixels in [0,1]; the high-pass residual of a flat image is 0
   assert.ok(Math.abs(raw[5]! - 200 / 255) < 1e-6);
   assert.ok(hp.subarray(0, 3072).every((v) => Math.abs(v) < 1e-6), 'flat image: no high-pass content');
   assert.ok(hp.subarray(3072).some((v) => Math.abs(v) > 0.05), 'noise keeps high-pass content');
+  // residual energy: a smooth image has little; +-8/255 noise on it raises it
+  const smooth = dataset(20, { classes: ['a', 'b'] });
+  for (let i = 0; i < smooth.images.length; i++) smooth.images[i] = 60 + ((i % 1024) >> 5) * 4;
+  const noisy = { ...smooth, images: smooth.images.map((v, i) => v + (((i * 2654435761) >>> 16) & 1 ? 8 : -8)) };
+  const e0 = residualEnergy(smooth).geomean;
+  const e1 = residualEnergy(noisy).geomean;
+  assert.ok(e0 < 0.005 && e1 > 4 * e0 && e1 < 0.05, `smooth ${e0}, with noise ${e1}`);
 });
 
 test('probe: a class-wise pattern is separable on held-out images, noise is not', () => {
