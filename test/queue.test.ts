@@ -213,7 +213,7 @@ test('a matrix on three workers: one killed mid-cell and Redis restarted, every 
   if (!redis) await startRedis();
   const data = await dataFiles();
   const config = join(tmp.dir, 'q.json');
-  writeFileSync(config, JSON.stringify({ name: 'q', profile: 'smoke', data, options: { epochs: 3, width: 4 }, groups: [{ attacks: ['urp', 'lsp', 'ar'], defenses: ['none', 'iss-g'] }] }));
+  writeFileSync(config, JSON.stringify({ name: 'q', profile: 'smoke', data, options: { epochs: 3, width: 4 }, groups: [{ attacks: ['urp', 'lsp', 'ar'], defenses: ['none', 'iss-g'] }, { attacks: ['urp'], defenses: ['eclipse'] }] }));
   const local = run(['matrix', 'run', config, '--db', join(tmp.dir, 'local.sqlite'), '--threads', '1', '--device', 'cpu', '--quiet']);
   const store = join(tmp.dir, 'store');
   const { ArtifactStore } = await import('../src/queue/store.js');
@@ -249,7 +249,7 @@ test('a matrix on three workers: one killed mid-cell and Redis restarted, every 
   const l = ResultsDb.open(join(tmp.dir, 'local.sqlite'));
   const qr = q.results();
   const lr = new Map(l.results().map((r) => [r.hash, r]));
-  assert.equal(qr.length, 8, '3 attacks x 2 defences + 2 clean twins');
+  assert.equal(qr.length, 10, '3 attacks x 2 defences + URP x ECLIPSE + 3 clean twins');
   for (const r of qr) {
     assert.equal(q.resultCount(r.hash), 1, `${r.label}: one result`);
     assert.equal(r.test_acc, lr.get(r.hash)!.test_acc, `${r.label}: the same accuracy as the local run`);

@@ -15,6 +15,7 @@ import type { PurifyRecipe } from '../profiles.js';
 import { cleanTwinHash } from '../matrix/config.js';
 import { cellInputs, type CellContext, type CellResult } from '../matrix/cell.js';
 import { estimateSeconds, planMatrix, type MatrixRunOptions, type MatrixRunResult } from '../matrix/runner.js';
+import type { ResultsDb } from '../matrix/db.js';
 import { keyHash } from '../pipeline/stage.js';
 import { Progress } from '../training/progress.js';
 import { QUEUE_NAME, QUEUE_PREFIX, type CellJob, type PurifyShardJob, type QueueJob } from './jobs.js';
@@ -178,8 +179,10 @@ export interface QueueRunOptions {
 /** `eclipse matrix run --queue`: the cells become jobs; this process owns the database. */
 export async function runMatrixOnQueue(o: Omit<MatrixRunOptions, 'artifactsDir' | 'dataDir'> & QueueRunOptions): Promise<MatrixRunResult> {
   const c = await coordinate(o.queue, o.store, `matrix ${o.config.name} (${resolve(o.db)})`, o.log);
-  const { cells, db } = planMatrix(o);
+  let opened: ResultsDb | null = null;
   try {
+    const { cells, db } = planMatrix(o);
+    opened = db;
     if (o.config.poisons && Object.keys(o.config.poisons).length)
       throw new Error('given poison files (the config\'s "poisons") do not travel on the queue yet: run this matrix without a queue, or generate the poisons in it');
     // The data the workers read: the config's own files by content, or the profile's CIFAR-10
@@ -243,7 +246,7 @@ export async function runMatrixOnQueue(o: Omit<MatrixRunOptions, 'artifactsDir' 
     progress.finish({ ran: String(res.ran), failed: String(res.failed) });
     return res;
   } finally {
-    db.close();
+    opened?.close();
     await c.release();
   }
 }
