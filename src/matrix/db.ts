@@ -47,7 +47,22 @@ function openSqlite(file: string): DatabaseSync {
   return new sqlite.DatabaseSync(file);
 }
 
-/** Whether a process of this host with this pid is alive (a dead runner's claim can be retaken at once). */
+/**
+ * Run `fn`, retrying while SQLite reports the database locked. Two runners opening a new file at
+ * once race to create it and switch it to WAL; some of those steps answer SQLITE_BUSY without
+ * waiting on the busy timeout.
+ */
+function whileBusy<T>(fn: () => T, timeoutMs = 30_000): T {
+  const until = Date.now() + timeoutMs;
+  for (let wait = 20; ; wait = Math.min(500, wait * 2)) {
+    try {
+      return fn();
+    } catch (e) {
+      if (!/database is locked|SQLITE_BUSY/i.test((e as Error).message) || Date.now() > until) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait + Math.random() * wait);
+    }
+  }
+}
 
 export class ResultsDb {
   readonly runner = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
@@ -67,14 +82,14 @@ export class ResultsDb {
     try {
       db = openSqlite(file);
       db.exec('PRAGMA busy_timeout = 30000');
-      const check = db.prepare('PRAGMA quick_check').get() as { quick_check: string } | undefined;
+      const check = whileBusy(() => db.prepare('PRAGMA quick_check').get()) as { quick_check: string } | undefined;
       if (check && check.quick_check !== 'ok') throw new Error(check.quick_check);
     } catch (e) {
       if (e instanceof MatrixDbError) throw e;
       throw new MatrixDbError(`results database ${file} is damaged (${(e as Error).message}): it was left as it is; give another --db, or restore it from a copy or an exported CSV (eclipse matrix merge)`);
     }
-    db.exec('PRAGMA journal_mode = WAL');
-    db.exec(`
+    whileBusy(() => db.exec('PRAGMA journal_mode = WAL'));
+    whileBusy(() => db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS cells (
         hash TEXT PRIMARY KEY, label TEXT NOT NULL, attack TEXT NOT NULL, defense TEXT NOT NULL,
@@ -86,9 +101,9 @@ export class ResultsDb {
         inputs TEXT NOT NULL, versions TEXT NOT NULL, extra TEXT NOT NULL, finished_at TEXT NOT NULL,
         current INTEGER NOT NULL DEFAULT 1, runner TEXT);
       CREATE INDEX IF NOT EXISTS results_hash ON results (hash, current);
-    `);
-    const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
-    if (!v) db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
+    `));
+    const v = whileBusy(() => db.prepare("SELECT value FROM meta WHERE key = 'schema'").get()) as { value: string } | undefined;
+    if (!v) whileBusy(() => db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION));
     else if (v.value !== SCHEMA_VERSION) throw new MatrixDbError(`${file} has results schema ${v.value}; this eclipse writes schema ${SCHEMA_VERSION}: use another --db`);
     return new ResultsDb(file, db);
   }
@@ -99,7 +114,7 @@ export class ResultsDb {
 
   /** Run fn in a write transaction (BEGIN IMMEDIATE: one writer at a time across processes). */
   private tx<T>(fn: () => T): T {
-    this.db.exec('BEGIN IMMEDIATE');
+    whileBusy(() => this.db.exec('BEGIN IMMEDIATE'));
     try {
       const r = fn();
       this.db.exec('COMMIT');
@@ -165,7 +180,7 @@ export class ResultsDb {
 
   /** Extend this runner's lease on a cell (false when another runner has taken it over). */
   renew(hash: string): boolean {
-    const r = this.db.prepare("UPDATE cells SET lease_until = ? WHERE hash = ? AND runner = ? AND status = 'running'").run(Date.now() / 1000 + LEASE_SECONDS, hash, this.runner);
+    const r = whileBusy(() => this.db.prepare("UPDATE cells SET lease_until = ? WHERE hash = ? AND runner = ? AND status = 'running'").run(Date.now() / 1000 + LEASE_SECONDS, hash, this.runner));
     return Number(r.changes) === 1;
   }
 
@@ -184,12 +199,12 @@ export class ResultsDb {
   }
 
   fail(hash: string, error: string): void {
-    this.db.prepare("UPDATE cells SET status = 'failed', error = ?, lease_until = NULL, updated_at = ? WHERE hash = ? AND runner = ?").run(error.slice(0, 2000), new Date().toISOString(), hash, this.runner);
+    whileBusy(() => this.db.prepare("UPDATE cells SET status = 'failed', error = ?, lease_until = NULL, updated_at = ? WHERE hash = ? AND runner = ?").run(error.slice(0, 2000), new Date().toISOString(), hash, this.runner));
   }
 
   /** Give a cell back (stopped by the user): the next run resumes it. */
   release(hash: string): void {
-    this.db.prepare("UPDATE cells SET status = 'pending', lease_until = NULL, updated_at = ? WHERE hash = ? AND runner = ?").run(new Date().toISOString(), hash, this.runner);
+    whileBusy(() => this.db.prepare("UPDATE cells SET status = 'pending', lease_until = NULL, updated_at = ? WHERE hash = ? AND runner = ?").run(new Date().toISOString(), hash, this.runner));
   }
 
   status(hashes: readonly string[]): Map<string, { status: string; attempts: number; error: string | null; seconds: number | null }> {
