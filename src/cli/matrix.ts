@@ -63,16 +63,13 @@ export async function matrixCommand(argv: string[]): Promise<void> {
     const stop = interruptible();
     const queue = str(flags, 'queue');
     if (str(flags, 'store') && !queue) throw new UsageError('--store is the shared artifact store of a --queue run (without a queue, --artifacts sets where artifacts go)');
+    const common = { config, db, only, source: str(flags, 'source'), quiet: flags.quiet === true, log: (m: string) => console.error(m), signal: stop.signal };
     const r = queue
-      ? await (await import('../queue/coordinator.js')).runMatrixOnQueue({ config, db, only, queue, store: required(flags, 'store', 'the shared artifact store every worker mounts'), source: str(flags, 'source'), device: 'cpu', quiet: flags.quiet === true, log: (m) => console.error(m), signal: stop.signal, backoffMs: process.env.ECLIPSE_QUEUE_BACKOFF_MS ? Number(process.env.ECLIPSE_QUEUE_BACKOFF_MS) : undefined })
-      : await runLocal();
-    async function runLocal(): ReturnType<typeof runMatrix> {
-    const rt = runtimeFrom(flags);
-    return runMatrix({
-      config, db, only, artifactsDir: str(flags, 'artifacts') ?? defaultArtifacts(db), dataDir: str(flags, 'data') ?? defaultDataDir(config.profile),
-      source: str(flags, 'source'), device: rt.device, quiet: flags.quiet === true, log: (m) => console.error(m), signal: stop.signal,
-    });
-    }
+      ? await (await import('../queue/coordinator.js')).runMatrixOnQueue({
+          ...common, queue, store: required(flags, 'store', 'the shared artifact store every worker mounts'), device: 'cpu',
+          backoffMs: process.env.ECLIPSE_QUEUE_BACKOFF_MS ? Number(process.env.ECLIPSE_QUEUE_BACKOFF_MS) : undefined,
+        })
+      : await runMatrix({ ...common, artifactsDir: str(flags, 'artifacts') ?? defaultArtifacts(db), dataDir: str(flags, 'data') ?? defaultDataDir(config.profile), device: runtimeFrom(flags).device });
     stop.done();
     console.log(`matrix ${config.name}: ran ${r.ran}, already finished ${r.skipped}, failed ${r.failed}${r.others ? `, finished by another runner ${r.others}` : ''}; results in ${db}`);
     if (r.failed > 0) throw new Error(`${r.failed} cell(s) failed (the errors are above and in ${db}); re-running retries each once`);

@@ -90,14 +90,19 @@ export function shardCount(n: number, recipe: PurifyRecipe): number {
   return Math.ceil(n / recipe.shardSize);
 }
 
+/** The images [lo, hi) of shard `s` of an n-image set. */
+export function shardBounds(n: number, s: number, recipe: PurifyRecipe): { lo: number; hi: number } {
+  const lo = s * recipe.shardSize;
+  return { lo, hi: Math.min(n, lo + recipe.shardSize) };
+}
+
 /**
  * Purify shard `s` (images s*shardSize ..) of `ds`. One generator per shard, seeded by the seed
  * and the shard's position: a shard's bytes do not depend on where a run resumed or which
  * machine ran it.
  */
 export function purifyShard(ds: ImageDataset, s: number, p: Purifier, recipe: PurifyRecipe, seed: number, onBatch?: (n: number) => void): ImageDataset {
-  const lo = s * recipe.shardSize;
-  const hi = Math.min(ds.n, lo + recipe.shardSize);
+  const { lo, hi } = shardBounds(ds.n, s, recipe);
   if (!Number.isInteger(s) || s < 0 || lo >= ds.n) throw new Error(`shard ${s} is outside this ${ds.n}-image set (${shardCount(ds.n, recipe)} shards of ${recipe.shardSize})`);
   const per = 3 * ds.height * ds.width;
   const out = new Uint8Array((hi - lo) * per);
@@ -162,7 +167,8 @@ export async function purifyDataset(ds: ImageDataset, o: PurifyOptions): Promise
   );
   for (let s = 0; s < shards; s++) {
     if (done.has(s)) {
-      progress.skip(Math.min(ds.n, (s + 1) * r.shardSize) - s * r.shardSize);
+      const { lo, hi } = shardBounds(ds.n, s, r);
+      progress.skip(hi - lo);
       continue;
     }
     await saveDataset(purifyShard(ds, s, p, r, o.seed, (n) => progress.tick(n, { shard: `${s + 1}/${shards}` })), shardPath(s));

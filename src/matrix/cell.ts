@@ -1,9 +1,8 @@
 // One matrix cell: poison (or clean data) -> defence -> classifier -> test accuracy. Poisons,
 // denoisers, purified sets and a defence's derived sets are artifacts named by the hash of what
 // made them, shared by every cell that needs them and never rebuilt while they are there.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { createAttack } from '../attacks/index.js';
@@ -13,7 +12,7 @@ import { loadDataset, saveDataset } from '../data/store.js';
 import { createDefense } from '../defenses/baselines/index.js';
 import { engineVersion, type Device } from '../engine/index.js';
 import { classifierStage, defendWithBaseline, denoiserStage, purifyStage } from '../pipeline/defend.js';
-import { keyHash, stage, type StageLog } from '../pipeline/stage.js';
+import { fileSha256, keyHash, stage, type StageLog } from '../pipeline/stage.js';
 import type { ResolvedCell } from './config.js';
 
 export interface CellContext {
@@ -83,7 +82,7 @@ async function fileDigest(path: string): Promise<string> {
   const stamp = `${st.size}:${st.mtimeMs}`;
   const hit = fileDigests.get(path);
   if (hit?.stamp === stamp) return hit.digest;
-  const digest = createHash('sha256').update(await readFile(path)).digest('hex').slice(0, 16);
+  const digest = (await fileSha256(path)).slice(0, 16);
   fileDigests.set(path, { stamp, digest });
   return digest;
 }
@@ -113,7 +112,6 @@ async function trainingSet(cell: ResolvedCell, data: Data, ctx: CellContext): Pr
   const key = keyHash({ attack: s.attack, params: cell.attackParams, seed: cell.poisonSeed, data: data.digest, profile: s.profile });
   const dir = join(ctx.artifactsDir, 'poisons');
   const file = join(dir, `${s.attack}-${key}.safetensors`);
-  await mkdir(dir, { recursive: true });
   await stage(
     dir,
     `${s.attack}-${key}`,

@@ -70,6 +70,21 @@ export function planMatrix(o: Pick<MatrixRunOptions, 'config' | 'only' | 'db'>):
   return { cells: cells.map((cell) => ({ cell, status: st.get(cell.hash)?.status ?? 'pending', seconds: st.get(cell.hash)?.seconds ?? null })), db };
 }
 
+/**
+ * The cells of a run in the order they run, after sending back to pending those whose result
+ * came from other data or another eclipse version (old rows kept as history): clean twins first,
+ * so a poisoned cell's row carries its clean accuracy. Shared by the local and the queue runner.
+ */
+export async function runOrder(cells: readonly PlannedCell[], db: ResultsDb, ctx: CellContext, log: (m: string) => void): Promise<PlannedCell[]> {
+  if (cells.length > 0) {
+    const inputs = new Map<string, string>();
+    for (const c of cells) inputs.set(c.cell.hash, await cellInputs(c.cell, ctx));
+    const n = db.invalidateChanged(cells.map((c) => c.cell.hash), (h) => inputs.get(h)!);
+    if (n > 0) log(`matrix: ${n} finished cell(s) came from other inputs (data or eclipse version): recomputing them, old results kept as history`);
+  }
+  return [...cells].sort((a, b) => Number(b.cell.spec.attack === 'clean') - Number(a.cell.spec.attack === 'clean'));
+}
+
 export interface MatrixRunResult {
   ran: number;
   skipped: number;
@@ -83,15 +98,7 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
   const { cells, db } = planMatrix(o);
   try {
     const ctx: CellContext = { dataDir: o.dataDir, data: o.config.data, source: o.source, artifactsDir: o.artifactsDir, device: o.device, quiet: o.quiet, log: o.log, signal: o.signal };
-    // Cells whose result came from other data or another eclipse version run again (old rows kept).
-    if (cells.length > 0) {
-      const inputs = new Map<string, string>();
-      for (const c of cells) inputs.set(c.cell.hash, await cellInputs(c.cell, ctx));
-      const n = db.invalidateChanged(cells.map((c) => c.cell.hash), (h) => inputs.get(h)!);
-      if (n > 0) o.log(`matrix: ${n} finished cell(s) came from other inputs (data or eclipse version): recomputing them, old results kept as history`);
-    }
-    // Clean twins first: a poisoned cell's row then carries its clean accuracy.
-    const order = [...cells].sort((a, b) => Number(b.cell.spec.attack === 'clean') - Number(a.cell.spec.attack === 'clean'));
+    const order = await runOrder(cells, db, ctx, o.log);
     const hashes = order.map((c) => c.cell.hash);
     const byHash = new Map(order.map((c) => [c.cell.hash, c.cell]));
     const st = db.status(hashes); // after the invalidation above

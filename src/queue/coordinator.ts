@@ -10,11 +10,11 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import { loadDataset, saveDataset } from '../data/store.js';
-import { assemblePurified, shardCount } from '../defenses/purify.js';
+import { assemblePurified, shardBounds, shardCount } from '../defenses/purify.js';
 import type { PurifyRecipe } from '../profiles.js';
 import { cleanTwinHash } from '../matrix/config.js';
-import { cellInputs, type CellContext, type CellResult } from '../matrix/cell.js';
-import { estimateSeconds, planMatrix, type MatrixRunOptions, type MatrixRunResult } from '../matrix/runner.js';
+import type { CellContext, CellResult } from '../matrix/cell.js';
+import { estimateSeconds, planMatrix, runOrder, type MatrixRunOptions, type MatrixRunResult } from '../matrix/runner.js';
 import type { ResultsDb } from '../matrix/db.js';
 import { keyHash } from '../pipeline/stage.js';
 import { Progress } from '../training/progress.js';
@@ -189,12 +189,8 @@ export async function runMatrixOnQueue(o: Omit<MatrixRunOptions, 'artifactsDir' 
     // import, made here once (in the store) before any job can need it.
     const data = o.config.data ? { train: await c.store.putFile(o.config.data.train), test: await c.store.putFile(o.config.data.test), pool: await c.store.putFile(o.config.data.pool) } : null;
     const ctx: CellContext = { dataDir: c.store.dataDir(o.config.profile), data: o.config.data, source: o.source, artifactsDir: c.store.artifactsDir, device: 'cpu', quiet: true, log: o.log };
-    const inputs = new Map<string, string>();
-    for (const p of cells) inputs.set(p.cell.hash, await cellInputs(p.cell, ctx));
-    const n = db.invalidateChanged(cells.map((p) => p.cell.hash), (h) => inputs.get(h)!);
-    if (n > 0) o.log(`matrix: ${n} finished cell(s) came from other inputs: recomputing them, old results kept as history`);
-    // Claim every runnable cell for this coordinator, clean twins first.
-    const order = [...cells].sort((a, b) => Number(b.cell.spec.attack === 'clean') - Number(a.cell.spec.attack === 'clean'));
+    const order = await runOrder(cells, db, ctx, o.log);
+    // Claim every runnable cell for this coordinator.
     const byHash = new Map(order.map((p) => [p.cell.hash, p.cell]));
     const claimed: string[] = [];
     for (let h = db.claim(order.map((p) => p.cell.hash)); h !== null; h = db.claim(order.map((p) => p.cell.hash).filter((x) => !claimed.includes(x)))) claimed.push(h);
@@ -291,7 +287,8 @@ export async function purifyOnQueue(o: PurifyOnQueueOptions): Promise<{ images: 
         const s = shardOf.get(out.id)!;
         if (out.state === 'failed') return void failed.push(`shard ${s}: ${out.error.split('\n')[0]}`);
         results.set(s, out.result);
-        progress.tick(Math.min(ds.n, (s + 1) * o.recipe.shardSize) - s * o.recipe.shardSize, { shard: `${results.size}/${shards}` });
+        const { lo, hi } = shardBounds(ds.n, s, o.recipe);
+        progress.tick(hi - lo, { shard: `${results.size}/${shards}` });
       },
       { backoffMs: o.backoffMs ?? 5_000, log: o.log, signal: o.signal, record: c.record, nap: c.nap },
     );

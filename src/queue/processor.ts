@@ -1,7 +1,6 @@
 // A queue job, run in the worker's child process (BullMQ's sandboxed processor): training holds
 // the event loop for seconds, so the parent, which keeps the job's lock alive, must not run it.
 // The child learns its store and threads from the environment the worker set.
-import { join } from 'node:path';
 import { unlink } from 'node:fs/promises';
 
 import { UnrecoverableError, type SandboxedJob } from 'bullmq';
@@ -10,6 +9,7 @@ import { pickDevice, setNumThreads, type Device } from '../engine/index.js';
 import { loadDataset, saveDataset } from '../data/store.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { runCell, type CellResult } from '../matrix/cell.js';
+import type { ResolvedCell } from '../matrix/config.js';
 import { loadPurifier, purifyShard, type Purifier } from '../defenses/purify.js';
 import { keyHash } from '../pipeline/stage.js';
 import { ArtifactStore } from './store.js';
@@ -42,8 +42,7 @@ export interface ShardResult {
   reused: boolean;
 }
 
-async function runCellJob(job: CellJob, s: ArtifactStore, dev: Device, log: (m: string) => void): Promise<CellResult> {
-  const cell = validateJob(job).cell!;
+async function runCellJob(job: CellJob, cell: ResolvedCell, s: ArtifactStore, dev: Device, log: (m: string) => void): Promise<CellResult> {
   const data = job.data && { train: await s.verified(job.data.train), test: await s.verified(job.data.test), pool: await s.verified(job.data.pool) };
   return runCell(cell, { dataDir: s.dataDir(cell.spec.profile), ...(data ? { data } : {}), artifactsDir: s.artifactsDir, device: dev, quiet: true, log }, job.cleanTwin);
 }
@@ -91,10 +90,8 @@ export default async function processJob(job: SandboxedJob): Promise<unknown> {
     case 'noop':
       return { ok: true };
     case 'cell':
-      return runCellJob(parsed.job, s, dev, log);
+      return runCellJob(parsed.job, parsed.cell!, s, dev, log);
     case 'purify-shard':
       return runShardJob(parsed.job, s, dev);
   }
 }
-
-export const PROCESSOR_FILE = join(import.meta.dirname, 'processor.js');

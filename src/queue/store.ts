@@ -50,7 +50,7 @@ export class ArtifactStore {
     const p = resolve(this.root, rel);
     const inside = (q: string): boolean => {
       const r = relative(this.root, q);
-      return r === '' || (!r.startsWith('..') && !isAbsolute(r) && !r.startsWith(`..${sep}`));
+      return r === '' || (r !== '..' && !r.startsWith(`..${sep}`) && !isAbsolute(r));
     };
     if (!inside(p)) throw new StoreError(`refused path ${JSON.stringify(rel)}: it leads outside the artifact store ${this.root}`);
     // a link inside the store must not lead out of it either

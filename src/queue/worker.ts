@@ -3,11 +3,11 @@
 // after `lockMs` another worker takes the job again (at-least-once: jobs are idempotent, their
 // artifacts shared by hash, and the coordinator records each result once).
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 
 import { Worker, type Job } from 'bullmq';
 
 import { QUEUE_NAME, QUEUE_PREFIX } from './jobs.js';
-import { PROCESSOR_FILE } from './processor.js';
 import { connectRedis, redactUrl } from './redis.js';
 import { ArtifactStore } from './store.js';
 
@@ -23,6 +23,9 @@ export interface WorkerOptions {
   log: (m: string) => void;
   signal?: AbortSignal;
 }
+
+// The child's entry, by path only: the parent never loads the engine or the models.
+const PROCESSOR_FILE = join(import.meta.dirname, 'processor.js');
 
 /** Run until the signal (SIGINT/SIGTERM in the CLI): the current job finishes first. */
 export async function runWorker(o: WorkerOptions): Promise<{ completed: number; failed: number }> {

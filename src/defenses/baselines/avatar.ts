@@ -17,7 +17,6 @@
 // Cache (resumable): the denoiser under ctx.workDir keyed by the clean set, recipe and seed only
 // (it does not depend on the poisoned set); the purified set keyed by that and the poisoned set.
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
@@ -108,7 +107,6 @@ export class AvatarDefense extends BaselineDefense<typeof AVATAR_SETTINGS> {
     const denName = `avatar-denoiser-${keyHash(denKey)}`;
     const denDir = join(ctx.workDir, denName);
     const checkpoint = join(denDir, 'denoiser.safetensors');
-    await mkdir(ctx.workDir, { recursive: true });
     ctx.log(
       `[avatar] t* = ${s.vpTStar} of the ${AVATAR_VP_STEPS}-step linear VP schedule (noise std ${conv.vpNoiseStd.toFixed(4)}) ` +
         `-> t* = ${conv.tStar} of the cosine schedule with T = ${eclipse.denoiser.steps} (noise std ${conv.noiseStd.toFixed(4)})`,

@@ -1,6 +1,5 @@
 // The common part of every baseline: its settings table resolved against the profile and the
 // caller's overrides (declared once, as the attacks' settings), and the cache of derived sets.
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
@@ -47,7 +46,6 @@ export async function cachedDataset(
   const digest = datasetDigest(input);
   const id = `${name}-${digest.slice(0, 16)}`;
   const file = join(ctx.workDir, `${id}.safetensors`);
-  await mkdir(ctx.workDir, { recursive: true });
   await stage(ctx.workDir, id, { params, data: digest }, async () => saveDataset(await build(), file), ctx.log);
   return loadDataset(file);
 }
