@@ -106,7 +106,7 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
     const done0 = order.filter(isDone).length;
     const total = order.reduce((s, c) => s + (isDone(c) ? 0 : estimateSeconds(c.cell)), 0);
     o.log(`matrix ${o.config.name}: ${order.length} cells (${done0} finished, ${order.length - done0} to run, about ${(total / 3600).toFixed(1)} h of classifier training at the ${o.config.profile} profile's rate) -> ${o.db}`);
-    const progress = new Progress({ label: 'matrix', total: Math.max(1, total), unit: 's', quiet: o.quiet });
+    const progress = new Progress({ label: 'matrix', total: Math.max(1, total), showRate: false, quiet: o.quiet });
     const res: MatrixRunResult = { ran: 0, skipped: done0, failed: 0, others: 0 };
     for (;;) {
       if (o.signal?.aborted) break;

@@ -197,7 +197,7 @@ export async function runMatrixOnQueue(o: Omit<MatrixRunOptions, 'artifactsDir' 
     const done0 = order.length - claimed.length;
     const total = claimed.reduce((s, h) => s + estimateSeconds(byHash.get(h)!), 0);
     o.log(`matrix ${o.config.name}: ${order.length} cells, ${claimed.length} queued on ${redactUrl(o.queue)} (store ${c.store.root}), ${done0} finished or held by another runner -> ${o.db}`);
-    const progress = new Progress({ label: 'matrix', total: Math.max(1, total), unit: 's', quiet: o.quiet });
+    const progress = new Progress({ label: 'matrix', total: Math.max(1, total), showRate: false, quiet: o.quiet });
     const renew = setInterval(() => claimed.forEach((h) => db.renew(h)), 60_000);
     const res: MatrixRunResult = { ran: 0, skipped: done0, failed: 0, others: 0 };
     const make = (h: string): CellJob => {

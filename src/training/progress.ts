@@ -8,6 +8,8 @@ export interface ProgressOptions {
   total: number;
   /** unit name for the rate, e.g. "img" */
   unit?: string;
+  /** show the rate (default); off where the units are estimates, e.g. a matrix's estimated seconds */
+  showRate?: boolean;
   stream?: NodeJS.WriteStream;
   /** seconds between plain lines when not a TTY */
   plainEvery?: number;
@@ -83,13 +85,13 @@ export class Progress {
     const unit = this.o.unit ?? 'it';
     // slow units (a loop of minutes) read better as seconds per unit
     const speed = rate > 0 && rate < 1 ? `${(1 / rate).toFixed(0)} s/${unit}` : `${rate.toFixed(0)} ${unit}/s`;
-    const tail = `${speed} | elapsed ${formatDuration(this.elapsed)} | ETA ${formatDuration(eta)}`;
+    const tail = `${this.o.showRate === false ? '' : `${speed} | `}elapsed ${formatDuration(this.elapsed)} | ETA ${formatDuration(eta)}`;
     if (this.tty) {
       const width = 20;
       const fill = Math.round(frac * width);
       const bar = `[${'='.repeat(fill)}${fill < width ? '>' : ''}${' '.repeat(Math.max(0, width - fill - 1))}]`;
-      this.stream.write(`\r\x1b[2K${head} ${bar} ${extra} | ${tail}`);
-    } else this.stream.write(`${head} | ${extra} | ${tail}\n`);
+      this.stream.write(`\r\x1b[2K${head} ${bar} ${extra ? `${extra} | ` : ''}${tail}`);
+    } else this.stream.write(`${head} | ${extra ? `${extra} | ` : ''}${tail}\n`);
   }
 
   /** Print a message on its own line (keeps the bar intact on a terminal). */
