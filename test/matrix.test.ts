@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { cleanTwinHash, expandMatrix, parseMatrixConfig, resolveCell } from '../src/matrix/config.js';
@@ -217,6 +217,21 @@ test('a given poison file that changed: its cells run again, the old results sta
   assert.equal(h.resultCount(urp.hash), 2, 'the old result is kept as history');
   assert.equal(rows.length, 3);
   h.close();
+  // the same files elsewhere (another checkout, a config beside its poison) are the same cells
+  const moved = join(tmp.dir, 'moved');
+  mkdirSync(moved, { recursive: true });
+  copyFileSync(poisonFile, join(moved, 'poison.safetensors'));
+  const movedConfig = join(moved, 'given.json');
+  writeFileSync(movedConfig, JSON.stringify({ name: 'given', profile: 'smoke', data, poisons: { urp: 'poison.safetensors' }, options: { epochs: 1, width: 4 }, groups: [{ attacks: ['urp', 'lsp'], defenses: ['none'] }] }));
+  const dry = spawnSync(process.execPath, [bin, 'matrix', 'run', movedConfig, '--db', db, '--dry-run'], { env, encoding: 'utf8' });
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.equal((dry.stdout.match(/ done /g) ?? []).length, 3, `moved files keep their finished cells: ${dry.stdout}`);
+  // a dry run writes nothing: no database where there was none
+  const none = join(tmp.dir, 'dry-none.sqlite');
+  const dry2 = spawnSync(process.execPath, [bin, 'matrix', 'run', movedConfig, '--db', none, '--dry-run'], { env, encoding: 'utf8' });
+  assert.equal(dry2.status, 0, dry2.stderr);
+  assert.equal((dry2.stdout.match(/ pending /g) ?? []).length, 3, dry2.stdout);
+  assert.ok(!existsSync(none), 'the dry run created no database');
   // a given file that is not a poisoned copy of the training set is refused with the fix
   await saveDataset(syntheticDataset({ classes: ['a', 'b'], perClass: 2 }), poisonFile);
   const bad = await finished(runner(config, db));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { atomicWriteFile } from '../io/atomic.js';
 import { MATRIX_OPTIONS, readMatrixConfig } from '../matrix/config.js';
 import { ResultsDb, parseCsv, toCsv, type ResultRow } from '../matrix/db.js';
-import { defaultArtifacts, estimateSeconds, planMatrix, runMatrix } from '../matrix/runner.js';
+import { defaultArtifacts, estimateSeconds, previewMatrix, runMatrix } from '../matrix/runner.js';
 import { COMMON_HELP, UsageError, interruptible, parse, required, str } from './args.js';
 import { defaultDataDir } from './data.js';
 import { runtimeFrom } from './train.js';
@@ -49,8 +49,7 @@ export async function matrixCommand(argv: string[]): Promise<void> {
     const db = str(flags, 'db') ?? defaultDb(config.name);
     const only = str(flags, 'only') ? [str(flags, 'only')!] : undefined;
     if (flags['dry-run']) {
-      const { cells, db: handle } = planMatrix({ config, only, db });
-      handle.close();
+      const cells = previewMatrix({ config, only, db });
       let left = 0;
       for (const c of cells) {
         const est = estimateSeconds(c.cell);

@@ -269,8 +269,10 @@ export function resolveCell(spec: CellSpec): ResolvedCell {
   } else if (Object.keys(defenseOverrides).length) throw new MatrixConfigError(`${where}: eclipse cells take ECLIPSE options (tStar, M, B, p, sigma, ablation), not defense.<setting>`);
   const classifier = { ...m.classifier, trainPerClass: classifierProfile(spec.profile).trainPerClass, testPerClass: classifierProfile(spec.profile).testPerClass };
   const eclipse = isEclipse ? { profile: m.eclipse, components: m.components } : null;
-  // The hash covers what decides the result, not how the config spelt it.
-  const hash = keyHash({ v: 1, profile: spec.profile, attack: spec.attack, attackParams, poisonSeed: m.poisonSeed, ...(spec.poisonFile ? { poisonFile: spec.poisonFile } : {}), defense: spec.defense, eclipse, baseline: baseline && { params: baseline.params, compensation: baseline.compensation }, classifier, seed: spec.seed });
+  // The hash covers what decides the result, not how the config spelt it nor where its files
+  // are: a given poison counts as given (its bytes are in the cell's inputs key, like the data's,
+  // so a changed file recomputes the cell), so a moved checkout or a merged CSV keeps its cells.
+  const hash = keyHash({ v: 1, profile: spec.profile, attack: spec.attack, attackParams, poisonSeed: m.poisonSeed, ...(spec.poisonFile ? { poison: 'given' } : {}), defense: spec.defense, eclipse, baseline: baseline && { params: baseline.params, compensation: baseline.compensation }, classifier, seed: spec.seed });
   const opts = Object.entries(spec.options).map(([k, v]) => `${k} ${v}`);
   const label = [spec.attack, spec.defense, spec.architecture, `seed ${spec.seed}`, ...opts].join(' / ');
   return { spec, classifier, attackParams, eclipse, baseline, poisonSeed: m.poisonSeed, hash, label };

@@ -2,6 +2,7 @@
 // them one at a time until none is left. Re-running skips finished cells and resumes the one an
 // interrupted run left (its artifacts and checkpoints are where the cell's hash puts them);
 // several runners on one database share the work, each cell claimed by one.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Progress } from '../training/progress.js';
@@ -60,14 +61,29 @@ export function estimateSeconds(cell: ResolvedCell): number {
   return (images / imgPerSec) * factor;
 }
 
-/** The cells of a run with their state (for --dry-run and the progress line). */
+/** The cells of a run with their state, registered in the database for the run. */
 export function planMatrix(o: Pick<MatrixRunOptions, 'config' | 'only' | 'db'>): { cells: PlannedCell[]; db: ResultsDb } {
   const all = expandMatrix(o.config);
-  const cells = selectCells(all, o.only);
   const db = ResultsDb.open(o.db);
   db.addCells(all);
-  const st = db.status(cells.map((c) => c.hash));
-  return { cells: cells.map((cell) => ({ cell, status: st.get(cell.hash)?.status ?? 'pending', seconds: st.get(cell.hash)?.seconds ?? null })), db };
+  return { cells: withStatus(selectCells(all, o.only), db), db };
+}
+
+/** The same for --dry-run: reads the database if there is one and writes nothing. */
+export function previewMatrix(o: Pick<MatrixRunOptions, 'config' | 'only' | 'db'>): PlannedCell[] {
+  const cells = selectCells(expandMatrix(o.config), o.only);
+  if (!existsSync(o.db)) return withStatus(cells, null);
+  const db = ResultsDb.open(o.db, { create: false });
+  try {
+    return withStatus(cells, db);
+  } finally {
+    db.close();
+  }
+}
+
+function withStatus(cells: readonly ResolvedCell[], db: ResultsDb | null): PlannedCell[] {
+  const st = db?.status(cells.map((c) => c.hash));
+  return cells.map((cell) => ({ cell, status: st?.get(cell.hash)?.status ?? 'pending', seconds: st?.get(cell.hash)?.seconds ?? null }));
 }
 
 /**
