@@ -3,7 +3,7 @@
 #   scripts/matrix-mini.sh [--only "WORDS"] [other eclipse matrix run flags]
 # Runs the matrix on Node 24 (node:sqlite), then exports the results to docs/results/ (the CSV is
 # committed; `eclipse matrix merge` rebuilds a database from it on another machine) and writes
-# the report there when `eclipse report` is available. Stop it any time; re-running resumes.
+# the report and its screenshot there. Stop it any time (Ctrl-C); re-running resumes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 db=runs/matrix-mini/results.sqlite
@@ -16,5 +16,8 @@ mkdir -p runs/matrix-mini docs/results
 if [ ! -f "$db" ] && [ -f docs/results/mini-matrix.csv ]; then eclipse matrix merge docs/results/mini-matrix.csv --db "$db"; fi
 eclipse matrix run configs/mini-matrix.json --db "$db" --artifacts "$art" --threads "${ECLIPSE_THREADS:-2}" "$@" || status=$?
 eclipse matrix export --db "$db" --out docs/results/mini-matrix.csv
-if eclipse report --help >/dev/null 2>&1; then eclipse report --db "$db" --artifacts "$art" --out docs/results/mini-matrix; fi
+# The committed report leaves out the CIFAR-10 image figures (dataset images are never committed);
+# `eclipse report` without --no-images draws them locally.
+eclipse report --db "$db" --artifacts "$art" --out docs/results/mini-matrix --no-images --quiet
+node scripts/report-screenshot.mjs docs/results/mini-matrix/report.html docs/results/mini-matrix/screenshot.png || echo "no screenshot (Chromium missing?)" >&2
 exit "${status:-0}"

@@ -163,6 +163,16 @@ test('report of a small matrix: tables beside the paper, sweep plot, curves and 
   assert.equal(csv.length - 1, 13, 'every cell is its own variant here');
   assert.ok(csv.some((l) => l.startsWith('resnet18,eclipse,urp,ablation=ABC tStar=50,0,smoke,1,0,')));
   assert.ok(csv.some((l) => /^resnet18,none,urp,,1,smoke,1,0,[\d.]+,0\.00,[\d.]+,16\.8,0,/.test(l)));
+
+  // --no-images: the report to publish where the dataset's images may not go has none of them
+  const pub = join(tmp.dir, 'report-no-images');
+  const r2 = eclipse(['report', '--db', db, '--data', config, '--out', pub, '--no-images', '--quiet']);
+  assert.equal(r2.status, 0, r2.stderr);
+  const html2 = readFileSync(join(pub, 'report.html'), 'utf8');
+  assert.doesNotMatch(html2, /data:image/, 'no image embedded');
+  assert.match(readFileSync(join(pub, 'report.md'), 'utf8'), /Images left out when this report was made/);
+  assert.equal(html2.match(/<table/g)?.length, html.match(/<table/g)!.length - 2, 'the same tables, less the grids of Fig. 1 and Fig. 4');
+  for (const t of ['Table 1 (ResNet-18)', 'Table 3: clean accuracy', "Table 4 (ResNet-18): ECLIPSE's parts"]) assert.ok(html2.includes(t), t);
 });
 
 test('an empty database renders: dashes, the paper\'s numbers, and what is missing', { skip, timeout: 60_000 }, async () => {

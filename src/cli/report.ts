@@ -24,11 +24,13 @@ Empty or partial databases give a report that says what is missing.
   --out DIR          output folder (default: report/ beside the database)
   --data PATH        the clean training set for the figures: a .safetensors file, its data
                      folder, or the matrix config naming it (default data/cifar10-<profile>/)
+  --no-images        leave out Fig. 1 and Fig. 4 (for a report published where the dataset's
+                     images may not go, e.g. committed to a repository)
   --quiet            no progress output
   -h, --help         this help`;
 
 export async function reportCommand(argv: string[]): Promise<void> {
-  const { flags } = parse(argv, { db: { type: 'string' }, artifacts: { type: 'string' }, out: { type: 'string' }, data: { type: 'string' } });
+  const { flags } = parse(argv, { db: { type: 'string' }, artifacts: { type: 'string' }, out: { type: 'string' }, data: { type: 'string' }, 'no-images': { type: 'boolean' } });
   if (flags.help) return console.log(REPORT_HELP);
   const db = required(flags, 'db', 'the results database (from eclipse matrix run)');
   const out = str(flags, 'out') ?? join(dirname(db), 'report');
@@ -36,7 +38,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
   // loaded here: vega and vega-lite are not needed by the other commands
   const { writeReport } = await import('../report/build.js');
   const r = await writeReport({
-    db, out, artifactsDir: str(flags, 'artifacts') ?? defaultArtifacts(db), data: str(flags, 'data'),
+    db, out, artifactsDir: str(flags, 'artifacts') ?? defaultArtifacts(db), data: str(flags, 'data'), images: flags['no-images'] !== true,
     log: (m) => quiet || console.error(m),
   });
   console.log(`report: ${r.html} (also ${r.md}, ${r.csv})`);

@@ -65,6 +65,8 @@ export interface BuildOptions {
   artifactsDir: string;
   /** the clean training set (file, folder or matrix config) for the figures */
   data?: string;
+  /** false: leave out Fig. 1 and Fig. 4 (a report published where dataset images may not go) */
+  images?: boolean;
   log?: (m: string) => void;
 }
 
@@ -497,8 +499,12 @@ export async function buildReport(rows: readonly ResultRow[], o: BuildOptions): 
   });
 
   log('report: images');
-  const clean = await findCleanTrain(o.data, rs.cells);
-  const figs = rs.cells.length ? await imageFigures(rs, o.artifactsDir, clean.file, clean.why) : { figures: [], notes: ['No finished cell: no images.'] };
+  let figs: { figures: ImageFigure[]; notes: string[] } = { figures: [], notes: ['No finished cell: no images.'] };
+  if (o.images === false) figs = { figures: [], notes: ["Images left out when this report was made (its dataset's images are not published with it): without that choice the report draws Fig. 1 and Fig. 4."] };
+  else if (rs.cells.length) {
+    const clean = await findCleanTrain(o.data, rs.cells);
+    figs = await imageFigures(rs, o.artifactsDir, clean.file, clean.why);
+  }
   sections.push({ id: 'images', title: 'Images', intro: figs.notes, tables: [], plots: [], figures: figs.figures });
   if (rs.cells.length) sections.push({ id: 'cells', title: 'Cells', intro: [], tables: [cellTable(rs)], plots: [], figures: [] });
 
