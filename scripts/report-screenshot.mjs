@@ -1,21 +1,21 @@
 #!/usr/bin/env node
-// A full-page screenshot of an `eclipse report` page in headless Chromium (Debian's, or
-// $ECLIPSE_CHROMIUM; nothing is downloaded), with what rendered: tables, plots, images.
+// A full-page screenshot of an `eclipse report` page in headless Chromium (found as the report
+// test finds it; nothing is downloaded), with what rendered: tables, plots, images.
 //   node scripts/report-screenshot.mjs REPORT.html OUT.png
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
+
+import { findChromium, noChromiumReason } from '../dist/src/report/chromium.js';
 
 const [html, png] = process.argv.slice(2);
 if (!html || !png) {
   console.error('usage: node scripts/report-screenshot.mjs REPORT.html OUT.png');
   process.exit(2);
 }
-const candidates = [process.env.ECLIPSE_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/lib/chromium/chromium'].filter(Boolean);
-const executablePath = candidates.find((p) => existsSync(p));
+const executablePath = findChromium();
 if (!executablePath) {
-  console.error(`no Chromium (looked for ${candidates.join(', ')}): npm run setup installs Debian's chromium, or set ECLIPSE_CHROMIUM`);
+  console.error(noChromiumReason());
   process.exit(1);
 }
 const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'], timeout: 60_000 });

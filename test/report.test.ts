@@ -11,6 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
+import { findChromium, noChromiumReason } from '../src/report/chromium.js';
 import { saveDataset } from '../src/data/store.js';
 import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
@@ -19,9 +20,8 @@ test.after(() => tmp.cleanup());
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclipse.js');
 const [major] = process.versions.node.split('.').map(Number);
 const noSqlite = major! < 22 ? `node:sqlite needs Node.js 22+ (this is ${process.version}; run this file with Node 22 or 24)` : null;
-const CHROMIUMS = [process.env.ECLIPSE_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/lib/chromium/chromium', '/usr/bin/google-chrome'].filter((p): p is string => !!p);
-const chromiumPath = CHROMIUMS.find((p) => existsSync(p)) ?? null;
-const noChromium = chromiumPath ? null : `no Chromium binary (looked for ${CHROMIUMS.join(', ')}): npm run setup installs Debian's chromium`;
+const chromiumPath = findChromium();
+const noChromium = chromiumPath ? null : noChromiumReason();
 const skip = noSqlite ?? noChromium ?? false;
 const env = { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' };
 
