@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { cleanTwinHash, expandMatrix, parseMatrixConfig, resolveCell } from '../src/matrix/config.js';
@@ -207,6 +207,16 @@ test('a given poison file that changed: its cells run again, the old results sta
   const first = await finished(runner(config, db));
   assert.equal(first.code, 0, first.err);
   assert.match(first.out, /ran 3/);
+  // the file gone (a fresh machine, a cleaned folder): its finished cell stands, nothing reruns
+  renameSync(poisonFile, `${poisonFile}.away`);
+  const gone = await finished(runner(config, db));
+  assert.equal(gone.code, 0, gone.err);
+  assert.match(gone.out + gone.err, /given poison file .*given-urp\.safetensors is missing: 0 unfinished cell/);
+  assert.match(gone.out, /ran 0, already finished 2/, `${gone.out} ${gone.err}`);
+  const kept = ResultsDb.open(db);
+  assert.equal(kept.results().length, 3, 'no finished result was sent back to pending');
+  kept.close();
+  renameSync(`${poisonFile}.away`, poisonFile);
   await saveDataset({ ...poisoned, images: clean.images.map((v, i) => (i % 5 === 0 ? 255 - v : v)) }, poisonFile);
   const second = await finished(runner(config, db));
   assert.equal(second.code, 0, second.err);

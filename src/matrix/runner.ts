@@ -89,16 +89,28 @@ function withStatus(cells: readonly ResolvedCell[], db: ResultsDb | null): Plann
 /**
  * The cells of a run in the order they run, after sending back to pending those whose result
  * came from other data or another eclipse version (old rows kept as history): clean twins first,
- * so a poisoned cell's row carries its clean accuracy. Shared by the local and the queue runner.
+ * so a poisoned cell's row carries its clean accuracy. Cells on a given poison file that is not
+ * there are left out (their finished results stand: a missing file is not a changed one), with
+ * one line naming the file. Shared by the local and the queue runner.
  */
 export async function runOrder(cells: readonly PlannedCell[], db: ResultsDb, ctx: CellContext, log: (m: string) => void): Promise<PlannedCell[]> {
-  if (cells.length > 0) {
+  const missing = new Set(cells.map((c) => c.cell.spec.poisonFile).filter((f): f is string => f !== undefined && !existsSync(f)));
+  const lacking = (c: PlannedCell): boolean => c.cell.spec.poisonFile !== undefined && missing.has(c.cell.spec.poisonFile);
+  const usable = cells.filter((c) => !lacking(c));
+  if (usable.length > 0) {
     const inputs = new Map<string, string>();
-    for (const c of cells) inputs.set(c.cell.hash, await cellInputs(c.cell, ctx));
-    const n = db.invalidateChanged(cells.map((c) => c.cell.hash), (h) => inputs.get(h)!);
+    for (const c of usable) inputs.set(c.cell.hash, await cellInputs(c.cell, ctx));
+    const n = db.invalidateChanged(usable.map((c) => c.cell.hash), (h) => inputs.get(h)!);
     if (n > 0) log(`matrix: ${n} finished cell(s) came from other inputs (data or eclipse version): recomputing them, old results kept as history`);
   }
-  return [...cells].sort((a, b) => Number(b.cell.spec.attack === 'clean') - Number(a.cell.spec.attack === 'clean'));
+  if (missing.size > 0) {
+    const st = db.status(cells.filter(lacking).map((c) => c.cell.hash));
+    for (const f of missing) {
+      const waiting = cells.filter((c) => c.cell.spec.poisonFile === f && st.get(c.cell.hash)?.status !== 'done').length;
+      log(`matrix: the given poison file ${f} is missing: ${waiting} unfinished cell(s) on it are left out of this run (finished ones stand); make it with eclipse poison from this matrix's training set, or drop it from the config's poisons to generate the attack here`);
+    }
+  }
+  return [...usable].sort((a, b) => Number(b.cell.spec.attack === 'clean') - Number(a.cell.spec.attack === 'clean'));
 }
 
 export interface MatrixRunResult {
