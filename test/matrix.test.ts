@@ -151,30 +151,43 @@ test('two runners on one database run every cell exactly once', { skip: noSqlite
   assert.equal((again.stdout.match(/ done /g) ?? []).length, 8, again.stdout);
 });
 
-test('a runner killed mid-cell: finished cells are kept, only the interrupted one is recomputed', { skip: noSqlite ?? false }, async () => {
+test('a runner stopped (Ctrl-C) or killed mid-cell: finished cells are kept, only the interrupted one is recomputed', { skip: noSqlite ?? false }, async () => {
   const { ResultsDb } = await import('../src/matrix/db.js');
   const config = writeConfig('kill', 20, await dataFiles());
   const db = join(tmp.dir, 'kill.sqlite');
-  const p = runner(config, db);
-  const out = finished(p);
-  // wait until two cells are done and a third is running, then kill -9
   const hashes = expandMatrix(parseMatrixConfig(JSON.parse(readFileSync(config, 'utf8')))).map((c) => c.hash);
-  const started = Date.now();
-  let killedDuring: string | null = null;
-  while (Date.now() - started < 240_000 && killedDuring === null) {
-    await new Promise((r) => setTimeout(r, 150));
-    if (!existsSync(db)) continue;
-    const h = ResultsDb.open(db);
-    const st = h.status(hashes);
-    h.close();
-    const done = [...st.values()].filter((s) => s.status === 'done').length;
-    const running = [...st.entries()].find(([, s]) => s.status === 'running');
-    if (done >= 2 && running) {
-      killedDuring = running[0];
-      p.kill('SIGKILL');
+  // run until `done` cells are finished and another is running, then send `signal`
+  const stopAt = async (done: number, signal: NodeJS.Signals): Promise<{ during: string | null; code: number | null; err: string }> => {
+    const p = runner(config, db);
+    const out = finished(p);
+    const started = Date.now();
+    let during: string | null = null;
+    while (Date.now() - started < 240_000 && during === null && p.exitCode === null) {
+      await new Promise((r) => setTimeout(r, 150));
+      if (!existsSync(db)) continue;
+      const h = ResultsDb.open(db);
+      const st = h.status(hashes);
+      h.close();
+      const running = [...st.entries()].find(([, s]) => s.status === 'running');
+      if ([...st.values()].filter((s) => s.status === 'done').length >= done && running) {
+        during = running[0];
+        p.kill(signal);
+      }
     }
-  }
-  await out;
+    const r = await out;
+    return { during, code: r.code, err: r.err };
+  };
+  // Ctrl-C: the runner stops in the cell, hands it back and exits 130 (a stop, not the end)
+  const stopped = await stopAt(1, 'SIGINT');
+  assert.ok(stopped.during !== null, 'the runner finished a cell and was stopped in the next');
+  assert.equal(stopped.code, 130, stopped.err);
+  assert.match(stopped.err, /stopped in .*run the same command to resume it/);
+  const mid = ResultsDb.open(db);
+  assert.equal(mid.status([stopped.during!]).get(stopped.during!)?.status, 'pending', 'the stopped cell was handed back');
+  mid.close();
+  // kill -9 in a later cell
+  const killed = await stopAt(2, 'SIGKILL');
+  const killedDuring = killed.during;
   assert.ok(killedDuring !== null, 'the runner finished two cells and was killed in the third');
   const before = ResultsDb.open(db);
   const doneBefore = before.results();

@@ -68,10 +68,17 @@ Common options:
   --quiet                      no progress output
   -h, --help                   this help`;
 
+let interrupted = false;
+/** Whether Ctrl-C stopped a command early (it then exits 130, so scripts can tell a stop from the end). */
+export function wasInterrupted(): boolean {
+  return interrupted;
+}
+
 /** Ctrl-C stops after the current checkpoint/shard; a second one quits at once. */
 export function interruptible(): { signal: AbortSignal; done: () => void } {
   const stop = new AbortController();
   const on = (): void => {
+    interrupted = true;
     if (stop.signal.aborted) process.exit(130);
     console.error('\nstopping at the next checkpoint (re-run the same command to resume); Ctrl-C again to quit now');
     stop.abort();

@@ -1,5 +1,5 @@
 // The eclipse command line: a thin layer over the library (src/index.ts).
-import { UsageError } from './args.js';
+import { UsageError, wasInterrupted } from './args.js';
 import { DATA_HELP, dataCommand } from './data.js';
 import { EVAL_HELP, TRAIN_HELP, evalCommand, trainCommand } from './train.js';
 import { ANALYZE_HELP, analyzeCommand } from './analyze.js';
@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     await c.run(rest);
-    return 0;
+    return wasInterrupted() ? 130 : 0;
   } catch (e) {
     if (e instanceof UsageError) {
       console.error(`eclipse ${cmd}: ${e.message}\n(see eclipse ${cmd} --help)`);
@@ -70,6 +70,6 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error;
     console.error(`eclipse ${cmd}: error: ${err.message}`);
     if (process.env.ECLIPSE_DEBUG) console.error(err.stack);
-    return 1;
+    return wasInterrupted() ? 130 : 1;
   }
 }
