@@ -173,6 +173,23 @@ test('report of a small matrix: tables beside the paper, sweep plot, curves and 
   assert.match(readFileSync(join(pub, 'report.md'), 'utf8'), /Images left out when this report was made/);
   assert.equal(html2.match(/<table/g)?.length, html.match(/<table/g)!.length - 2, 'the same tables, less the grids of Fig. 1 and Fig. 4');
   for (const t of ['Table 1 (ResNet-18)', 'Table 3: clean accuracy', "Table 4 (ResNet-18): ECLIPSE's parts"]) assert.ok(html2.includes(t), t);
+
+  // results travel as CSV without the artifacts: merged into a database elsewhere, the training
+  // curves kept with each result are still drawn
+  const csvFile = join(tmp.dir, 'moved.csv');
+  const db2 = join(tmp.dir, 'moved', 'results.sqlite');
+  const noArtifacts = join(tmp.dir, 'moved', 'artifacts');
+  mkdirSync(noArtifacts, { recursive: true });
+  assert.equal(eclipse(['matrix', 'export', '--db', db, '--out', csvFile]).status, 0);
+  const merged = eclipse(['matrix', 'merge', csvFile, '--db', db2]);
+  assert.equal(merged.status, 0, merged.stderr);
+  const moved = join(tmp.dir, 'report-moved');
+  const r3 = eclipse(['report', '--db', db2, '--artifacts', noArtifacts, '--out', moved, '--no-images', '--quiet']);
+  assert.equal(r3.status, 0, r3.stderr);
+  const md3 = readFileSync(join(moved, 'report.md'), 'utf8');
+  assert.match(md3, /Training curves: w\/o/);
+  assert.match(md3, /Training curves: ECLIPSE/);
+  assert.equal(readFileSync(join(moved, 'report.html'), 'utf8').match(/<svg/g)?.length, html2.match(/<svg/g)?.length, 'the same plots as with the artifacts');
 });
 
 test('an empty database renders: dashes, the paper\'s numbers, and what is missing', { skip, timeout: 60_000 }, async () => {

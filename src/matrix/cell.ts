@@ -13,6 +13,7 @@ import { createDefense } from '../defenses/baselines/index.js';
 import { engineVersion, type Device } from '../engine/index.js';
 import { classifierStage, defendWithBaseline, denoiserStage, purifyStage } from '../pipeline/defend.js';
 import { fileSha256, keyHash, stage, type StageLog } from '../pipeline/stage.js';
+import { trainingCurve } from '../training/trainer.js';
 import type { ResolvedCell } from './config.js';
 
 export interface CellContext {
@@ -159,6 +160,7 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
     const comp = c.grayscale || c.noise ? { p: c.grayscale ? e.compensation.p : 0, sigma: c.noise ? e.compensation.sigma : 0 } : null;
     const r = await classifierStage(purified, trainKey, data.test, cell.classifier, { comp }, cell.spec.seed, join(cellDir, 'classifier'), o);
     testAcc = r.testAcc;
+    extra.curve = trainingCurve(r.epochs);
   } else {
     const b = cell.baseline!;
     const defense = createDefense(cell.spec.defense, { profile: cell.spec.profile, settings: b.overrides });
@@ -170,6 +172,7 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
       ...o,
     });
     testAcc = r.testAcc;
+    extra.curve = trainingCurve(r.classifier.epochs);
   }
   return { testAcc, seconds: (performance.now() - t0) / 1000, inputs: await cellInputs(cell, ctx), versions: versions(), extra };
 }

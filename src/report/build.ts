@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 import { atomicWriteFile } from '../io/atomic.js';
 import { ResultsDb, type ResultRow } from '../matrix/db.js';
-import type { EpochMetrics } from '../training/trainer.js';
+import type { CurvePoint, EpochMetrics } from '../training/trainer.js';
 import { attackOrder, findCleanTrain, imageFigures, type ImageFigure } from './figures.js';
 import {
   ABLATION_ROWS, AVG_ATTACKS, PAPER_ATTACKS, PAPER_DEFENSES, PAPER_NOTES, PAPER_SWEEP_AVG,
@@ -316,14 +316,18 @@ async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
   return plots;
 }
 
-/** A cell's training log (the last line per epoch, if a run resumed). */
-export function readMetrics(artifactsDir: string, c: ReportCell): EpochMetrics[] | null {
+/**
+ * A cell's training curve: its log in the artifacts (the last line per epoch, if a run resumed),
+ * else the curve kept with its result (artifacts are local; results travel as CSV).
+ */
+export function readMetrics(artifactsDir: string, c: ReportCell): CurvePoint[] | null {
+  const kept = c.extra.curve?.length ? c.extra.curve : null;
   const dir = join(artifactsDir, 'cells', c.hash);
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
-    return null;
+    return kept;
   }
   const pick = ['classifier', `classifier-seed${c.seed}`, ...names.filter((n) => n.startsWith('classifier')).sort()].find((n) => {
     try {
@@ -332,7 +336,7 @@ export function readMetrics(artifactsDir: string, c: ReportCell): EpochMetrics[]
       return false;
     }
   });
-  if (!pick) return null;
+  if (!pick) return kept;
   const byEpoch = new Map<number, EpochMetrics>();
   for (const line of readFileSync(join(dir, pick, 'metrics.jsonl'), 'utf8').split('\n')) {
     if (!line.trim()) continue;
@@ -343,7 +347,7 @@ export function readMetrics(artifactsDir: string, c: ReportCell): EpochMetrics[]
       /* a torn last line of a killed run */
     }
   }
-  return byEpoch.size ? [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch) : null;
+  return byEpoch.size ? [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch) : kept;
 }
 
 async function curvePlots(rs: ResultSet, arch: string, artifactsDir: string): Promise<Plot[]> {
@@ -383,7 +387,7 @@ async function curvePlots(rs: ResultSet, arch: string, artifactsDir: string): Pr
     plots.push({
       id: `curves-${arch}-${d}`,
       title: `Training curves: ${defenseLabel(d)} (${archLabel(arch)})`,
-      caption: `Train loss and test accuracy per epoch (metrics.jsonl of each main cell's classifier), one line per attack${multiSeed ? ' and seed' : ''}; test accuracy where the recipe evaluated.`,
+      caption: `Train loss and test accuracy per epoch (each main cell's classifier: its metrics.jsonl, else the curve kept with its result), one line per attack${multiSeed ? ' and seed' : ''}; test accuracy where the recipe evaluated.`,
       svg: await renderVegaLite(spec),
     });
   }
@@ -494,7 +498,7 @@ export async function buildReport(rows: readonly ResultRow[], o: BuildOptions): 
   sections.push({
     id: 'curves',
     title: 'Training curves',
-    intro: curves.length ? [] : [`No training log (ARTIFACTS/cells/<hash>/classifier*/metrics.jsonl) was found under ${o.artifactsDir}.`],
+    intro: curves.length ? [] : [`No training curve: the results keep none (rows from before eclipse recorded curves) and no training log (ARTIFACTS/cells/<hash>/classifier*/metrics.jsonl) was found under ${o.artifactsDir}.`],
     tables: [], plots: curves, figures: [],
   });
 

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 
 import { resolveCell, type OptionValue, type ResolvedCell } from '../matrix/config.js';
 import { ResultsDb, type ResultRow } from '../matrix/db.js';
+import type { CurvePoint } from '../training/trainer.js';
 
 export interface ReportCell {
   hash: string;
@@ -21,7 +22,8 @@ export interface ReportCell {
   profile: string;
   /** the cell's resolved recipe (null if its JSON could not be read) */
   cell: ResolvedCell | null;
-  extra: { train?: string; purified?: string; clean_twin?: string | null };
+  /** `curve`: the classifier's training curve, kept with the result (older rows lack it) */
+  extra: { train?: string; purified?: string; clean_twin?: string | null; curve?: CurvePoint[] };
   finishedAt: string;
 }
 

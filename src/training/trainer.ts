@@ -95,6 +95,15 @@ export interface EpochMetrics {
   test_loss?: number;
 }
 
+/** One epoch of a training curve as results keep it (reports draw it without the run folder). */
+export type CurvePoint = Pick<EpochMetrics, 'epoch' | 'train_loss' | 'train_acc' | 'test_acc'>;
+
+/** A run's curve, rounded to what a plot can show (a few hundred bytes in a results row). */
+export function trainingCurve(epochs: readonly EpochMetrics[]): CurvePoint[] {
+  const r = (v: number): number => Math.round(v * 1e4) / 1e4;
+  return epochs.map((m) => ({ epoch: m.epoch, train_loss: r(m.train_loss), train_acc: r(m.train_acc), ...(m.test_acc === undefined ? {} : { test_acc: r(m.test_acc) }) }));
+}
+
 export interface TrainResult {
   testAcc: number;
   testLoss: number;
