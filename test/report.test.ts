@@ -146,11 +146,35 @@ test('report of a small matrix: tables beside the paper, sweep plot, curves and 
   assert.match(w[cols.indexOf('AR')]!, /^\d+\.\d \(10\.59\)$/);
   assert.equal(w[cols.indexOf('EM')], '– (17.58)');
   assert.equal(w[cols.indexOf('seeds')], '1');
-  assert.match(row('ECLIPSE')[cols.indexOf('URP')]!, /^\d+\.\d \(86\.98\)$/);
+  assert.match(row('ECLIPSE')[cols.indexOf('URP')]!, /^(\*\*)?\d+\.\d(\*\*)? \(86\.98\)$/);
   // the paper's AVG beside ours averages the paper's numbers over the same attacks (URP, AR)
   assert.match(row('w/o')[cols.indexOf('AVG')]!, /\(13\.70\)$/);
   assert.match(row('Cutout')[cols.indexOf('TAP')]!, /\(29\.16†\)/, 'decoded numbers are flagged');
   assert.match(md, /decoded from the garbled text/);
+  // the paper's "qualified" rule, its line rescaled by our clean accuracy; the best qualified defence per attack is bold
+  const clean = Number(/\| w\/o \| (\d+\.\d) \(94\.95\)/.exec(md)?.[1]);
+  const qual = /Qualified defences, by the paper's rule .*?: (\d+\.\d)% = 50 x (\d+\.\d) \/ 94\.95 \(clean accuracy without defence, ours \/ the paper's\): ([^;.]*)/.exec(md);
+  assert.ok(qual, 'the qualification note');
+  assert.equal(Number(qual[2]), clean);
+  assert.ok(Math.abs(Number(qual[1]) - (50 * clean) / 94.95) < 0.1, `line ${qual[1]} from clean ${clean}`);
+  const qualified = qual[3] === 'none' ? [] : qual[3]!.split(', ');
+  const ours = (cell: string): number | null => (/^\*{0,2}(\d+\.\d)/.exec(cell) ? Number(/^\*{0,2}(\d+\.\d)/.exec(cell)![1]) : null);
+  let bolds = 0;
+  for (const a of ['URP', 'AR']) {
+    const i = cols.indexOf(a);
+    const vals = qualified.map((d) => ({ d, v: ours(row(d)[i]!) })).filter((x) => x.v !== null);
+    const bold = [...new Set(['w/o', 'Cutout', 'ECLIPSE', ...qualified])].filter((d) => row(d)[i]!.startsWith('**'));
+    if (vals.length === 0) {
+      assert.equal(bold.length, 0, `${a}: nothing bold without a qualified defence`);
+      continue;
+    }
+    bolds++;
+    assert.equal(bold.length, 1, `${a}: one bold cell (${bold})`);
+    assert.ok(qualified.includes(bold[0]!), `${a}: the bold defence ${bold[0]} is qualified`);
+    assert.equal(ours(row(bold[0]!)[i]!), Math.max(...vals.map((x) => x.v!)), `${a}: the bold number is the best qualified one`);
+  }
+  assert.ok(bolds > 0, 'some column has a best qualified defence');
+  assert.match(md, /Best qualified defence per attack \(bold\): URP /);
   // Table 4 has the full defence and the two ablations that ran
   assert.match(md, /\| A\+B\+C \| \d+\.\d \| \d+\.\d \| \d+\.\d \(83\.82\) \|/);
   assert.match(md, /\| B\+C \| \d+\.\d \| – \| \d+\.\d\* \(70\.48\) \|/);

@@ -32,7 +32,8 @@ function htmlCell(c: TableCell): string {
   const title = c.title ? ` title="${esc(c.title)}"` : '';
   // "– (–)" says nothing twice: a missing number with no paper number is one dash
   const paper = c.paper !== undefined && (c.has || c.paper !== '–') ? `<span class="paper">(${esc(c.paper)})</span>` : '';
-  return `<td${title}${c.has ? '' : ' class="missing"'}>${esc(c.ours)}${paper ? ` ${paper}` : ''}</td>`;
+  const ours = c.best ? `<strong>${esc(c.ours)}</strong>` : esc(c.ours);
+  return `<td${title}${c.has ? '' : ' class="missing"'}>${ours}${paper ? ` ${paper}` : ''}</td>`;
 }
 
 function htmlTable(t: ReportTable): string {
@@ -73,7 +74,10 @@ ${sections}
 }
 
 const mdEsc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-const mdCell = (c: TableCell): string => mdEsc(c.paper !== undefined && (c.has || c.paper !== '–') ? `${c.ours} (${c.paper})` : c.ours);
+const mdCell = (c: TableCell): string => {
+  const ours = c.best ? `**${c.ours}**` : c.ours;
+  return mdEsc(c.paper !== undefined && (c.has || c.paper !== '–') ? `${ours} (${c.paper})` : ours);
+};
 
 function mdTable(t: ReportTable): string {
   const lines = [`### ${t.title}`, '', `| ${t.columns.map(mdEsc).join(' | ')} |`, `| ${t.columns.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`];
