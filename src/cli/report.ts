@@ -10,11 +10,14 @@ export const REPORT_HELP = `eclipse report --db FILE [--artifacts DIR] [--out DI
 Writes, from a matrix results database (eclipse matrix run), a self-contained report.html
 (no network: inline CSS, SVG plots, images as data: URIs), report.md and results.csv:
   - Table 1: test accuracy per attack x defence, one table per architecture, mean over seeds,
-    the paper's ResNet-18 number beside ours; AVG over the non-adaptive attacks present
+    the paper's ResNet-18 number beside ours; AVG over the non-adaptive attacks present;
+    the best qualified defence per attack in bold (the paper's rule: under 50% on any attack
+    is unqualified, the line rescaled by our clean accuracy over the paper's)
   - Table 3: clean accuracy per architecture x defence (the "clean" cells)
   - Table 4: ECLIPSE's parts (cells with option ablation)
   - sweeps: accuracy against every ECLIPSE option with several values (Vega-Lite plots)
-  - training curves: train loss and test accuracy per epoch, one plot per defence
+  - training curves: train loss and test accuracy per epoch, one plot per defence (from the
+    artifacts' logs, else the curve each result keeps, so merged results still have them)
   - Fig. 1 (clean, poisoned, amplified perturbation) and Fig. 4 (clean, poisoned, noised,
     purified) from the poisons and purified sets under ARTIFACTS
   - results.csv: one line per architecture x defence x attack x swept-option values
