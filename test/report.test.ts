@@ -158,7 +158,10 @@ test('report of a small matrix: tables beside the paper, sweep plot, curves and 
   assert.equal(Number(qual[2]), clean);
   assert.ok(Math.abs(Number(qual[1]) - (50 * clean) / 94.95) < 0.1, `line ${qual[1]} from clean ${clean}`);
   const qualified = qual[3] === 'none' ? [] : qual[3]!.split(', ');
-  const ours = (cell: string): number | null => (/^\*{0,2}(\d+\.\d)/.exec(cell) ? Number(/^\*{0,2}(\d+\.\d)/.exec(cell)![1]) : null);
+  const ours = (cell: string): number | null => {
+    const m = /^\*{0,2}(\d+\.\d)/.exec(cell);
+    return m ? Number(m[1]) : null;
+  };
   let bolds = 0;
   for (const a of ['URP', 'AR']) {
     const i = cols.indexOf(a);

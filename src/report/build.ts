@@ -162,11 +162,13 @@ function table1(rs: ResultSet, arch: string): ReportTable {
   );
   // Qualified (see qualifiedLine) among the defences with numbers; the best of them per attack is bold, as in the paper.
   const q = qualifiedLine(rs, arch);
-  const failing = (d: string): string[] => (q ? attackCols.filter((_, i) => statsOf.get(d)![i] !== null && statsOf.get(d)![i]!.mean < q.line) : []);
+  const meanOf = (d: string, i: number): number | null => statsOf.get(d)![i]?.mean ?? null;
   const withNumbers = defenses.filter((d) => d !== 'none' && statsOf.get(d)!.some((x) => x !== null));
-  const qualified = q ? withNumbers.filter((d) => failing(d).length === 0) : [];
+  // the attacks (column indices) that take each defence under the line
+  const failing = new Map(withNumbers.map((d) => [d, q ? attackCols.map((_, i) => i).filter((i) => (meanOf(d, i) ?? Infinity) < q.line) : []]));
+  const qualified = q ? withNumbers.filter((d) => failing.get(d)!.length === 0) : [];
   const bestOf = attackCols.map((_, i) => {
-    const ranked = qualified.filter((d) => statsOf.get(d)![i] !== null).sort((a, b) => statsOf.get(b)![i]!.mean - statsOf.get(a)![i]!.mean);
+    const ranked = qualified.filter((d) => meanOf(d, i) !== null).sort((a, b) => meanOf(b, i)! - meanOf(a, i)!);
     return ranked[0] ?? null;
   });
   let partial = false;
@@ -195,21 +197,16 @@ function table1(rs: ResultSet, arch: string): ReportTable {
     standing.push(
       `Qualified defences, by the paper's rule (under 50% on any attack is unqualified) with the line rescaled to this profile: ${fmt(q.line)}% = 50 x ${fmt(q.clean)} / ${fmt(q.paperClean, 2)} (clean accuracy without defence, ours / the paper's): ` +
         `${qualified.length ? qualified.map(defenseLabel).join(', ') : 'none'}` +
-        (unq.length ? `; not qualified: ${unq.map((d) => `${defenseLabel(d)} (${failing(d).map((a) => `${attackLabel(a)} ${fmt(statsOf.get(d)![attackCols.indexOf(a)]!.mean)}`).join(', ')})`).join(', ')}` : '') +
+        (unq.length ? `; not qualified: ${unq.map((d) => `${defenseLabel(d)} (${failing.get(d)!.map((i) => `${attackLabel(attackCols[i]!)} ${fmt(meanOf(d, i)!)}`).join(', ')})`).join(', ')}` : '') +
         '. A row missing attacks is judged on those it has.',
     );
-    const judged = attackCols.map((a, i) => [a, bestOf[i]] as const).filter((x): x is readonly [string, string] => x[1] !== null);
+    const judged = attackCols.map((_, i) => i).filter((i) => bestOf[i] !== null);
     if (judged.length) {
-      const ecl = statsOf.get('eclipse');
-      const eclWins = judged.filter(([, d]) => d === 'eclipse').map(([a]) => attackLabel(a));
-      standing.push(
-        `Best qualified defence per attack (bold): ${judged.map(([a, d]) => `${attackLabel(a)} ${defenseLabel(d)} ${fmt(statsOf.get(d)![attackCols.indexOf(a)]!.mean)}`).join('; ')}. ` +
-          (ecl && ecl.some((x) => x !== null)
-            ? qualified.includes('eclipse')
-              ? `ECLIPSE is the best qualified defence on ${eclWins.length} of ${judged.length} attacks${eclWins.length ? ` (${eclWins.join(', ')})` : ''}.`
-              : 'ECLIPSE itself is not qualified here.'
-            : ''),
-      );
+      const eclWins = judged.filter((i) => bestOf[i] === 'eclipse').map((i) => attackLabel(attackCols[i]!));
+      let eclipse = '';
+      if (qualified.includes('eclipse')) eclipse = `ECLIPSE is the best qualified defence on ${eclWins.length} of ${judged.length} attacks${eclWins.length ? ` (${eclWins.join(', ')})` : ''}.`;
+      else if (withNumbers.includes('eclipse')) eclipse = 'ECLIPSE itself is not qualified here.';
+      standing.push(`Best qualified defence per attack (bold): ${judged.map((i) => `${attackLabel(attackCols[i]!)} ${defenseLabel(bestOf[i]!)} ${fmt(meanOf(bestOf[i]!, i)!)}`).join('; ')}. ${eclipse}`);
     }
   }
   const missingAttacks = AVG_ATTACKS.concat('adp').filter((a) => !attacksHere.has(a));
