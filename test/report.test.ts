@@ -243,3 +243,17 @@ test('an empty database renders: dashes, the paper\'s numbers, and what is missi
   assert.match(none.stderr, /no results database at/);
   assert.ok(!existsSync(join(tmp.dir, 'nope.sqlite')), 'nothing created');
 });
+
+test("the paper's Table 1 numbers by architecture: ResNet-18's rows, VGG-19's decoded w/o and ECLIPSE, nothing invented", async () => {
+  const { paperTable1Defenses, paperTestAcc, paperAverage } = await import('../src/report/paper.js');
+  assert.equal(paperTable1Defenses('resnet18').length, 12, 'every row of the ResNet-18 half, undecodable ones included');
+  assert.deepEqual(paperTable1Defenses('vgg19'), ['none', 'eclipse']);
+  assert.deepEqual(paperTable1Defenses('densenet121'), []);
+  assert.deepEqual(paperTestAcc('vgg19', 'eclipse', 'em'), { value: 80.73, decoded: true });
+  assert.equal(paperTestAcc('vgg19', 'none', 'sep'), null, 'the paper runs no SEP on VGG-19');
+  assert.equal(paperTestAcc('vgg19', 'iss-j', 'em'), null);
+  assert.deepEqual(paperTestAcc('resnet18', 'eclipse', 'em'), { value: 82.8, decoded: false });
+  // ECLIPSE's VGG-19 values reproduce the paper's printed AVG (82.08) over its eight attacks
+  const eight = ['em', 'tap', 'rem', 'efp', 'urp', 'lsp', 'ar', 'adp'].map((a) => paperTestAcc('vgg19', 'eclipse', a));
+  assert.equal(paperAverage(eight)!.value.toFixed(2), '82.08');
+});

@@ -11,7 +11,7 @@ import type { CurvePoint, EpochMetrics } from '../training/trainer.js';
 import { attackOrder, findCleanTrain, imageFigures, type ImageFigure } from './figures.js';
 import {
   ABLATION_ROWS, AVG_ATTACKS, PAPER_ATTACKS, PAPER_DEFENSES, PAPER_NOTES, PAPER_SWEEP_AVG,
-  archLabel, attackLabel, defenseLabel, paperAblationAvg, paperAverage, paperCleanAcc, paperTestAcc, type PaperValue,
+  archLabel, attackLabel, defenseLabel, paperAblationAvg, paperAverage, paperCleanAcc, paperTable1Defenses, paperTestAcc, type PaperValue,
 } from './paper.js';
 import { ResultSet, ablationOf, cellStatusCounts, defaultValue, optionValue, stat, toReportCells, type ReportCell, type Stat } from './results.js';
 import { renderHtml, renderMarkdown } from './page.js';
@@ -147,8 +147,9 @@ function table1(rs: ResultSet, arch: string): ReportTable {
   const attacksHere = new Set(cellsOfArch.map((c) => c.attack));
   const attackCols = [...PAPER_ATTACKS, ...attackOrder(attacksHere).filter((a) => !(PAPER_ATTACKS as readonly string[]).includes(a))];
   const avgSet = AVG_ATTACKS.filter((a) => attacksHere.has(a));
-  const paperCol = arch === 'resnet18';
-  const defenses = paperCol ? defenseOrder([...PAPER_DEFENSES, ...cellsOfArch.map((c) => c.defense)]) : defenseOrder(cellsOfArch.map((c) => c.defense));
+  const paperRows = paperTable1Defenses(arch);
+  const paperCol = paperRows.length > 0;
+  const defenses = defenseOrder([...paperRows, ...cellsOfArch.map((c) => c.defense)]);
   const used: ReportCell[] = [];
   const statsOf = new Map(
     defenses.map((d) => [
@@ -210,10 +211,10 @@ function table1(rs: ResultSet, arch: string): ReportTable {
     }
   }
   const missingAttacks = AVG_ATTACKS.concat('adp').filter((a) => !attacksHere.has(a));
-  const missingDefenses = paperCol ? PAPER_DEFENSES.filter((d) => !cellsOfArch.some((c) => c.defense === d)) : [];
+  const missingDefenses = paperRows.filter((d) => !cellsOfArch.some((c) => c.defense === d));
   const notes = [
     profileSentence(used),
-    `Mean test accuracy (%) over seeds${paperCol ? '; in brackets the paper\'s number (ResNet-18, Table 1)' : ''}. "seeds": how many seeds the row's numbers average.`,
+    `Mean test accuracy (%) over seeds${paperCol ? `; in brackets the paper's number (${archLabel(arch)}, Table 1)` : ''}. "seeds": how many seeds the row's numbers average.`,
     `AVG: the mean over the non-adaptive attacks present in this table (${avgSet.length ? avgSet.map(attackLabel).join(', ') : 'none yet'}), ADP excluded as in the paper's 8-attack average${partial ? '; * = over fewer attacks (the row misses some)' : ''}.`,
     ...standing,
     ...variantNote(rs, arch, defenses, [...attacksHere]),

@@ -9,7 +9,9 @@
 //     report flags them;
 //   - the paper's extracted text (/work/shared/paper/eclipse-paper.txt, Table 3): the clean
 //     accuracies of the other architectures (two of them, 86.93 and 89.11, printed without the
-//     decimal point and decoded).
+//     decimal point and decoded);
+//   - the same text, Table 1's VGG-19 half (columns EM TAP REM EFP URP LSP AR ADP: the paper runs
+//     no SEP on VGG-19): the w/o and ECLIPSE rows, the two the shipped matrix runs there, decoded.
 // The Cutmix and AA rows of Table 1 are too garbled to decode: no numbers.
 
 /** Table 1's attack columns, in the paper's order. */
@@ -44,7 +46,7 @@ const row = (values: readonly (number | null)[]): Row =>
   Object.fromEntries(PAPER_ATTACKS.map((a, i) => [a, values[i]]).filter(([, v]) => v !== null && v !== undefined)) as Row;
 
 /** Table 1, ResNet-18 (EM TAP REM SEP EFP URP LSP AR ADP). */
-const TABLE1: Record<string, { values: Row; decoded: boolean }> = {
+const TABLE1_RESNET18: Record<string, { values: Row; decoded: boolean }> = {
   none: { values: row([17.58, 26.16, 27.34, 9.01, 86.64, 16.8, 24.48, 10.59, 25.93]), decoded: false },
   // baselines-facts: "EM ≈ 17.6 by difference" (from the printed 9-attack AVG 34.21)
   cutout: { values: row([17.6, 29.16, 22.42, 9.3, 87.76, 84.41, 22.93, 12.92, 21.39]), decoded: true },
@@ -61,10 +63,32 @@ const TABLE1: Record<string, { values: Row; decoded: boolean }> = {
   eclipse: { values: row([82.8, 86.13, 82.72, 82.85, 77.2, 86.98, 84.58, 87.32, 82.62]), decoded: false },
 };
 
-/** The paper's Table 1 number (ResNet-18 only; other architectures have none here). */
+/** Table 1, VGG-19 (no SEP column in the paper). */
+const TABLE1_VGG19: Record<string, { values: Row; decoded: boolean }> = {
+  // printed AVG 29.63; these eight average 29.51, so one value is misread by about a point in all
+  none: { values: row([19.9, 27.81, 31.22, null, 81.83, 16.53, 21.8, 13.94, 24.02]), decoded: true },
+  // the eight values average to the printed 82.08
+  eclipse: { values: row([80.73, 84.83, 79.9, null, 75.87, 85.86, 83.48, 85.84, 80.11]), decoded: true },
+};
+
+const TABLE1: Readonly<Record<string, Record<string, { values: Row; decoded: boolean }>>> = {
+  resnet18: TABLE1_RESNET18,
+  vgg19: TABLE1_VGG19,
+};
+
+/**
+ * The rows the paper's Table 1 shows for an architecture, in its order: all of them on ResNet-18
+ * (undecodable ones too, as dashes), the decoded ones elsewhere, none where it has no numbers.
+ */
+export function paperTable1Defenses(architecture: string): readonly string[] {
+  if (architecture === 'resnet18') return PAPER_DEFENSES;
+  const rows = TABLE1[architecture];
+  return rows ? PAPER_DEFENSES.filter((d) => d in rows) : [];
+}
+
+/** The paper's Table 1 number (ResNet-18 and VGG-19; other architectures have none here). */
 export function paperTestAcc(architecture: string, defense: string, attack: string): PaperValue | null {
-  if (architecture !== 'resnet18') return null;
-  const r = TABLE1[defense];
+  const r = TABLE1[architecture]?.[defense];
   const v = r?.values[attack as keyof Row];
   return v === undefined ? null : { value: v, decoded: r!.decoded };
 }
@@ -111,7 +135,7 @@ export function paperAverage(values: readonly (PaperValue | null)[]): PaperValue
 
 /** Caveats about the paper's numbers, printed under the tables. */
 export const PAPER_NOTES: readonly string[] = [
-  "Numbers marked † were decoded from the garbled text of the paper's tables (baselines-facts.md: ISS-G checked by its printed average; Cutout, Mixup and OP \"verify\"; DP-SGD \"probable\", read as TAP..ADP; Cutout's EM by difference from the printed average; two Table 3 values printed without their decimal point): check them against the PDF. The Cutmix and AA rows could not be decoded.",
+  "Numbers marked † were decoded from the garbled text of the paper's tables (baselines-facts.md: ISS-G checked by its printed average; Cutout, Mixup and OP \"verify\"; DP-SGD \"probable\", read as TAP..ADP; Cutout's EM by difference from the printed average; two Table 3 values printed without their decimal point; VGG-19's w/o and ECLIPSE rows from the paper's text, ECLIPSE's checked by its printed average, w/o's a point off its own): check them against the PDF. The Cutmix and AA rows could not be decoded.",
   "The AVATAR row (reference-facts.md) equals, on the eight non-adaptive attacks, the paper's Table 4 row A (purification only); the garbled Table 1 line reads \"86.63 35.74 44.97 75.90 83.49 65.22 64.91\" for AVATAR: check it against the PDF.",
   "The paper's Table 1 AVG averages all nine attacks, ADP included (ECLIPSE 83.69); its Tables 4 to 7 average the eight non-adaptive ones (83.82). Here AVG averages the non-adaptive attacks present (ADP excluded), and the paper's number beside it averages the paper's values over the same attacks.",
 ];
