@@ -45,8 +45,14 @@ type Row = Partial<Record<(typeof PAPER_ATTACKS)[number], number>>;
 const row = (values: readonly (number | null)[]): Row =>
   Object.fromEntries(PAPER_ATTACKS.map((a, i) => [a, values[i]]).filter(([, v]) => v !== null && v !== undefined)) as Row;
 
+/** One defence's row of Table 1; decoded as in PaperValue, for the whole row. */
+interface PaperRow {
+  values: Row;
+  decoded: boolean;
+}
+
 /** Table 1, ResNet-18 (EM TAP REM SEP EFP URP LSP AR ADP). */
-const TABLE1_RESNET18: Record<string, { values: Row; decoded: boolean }> = {
+const TABLE1_RESNET18: Record<string, PaperRow> = {
   none: { values: row([17.58, 26.16, 27.34, 9.01, 86.64, 16.8, 24.48, 10.59, 25.93]), decoded: false },
   // baselines-facts: "EM ≈ 17.6 by difference" (from the printed 9-attack AVG 34.21)
   cutout: { values: row([17.6, 29.16, 22.42, 9.3, 87.76, 84.41, 22.93, 12.92, 21.39]), decoded: true },
@@ -64,14 +70,14 @@ const TABLE1_RESNET18: Record<string, { values: Row; decoded: boolean }> = {
 };
 
 /** Table 1, VGG-19 (no SEP column in the paper). */
-const TABLE1_VGG19: Record<string, { values: Row; decoded: boolean }> = {
+const TABLE1_VGG19: Record<string, PaperRow> = {
   // printed AVG 29.63; these eight average 29.51, so one value is misread by about a point in all
   none: { values: row([19.9, 27.81, 31.22, null, 81.83, 16.53, 21.8, 13.94, 24.02]), decoded: true },
   // the eight values average to the printed 82.08
   eclipse: { values: row([80.73, 84.83, 79.9, null, 75.87, 85.86, 83.48, 85.84, 80.11]), decoded: true },
 };
 
-const TABLE1: Readonly<Record<string, Record<string, { values: Row; decoded: boolean }>>> = {
+const TABLE1: Readonly<Record<string, Record<string, PaperRow>>> = {
   resnet18: TABLE1_RESNET18,
   vgg19: TABLE1_VGG19,
 };
