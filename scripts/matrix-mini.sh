@@ -25,6 +25,11 @@ for entry in "${given[@]}"; do
   [ "$status" -eq 130 ] && break
   read -r attack file <<< "$entry"
   [ -f "$file" ] && continue
+  # A poison whose cells have all finished (their results merged from the CSV) is not remade.
+  if ! run --dry-run --only "$attack" | grep -Eq ' (pending|running|failed) '; then
+    echo "matrix-mini: every $attack cell has finished; not remaking its poison" >&2
+    continue
+  fi
   echo "matrix-mini: making the $attack poison $file (eclipse poison --attack $attack --profile mini --seed 0)" >&2
   eclipse poison --attack "$attack" --profile mini --seed 0 --out "$file" --threads "${ECLIPSE_THREADS:-2}" || { status=$?; break; }
   run "$@" || status=$?
