@@ -73,7 +73,12 @@ test('results database: one claim per cell, leases, history, results written onc
   assert.equal(r1.finish(a!, res), false, 'a result is written once');
   assert.equal(r1.resultCount(a!), 1);
   // inputs changed: the cell runs again and the old row stays as history
-  assert.equal(r1.invalidateChanged(hashes, 'y'), 1);
+  const inputsAre = (v: string) => (_h: string, stored: { inputs: string }) => stored.inputs === v;
+  assert.deepEqual(r1.syncInputs(hashes, inputsAre('y')), { changed: 1, restored: 0 });
+  // the inputs back as they were before it ran again (a changed file put back): the result stands
+  assert.deepEqual(r1.syncInputs(hashes, inputsAre('x')), { changed: 0, restored: 1 });
+  assert.equal(r1.claim(hashes), null);
+  assert.deepEqual(r1.syncInputs(hashes, inputsAre('y')), { changed: 1, restored: 0 });
   assert.equal(r1.claim(hashes), a);
   assert.equal(r1.finish(a!, { ...res, inputs: 'y', testAcc: 0.6 }), true);
   assert.equal(r1.resultCount(a!), 2);
@@ -88,6 +93,21 @@ test('results database: one claim per cell, leases, history, results written onc
   const truncated = join(tmp.dir, 'truncated.sqlite');
   writeFileSync(truncated, readFileSync(file).subarray(0, 3000));
   assert.throws(() => ResultsDb.open(truncated), /damaged|not a SQLite/);
+});
+
+test('inputs: a given poison is keyed by its content; results keyed by file bytes (older rows) still match by content', async () => {
+  const { sameInputs } = await import('../src/matrix/cell.js');
+  const now = JSON.stringify({ data: 'd1', eclipse: '0.1.0', poison_data: 'b5e6e777fdb5fba3' });
+  const legacy = (over: Record<string, string>, train = 'tap:file:b5e6e777fdb5fba3'): { inputs: string; extra: string } => ({
+    inputs: JSON.stringify({ data: 'd1', eclipse: '0.1.0', poison: 'c97b3919446c3bc5', ...over }),
+    extra: JSON.stringify({ train }),
+  });
+  assert.equal(sameInputs({ inputs: now, extra: '{}' }, now), true);
+  assert.equal(sameInputs(legacy({}), now), true, 'an older row on the same content stands');
+  assert.equal(sameInputs(legacy({}, 'tap:file:0000000000000000'), now), false, 'other content');
+  assert.equal(sameInputs(legacy({ data: 'd2' }), now), false, 'other data import');
+  assert.equal(sameInputs(legacy({ eclipse: '0.2.0' }), now), false, 'other eclipse version');
+  assert.equal(sameInputs({ inputs: JSON.stringify({ data: 'd1', eclipse: '0.1.0' }), extra: '{}' }, now), false, 'a generated poison is not a given one');
 });
 
 // --------------------------------------------------------------------------- the runner as processes
@@ -230,6 +250,12 @@ test('a given poison file that changed: its cells run again, the old results sta
   assert.equal(kept.results().length, 3, 'no finished result was sent back to pending');
   kept.close();
   renameSync(`${poisonFile}.away`, poisonFile);
+  // the same pixels saved again with other provenance (a poison remade on another machine): the
+  // file's bytes differ, its content does not, and the finished cells stand
+  await saveDataset({ ...poisoned, meta: { ...poisoned.meta, made_at: 'another machine, another day' } }, poisonFile);
+  const remade = spawnSync(process.execPath, [bin, 'matrix', 'run', config, '--db', db, '--dry-run'], { env, encoding: 'utf8' });
+  assert.equal(remade.status, 0, remade.stderr);
+  assert.equal((remade.stdout.match(/ done /g) ?? []).length, 3, `a remade, identical poison keeps its finished cells: ${remade.stdout}`);
   await saveDataset({ ...poisoned, images: clean.images.map((v, i) => (i % 5 === 0 ? 255 - v : v)) }, poisonFile);
   const second = await finished(runner(config, db));
   assert.equal(second.code, 0, second.err);

@@ -12,7 +12,7 @@ import { loadDataset, saveDataset } from '../data/store.js';
 import { createDefense } from '../defenses/baselines/index.js';
 import { engineVersion, type Device } from '../engine/index.js';
 import { classifierStage, defendWithBaseline, denoiserStage, purifyStage } from '../pipeline/defend.js';
-import { fileSha256, keyHash, stage, type StageLog } from '../pipeline/stage.js';
+import { keyHash, stage, type StageLog } from '../pipeline/stage.js';
 import { trainingCurve } from '../training/trainer.js';
 import type { ResolvedCell } from './config.js';
 
@@ -75,29 +75,47 @@ async function cellData(cell: ResolvedCell, ctx: CellContext): Promise<Data> {
   return data;
 }
 
-const fileDigests = new Map<string, { stamp: string; digest: string }>();
-/** sha256 of a file's bytes, cached by path, size and mtime. */
-async function fileDigest(path: string): Promise<string> {
+const poisonDigests = new Map<string, { stamp: string; digest: string }>();
+/**
+ * A given poison file's content digest (images, labels, classes; not the header), cached by
+ * path, size and mtime. A poison remade with the same pixels has other provenance in its header
+ * (times, paths), so its file bytes differ: it is still the same input.
+ */
+async function poisonDigest(path: string): Promise<string> {
   const st = await stat(path).catch(() => null);
   if (!st) return 'missing';
   const stamp = `${st.size}:${st.mtimeMs}`;
-  const hit = fileDigests.get(path);
+  const hit = poisonDigests.get(path);
   if (hit?.stamp === stamp) return hit.digest;
-  const digest = (await fileSha256(path)).slice(0, 16);
-  fileDigests.set(path, { stamp, digest });
+  const digest = datasetDigest(await loadDataset(path)).slice(0, 16);
+  poisonDigests.set(path, { stamp, digest });
   return digest;
 }
 
 /**
- * The key of a cell's inputs: a changed data import, given poison file or eclipse version
- * recomputes the cell (its old result stays as history).
+ * The key of a cell's inputs: a changed data import, given poison (its content) or eclipse
+ * version recomputes the cell (its old result stays as history).
  */
 export async function cellInputs(cell: ResolvedCell, ctx: CellContext): Promise<string> {
   return JSON.stringify({
     data: (await cellData(cell, ctx)).digest,
     eclipse: versions().eclipse,
-    ...(cell.spec.poisonFile ? { poison: await fileDigest(cell.spec.poisonFile) } : {}),
+    ...(cell.spec.poisonFile ? { poison_data: await poisonDigest(cell.spec.poisonFile) } : {}),
   });
+}
+
+/**
+ * Whether a stored result was made from the `current` inputs. Results recorded before inputs
+ * named a given poison by its content keyed it by its file bytes (`poison`); their `extra.train`
+ * ("<attack>:file:<content digest>") carries the content digest to compare instead.
+ */
+export function sameInputs(stored: { inputs: string; extra: string }, current: string): boolean {
+  if (stored.inputs === current) return true;
+  const old = JSON.parse(stored.inputs) as Record<string, string>;
+  const now = JSON.parse(current) as Record<string, string>;
+  if (old.poison === undefined || now.poison_data === undefined || old.data !== now.data || old.eclipse !== now.eclipse) return false;
+  const train = (JSON.parse(stored.extra) as { train?: string }).train ?? '';
+  return /:file:([0-9a-f]{16})$/.exec(train)?.[1] === now.poison_data;
 }
 
 /** The training set of a cell: clean, or the attack's poison (made once per attack and settings). */

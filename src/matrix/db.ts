@@ -137,23 +137,30 @@ export class ResultsDb {
   }
 
   /**
-   * Cells whose current result came from other inputs (data or code changed) go back to pending;
-   * their old rows stay as history. Returns how many.
+   * Cells whose current result did not come from their current inputs (`same` says, given the
+   * stored inputs and extra) go back to pending; their old rows stay as history. Pending cells
+   * whose current result matches again (a changed file put back before the cell reran) are done
+   * again. Returns how many of each.
    */
-  invalidateChanged(hashes: readonly string[], inputs: string | ((hash: string) => string)): number {
-    const sel = this.db.prepare('SELECT inputs FROM results WHERE hash = ? AND current = 1');
-    const reset = this.db.prepare("UPDATE cells SET status = 'pending', updated_at = ? WHERE hash = ? AND status = 'done'");
-    let n = 0;
+  syncInputs(hashes: readonly string[], same: (hash: string, stored: { inputs: string; extra: string }) => boolean): { changed: number; restored: number } {
+    const sel = this.db.prepare('SELECT r.inputs, r.extra, c.status FROM results r JOIN cells c ON c.hash = r.hash WHERE r.hash = ? AND r.current = 1');
+    const set = this.db.prepare('UPDATE cells SET status = ?, updated_at = ? WHERE hash = ? AND status = ?');
+    const out = { changed: 0, restored: 0 };
     this.tx(() => {
       for (const h of hashes) {
-        const r = sel.get(h) as { inputs: string } | undefined;
-        if (r && r.inputs !== (typeof inputs === 'string' ? inputs : inputs(h))) {
-          reset.run(new Date().toISOString(), h);
-          n++;
+        const r = sel.get(h) as { inputs: string; extra: string; status: string } | undefined;
+        if (!r || (r.status !== 'done' && r.status !== 'pending')) continue;
+        const ok = same(h, r);
+        if (r.status === 'done' && !ok) {
+          set.run('pending', new Date().toISOString(), h, 'done');
+          out.changed++;
+        } else if (r.status === 'pending' && ok) {
+          set.run('done', new Date().toISOString(), h, 'pending');
+          out.restored++;
         }
       }
     });
-    return n;
+    return out;
   }
 
   /** Claim the next runnable cell among `hashes` (in that order): pending, failed (retries left), or a lapsed/dead runner's. */

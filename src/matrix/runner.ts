@@ -9,7 +9,7 @@ import { Progress } from '../training/progress.js';
 import type { Device } from '../engine/index.js';
 import { TrainingInterrupted } from '../training/trainer.js';
 import { cleanTwinHash, expandMatrix, type MatrixConfig, type ResolvedCell } from './config.js';
-import { cellInputs, runCell, type CellContext } from './cell.js';
+import { cellInputs, runCell, sameInputs, type CellContext } from './cell.js';
 import { ResultsDb } from './db.js';
 
 export interface MatrixRunOptions {
@@ -100,8 +100,9 @@ export async function runOrder(cells: readonly PlannedCell[], db: ResultsDb, ctx
   if (usable.length > 0) {
     const inputs = new Map<string, string>();
     for (const c of usable) inputs.set(c.cell.hash, await cellInputs(c.cell, ctx));
-    const n = db.invalidateChanged(usable.map((c) => c.cell.hash), (h) => inputs.get(h)!);
-    if (n > 0) log(`matrix: ${n} finished cell(s) came from other inputs (data or eclipse version): recomputing them, old results kept as history`);
+    const { changed, restored } = db.syncInputs(usable.map((c) => c.cell.hash), (h, stored) => sameInputs(stored, inputs.get(h)!));
+    if (changed > 0) log(`matrix: ${changed} finished cell(s) came from other inputs (data, given poison or eclipse version): recomputing them, old results kept as history`);
+    if (restored > 0) log(`matrix: ${restored} cell(s) waiting to be recomputed have their results' inputs again: those results stand`);
   }
   if (missing.size > 0) {
     const st = db.status(cells.filter(lacking).map((c) => c.cell.hash));
