@@ -21,22 +21,16 @@ namespace {
 // Tensors live in a slot table and JS holds their slot numbers. Disposal frees a slot at once;
 // no JS object or finalizer is involved, so memory does not wait for the garbage collector
 // or for the event loop (a synchronous training loop stays flat).
-std::vector<at::Tensor> slots;
-std::vector<int32_t> freeSlots;
+// The tables are never destroyed: at exit, C++ would destroy them after libtorch's lazily made
+// singletons (the autograd engine, oneDNN's caches) are gone, and the OS frees the memory anyway.
+std::vector<at::Tensor>& slots = *new std::vector<at::Tensor>();
+std::vector<int32_t>& freeSlots = *new std::vector<int32_t>();
 
-class GeneratorHandle : public Napi::ObjectWrap<GeneratorHandle> {
- public:
-  static Napi::FunctionReference ctor;
-  at::Generator g;
-  static void Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function f = DefineClass(env, "GeneratorHandle", {});
-    ctor = Napi::Persistent(f);
-    ctor.SuppressDestruct();
-    exports.Set("GeneratorHandle", f);
-  }
-  explicit GeneratorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GeneratorHandle>(info) {}
-};
-Napi::FunctionReference GeneratorHandle::ctor;
+// Seeded generators, the same way: a slot number in JS, freed by Generator.dispose() or by the
+// JS side's FinalizationRegistry. No native finalizer runs while Node tears its environment
+// down (ObjectWrap finalizers there are a known source of crashes at exit).
+std::vector<at::Generator>& generators = *new std::vector<at::Generator>();
+std::vector<int32_t>& freeGenerators = *new std::vector<int32_t>();
 
 Napi::Value Wrap(Napi::Env env, at::Tensor t) {
   int32_t id;
@@ -119,7 +113,11 @@ at::Device Dev(const Napi::Value& v) {
 
 c10::optional<at::Generator> Gen(const Napi::Value& v) {
   if (v.IsUndefined() || v.IsNull()) return c10::nullopt;
-  return GeneratorHandle::Unwrap(v.As<Napi::Object>())->g;
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "expected a generator");
+  int64_t id = v.As<Napi::Number>().Int64Value();
+  if (id < 0 || id >= static_cast<int64_t>(generators.size()) || !generators[id].defined())
+    throw Napi::Error::New(v.Env(), "generator was disposed");
+  return generators[id];
 }
 
 at::MemoryFormat Format(const Napi::Value& v) {
@@ -239,10 +237,27 @@ FN(fullLike) { R(at::full_like(A0, S(info[1]))); }
 at::Tensor Placed(at::Tensor t, const at::Device& d) { return d.is_cpu() ? t : t.to(d); }
 
 FN(newGenerator) {
-  Napi::Object o = GeneratorHandle::ctor.New({});
-  GeneratorHandle::Unwrap(o)->g = at::detail::createCPUGenerator(static_cast<uint64_t>(I(info[0])));
-  return o;
+  at::Generator g = at::detail::createCPUGenerator(static_cast<uint64_t>(I(info[0])));
+  int32_t id;
+  if (!freeGenerators.empty()) {
+    id = freeGenerators.back();
+    freeGenerators.pop_back();
+    generators[id] = std::move(g);
+  } else {
+    id = static_cast<int32_t>(generators.size());
+    generators.push_back(std::move(g));
+  }
+  return Napi::Number::New(env, id);
 }
+FN(disposeGenerator) {
+  int64_t id = I(info[0]);
+  if (id >= 0 && id < static_cast<int64_t>(generators.size()) && generators[id].defined()) {
+    generators[id] = at::Generator();
+    freeGenerators.push_back(static_cast<int32_t>(id));
+  }
+  return env.Undefined();
+}
+FN(liveGenerators) { return Napi::Number::New(env, static_cast<double>(generators.size() - freeGenerators.size())); }
 FN(manualSeed) {
   torch::manual_seed(static_cast<uint64_t>(I(info[0])));
   return env.Undefined();
@@ -656,11 +671,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, INT_MAX);
   }
-  GeneratorHandle::Init(env, exports);
   EXPORT(dispose) EXPORT(isDefined) EXPORT(liveSlots) EXPORT(shape) EXPORT(dtype) EXPORT(device) EXPORT(requiresGrad) EXPORT(isContiguous)
   EXPORT(numel) EXPORT(fromBuffer) EXPORT(toBuffer) EXPORT(item)
   EXPORT(zeros) EXPORT(ones) EXPORT(full) EXPORT(arange) EXPORT(linspace) EXPORT(eye) EXPORT(zerosLike) EXPORT(onesLike)
-  EXPORT(fullLike) EXPORT(newGenerator) EXPORT(manualSeed) EXPORT(rand) EXPORT(randn) EXPORT(randint) EXPORT(randperm)
+  EXPORT(fullLike) EXPORT(newGenerator) EXPORT(disposeGenerator) EXPORT(liveGenerators) EXPORT(manualSeed) EXPORT(rand) EXPORT(randn) EXPORT(randint) EXPORT(randperm)
   EXPORT(bernoulli)
   EXPORT(to) EXPORT(contiguous) EXPORT(clone) EXPORT(detach) EXPORT(reshape) EXPORT(view) EXPORT(permute)
   EXPORT(transpose) EXPORT(flatten) EXPORT(unsqueeze) EXPORT(squeeze) EXPORT(expand) EXPORT(repeat) EXPORT(narrow)

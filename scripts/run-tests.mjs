@@ -98,10 +98,37 @@ if (memcheck) {
   }
 }
 
+// A test process that dies from a signal leaves a core file (the limit is raised for it alone);
+// its threads' stacks are printed, so a crash seen once on some machine says where it was.
+const crashSignals = new Set(['SIGSEGV', 'SIGBUS', 'SIGABRT', 'SIGILL', 'SIGFPE']);
+function printCrashStacks(file, pid) {
+  const core = [join(root, `core.${pid}`), join(root, 'core')].find(existsSync);
+  if (!core) {
+    let pattern = '?';
+    try {
+      pattern = readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
+    } catch {}
+    console.error(`run-tests: ${file} left no core file in ${root} (kernel.core_pattern is "${pattern}"); no stacks to print`);
+    return;
+  }
+  const gdb = spawnSync('gdb', ['-batch', '-nx', '-ex', 'info signals SIGSEGV', '-ex', 'bt 30', '-ex', 'thread apply all bt 12', nodeBin, core], { encoding: 'utf8', timeout: 120_000 });
+  if (gdb.error) console.error(`run-tests: ${file} crashed; its core is ${core} (no gdb to read it: ${gdb.error.message})`);
+  else {
+    // the faulting thread in full, then the other threads that were not idle
+    const [faulting, ...threads] = gdb.stdout.split(/\n(?=Thread )/);
+    const busy = threads.filter((b) => b.startsWith('Thread ') && !/^#[0-2] .*(futex|epoll_pwait|sem_wait|pthread_cond|uv_cond_wait|do_futex_wait)/m.test(b));
+    const lines = (b) => b.split('\n').filter((l) => /^(Thread|#|Program terminated)/.test(l)).join('\n');
+    console.error(`run-tests: ${file} crashed; the stacks from its core file (gdb):\n${lines(faulting)}\n${busy.map(lines).join('\n')}\n(${threads.length - busy.length} idle threads left out)`);
+    rmSync(core, { force: true });
+  }
+}
+
 function runFile(file) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const [cmd, cmdArgs] = command(file);
+    const [bin, binArgs] = command(file);
+    // `ulimit -c` in a shell that then execs the test: only this process may dump core
+    const [cmd, cmdArgs] = memcheck ? [bin, binArgs] : ['/bin/sh', ['-c', 'ulimit -c unlimited 2>/dev/null; exec "$@"', 'sh', bin, ...binArgs]];
     const child = spawn(cmd, cmdArgs, { cwd: root, env, stdio: 'inherit', detached: true });
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -113,6 +140,7 @@ function runFile(file) {
     }, fileLimitS * 1000);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      if (crashSignals.has(signal)) printCrashStacks(file, child.pid);
       resolve({ file, code, signal, timedOut, seconds: (Date.now() - started) / 1000 });
     });
   });

@@ -5,7 +5,10 @@
 // a synchronous loop (one epoch of the trainer) stays as flat as one that yields.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { F, Generator, liveTensors, noGrad, tidy } from '../src/engine/index.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+import { F, Generator, liveGenerators, liveTensors, noGrad, tidy } from '../src/engine/index.js';
 import { resnet18 } from '../src/nn/models/resnet.js';
 import { SGD } from '../src/nn/optim.js';
 
@@ -108,4 +111,32 @@ test('attack-style loop (F.grad w.r.t. the input in eval mode, channels_last) le
   y.dispose();
   assert.equal(liveTensors(), start);
   model.dispose();
+});
+
+test('generators: dispose() frees one at once, a dropped one is freed after collection, a disposed one says so', async () => {
+  const before = liveGenerators();
+  // a generator per step, disposed, keeps the count flat in a synchronous loop
+  for (let i = 0; i < 1000; i++) {
+    const g = new Generator(i);
+    tidy(() => F.rand([2], { generator: g }));
+    g.dispose();
+    g.dispose(); // a second dispose does nothing
+  }
+  assert.equal(liveGenerators(), before);
+  const g = new Generator(7);
+  g.dispose();
+  assert.throws(() => F.rand([2], { generator: g }), /generator \(seed 7\) was disposed/);
+  // dropped generators: the FinalizationRegistry frees them once the collector has run
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  (() => {
+    for (let i = 0; i < 200; i++) new Generator(i);
+  })();
+  assert.ok(liveGenerators() >= before + 200);
+  for (let i = 0; i < 20 && liveGenerators() > before; i++) {
+    gc();
+    await nextTurn();
+  }
+  // (earlier tests' dropped generators may go too)
+  assert.ok(liveGenerators() <= before, `every dropped generator is freed after collection (${liveGenerators()} alive, ${before} before)`);
 });

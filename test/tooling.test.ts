@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,9 +13,9 @@ import { makeTempDir } from './helpers/tmp.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixtures = join(root, 'dist', 'test', 'fixtures', 'runner');
 
-function runner(env: Record<string, string>): { out: string; status: number | null; seconds: number } {
+function runner(env: Record<string, string>, names: string[] = []): { out: string; status: number | null; seconds: number } {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [join(root, 'scripts', 'run-tests.mjs'), '--dir', fixtures], {
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'run-tests.mjs'), '--dir', fixtures, ...names], {
     env: { ...process.env, ...env },
     encoding: 'utf8',
     timeout: 120_000,
@@ -38,6 +38,20 @@ test('a file past its wall-clock limit is killed and reported', () => {
   assert.match(r.out, /hang\.test\.js passed its 3 s limit/);
   assert.match(r.out, /FAIL hang\.test\.js .*timed out/);
   assert.ok(r.seconds < 60, `took ${r.seconds} s`);
+});
+
+test('a test process killed by a signal is reported with the stacks from its core file', () => {
+  const r = runner({ ECLIPSE_FIXTURE_CRASH: '1' }, ['crash', 'pass']);
+  assert.equal(r.status, 1, r.out);
+  assert.match(r.out, /FAIL crash\.test\.js .*killed by SIGABRT/);
+  assert.match(r.out, /ok {3}pass\.test\.js/);
+  // Where the kernel writes cores elsewhere (a pipe to a crash collector) the runner says so.
+  const pattern = readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
+  if (pattern.startsWith('|') || pattern.includes('/')) assert.match(r.out, /left no core file/);
+  else {
+    assert.match(r.out, /crash\.test\.js crashed; the stacks from its core file \(gdb\):\n.*(Thread|#0)/, r.out);
+    assert.ok(!existsSync(join(root, 'core')), 'the core file is removed once read');
+  }
 });
 
 function torchConfig(libtorch: string | null, what: string, extraEnv: Record<string, string> = {}): { stdout: string; stderr: string; status: number | null } {

@@ -358,6 +358,7 @@ export class RemAttack extends ModelAttack<typeof REM_SETTINGS> {
           const a = noGrad(() => logits.argmax(1).eq(yb).to('float32').mean().item());
           return [v, a] as const;
         });
+        gen.dispose();
         lossSum += loss;
         accSum += acc;
         count++;

@@ -6,10 +6,8 @@ import { fileURLToPath } from 'node:url';
 
 /** A slot number in the addon's tensor table (see native/engine.cc). */
 export type NativeHandle = number & { readonly __tensorSlot?: never };
-/** Opaque handle owning one libtorch CPU generator. */
-export interface NativeGenerator {
-  readonly __brand?: 'GeneratorHandle';
-}
+/** A slot number in the addon's generator table (one libtorch CPU generator). */
+export type NativeGenerator = number & { readonly __generatorSlot?: never };
 
 type H = NativeHandle;
 type Ints = number | readonly number[];
@@ -44,6 +42,8 @@ export interface NativeEngine {
   onesLike: Fn1;
   fullLike(h: H, value: number): H;
   newGenerator(seed: number): NativeGenerator;
+  disposeGenerator(g: NativeGenerator): void;
+  liveGenerators(): number;
   manualSeed(seed: number): void;
   rand(shape: Ints, dtype: number, device: string, gen: NativeGenerator | null): H;
   randn(shape: Ints, dtype: number, device: string, gen: NativeGenerator | null): H;

@@ -431,11 +431,32 @@ export function scalarLike(t: Tensor, v: number): Tensor {
   return new Tensor(native.full([], v, dtypeCode(t.dtype), t.device));
 }
 
+// A generator the program drops is freed once the garbage collector has collected it; dispose()
+// frees it at once. Either way the addon runs no finalizer of its own (see native/engine.cc).
+const unreachableGenerators = new FinalizationRegistry<NativeGenerator>((slot) => native.disposeGenerator(slot));
+
 /** A seeded random generator: the same seed gives the same numbers on CPU and GPU. */
 export class Generator {
-  /** @internal */
-  readonly handle: NativeGenerator;
+  #slot: NativeGenerator | null;
   constructor(readonly seed: number) {
-    this.handle = native.newGenerator(seed);
+    this.#slot = native.newGenerator(seed);
+    unreachableGenerators.register(this, this.#slot, this);
   }
+  /** @internal */
+  get handle(): NativeGenerator {
+    if (this.#slot === null) throw new Error(`generator (seed ${this.seed}) was disposed`);
+    return this.#slot;
+  }
+  /** Frees the native generator now (a loop that makes one per step stays flat). */
+  dispose(): void {
+    if (this.#slot === null) return;
+    unreachableGenerators.unregister(this);
+    native.disposeGenerator(this.#slot);
+    this.#slot = null;
+  }
+}
+
+/** Native generators alive now (for memory tests). */
+export function liveGenerators(): number {
+  return native.liveGenerators();
 }

@@ -160,6 +160,7 @@ export async function generatePerturbations(ds: ImageDataset, perturbBatch: Pert
       delta.set(d.data() as Float32Array, start * per);
       return r.fields ?? {};
     });
+    generator.dispose();
     const done = start + count;
     // The finished prefix only: its bytes are exactly what a later run would have computed.
     await writeSafetensors(

@@ -224,6 +224,7 @@ export async function minMinNoise(ds: ImageDataset, learner: Learner, r: MinMinR
       }
       // 3. stop test
       const acc = noisedAccuracy(learner, x, delta, labels, r.poisonBatch, gen);
+      gen.dispose();
       history.push({ loop: loop + 1, acc, trainLoss: lossSum / r.trainSteps, seconds: (performance.now() - tl) / 1000 });
       const noise = tidy(() => delta.to('cpu').contiguous().data() as Float32Array);
       await saveCheckpoint(o.checkpoint, {
