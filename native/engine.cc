@@ -20,37 +20,44 @@ namespace {
 
 // Tensors live in a slot table and JS holds their slot numbers. Disposal frees a slot at once;
 // no JS object or finalizer is involved, so memory does not wait for the garbage collector
-// or for the event loop (a synchronous training loop stays flat).
-// The tables are never destroyed: at exit, C++ would destroy them after libtorch's lazily made
-// singletons (the autograd engine, oneDNN's caches) are gone, and the OS frees the memory anyway.
-std::vector<at::Tensor>& slots = *new std::vector<at::Tensor>();
-std::vector<int32_t>& freeSlots = *new std::vector<int32_t>();
-
-// Seeded generators, the same way: a slot number in JS, freed by Generator.dispose() or by the
-// JS side's FinalizationRegistry. No native finalizer runs while Node tears its environment
-// down (ObjectWrap finalizers there are a known source of crashes at exit).
-std::vector<at::Generator>& generators = *new std::vector<at::Generator>();
-std::vector<int32_t>& freeGenerators = *new std::vector<int32_t>();
-
-Napi::Value Wrap(Napi::Env env, at::Tensor t) {
-  int32_t id;
-  if (!freeSlots.empty()) {
-    id = freeSlots.back();
-    freeSlots.pop_back();
-    slots[id] = std::move(t);
-  } else {
-    id = static_cast<int32_t>(slots.size());
-    slots.push_back(std::move(t));
+// or for the event loop (a synchronous training loop stays flat). Seeded generators live the
+// same way, freed by Generator.dispose() or by the JS side's FinalizationRegistry, so no native
+// finalizer runs while Node tears its environment down (ObjectWrap finalizers there are a known
+// source of crashes at exit).
+template <typename V>
+struct SlotTable {
+  std::vector<V> items;
+  std::vector<int32_t> freed;
+  int32_t Put(V v) {
+    if (!freed.empty()) {
+      int32_t id = freed.back();
+      freed.pop_back();
+      items[id] = std::move(v);
+      return id;
+    }
+    items.push_back(std::move(v));
+    return static_cast<int32_t>(items.size() - 1);
   }
-  return Napi::Number::New(env, id);
-}
+  bool Has(int64_t id) const { return id >= 0 && id < static_cast<int64_t>(items.size()) && items[id].defined(); }
+  void Release(int64_t id) {
+    if (!Has(id)) return;
+    items[id] = V();
+    freed.push_back(static_cast<int32_t>(id));
+  }
+  double Live() const { return static_cast<double>(items.size() - freed.size()); }
+};
+// Never destroyed: at exit C++ would destroy them after libtorch's lazily made singletons (the
+// autograd engine, oneDNN's caches) are gone, and the OS frees the memory anyway.
+SlotTable<at::Tensor>& tensors = *new SlotTable<at::Tensor>();
+SlotTable<at::Generator>& generators = *new SlotTable<at::Generator>();
+
+Napi::Value Wrap(Napi::Env env, at::Tensor t) { return Napi::Number::New(env, tensors.Put(std::move(t))); }
 
 at::Tensor& T(const Napi::Value& v) {
   if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "expected a tensor");
   int64_t id = v.As<Napi::Number>().Int64Value();
-  if (id < 0 || id >= static_cast<int64_t>(slots.size()) || !slots[id].defined())
-    throw Napi::Error::New(v.Env(), "tensor was disposed");
-  return slots[id];
+  if (!tensors.Has(id)) throw Napi::Error::New(v.Env(), "tensor was disposed");
+  return tensors.items[id];
 }
 
 c10::optional<at::Tensor> OptT(const Napi::Value& v) {
@@ -115,9 +122,8 @@ c10::optional<at::Generator> Gen(const Napi::Value& v) {
   if (v.IsUndefined() || v.IsNull()) return c10::nullopt;
   if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "expected a generator");
   int64_t id = v.As<Napi::Number>().Int64Value();
-  if (id < 0 || id >= static_cast<int64_t>(generators.size()) || !generators[id].defined())
-    throw Napi::Error::New(v.Env(), "generator was disposed");
-  return generators[id];
+  if (!generators.Has(id)) throw Napi::Error::New(v.Env(), "generator was disposed");
+  return generators.items[id];
 }
 
 at::MemoryFormat Format(const Napi::Value& v) {
@@ -162,18 +168,11 @@ std::string Short(const std::string& msg) {
 // Handles, metadata, conversion
 
 FN(dispose) {
-  int64_t id = I(info[0]);
-  if (id >= 0 && id < static_cast<int64_t>(slots.size()) && slots[id].defined()) {
-    slots[id] = at::Tensor();
-    freeSlots.push_back(static_cast<int32_t>(id));
-  }
+  tensors.Release(I(info[0]));
   return env.Undefined();
 }
-FN(isDefined) {
-  int64_t id = I(info[0]);
-  return Napi::Boolean::New(env, id >= 0 && id < static_cast<int64_t>(slots.size()) && slots[id].defined());
-}
-FN(liveSlots) { return Napi::Number::New(env, static_cast<double>(slots.size() - freeSlots.size())); }
+FN(isDefined) { return Napi::Boolean::New(env, tensors.Has(I(info[0]))); }
+FN(liveSlots) { return Napi::Number::New(env, tensors.Live()); }
 FN(shape) {
   auto sizes = A0.sizes();
   Napi::Array a = Napi::Array::New(env, sizes.size());
@@ -236,28 +235,12 @@ FN(fullLike) { R(at::full_like(A0, S(info[1]))); }
 // numbers on every device.
 at::Tensor Placed(at::Tensor t, const at::Device& d) { return d.is_cpu() ? t : t.to(d); }
 
-FN(newGenerator) {
-  at::Generator g = at::detail::createCPUGenerator(static_cast<uint64_t>(I(info[0])));
-  int32_t id;
-  if (!freeGenerators.empty()) {
-    id = freeGenerators.back();
-    freeGenerators.pop_back();
-    generators[id] = std::move(g);
-  } else {
-    id = static_cast<int32_t>(generators.size());
-    generators.push_back(std::move(g));
-  }
-  return Napi::Number::New(env, id);
-}
+FN(newGenerator) { return Napi::Number::New(env, generators.Put(at::detail::createCPUGenerator(static_cast<uint64_t>(I(info[0]))))); }
 FN(disposeGenerator) {
-  int64_t id = I(info[0]);
-  if (id >= 0 && id < static_cast<int64_t>(generators.size()) && generators[id].defined()) {
-    generators[id] = at::Generator();
-    freeGenerators.push_back(static_cast<int32_t>(id));
-  }
+  generators.Release(I(info[0]));
   return env.Undefined();
 }
-FN(liveGenerators) { return Napi::Number::New(env, static_cast<double>(generators.size() - freeGenerators.size())); }
+FN(liveGenerators) { return Napi::Number::New(env, generators.Live()); }
 FN(manualSeed) {
   torch::manual_seed(static_cast<uint64_t>(I(info[0])));
   return env.Undefined();
