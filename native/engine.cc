@@ -45,6 +45,13 @@ struct SlotTable {
     freed.push_back(static_cast<int32_t>(id));
   }
   double Live() const { return static_cast<double>(items.size() - freed.size()); }
+  // The value behind a JS slot number; `what` names it in the errors ("tensor", "generator").
+  V& At(const Napi::Value& v, const char* what) {
+    if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string("expected a ") + what);
+    int64_t id = v.As<Napi::Number>().Int64Value();
+    if (!Has(id)) throw Napi::Error::New(v.Env(), std::string(what) + " was disposed");
+    return items[id];
+  }
 };
 // Never destroyed: at exit C++ would destroy them after libtorch's lazily made singletons (the
 // autograd engine, oneDNN's caches) are gone, and the OS frees the memory anyway.
@@ -53,12 +60,7 @@ SlotTable<at::Generator>& generators = *new SlotTable<at::Generator>();
 
 Napi::Value Wrap(Napi::Env env, at::Tensor t) { return Napi::Number::New(env, tensors.Put(std::move(t))); }
 
-at::Tensor& T(const Napi::Value& v) {
-  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "expected a tensor");
-  int64_t id = v.As<Napi::Number>().Int64Value();
-  if (!tensors.Has(id)) throw Napi::Error::New(v.Env(), "tensor was disposed");
-  return tensors.items[id];
-}
+at::Tensor& T(const Napi::Value& v) { return tensors.At(v, "tensor"); }
 
 c10::optional<at::Tensor> OptT(const Napi::Value& v) {
   if (v.IsUndefined() || v.IsNull()) return c10::nullopt;
@@ -120,10 +122,7 @@ at::Device Dev(const Napi::Value& v) {
 
 c10::optional<at::Generator> Gen(const Napi::Value& v) {
   if (v.IsUndefined() || v.IsNull()) return c10::nullopt;
-  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), "expected a generator");
-  int64_t id = v.As<Napi::Number>().Int64Value();
-  if (!generators.Has(id)) throw Napi::Error::New(v.Env(), "generator was disposed");
-  return generators.items[id];
+  return generators.At(v, "generator");
 }
 
 at::MemoryFormat Format(const Napi::Value& v) {

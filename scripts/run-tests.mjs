@@ -108,10 +108,10 @@ function printCrashStacks(file, pid) {
     try {
       pattern = readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
     } catch {}
-    console.error(`run-tests: ${file} left no core file in ${root} (kernel.core_pattern is "${pattern}"); no stacks to print`);
+    console.error(`run-tests: ${file} left no core file in ${root} (kernel.core_pattern is "${pattern}"; a hard core-size limit of 0 also stops it); no stacks to print`);
     return;
   }
-  const gdb = spawnSync('gdb', ['-batch', '-nx', '-ex', 'info signals SIGSEGV', '-ex', 'bt 30', '-ex', 'thread apply all bt 12', nodeBin, core], { encoding: 'utf8', timeout: 120_000 });
+  const gdb = spawnSync('gdb', ['-batch', '-nx', '-ex', 'bt 30', '-ex', 'thread apply all bt 12', nodeBin, core], { encoding: 'utf8', timeout: 120_000 });
   if (gdb.error) console.error(`run-tests: ${file} crashed; its core is ${core} (no gdb to read it: ${gdb.error.message})`);
   else {
     // the faulting thread in full, then the other threads that were not idle
