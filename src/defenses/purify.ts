@@ -3,11 +3,11 @@
 // Batched and seeded; written shard by shard so an interrupted run resumes where it stopped.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 
 import { Generator, pickDevice, tidy, type Device } from '../engine/index.js';
 import { loadCheckpoint, readCheckpointMetadata } from '../nn/checkpoint.js';
-import { concat, subset, type ImageDataset } from '../data/dataset.js';
+import { concat, datasetDigest, subset, type ImageDataset } from '../data/dataset.js';
 import { loadDataset, saveDataset } from '../data/store.js';
 import { GaussianDiffusion } from '../diffusion/gaussian.js';
 import { namedBetas, noiseSchedule } from '../diffusion/schedule.js';
@@ -16,7 +16,9 @@ import { denoiserFromMetadata, fromModelScale, toModelScale } from '../diffusion
 import { EMA } from '../nn/ema.js';
 import type { UNet } from '../diffusion/unet.js';
 import { Progress } from '../training/progress.js';
-import { atomicWriteFile } from '../io/atomic.js';
+import { OutputExistsError, atomicWriteFile } from '../io/atomic.js';
+import { fileSha256 } from '../io/hash.js';
+import { readSafetensors } from '../io/safetensors.js';
 import type { PurifyRecipe } from '../profiles.js';
 
 export interface PurifyOptions {
@@ -26,12 +28,34 @@ export interface PurifyOptions {
   seed: number;
   /** the purified dataset file to write (.safetensors) */
   out: string;
+  /** replace a purified file of other inputs at `out` (default: refuse; the same inputs: reuse it) */
+  overwrite?: boolean;
   device?: Device | 'auto';
   quiet?: boolean;
   signal?: AbortSignal;
 }
 
 export class PurifyInterrupted extends Error {}
+
+/**
+ * Everything a purified set depends on: the images and labels, the denoiser's bytes, the recipe
+ * and the seed. Recorded in the output (`purify_key`) and in the shards' stamp.
+ */
+export function purificationKey(ds: ImageDataset, checkpointSha256: string, recipe: PurifyRecipe, seed: number): string {
+  return JSON.stringify({ data: datasetDigest(ds), denoiser: checkpointSha256, recipe, seed });
+}
+
+/**
+ * What is at `out` before a purification writes there: null when nothing, the finished set when
+ * it holds this very purification (same key), else OutputExistsError unless `overwrite`.
+ */
+export async function existingPurification(out: string, key: string, overwrite: boolean): Promise<ImageDataset | null> {
+  if (!existsSync(out) || overwrite) return null;
+  const meta = await readSafetensors(out).then((c) => c.metadata, () => null);
+  if (meta?.purify_key === key) return loadDataset(out);
+  const what = meta?.defense === 'eclipse-purification' ? 'a purified set of other inputs (data, denoiser, recipe or seed differ)' : 'a file that is not this purification';
+  throw new OutputExistsError(out, `${out} already holds ${what}`, false);
+}
 
 /**
  * The diffusion purification runs: the full chain t*-1..0 (respacedSteps 0, the paper), or
@@ -122,7 +146,7 @@ export function purifyShard(ds: ImageDataset, s: number, p: Purifier, recipe: Pu
 }
 
 /** The purified set from its shards (in order), with its provenance. */
-export function assemblePurified(ds: ImageDataset, parts: ImageDataset[], o: { checkpoint: string; iteration: string; reverseSteps: number; recipe: PurifyRecipe; seed: number }): ImageDataset {
+export function assemblePurified(ds: ImageDataset, parts: ImageDataset[], o: { checkpoint: string; iteration: string; reverseSteps: number; recipe: PurifyRecipe; seed: number; key: string }): ImageDataset {
   const purified = concat(parts);
   if (purified.n !== ds.n) throw new Error(`purified shards hold ${purified.n} images, the set has ${ds.n}`);
   purified.meta = {
@@ -134,6 +158,7 @@ export function assemblePurified(ds: ImageDataset, parts: ImageDataset[], o: { c
     reverse_steps: String(o.reverseSteps),
     respaced: String(o.reverseSteps < o.recipe.tStar),
     purify_seed: String(o.seed),
+    purify_key: o.key,
   };
   return purified;
 }
@@ -142,15 +167,21 @@ export function assemblePurified(ds: ImageDataset, parts: ImageDataset[], o: { c
 export async function purifyDataset(ds: ImageDataset, o: PurifyOptions): Promise<ImageDataset> {
   const r = o.recipe;
   const device = pickDevice(o.device ?? 'auto');
+  if (!existsSync(o.checkpoint)) throw new Error(`denoiser checkpoint ${o.checkpoint} not found: train one with eclipse denoiser train`);
+  const key = purificationKey(ds, await fileSha256(o.checkpoint), r, o.seed);
+  const done = await existingPurification(o.out, key, o.overwrite === true);
+  if (done) {
+    if (!o.quiet) console.error(`${o.out} already holds this purification (same data, denoiser, recipe and seed)`);
+    return done;
+  }
   const p = await loadPurifier(o.checkpoint, r, device);
   const { meta, reverseSteps, steps } = p;
 
   // Shards live beside the output until the whole set is done.
   const partsDir = `${o.out}.parts`;
   await mkdir(partsDir, { recursive: true });
-  const key = JSON.stringify({ checkpoint: basename(o.checkpoint), iteration: meta.iteration, run: meta.run_key, recipe: r, seed: o.seed, n: ds.n });
   const stamp = join(partsDir, 'key.json');
-  // Shards from another checkpoint, recipe or seed are not reused.
+  // Shards from other data, another denoiser, recipe or seed are not reused.
   if (!existsSync(stamp) || (await readFile(stamp, 'utf8')) !== key) {
     await rm(partsDir, { recursive: true, force: true });
     await mkdir(partsDir, { recursive: true });
@@ -158,15 +189,15 @@ export async function purifyDataset(ds: ImageDataset, o: PurifyOptions): Promise
   }
   const shards = shardCount(ds.n, r);
   const shardPath = (s: number): string => join(partsDir, `shard-${String(s).padStart(5, '0')}.safetensors`);
-  const done = new Set((await readdir(partsDir)).filter((f) => f.startsWith('shard-')).map((f) => Number(f.slice(6, 11))));
+  const finished = new Set((await readdir(partsDir)).filter((f) => f.startsWith('shard-')).map((f) => Number(f.slice(6, 11))));
 
   const progress = new Progress({ label: 'purify', total: ds.n, unit: 'img', quiet: o.quiet });
   progress.log(
     `purifying ${ds.n} images: t* = ${r.tStar} of T = ${steps}, ${reverseSteps} reverse steps${reverseSteps < r.tStar ? ` (respaced from ${r.tStar})` : ''}, ${device}` +
-      (done.size ? `; ${done.size}/${shards} shards already done` : ''),
+      (finished.size ? `; ${finished.size}/${shards} shards already done` : ''),
   );
   for (let s = 0; s < shards; s++) {
-    if (done.has(s)) {
+    if (finished.has(s)) {
       const { lo, hi } = shardBounds(ds.n, s, r);
       progress.skip(hi - lo);
       continue;
@@ -181,7 +212,7 @@ export async function purifyDataset(ds: ImageDataset, o: PurifyOptions): Promise
 
   const parts: ImageDataset[] = [];
   for (let s = 0; s < shards; s++) parts.push(await loadDataset(shardPath(s)));
-  const purified = assemblePurified(ds, parts, { checkpoint: o.checkpoint, iteration: meta.iteration ?? '', reverseSteps, recipe: r, seed: o.seed });
+  const purified = assemblePurified(ds, parts, { checkpoint: o.checkpoint, iteration: meta.iteration ?? '', reverseSteps, recipe: r, seed: o.seed, key });
   await saveDataset(purified, o.out);
   await rm(partsDir, { recursive: true, force: true });
   progress.finish();

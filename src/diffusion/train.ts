@@ -10,8 +10,8 @@ import { AdamW } from '../nn/optim.js';
 import { EMA } from '../nn/ema.js';
 import { loadCheckpoint, readCheckpointMetadata, saveCheckpoint } from '../nn/checkpoint.js';
 import { iterateBatches } from '../data/loader.js';
-import type { ImageDataset } from '../data/dataset.js';
-import { ensureWritableDir } from '../io/atomic.js';
+import { datasetDigest, type ImageDataset } from '../data/dataset.js';
+import { OutputExistsError, ensureWritableDir } from '../io/atomic.js';
 import { writeGridPng } from '../report/grid.js';
 import { Progress } from '../training/progress.js';
 import type { DenoiserRecipe } from '../profiles.js';
@@ -24,7 +24,15 @@ export interface DenoiserTrainOptions {
   seed: number;
   /** folder: denoiser.safetensors (checkpoint), preview-<iter>.png */
   outDir: string;
-  resume?: boolean;
+  /**
+   * A checkpoint already in outDir: true continues it (an error if its inputs differ); 'auto'
+   * continues the same run and starts over otherwise (cached stages). Without either, a finished
+   * run of the same inputs is returned as it is and anything else is refused (OutputExistsError),
+   * unless `overwrite`.
+   */
+  resume?: boolean | 'auto';
+  /** replace whatever run is in outDir */
+  overwrite?: boolean;
   device?: Device | 'auto';
   quiet?: boolean;
   /** t* used for the preview grid */
@@ -90,7 +98,21 @@ export async function trainDenoiser(enlarged: ImageDataset, o: DenoiserTrainOpti
   await ensureWritableDir(o.outDir);
   const ckpt = join(o.outDir, 'denoiser.safetensors');
   const cfg = unetConfig(r);
-  const runKey = JSON.stringify({ recipe: r, seed: o.seed, n: enlarged.n, tags: o.tags ?? {} });
+  // The images themselves, not only their count: another sparse set is another run.
+  const runKey = JSON.stringify({ recipe: r, seed: o.seed, data: datasetDigest(enlarged), tags: o.tags ?? {} });
+  if (existsSync(ckpt)) {
+    const meta = await readCheckpointMetadata(ckpt);
+    const same = meta.run_key === runKey;
+    const finished = Number(meta.iteration) >= r.iterations;
+    if (o.overwrite || (o.resume === 'auto' && !same)) await rm(ckpt);
+    else if (!same) {
+      if (o.resume) throw new Error(`${ckpt} belongs to a different denoiser run (recipe, seed or sparse set changed): use a new output folder, or start over without resuming`);
+      throw new OutputExistsError(ckpt, `${ckpt} holds a ${finished ? 'finished' : 'unfinished'} denoiser of other inputs (recipe, seed or sparse set differ)`, false);
+    } else if (finished) {
+      if (!o.quiet) console.error(`${ckpt} already holds this denoiser, finished (same sparse set, recipe and seed)`);
+      return { checkpoint: ckpt, iterations: Number(meta.iteration), finalLoss: Number(meta.loss), seconds: 0 };
+    } else if (!o.resume) throw new OutputExistsError(ckpt, `${ckpt} holds an unfinished denoiser of these inputs (iteration ${meta.iteration}/${r.iterations})`, true);
+  }
 
   manualSeed(o.seed);
   const unet = new UNet({ ...cfg, generator: new Generator(o.seed), device });
@@ -100,15 +122,7 @@ export async function trainDenoiser(enlarged: ImageDataset, o: DenoiserTrainOpti
   const ema = new EMA(unet, { decay: r.emaDecay });
 
   let iter = 0;
-  if (existsSync(ckpt)) {
-    if (!o.resume) await rm(ckpt);
-    else {
-      const meta = await readCheckpointMetadata(ckpt);
-      if (meta.run_key !== runKey) throw new Error(`${ckpt} belongs to a different denoiser run (recipe, seed or sparse set changed): use a new --out, or drop --resume`);
-      await loadCheckpoint(ckpt, { model: unet, optimizer: opt, ema });
-      iter = Number(meta.iteration);
-    }
-  }
+  if (existsSync(ckpt)) iter = Number((await loadCheckpoint(ckpt, { model: unet, optimizer: opt, ema })).iteration);
   const metadata = (i: number, loss: number): Record<string, string> => ({
     ...(o.tags ?? {}),
     kind: 'denoiser',

@@ -186,3 +186,18 @@ async function syncTree(dir: string): Promise<void> {
   }
   await syncDir(dir);
 }
+
+/**
+ * A finished or unfinished output of other inputs is where a job would write: nothing is
+ * replaced without being asked. `unfinished` says whether resuming it is an option.
+ */
+export class OutputExistsError extends Error {
+  constructor(
+    readonly path: string,
+    /** what is there, without the fix ("runs/x holds a finished run of other inputs") */
+    readonly what: string,
+    readonly unfinished: boolean,
+  ) {
+    super(`${what}: write elsewhere, or overwrite it${unfinished ? ' (or resume it)' : ''}`);
+  }
+}

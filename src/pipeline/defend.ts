@@ -56,7 +56,8 @@ export async function denoiserStage(o: Omit<DefendOptions, 'classifier' | 'test'
   const dir = join(o.outDir, 'denoiser');
   await mkdir(dir, { recursive: true });
   const e = o.eclipse;
-  const key = { sparse: e.sparse, denoiser: e.denoiser, seed: o.seed, pool: o.sparsePool.n, poolMeta: o.sparsePool.meta };
+  // the pool's images, not its count or provenance: another pool is another denoiser
+  const key = { sparse: e.sparse, denoiser: e.denoiser, seed: o.seed, pool: datasetDigest(o.sparsePool) };
   await stage(
     o.outDir,
     'denoiser',
@@ -69,7 +70,7 @@ export async function denoiserStage(o: Omit<DefendOptions, 'classifier' | 'test'
         recipe: e.denoiser,
         seed: o.seed,
         outDir: dir,
-        resume: true,
+        resume: 'auto',
         device: o.device,
         quiet: o.quiet,
         previewTStar: e.purify.tStar,
@@ -86,13 +87,13 @@ export async function denoiserStage(o: Omit<DefendOptions, 'classifier' | 'test'
 /** Stage 3: purify the training set with the denoiser. */
 export async function purifyStage(o: Omit<DefendOptions, 'classifier' | 'test'>, den: DenoiserStage): Promise<{ purified: ImageDataset; path: string; key: unknown }> {
   const path = join(o.outDir, 'purified.safetensors');
-  const key = { den: den.key, purify: o.eclipse.purify, train: o.trainKey, seed: o.seed };
+  const key = { den: den.key, purify: o.eclipse.purify, train: o.trainKey, data: datasetDigest(o.train), seed: o.seed };
   await stage(
     o.outDir,
     'purify',
     key,
     async () => {
-      await purifyDataset(o.train, { recipe: o.eclipse.purify, checkpoint: den.checkpoint, seed: o.seed, out: path, device: o.device, quiet: o.quiet, signal: o.signal });
+      await purifyDataset(o.train, { recipe: o.eclipse.purify, checkpoint: den.checkpoint, seed: o.seed, out: path, overwrite: true, device: o.device, quiet: o.quiet, signal: o.signal });
     },
     o.log,
     [path],
@@ -119,7 +120,8 @@ export async function classifierStage(
 ): Promise<TrainResult> {
   const { comp, defense } = extras;
   const hooks = defense ? planTrainOptions(defense.defense, defense.plan, comp ? compensation(comp) : undefined) : { transform: comp ? compensation(comp) : undefined, tags: {} };
-  const key = { trainKey, recipe, comp, seed, test: test.n, ...(defense ? { defense: hooks.tags } : {}) };
+  // The data's content, whatever the caller's trainKey says: a stage never skips on a name alone.
+  const key = { trainKey, recipe, comp, seed, data: datasetDigest(train), test: datasetDigest(test), ...(defense ? { defense: hooks.tags } : {}) };
   const parent = join(dir, '..');
   const name = dir.split('/').pop()!;
   await stage(

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 import type { Device } from '../engine/index.js';
 import { ATTACKS, createAttack, type AttackName } from '../attacks/index.js';
-import { imageView, type ImageDataset } from '../data/dataset.js';
+import { datasetDigest, imageView, type ImageDataset } from '../data/dataset.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
 import { Rng } from '../data/rng.js';
 import { loadDataset, saveDataset } from '../data/store.js';
@@ -70,7 +70,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   // their resumable state (surrogate, generation checkpoints) in OUT/attack-work.
   const poisonedPath = join(o.outDir, `poisoned-${o.attack}.safetensors`);
   const attack = createAttack(o.attack, ATTACKS[o.attack as AttackName]?.modelBased ? { profile: o.profile } : {});
-  const poisonKey = { attack: o.attack, n: clean.n, meta: clean.meta, ...(attack.prepare ? { params: attack.params } : {}) };
+  const poisonKey = { attack: o.attack, data: datasetDigest(clean), params: attack.params };
   await stage(
     o.outDir,
     'poison',

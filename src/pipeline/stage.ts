@@ -3,23 +3,19 @@
 // A stage runs under a lock file, so processes sharing a folder (matrix runners, queue workers
 // on a shared path) build it once; its output files' sha256 are recorded and checked on reuse.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { atomicWriteFile } from '../io/atomic.js';
+import { fileSha256 } from '../io/hash.js';
 import { withFileLock } from '../io/lock.js';
 
 export interface StageLog {
   (message: string): void;
 }
 
-/** sha256 (hex) of a file's bytes, streamed. */
-export async function fileSha256(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
+export { fileSha256 };
 
 /** Output files whose bytes differ from the digests recorded when the stage finished. */
 async function damagedOutputs(sums: string): Promise<string[]> {

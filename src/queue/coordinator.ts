@@ -10,7 +10,7 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import { loadDataset, saveDataset } from '../data/store.js';
-import { assemblePurified, shardBounds, shardCount } from '../defenses/purify.js';
+import { assemblePurified, existingPurification, purificationKey, shardBounds, shardCount } from '../defenses/purify.js';
 import type { PurifyRecipe } from '../profiles.js';
 import { cleanTwinHash } from '../matrix/config.js';
 import type { CellContext, CellResult } from '../matrix/cell.js';
@@ -254,6 +254,8 @@ export interface PurifyOnQueueOptions extends QueueRunOptions {
   recipe: PurifyRecipe;
   seed: number;
   out: string;
+  /** replace a purified file of other inputs at `out` */
+  overwrite?: boolean;
   quiet?: boolean;
   log: (m: string) => void;
   signal?: AbortSignal;
@@ -271,6 +273,12 @@ export async function purifyOnQueue(o: PurifyOnQueueOptions): Promise<{ images: 
     const ds = await loadDataset(o.input);
     const input = await c.store.putFile(o.input);
     const checkpoint = await c.store.putFile(o.checkpoint);
+    const key = purificationKey(ds, checkpoint, o.recipe, o.seed);
+    const done = await existingPurification(o.out, key, o.overwrite === true);
+    if (done) {
+      o.log(`${o.out} already holds this purification (same data, denoiser, recipe and seed)`);
+      return { images: done.n, shards: 0, reused: 0 };
+    }
     const shards = shardCount(ds.n, o.recipe);
     const job = (s: number): PurifyShardJob => ({ kind: 'purify-shard', store: c.store.id, input, checkpoint, recipe: o.recipe, seed: o.seed, shard: s });
     const ids = Array.from({ length: shards }, (_, s) => `purify-${keyHash(job(s))}`);
@@ -297,7 +305,7 @@ export async function purifyOnQueue(o: PurifyOnQueueOptions): Promise<{ images: 
     const parts = [];
     for (let s = 0; s < shards; s++) parts.push(await loadDataset(await c.store.verified(results.get(s)!.sha)));
     const first = results.get(0)!;
-    await saveDataset(assemblePurified(ds, parts, { checkpoint: o.checkpoint, iteration: first.iteration, reverseSteps: first.reverseSteps, recipe: o.recipe, seed: o.seed }), o.out);
+    await saveDataset(assemblePurified(ds, parts, { checkpoint: o.checkpoint, iteration: first.iteration, reverseSteps: first.reverseSteps, recipe: o.recipe, seed: o.seed, key }), o.out);
     progress.finish();
     return { images: ds.n, shards, reused: [...results.values()].filter((r) => r.reused).length };
   } finally {

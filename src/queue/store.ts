@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 
 import { atomicWriteFile } from '../io/atomic.js';
-import { fileSha256 } from '../pipeline/stage.js';
+import { fileSha256 } from '../io/hash.js';
 
 export class StoreError extends Error {}
 

@@ -13,9 +13,9 @@ import { lrAt } from '../nn/schedule.js';
 import { loadCheckpoint, readCheckpointMetadata, saveCheckpoint } from '../nn/checkpoint.js';
 import { cropFlipAugment } from '../data/augment.js';
 import { iterateBatches, batchCount } from '../data/loader.js';
-import type { ImageDataset } from '../data/dataset.js';
+import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import type { Rng } from '../data/rng.js';
-import { atomicWriteFile, ensureWritableDir } from '../io/atomic.js';
+import { OutputExistsError, atomicWriteFile, ensureWritableDir } from '../io/atomic.js';
 import type { ClassifierRecipe } from '../profiles.js';
 import { Progress } from './progress.js';
 
@@ -66,8 +66,15 @@ export interface TrainOptions {
   seed: number;
   /** run folder: checkpoint.safetensors, metrics.jsonl, result.json */
   outDir: string;
-  /** continue from outDir's checkpoint; 'auto' resumes only the same run and restarts otherwise */
+  /**
+   * A run already in outDir: true continues it (an error if its inputs differ); 'auto' continues
+   * the same run and starts over otherwise (cached stages, whose folder is theirs). Without
+   * either, a finished run of the same inputs is returned as it is and anything else is refused
+   * (OutputExistsError), unless `overwrite`.
+   */
   resume?: boolean | 'auto';
+  /** replace whatever run is in outDir */
+  overwrite?: boolean;
   device?: Device | 'auto';
   threads?: number;
   /** channels-last activations and weights (faster convolutions; default true) */
@@ -167,7 +174,31 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
   await ensureWritableDir(o.outDir);
   const ckptPath = join(o.outDir, 'checkpoint.safetensors');
   const metricsPath = join(o.outDir, 'metrics.jsonl');
-  const runKey = JSON.stringify({ recipe: r, seed: o.seed, n: train.n, transform: o.transform?.name ?? 'none', ...(o.adversary ? { adversary: o.adversary.name } : {}), ...(o.objective ? { objective: o.objective.name } : {}), ...(o.gradientHook ? { gradient: o.gradientHook.name } : {}), tags: o.tags ?? {} });
+  const resultPath = join(o.outDir, 'result.json');
+  // Everything the run's numbers depend on: a change in any of them is another run.
+  const runKey = JSON.stringify({
+    recipe: r, seed: o.seed, train: datasetDigest(train), test: datasetDigest(test), transform: o.transform?.name ?? 'none',
+    ...(o.adversary ? { adversary: o.adversary.name } : {}), ...(o.objective ? { objective: o.objective.name } : {}),
+    ...(o.gradientHook ? { gradient: o.gradientHook.name } : {}), tags: o.tags ?? {},
+  });
+
+  const stored = await storedRunKey(o.outDir);
+  if (stored !== null) {
+    const finished = existsSync(resultPath);
+    if (o.overwrite || (o.resume === 'auto' && stored !== runKey)) {
+      await Promise.all([ckptPath, resultPath].map((f) => rm(f, { force: true })));
+    } else if (stored !== runKey) {
+      throw o.resume
+        ? new Error(`${o.outDir} holds a different run (recipe, seed or data changed): use a new output folder, or start over without resuming`)
+        : new OutputExistsError(o.outDir, `${o.outDir} holds a ${finished ? 'finished' : 'unfinished'} run of other inputs (recipe, seed or data differ)`, false);
+    } else if (finished) {
+      const done = (await readResult(o.outDir))!;
+      if (!o.quiet) console.error(`${o.outDir} already holds this run, finished (same data, recipe and seed): test accuracy ${(100 * done.testAcc).toFixed(2)}%`);
+      return { testAcc: done.testAcc, testLoss: done.testLoss, epochs: done.epochs, seconds: done.seconds, outDir: o.outDir };
+    } else if (!o.resume) {
+      throw new OutputExistsError(o.outDir, `${o.outDir} holds an unfinished run of these inputs`, true);
+    }
+  }
 
   manualSeed(o.seed);
   const model = createClassifier(r.model, { width: r.width, numClasses: train.classes.length, generator: new Generator(o.seed), device });
@@ -177,16 +208,11 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
   let startEpoch = 0;
   let history: EpochMetrics[] = [];
   if (existsSync(ckptPath)) {
-    const sameRun = o.resume ? (await readCheckpointMetadata(ckptPath)).run_key === runKey : false;
-    if (!o.resume || (o.resume === 'auto' && !sameRun)) await rm(ckptPath);
-    else {
-      if (!sameRun) throw new Error(`${ckptPath} belongs to a different run (recipe, seed or data changed): use a new --out, or drop --resume to start over`);
-      const meta = await loadCheckpoint(ckptPath, { model, optimizer: opt });
-      startEpoch = Number(meta.epoch);
-      history = JSON.parse(meta.history ?? '[]') as EpochMetrics[];
-    }
+    const meta = await loadCheckpoint(ckptPath, { model, optimizer: opt });
+    startEpoch = Number(meta.epoch);
+    history = JSON.parse(meta.history ?? '[]') as EpochMetrics[];
   }
-  if (!o.resume || startEpoch === 0) await atomicWriteFile(metricsPath, '');
+  if (startEpoch === 0) await atomicWriteFile(metricsPath, '');
 
   const stepsPerEpoch = batchCount(train.n, r.batchSize);
   const progress = new Progress({ label: 'train', total: r.epochs * train.n, unit: 'img', quiet: o.quiet });
@@ -278,15 +304,25 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
   if (last === null) last = evaluate(model, test, { device, channelsLast });
   progress.finish({ 'test acc': `${(100 * last.acc).toFixed(2)}%` });
   const result: TrainResult = { testAcc: last.acc, testLoss: last.loss, epochs: history, seconds: (performance.now() - started) / 1000, outDir: o.outDir };
-  await atomicWriteFile(join(o.outDir, 'result.json'), JSON.stringify({ ...result, recipe: r, seed: o.seed, tags: o.tags ?? {} }, null, 2) + '\n');
+  await atomicWriteFile(resultPath, JSON.stringify({ ...result, recipe: r, seed: o.seed, tags: o.tags ?? {}, run_key: runKey }, null, 2) + '\n');
   opt.dispose();
   model.dispose();
   return result;
 }
 
+/** The run key of whatever run is in outDir (its result, else its checkpoint); null when there is none. */
+async function storedRunKey(outDir: string): Promise<string | null> {
+  const result = await readResult(outDir);
+  if (result?.run_key !== undefined) return result.run_key;
+  const ckpt = join(outDir, 'checkpoint.safetensors');
+  if (existsSync(ckpt)) return (await readCheckpointMetadata(ckpt)).run_key ?? '';
+  // a result written before results recorded their key: not provably the same run
+  return result ? '' : null;
+}
+
 /** Read a finished run's result.json (for caching and reports). */
-export async function readResult(outDir: string): Promise<(TrainResult & { recipe: ClassifierRecipe; seed: number }) | null> {
+export async function readResult(outDir: string): Promise<(TrainResult & { recipe: ClassifierRecipe; seed: number; run_key?: string }) | null> {
   const p = join(outDir, 'result.json');
   if (!existsSync(p)) return null;
-  return JSON.parse(await readFile(p, 'utf8')) as TrainResult & { recipe: ClassifierRecipe; seed: number };
+  return JSON.parse(await readFile(p, 'utf8')) as TrainResult & { recipe: ClassifierRecipe; seed: number; run_key?: string };
 }

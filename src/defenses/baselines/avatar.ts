@@ -121,7 +121,7 @@ export class AvatarDefense extends BaselineDefense<typeof AVATAR_SETTINGS> {
           recipe,
           seed: ctx.seed,
           outDir: denDir,
-          resume: true,
+          resume: 'auto',
           device: ctx.device,
           quiet: ctx.quiet,
           // The preview grid runs the whole reverse chain from its t (not respaced): from t* ~ 800
@@ -144,7 +144,7 @@ export class AvatarDefense extends BaselineDefense<typeof AVATAR_SETTINGS> {
       purName,
       purKey,
       async () => {
-        await purifyDataset(train, { recipe: purify, checkpoint, seed: ctx.seed, out, device: ctx.device, quiet: ctx.quiet, signal: ctx.signal });
+        await purifyDataset(train, { recipe: purify, checkpoint, seed: ctx.seed, out, overwrite: true, device: ctx.device, quiet: ctx.quiet, signal: ctx.signal });
       },
       ctx.log,
     );
