@@ -7,8 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { findChromium, noChromiumReason } from '../src/report/chromium.js';
@@ -27,6 +28,40 @@ const env = { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' };
 
 const eclipse = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
   spawnSync(process.execPath, [bin, ...args], { cwd: tmp.dir, env, encoding: 'utf8', timeout: 120_000 });
+
+/** Every file and folder under dir, with each file's sha256: what a command created or changed. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) {
+        out[`${relative(dir, p)}/`] = 'folder';
+        walk(p);
+      } else out[relative(dir, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** A refused command: non-zero exit, exactly one stderr line (no stack, no raw EISDIR), nothing on stdout. */
+function refused(r: { status: number | null; stdout: string; stderr: string }, error: RegExp): void {
+  assert.notEqual(r.status, 0, `refused (stdout: ${r.stdout})`);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+  assert.match(lines[0]!, /^eclipse report: /);
+  assert.match(lines[0]!, error);
+  assert.equal(r.stdout, '');
+}
+
+/** A SQLite file made by another program, with node:sqlite (as eclipse uses). */
+async function sqliteFile(file: string, sql: string): Promise<void> {
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(file);
+  db.exec(sql);
+  db.close();
+}
 
 async function smokeMatrix(): Promise<{ config: string; db: string }> {
   const dir = join(tmp.dir, 'data');
@@ -114,6 +149,14 @@ function saveScreenshot(file: string, name: string): void {
 
 test('report of a small matrix: tables beside the paper, sweep plot, curves and images render in Chromium', { skip, timeout: 150_000 }, async () => {
   const { config, db } = await smokeMatrix();
+  // what the report reads, it must leave as it was: the database (and no file beside it), the artifacts
+  const artifacts = join(dirname(db), 'artifacts');
+  const read = (): { db: Record<string, string>; artifacts: Record<string, string> } => {
+    const all = snapshot(dirname(db));
+    return { db: Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith('results.sqlite'))), artifacts: snapshot(artifacts) };
+  };
+  const before = read();
+  assert.ok(Object.keys(before.artifacts).length > 10, 'the matrix left artifacts to read');
   // default --out: report/ beside the database; --artifacts: the matrix's default
   const r = eclipse(['report', '--db', db, '--data', config, '--quiet']);
   assert.equal(r.status, 0, r.stderr);
@@ -200,6 +243,7 @@ test('report of a small matrix: tables beside the paper, sweep plot, curves and 
   assert.match(readFileSync(join(pub, 'report.md'), 'utf8'), /Images left out when this report was made/);
   assert.equal(html2.match(/<table/g)?.length, html.match(/<table/g)!.length - 2, 'the same tables, less the grids of Fig. 1 and Fig. 4');
   for (const t of ['Table 1 (ResNet-18)', 'Table 3: clean accuracy', "Table 4 (ResNet-18): ECLIPSE's parts"]) assert.ok(html2.includes(t), t);
+  assert.deepEqual(read(), before, 'two reports wrote nothing to the database or the artifacts');
 
   // results travel as CSV without the artifacts: merged into a database elsewhere, the training
   // curves kept with each result are still drawn
@@ -256,4 +300,73 @@ test("the paper's Table 1 numbers by architecture: ResNet-18's rows, VGG-19's de
   // ECLIPSE's VGG-19 values reproduce the paper's printed AVG (82.08) over its eight attacks
   const eight = ['em', 'tap', 'rem', 'efp', 'urp', 'lsp', 'ar', 'adp'].map((a) => paperTestAcc('vgg19', 'eclipse', a));
   assert.equal(paperAverage(eight)!.value.toFixed(2), '82.08');
+});
+
+test('a file that is not an eclipse results database is refused in one line, and left byte for byte as it was', { skip: noSqlite ?? false, timeout: 120_000 }, async () => {
+  const cases: { name: string; make: (f: string) => void | Promise<void>; error: RegExp }[] = [
+    { name: 'zero-bytes', make: (f) => writeFileSync(f, ''), error: /is empty \(0 bytes\), not an eclipse results database: give the results database that eclipse matrix run wrote/ },
+    { name: 'empty-sqlite', make: (f) => sqliteFile(f, 'PRAGMA user_version = 7'), error: /is not an eclipse results database \(no results table; it has no tables\)/ },
+    { name: 'foreign', make: (f) => sqliteFile(f, "CREATE TABLE foo (x TEXT); INSERT INTO foo VALUES ('theirs')"), error: /is not an eclipse results database \(no results table; its tables: foo\)/ },
+    { name: 'text', make: (f) => writeFileSync(f, 'not a database\n'), error: /is not an eclipse results database \(not a SQLite file\)/ },
+  ];
+  for (const c of cases) {
+    const dir = join(tmp.dir, `not-ours-${c.name}`);
+    mkdirSync(dir);
+    const db = join(dir, 'results.sqlite');
+    await c.make(db);
+    const before = snapshot(dir);
+    // the default output (report/ beside the database) must not be made either
+    refused(eclipse(['report', '--db', db]), c.error);
+    assert.deepEqual(snapshot(dir), before, `${c.name}: no table added, no file created beside it`);
+  }
+  // a database that does not exist is not created
+  const none = join(tmp.dir, 'not-here', 'results.sqlite');
+  refused(eclipse(['report', '--db', none, '--out', join(tmp.dir, 'not-here-report')]), /no results database at .*results\.sqlite/);
+  assert.ok(!existsSync(dirname(none)) && !existsSync(join(tmp.dir, 'not-here-report')), 'nothing created');
+});
+
+test('a results database is read without a byte written to it or beside it, while a runner writes too', { skip: noSqlite ?? false, timeout: 120_000 }, async () => {
+  const { ResultsDb } = await import('../src/matrix/db.js');
+  const dir = join(tmp.dir, 'read-only');
+  mkdirSync(dir);
+  const db = join(dir, 'results.sqlite');
+  const writer = ResultsDb.open(db);
+  const cell = { hash: 'h1', label: 'urp / none', spec: { attack: 'urp', defense: 'none', architecture: 'resnet18', seed: 0, options: {} } };
+  writer.addCells([cell as unknown as Parameters<typeof writer.addCells>[0][number]]);
+  // a runner has the file open: its last commit is only in the WAL, and the read sees it
+  assert.ok(existsSync(`${db}-wal`));
+  assert.deepEqual(ResultsDb.read(db, (r) => r.statusCounts().counts), { pending: 1 });
+  const other = { ...cell, hash: 'h2', spec: { ...cell.spec, seed: 1 } };
+  assert.throws(() => ResultsDb.read(db, (r) => r.addCells([other as unknown as Parameters<typeof writer.addCells>[0][number]])), /readonly/, 'the read connection cannot write');
+  writer.close();
+  assert.deepEqual(readdirSync(dir), ['results.sqlite'], 'the runner closed: its WAL is gone');
+
+  // no runner: the report reads the file alone, leaving no WAL or shared-memory file beside it
+  const before = snapshot(dir);
+  const out = join(tmp.dir, 'read-only-report');
+  const r = eclipse(['report', '--db', db, '--out', out, '--no-images', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /cells registered: 1 pending/);
+  assert.deepEqual(snapshot(dir), before, 'the database and its folder are unchanged');
+  assert.deepEqual(ResultsDb.read(db, (x) => x.statusCounts().counts), { pending: 1 });
+  assert.deepEqual(snapshot(dir), before);
+});
+
+test('--db a folder and --out a file are refused in one line, the output checked before anything is read or built', { skip: noSqlite ?? false, timeout: 120_000 }, async () => {
+  const { ResultsDb } = await import('../src/matrix/db.js');
+  const dir = join(tmp.dir, 'outs');
+  mkdirSync(join(dir, 'runs'), { recursive: true });
+  const db = join(dir, 'results.sqlite');
+  ResultsDb.open(db).close();
+  const file = join(dir, 'report.html');
+  writeFileSync(file, '<p>an older report, kept</p>');
+  const before = snapshot(dir);
+
+  refused(eclipse(['report', '--db', join(dir, 'runs')]), /runs is a folder, not a results database: give the database file in it/);
+  // without --quiet: no progress line comes before the refusal, so nothing was built
+  refused(eclipse(['report', '--db', db, '--out', file]), /the report's output folder .*report\.html is a file: give a folder \(the report writes report\.html, report\.md, results\.csv into it\)/);
+  // the output is checked first: with a missing database too, the error is about the output
+  refused(eclipse(['report', '--db', join(dir, 'missing.sqlite'), '--out', file]), /output folder .*report\.html is a file/);
+  refused(eclipse(['report', '--db', db, '--out', join(file, 'sub')]), /cannot make the report's output folder .*: .*report\.html is a file/);
+  assert.deepEqual(snapshot(dir), before, 'nothing created or changed');
 });

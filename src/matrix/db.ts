@@ -2,10 +2,11 @@
 // claimed in a transaction with a lease, so several runners on one file never run a cell twice;
 // a result is written in the same transaction that marks its cell done, so a crash loses at most
 // the cell in flight. Old results stay as history when a cell is recomputed.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import type { DatabaseSync } from 'node:sqlite';
 
 import { alive } from '../io/lock.js';
@@ -36,15 +37,82 @@ export interface ResultRow {
   extra: string;
 }
 
-function openSqlite(file: string): DatabaseSync {
-  let sqlite: typeof import('node:sqlite');
+function sqliteModule(): typeof import('node:sqlite') {
+  // Node 22 warns on stderr that SQLite is experimental when the module loads: eclipse chose it
+  // knowingly, and the warning would be a second stderr line a user can do nothing about.
+  const emit = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    if (!/SQLite is an experimental feature/.test(typeof warning === 'string' ? warning : warning.message)) (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
   try {
     // node:sqlite is built into Node.js 22.5+ (no flag from 22.13); older Node has no module.
-    sqlite = createRequire(import.meta.url)('node:sqlite') as typeof import('node:sqlite');
+    return createRequire(import.meta.url)('node:sqlite') as typeof import('node:sqlite');
   } catch {
     throw new MatrixDbError(`the results database needs Node.js 22 or 24 (node:sqlite); this is ${process.version}: run with Node 22/24, e.g. npx -p node@24 node bin/eclipse.js matrix ...`);
+  } finally {
+    process.emitWarning = emit;
   }
-  return new sqlite.DatabaseSync(file);
+}
+
+function openSqlite(file: string): DatabaseSync {
+  return new (sqliteModule().DatabaseSync)(file);
+}
+
+/**
+ * Open read-only, creating nothing. `immutable`: no runner has the file open (no WAL file beside
+ * it), so SQLite may skip its shared-memory file, which a read-only open would otherwise create
+ * and leave beside the database. The URI's mode=ro and the readOnly option both keep a Node
+ * that ignored either one from creating a file.
+ */
+function openSqliteReadOnly(file: string, immutable: boolean): DatabaseSync {
+  const url = pathToFileURL(resolve(file));
+  url.searchParams.set('mode', 'ro');
+  if (immutable) url.searchParams.set('immutable', '1');
+  return new (sqliteModule().DatabaseSync)(url.href, { readOnly: true });
+}
+
+const FIX_DB = 'give the results database that eclipse matrix run wrote';
+
+/** Refuse, from its first bytes, a file that cannot be a results database; reads nothing else. */
+function checkResultsFile(file: string): void {
+  let st;
+  try {
+    st = statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new MatrixDbError(`no results database at ${file}: ${FIX_DB}`);
+    throw new MatrixDbError(`cannot read results database ${file}: ${(e as Error).message}`);
+  }
+  if (st.isDirectory()) throw new MatrixDbError(`${file} is a folder, not a results database: give the database file in it (eclipse matrix run writes results.sqlite)`);
+  if (!st.isFile()) throw new MatrixDbError(`${file} is not a regular file, so not an eclipse results database: ${FIX_DB}`);
+  if (st.size === 0) throw new MatrixDbError(`${file} is empty (0 bytes), not an eclipse results database: ${FIX_DB}`);
+  const head = Buffer.alloc(16);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, head, 0, 16, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (head.toString('latin1') !== 'SQLite format 3\u0000') throw new MatrixDbError(`${file} is not an eclipse results database (not a SQLite file): ${FIX_DB}`);
+}
+
+/** Refuse an intact SQLite file that is not an eclipse results database of this schema. */
+function checkResultsTables(file: string, db: DatabaseSync): void {
+  let tables: string[];
+  try {
+    const check = db.prepare('PRAGMA quick_check').get() as { quick_check: string } | undefined;
+    if (check && check.quick_check !== 'ok') throw new Error(check.quick_check);
+    tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+  } catch (e) {
+    throw new MatrixDbError(`results database ${file} is damaged (${(e as Error).message.split('\n')[0]}): restore it from a copy or an exported CSV (eclipse matrix merge)`);
+  }
+  const missing = ['results', 'cells', 'meta'].find((t) => !tables.includes(t));
+  if (missing) {
+    const has = tables.filter((t) => !t.startsWith('sqlite_'));
+    throw new MatrixDbError(`${file} is not an eclipse results database (no ${missing} table; ${has.length ? `its tables: ${has.join(', ')}` : 'it has no tables'}): ${FIX_DB}`);
+  }
+  const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
+  if (v && v.value !== SCHEMA_VERSION) throw new MatrixDbError(`${file} has results schema ${v.value}; this eclipse reads schema ${SCHEMA_VERSION}: read it with the eclipse that wrote it`);
 }
 
 /**
@@ -106,6 +174,35 @@ export class ResultsDb {
     if (!v) whileBusy(() => db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION));
     else if (v.value !== SCHEMA_VERSION) throw new MatrixDbError(`${file} has results schema ${v.value}; this eclipse writes schema ${SCHEMA_VERSION}: use another --db`);
     return new ResultsDb(file, db);
+  }
+
+  /**
+   * Read a results database without writing to it or beside it (eclipse report): a file
+   * that is not an eclipse results database is refused in one line, and nothing is created.
+   */
+  static read<T>(file: string, fn: (db: ResultsDb) => T): T {
+    checkResultsFile(file);
+    for (let attempt = 0; ; attempt++) {
+      const live = existsSync(`${file}-wal`);
+      let db: DatabaseSync;
+      try {
+        db = openSqliteReadOnly(file, !live);
+      } catch (e) {
+        if (e instanceof MatrixDbError) throw e;
+        throw new MatrixDbError(`cannot open results database ${file} (${(e as Error).message}): ${FIX_DB}`);
+      }
+      let out: T;
+      try {
+        if (live) db.exec('PRAGMA busy_timeout = 30000');
+        checkResultsTables(file, db);
+        out = whileBusy(() => fn(new ResultsDb(file, db)));
+      } finally {
+        db.close();
+      }
+      // A runner that opened the file during an immutable read may have checkpointed pages under
+      // it: read once more, through the runner's WAL.
+      if (live || attempt > 0 || !existsSync(`${file}-wal`)) return out;
+    }
   }
 
   close(): void {

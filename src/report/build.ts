@@ -1,9 +1,9 @@
 // The report's content from a results database: Table 1 (test accuracy, attack x defence, per
 // architecture), Table 3 (clean accuracy), Table 4 (ECLIPSE's parts), sweep plots, training
 // curves, image figures and a per-variant CSV. Rendering to HTML/Markdown is in page.ts.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { atomicWriteFile } from '../io/atomic.js';
 import { ResultsDb, type ResultRow } from '../matrix/db.js';
@@ -13,7 +13,7 @@ import {
   ABLATION_ROWS, AVG_ATTACKS, PAPER_ATTACKS, PAPER_DEFENSES, PAPER_NOTES, PAPER_SWEEP_AVG,
   archLabel, attackLabel, defenseLabel, paperAblationAvg, paperAverage, paperCleanAcc, paperTable1Defenses, paperTestAcc, type PaperValue,
 } from './paper.js';
-import { ResultSet, ablationOf, cellStatusCounts, defaultValue, optionValue, stat, toReportCells, type ReportCell, type Stat } from './results.js';
+import { ResultSet, ablationOf, defaultValue, optionValue, stat, toReportCells, type ReportCell, type Stat } from './results.js';
 import { renderHtml, renderMarkdown } from './page.js';
 import { renderVegaLite, type TopLevelSpec } from './vega.js';
 
@@ -509,10 +509,12 @@ function cellTable(rs: ResultSet): ReportTable {
   };
 }
 
-export async function buildReport(rows: readonly ResultRow[], o: BuildOptions): Promise<ReportModel> {
+/** Cells by status in the database's cells table, as ResultsDb.statusCounts gives them. */
+export type CellStatus = ReturnType<ResultsDb['statusCounts']>;
+
+export async function buildReport(rows: readonly ResultRow[], o: BuildOptions, status: CellStatus | null = null): Promise<ReportModel> {
   const log = o.log ?? (() => undefined);
   const rs = new ResultSet(toReportCells(rows));
-  const status = cellStatusCounts(o.db);
   const archs = archOrder(rs.architectures.length ? rs.architectures : ['resnet18']);
   const summary: string[] = [];
   summary.push(
@@ -580,21 +582,56 @@ export interface WriteReportOptions extends BuildOptions {
   out: string;
 }
 
-/** Read the database, build the report and write its three files atomically. */
-export async function writeReport(o: WriteReportOptions): Promise<{ html: string; md: string; csv: string; model: ReportModel }> {
-  if (!existsSync(o.db)) throw new Error(`no results database at ${o.db} (eclipse matrix run writes one; give its --db)`);
-  const db = ResultsDb.open(o.db);
-  let rows: ResultRow[];
+export class ReportError extends Error {}
+
+const REPORT_FILES = { html: 'report.html', md: 'report.md', csv: 'results.csv' } as const;
+
+function statOrNull(path: string, what: string): Stats | null {
   try {
-    rows = db.results();
-  } finally {
-    db.close();
+    return statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw new ReportError(`cannot use ${what} ${path}: ${(e as Error).message}`);
   }
-  const model = await buildReport(rows, o);
+}
+
+/**
+ * Where the report goes, checked before the database is read: a file in the way is named at once,
+ * not met as a raw EEXIST or EISDIR after the whole report was built. Creates nothing.
+ */
+export function checkReportOut(out: string, db: string): void {
+  const what = "the report's output folder";
+  const st = statOrNull(out, what);
+  if (st && !st.isDirectory()) throw new ReportError(`${what} ${out} is a file: give a folder (the report writes ${Object.values(REPORT_FILES).join(', ')} into it)`);
+  if (!st) {
+    // the folder is made with its parents: the nearest one that exists must be a folder
+    let p = dirname(out);
+    let up = statOrNull(p, what);
+    while (!up && dirname(p) !== p) up = statOrNull((p = dirname(p)), what);
+    if (up && !up.isDirectory()) throw new ReportError(`cannot make ${what} ${out}: ${p} is a file: give a folder that is not under a file`);
+    return;
+  }
+  const dbSt = statOrNull(db, 'the results database');
+  for (const name of Object.values(REPORT_FILES)) {
+    const f = statOrNull(join(out, name), what);
+    if (f?.isDirectory()) throw new ReportError(`${join(out, name)} is a folder, where the report writes its ${name}: give another output folder`);
+    if (f && dbSt && f.dev === dbSt.dev && f.ino === dbSt.ino) throw new ReportError(`the report's ${name} would overwrite the results database ${db} it reads: give another output folder`);
+  }
+}
+
+/**
+ * Check the output folder, read the database (read-only: nothing is written to it or beside it),
+ * build the report and write its three files atomically.
+ */
+export async function writeReport(o: WriteReportOptions): Promise<{ html: string; md: string; csv: string; model: ReportModel }> {
+  checkReportOut(o.out, o.db);
+  const { rows, status } = ResultsDb.read(o.db, (db) => ({ rows: db.results(), status: db.statusCounts() }));
+  const model = await buildReport(rows, o, status);
   const generated = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
   await mkdir(o.out, { recursive: true });
-  const files = { html: join(o.out, 'report.html'), md: join(o.out, 'report.md'), csv: join(o.out, 'results.csv') };
-  const hint = { hint: 'pass another --out' };
+  const files = { html: join(o.out, REPORT_FILES.html), md: join(o.out, REPORT_FILES.md), csv: join(o.out, REPORT_FILES.csv) };
+  const hint = { hint: 'write the report to another folder' };
   await atomicWriteFile(files.html, renderHtml(model, generated), hint);
   await atomicWriteFile(files.md, renderMarkdown(model, generated), hint);
   await atomicWriteFile(files.csv, model.csv, hint);

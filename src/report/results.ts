@@ -1,10 +1,8 @@
 // The matrix results as the report reads them: one ReportCell per finished cell (its resolved
 // recipe parsed), the sweep axes of each (architecture, defence, attack) group, which cells are
 // the "main" ones (every swept option at its profile default) and means over seeds.
-import { existsSync } from 'node:fs';
-
 import { resolveCell, type OptionValue, type ResolvedCell } from '../matrix/config.js';
-import { ResultsDb, type ResultRow } from '../matrix/db.js';
+import type { ResultRow } from '../matrix/db.js';
 import type { CurvePoint } from '../training/trainer.js';
 
 export interface ReportCell {
@@ -225,19 +223,4 @@ export function stat(cells: readonly ReportCell[], acc: (c: ReportCell) => numbe
     profiles: [...new Set(used.map((c) => c.profile))],
     hashes: used.map((c) => c.hash),
   };
-}
-
-/** Cells by status in the database's cells table (null when it cannot be read). */
-export function cellStatusCounts(file: string): { counts: Record<string, number>; failed: { label: string; error: string }[] } | null {
-  if (!existsSync(file)) return null;
-  try {
-    const db = ResultsDb.open(file, { create: false });
-    try {
-      return db.statusCounts();
-    } finally {
-      db.close();
-    }
-  } catch {
-    return null;
-  }
 }
