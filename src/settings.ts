@@ -50,23 +50,136 @@ function distance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
-/** " (did you mean X?)" for the closest candidate within a small distance, else "". */
-export function suggest(name: string, candidates: readonly string[]): string {
+/** " (did you mean X?)" for the closest candidate within a small distance, else "";
+ * `prefix` is written before the name (a flag's "--"). */
+export function suggest(name: string, candidates: readonly string[], prefix = ''): string {
   let best = '';
   let bestD = Infinity;
   for (const c of candidates) {
     const dd = distance(name.toLowerCase(), c.toLowerCase());
     if (dd < bestD) [best, bestD] = [c, dd];
   }
-  return bestD <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean ${best}?)` : '';
+  return bestD <= Math.max(2, Math.floor(name.length / 3)) ? ` (did you mean ${prefix}${best}?)` : '';
+}
+
+/** A number from text, also as a fraction ("4/255"); NaN for anything else ("", "1,2", "Infinity"). */
+export function parseNumber(text: string): number {
+  const m = /^\s*([-+]?[0-9]*\.?[0-9]+(?:e[-+]?\d+)?)\s*(?:\/\s*([0-9]*\.?[0-9]+))?\s*$/i.exec(text);
+  return m ? (m[2] === undefined ? Number(m[1]) : Number(m[1]) / Number(m[2])) : NaN;
 }
 
 /** A setting's value from text: choices as they are, numbers also as fractions ("4/255"). */
 export function parseSettingValue(spec: SettingSpec, text: string): SettingValue {
-  if (spec.kind === 'choice') return text;
-  const m = /^\s*([-+]?[0-9]*\.?[0-9]+(?:e[-+]?\d+)?)\s*(?:\/\s*([0-9]*\.?[0-9]+))?\s*$/i.exec(text);
-  return m ? (m[2] === undefined ? Number(m[1]) : Number(m[1]) / Number(m[2])) : NaN;
+  return spec.kind === 'choice' ? text : parseNumber(text);
 }
+
+/** The values a number may take: min/max inclusive, above/below exclusive (a learning rate is
+ * above 0, a probability between 0 and 1). */
+export interface NumberRange {
+  readonly kind: 'int' | 'number';
+  readonly min?: number;
+  readonly max?: number;
+  readonly above?: number;
+  readonly below?: number;
+  /** comma-separated values, each in range; at least one unless 'or-empty' */
+  readonly list?: true | 'or-empty';
+}
+
+/** The range in words: "at least 1", "positive", "between 0 and 1", "at least 0 and below 1". */
+export function rangeWords(r: NumberRange): string {
+  if (r.min !== undefined && r.max !== undefined) return `between ${r.min} and ${r.max}`;
+  const low = r.above === 0 ? 'positive' : r.above !== undefined ? `above ${r.above}` : r.min !== undefined ? `at least ${r.min}` : '';
+  const high = r.below !== undefined ? `below ${r.below}` : r.max !== undefined ? `at most ${r.max}` : '';
+  return [low, high].filter(Boolean).join(' and ');
+}
+
+function inRange(r: NumberRange, v: number): boolean {
+  return Number.isFinite(v) && (r.kind === 'number' || Number.isInteger(v))
+    && (r.min === undefined || v >= r.min) && (r.max === undefined || v <= r.max)
+    && (r.above === undefined || v > r.above) && (r.below === undefined || v < r.below);
+}
+
+/** The number (or list) `text` holds, or why it is not one in range: "must be at least 1 (got -1)". */
+export function readNumbers(r: NumberRange, text: string): { values: number[] } | { error: string } {
+  const what = r.kind === 'int' ? 'whole number' : 'number';
+  const words = rangeWords(r);
+  if (r.list) {
+    const values = text.split(',').map((t) => t.trim()).filter((t) => t !== '').map(parseNumber);
+    if ((values.length > 0 || r.list === 'or-empty') && values.every((v) => inRange(r, v))) return { values };
+    return { error: `must be comma-separated ${what}s${words ? `, each ${words}` : ''} (got "${text}")` };
+  }
+  const v = parseNumber(text);
+  if (inRange(r, v)) return { values: [v] };
+  if (!Number.isFinite(v)) return { error: `must be a ${what}${words ? `, ${words}` : ''} (got "${text}")` };
+  if (r.kind === 'int' && !Number.isInteger(v)) return { error: `must be a whole number (got ${v})` };
+  return { error: `must be ${words} (got ${v})` };
+}
+
+const COUNT: NumberRange = { kind: 'int', min: 1 };
+const NON_NEGATIVE_INT: NumberRange = { kind: 'int', min: 0 };
+const POSITIVE: NumberRange = { kind: 'number', above: 0 };
+const PROBABILITY: NumberRange = { kind: 'number', min: 0, max: 1 };
+
+/**
+ * The command line's own numbers, by flag (the attacks' and defences' settings are in their
+ * tables): each range is declared once here and checked when a command's flags are parsed
+ * (src/cli/args.ts), before any work. A matrix option that sets the same quantity takes the
+ * same range. Checks that need another value (t* <= T) stay with the command.
+ */
+export const FLAG_RANGES: Readonly<Record<string, NumberRange>> = {
+  // every command
+  seed: NON_NEGATIVE_INT,
+  threads: COUNT,
+  // the classifier recipe (train, defend, demo)
+  width: COUNT,
+  epochs: COUNT,
+  'batch-size': COUNT,
+  lr: POSITIVE,
+  momentum: { kind: 'number', min: 0, below: 1 },
+  'weight-decay': { kind: 'number', min: 0 },
+  milestones: { kind: 'int', min: 1, list: true },
+  gamma: { kind: 'number', above: 0, max: 1 },
+  'eval-every': NON_NEGATIVE_INT, // 0: after the last epoch only
+  // the compensation module
+  p: PROBABILITY,
+  sigma: { kind: 'number', min: 0 },
+  // poison
+  epsilon: POSITIVE,
+  'patch-size': COUNT,
+  'class-sep': POSITIVE,
+  crop: NON_NEGATIVE_INT,
+  // ECLIPSE (denoiser train, purify, defend, demo)
+  'sparse-per-class': COUNT,
+  replication: COUNT,
+  'diffusion-steps': COUNT,
+  channels: COUNT,
+  'res-blocks': COUNT,
+  'attention-resolutions': { kind: 'int', min: 1, list: 'or-empty' },
+  'channel-mult': { kind: 'int', min: 1, list: true },
+  heads: COUNT,
+  dropout: { kind: 'number', min: 0, below: 1 },
+  iterations: COUNT,
+  'denoiser-batch-size': COUNT,
+  'denoiser-lr': POSITIVE,
+  'ema-decay': PROBABILITY,
+  'train-max-t': NON_NEGATIVE_INT, // 0: every step
+  't-star': COUNT, // and at most T: checked where T is known
+  'respaced-steps': NON_NEGATIVE_INT, // 0: the full chain
+  'purify-batch-size': COUNT,
+  'shard-size': COUNT,
+  'classifier-seed': NON_NEGATIVE_INT,
+  seeds: { kind: 'int', min: 0, list: true },
+  // analyze
+  images: { kind: 'int', min: 2 },
+  steps: { kind: 'int', min: 0, list: true },
+  // data, scan
+  'train-per-class': NON_NEGATIVE_INT, // 0: all
+  'test-per-class': NON_NEGATIVE_INT, // 0: all but the sparse pool
+  resize: COUNT,
+  eps: POSITIVE,
+  // worker
+  'lock-seconds': COUNT,
+};
 
 /** Check one value against its spec; returns the error text or null. */
 export function checkSetting(spec: SettingSpec, v: SettingValue): string | null {

@@ -7,7 +7,8 @@ import { DEFAULT_STEPS, assimilation, assimilationTable, writeAssimilation, type
 import { loadDataset } from '../data/store.js';
 import type { NoiseScheduleName } from '../diffusion/schedule.js';
 import type { ProfileName } from '../profiles.js';
-import { COMMON_HELP, UsageError, int, parse, profileOf, str } from './args.js';
+import { suggest } from '../settings.js';
+import { COMMON_HELP, UsageError, int, numList, oneOf, parse, profileOf, str, unknownCommand } from './args.js';
 import { defaultDataDir } from './data.js';
 
 /** Images analysed per profile (--images overrides). */
@@ -35,16 +36,6 @@ Images in [-1, 1] units. Prints a table; writes OUT/assimilation.json, .csv, .sv
 Runs on the CPU in JavaScript (--device and --threads do not apply).
 ${COMMON_HELP}`;
 
-function intList(s: string, flag: string): number[] {
-  const parts = s.split(',').map((p) => p.trim()).filter(Boolean);
-  if (parts.length === 0) throw new UsageError(`--${flag} needs a comma-separated list of integers`);
-  return parts.map((p) => {
-    const v = Number(p);
-    if (!Number.isInteger(v) || v < 0) throw new UsageError(`--${flag}: "${p}" is not a non-negative integer`);
-    return v;
-  });
-}
-
 /** Progress on stderr, at most every 2 s, and only once the job has run for 2 s. */
 function progressPrinter(quiet: boolean): (p: AssimilationProgress) => void {
   const start = performance.now();
@@ -63,42 +54,40 @@ export async function analyzeCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub !== 'assimilation') {
     if (sub === undefined || sub === '--help' || sub === '-h') return console.log(ANALYZE_HELP);
-    throw new UsageError(`unknown analyze command "${sub}" (only "assimilation")`);
+    throw unknownCommand('analyze', sub, ['assimilation']);
   }
-  const { flags, positionals } = parse(rest, {
+  const { flags } = parse(rest, {
     in: { type: 'string' },
     attacks: { type: 'string' },
     images: { type: 'string' },
     steps: { type: 'string' },
     't-star': { type: 'string' },
     'diffusion-steps': { type: 'string' },
-    schedule: { type: 'string' },
+    schedule: { type: 'string', check: oneOf(['cosine', 'linear']) },
     out: { type: 'string' },
-  });
+  }, 0);
   if (flags.help) return console.log(ANALYZE_HELP);
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const profile = profileOf(flags);
   const seed = int(flags, 'seed') ?? 0;
   const quiet = flags.quiet === true;
 
   const attacks = (str(flags, 'attacks') ?? ATTACK_NAMES.join(',')).split(',').map((a) => a.trim()).filter(Boolean);
   if (attacks.length === 0) throw new UsageError('--attacks needs at least one attack');
-  for (const a of attacks) if (!isAttackName(a) || !ATTACK_NAMES.includes(a)) throw new UsageError(`--attacks: unknown attack "${a}" (choose from ${ATTACK_NAMES.join(', ')})`);
+  for (const a of attacks) if (!isAttackName(a) || !ATTACK_NAMES.includes(a)) throw new UsageError(`--attacks: unknown attack "${a}"${suggest(a, ATTACK_NAMES)}: choose from ${ATTACK_NAMES.join(', ')}`);
   if (new Set(attacks).size !== attacks.length) throw new UsageError(`--attacks lists an attack twice: ${attacks.join(',')}`);
-  const T = int(flags, 'diffusion-steps', 1) ?? 4000;
-  const tStar = int(flags, 't-star', 1) ?? 100;
+  const T = int(flags, 'diffusion-steps') ?? 4000; // ranges: FLAG_RANGES, checked as the flags are parsed
+  const tStar = int(flags, 't-star') ?? 100;
   if (tStar > T) throw new UsageError(`--t-star must be in [1, ${T}] (the diffusion steps T), got ${tStar}`);
-  const steps = str(flags, 'steps') !== undefined ? intList(str(flags, 'steps')!, 'steps') : DEFAULT_STEPS.filter((t) => t <= T);
+  const steps = numList(flags, 'steps') ?? DEFAULT_STEPS.filter((t) => t <= T);
   for (const t of steps) if (t > T) throw new UsageError(`--steps: ${t} is above the diffusion steps T = ${T}`);
   const schedule = str(flags, 'schedule') ?? 'cosine';
-  if (schedule !== 'cosine' && schedule !== 'linear') throw new UsageError(`--schedule must be cosine or linear (got "${schedule}")`);
-  const n = int(flags, 'images', 2) ?? IMAGES[profile];
+  const n = int(flags, 'images') ?? IMAGES[profile];
 
   const inFile = str(flags, 'in');
   const file = inFile ?? join(defaultDataDir(profile), 'train.safetensors');
   if (!existsSync(file)) {
-    if (inFile) throw new Error(`${file}: no such file`);
-    throw new Error(`${file} not found: run \`eclipse data import --profile ${profile}\` first (or pass --in FILE)`);
+    if (inFile) throw new UsageError(`--in ${file}: no such file; give a dataset (.safetensors from eclipse data import or eclipse poison)`);
+    throw new UsageError(`${file} not found: run eclipse data import --profile ${profile} first, or pass --in FILE`);
   }
   const clean = await loadDataset(file);
   if (n > clean.n) throw new UsageError(`--images ${n}: ${file} holds only ${clean.n} images`);

@@ -15,8 +15,10 @@ import { formatScan, writeScan } from './scan.js';
 import { existsSync } from 'node:fs';
 import { COMPENSATION_DEFAULTS } from '../defenses/compensation.js';
 import { formatTable, runDemo } from '../pipeline/demo.js';
-import { eclipseProfile, type EclipseProfile, type ProfileName } from '../profiles.js';
-import { COMMON_HELP, UsageError, int, interruptible, num, parse, profileOf, required, str, type Flags } from './args.js';
+import { eclipseProfile, type ClassifierRecipe, type EclipseProfile, type ProfileName } from '../profiles.js';
+import type { ImageDataset } from '../data/dataset.js';
+import type { Defense } from '../defenses/baselines/index.js';
+import { COMMON_HELP, UsageError, int, interruptible, num, numList, oneOf, parse, profileOf, required, str, unknownCommand, type Flags } from './args.js';
 import { defaultDataDir } from './data.js';
 import { overridesFrom, tableFlags, tablesHelp, type SettingTables } from './settingflags.js';
 import { DEFENSE_FLAGS, DEFENSE_TABLES, RECIPE_FLAGS, cleanTrainFrom, defenseFrom, recipeFrom, runtimeFrom } from './train.js';
@@ -24,6 +26,15 @@ import { DEFENSE_FLAGS, DEFENSE_TABLES, RECIPE_FLAGS, cleanTrainFrom, defenseFro
 const log = (quiet: boolean) => (m: string): void => {
   if (!quiet) console.error(m);
 };
+
+/** A dataset flag's file: the one given, else the profile's CIFAR-10 import, which must be there. */
+function dataFile(f: Flags, flag: string, profile: ProfileName, name: string): string {
+  const given = str(f, flag);
+  if (given !== undefined) return given;
+  const file = join(defaultDataDir(profile), name);
+  if (!existsSync(file)) throw new UsageError(`${file} not found: run eclipse data import --profile ${profile} first, or pass --${flag} FILE`);
+  return file;
+}
 
 // ---------------------------------------------------------------------------
 
@@ -72,17 +83,17 @@ export async function poisonCommand(argv: string[]): Promise<void> {
     out: { type: 'string' },
     epsilon: { type: 'string' },
     bound: { type: 'string' },
-    quantization: { type: 'string' },
+    quantization: { type: 'string', check: oneOf(['round', 'floor']) },
     'patch-size': { type: 'string' },
     'class-sep': { type: 'string' },
     crop: { type: 'string' },
-    'ar-coefficients': { type: 'string' },
+    'ar-coefficients': { type: 'string', check: oneOf(['auto', 'paper', 'search']) },
     surrogate: { type: 'string' },
     ...tableFlags(ATTACK_TABLES),
     work: { type: 'string' },
     overwrite: { type: 'boolean' },
     'allow-repoison': { type: 'boolean' },
-  });
+  }, 0);
   if (flags.help) return console.log(POISON_HELP);
   if (flags.list) return console.log(attackList());
   const attack = required(flags, 'attack', ATTACK_NAMES.join(', '));
@@ -90,21 +101,25 @@ export async function poisonCommand(argv: string[]): Promise<void> {
   const profile = profileOf(flags);
   const { seed, device } = runtimeFrom(flags);
   const dir = defaultDataDir(profile);
-  const q = str(flags, 'quantization');
-  if (q !== undefined && q !== 'round' && q !== 'floor') throw new UsageError('--quantization must be round or floor');
+  const q = str(flags, 'quantization'); // choices checked as the flags are parsed
   const coeff = str(flags, 'ar-coefficients');
-  if (coeff !== undefined && !['auto', 'paper', 'search'].includes(coeff)) throw new UsageError('--ar-coefficients must be auto, paper or search');
   const settings = overridesFrom(flags, attack, ATTACK_TABLES);
+  let bounds;
+  try {
+    bounds = str(flags, 'bound')?.split(',').map(parseBound);
+  } catch (e) {
+    throw new UsageError(`--bound: ${(e as Error).message}`);
+  }
   const stop = interruptible();
   const res = await poisonFile({
     attack,
-    input: str(flags, 'in') ?? join(dir, 'train.safetensors'),
+    input: dataFile(flags, 'in', profile, 'train.safetensors'),
     output: str(flags, 'out') ?? join(dir, `poison-${attack}-s${seed}.safetensors`),
     seed,
     epsilon: str(flags, 'epsilon') !== undefined ? parseEpsilon(str(flags, 'epsilon')!) : undefined,
-    bounds: str(flags, 'bound')?.split(',').map(parseBound),
+    bounds,
     quantization: q as 'round' | 'floor' | undefined,
-    patchSize: int(flags, 'patch-size', 1),
+    patchSize: int(flags, 'patch-size'),
     classSep: num(flags, 'class-sep'),
     crop: int(flags, 'crop'),
     coefficients: coeff as 'auto' | 'paper' | 'search' | undefined,
@@ -157,28 +172,26 @@ const ECLIPSE_HELP = `ECLIPSE settings (profile paper: B = 2000, M = 4, U-Net 12
   --purify-batch-size N  --p X (grayscale)  --sigma X (noise)
   --force               use a sparse set even if it overlaps the training set`;
 
-const list = (s: string | undefined): number[] | undefined => (s === undefined ? undefined : s.split(',').filter(Boolean).map(Number));
-
 export function eclipseFrom(f: Flags, profile: ProfileName): EclipseProfile {
   const e = eclipseProfile(profile);
-  e.sparse.perClass = int(f, 'sparse-per-class', 1) ?? e.sparse.perClass;
-  e.sparse.replication = int(f, 'replication', 1) ?? e.sparse.replication;
+  e.sparse.perClass = int(f, 'sparse-per-class') ?? e.sparse.perClass;
+  e.sparse.replication = int(f, 'replication') ?? e.sparse.replication;
   const d = e.denoiser;
-  d.steps = int(f, 'diffusion-steps', 1) ?? d.steps;
-  d.unet.modelChannels = int(f, 'channels', 1) ?? d.unet.modelChannels;
-  d.unet.numResBlocks = int(f, 'res-blocks', 1) ?? d.unet.numResBlocks;
-  d.unet.attentionResolutions = list(str(f, 'attention-resolutions')) ?? d.unet.attentionResolutions;
-  d.unet.channelMult = list(str(f, 'channel-mult')) ?? d.unet.channelMult;
-  d.unet.numHeads = int(f, 'heads', 1) ?? d.unet.numHeads;
+  d.steps = int(f, 'diffusion-steps') ?? d.steps;
+  d.unet.modelChannels = int(f, 'channels') ?? d.unet.modelChannels;
+  d.unet.numResBlocks = int(f, 'res-blocks') ?? d.unet.numResBlocks;
+  d.unet.attentionResolutions = numList(f, 'attention-resolutions') ?? d.unet.attentionResolutions;
+  d.unet.channelMult = numList(f, 'channel-mult') ?? d.unet.channelMult;
+  d.unet.numHeads = int(f, 'heads') ?? d.unet.numHeads;
   d.unet.dropout = num(f, 'dropout') ?? d.unet.dropout;
-  d.iterations = int(f, 'iterations', 1) ?? d.iterations;
-  d.batchSize = int(f, 'denoiser-batch-size', 1) ?? d.batchSize;
+  d.iterations = int(f, 'iterations') ?? d.iterations;
+  d.batchSize = int(f, 'denoiser-batch-size') ?? d.batchSize;
   d.lr = num(f, 'denoiser-lr') ?? d.lr;
   d.emaDecay = num(f, 'ema-decay') ?? d.emaDecay;
   d.trainMaxT = int(f, 'train-max-t') ?? d.trainMaxT;
-  e.purify.tStar = int(f, 't-star', 1) ?? e.purify.tStar;
+  e.purify.tStar = int(f, 't-star') ?? e.purify.tStar;
   e.purify.respacedSteps = int(f, 'respaced-steps') ?? e.purify.respacedSteps;
-  e.purify.batchSize = int(f, 'purify-batch-size', 1) ?? e.purify.batchSize;
+  e.purify.batchSize = int(f, 'purify-batch-size') ?? e.purify.batchSize;
   e.compensation.p = num(f, 'p') ?? e.compensation.p;
   e.compensation.sigma = num(f, 'sigma') ?? e.compensation.sigma;
   if (e.purify.tStar > d.steps) throw new UsageError(`--t-star must be in [1, ${d.steps}] (the diffusion steps T), got ${e.purify.tStar}`);
@@ -195,6 +208,8 @@ DIR/preview-<iter>.png (clean / noised to t* / denoised).
   --pool FILE    clean images to draw the sparse set from (default data/cifar10-<profile>/sparse-pool.safetensors)
   --train FILE   the training set it must not overlap (default data/cifar10-<profile>/train.safetensors)
   --out DIR      default runs/denoiser-<profile>
+  --resume       continue an unfinished denoiser in DIR (same sparse set, recipe and seed)
+  --overwrite    replace a denoiser of other inputs in DIR (the same inputs, finished: reported as done)
 ${ECLIPSE_HELP}
 ${COMMON_HELP}`;
 
@@ -202,16 +217,15 @@ export async function denoiserCommand(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   if (sub !== 'train') {
     if (sub === undefined || sub === '--help' || sub === '-h') return console.log(DENOISER_HELP);
-    throw new UsageError(`unknown denoiser command "${sub}" (only "train")`);
+    throw unknownCommand('denoiser', sub, ['train']);
   }
-  const { flags } = parse(rest, { ...ECLIPSE_FLAGS, pool: { type: 'string' }, train: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' } });
+  const { flags } = parse(rest, { ...ECLIPSE_FLAGS, pool: { type: 'string' }, train: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' } }, 0);
   if (flags.help) return console.log(DENOISER_HELP);
   const profile = profileOf(flags);
   const e = eclipseFrom(flags, profile);
   const rt = runtimeFrom(flags);
-  const dir = defaultDataDir(profile);
-  const pool = await loadDataset(str(flags, 'pool') ?? join(dir, 'sparse-pool.safetensors'));
-  const train = await loadDataset(str(flags, 'train') ?? join(dir, 'train.safetensors'));
+  const pool = await loadDataset(dataFile(flags, 'pool', profile, 'sparse-pool.safetensors'));
+  const train = await loadDataset(dataFile(flags, 'train', profile, 'train.safetensors'));
   const sparse = selectSparseSet(pool, { perClass: e.sparse.perClass, seed: rt.seed, trainSet: train, force: flags.force === true });
   const stop = interruptible();
   const res = await trainDenoiser(enlarge(sparse, e.sparse.replication), {
@@ -219,6 +233,7 @@ export async function denoiserCommand(argv: string[]): Promise<void> {
     seed: rt.seed,
     outDir: str(flags, 'out') ?? join('runs', `denoiser-${profile}`),
     resume: flags.resume === true,
+    overwrite: flags.overwrite === true,
     device: rt.device,
     quiet: flags.quiet === true,
     previewTStar: e.purify.tStar,
@@ -233,16 +248,17 @@ export const PURIFY_HELP = `eclipse purify --checkpoint FILE --in FILE --out FIL
 Purify a (poisoned) dataset: diffuse every image to t* in one step and denoise it with the
 checkpoint's EMA weights. Seeded; written shard by shard (re-run the command to resume).
   --t-star N  --respaced-steps K  --purify-batch-size N  --shard-size N
+  --overwrite               replace an OUT made from other inputs (the same inputs: reported as done)
   --queue URL --store DIR   one job per shard for eclipse worker processes (docs/queue.md); the
                             output is byte-identical to a run on one machine with the same seed
 ${COMMON_HELP}`;
 
 export async function purifyCommand(argv: string[]): Promise<void> {
-  const { flags } = parse(argv, { ...ECLIPSE_FLAGS, checkpoint: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, 'shard-size': { type: 'string' }, queue: { type: 'string' }, store: { type: 'string' } });
+  const { flags } = parse(argv, { ...ECLIPSE_FLAGS, checkpoint: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, 'shard-size': { type: 'string' }, queue: { type: 'string' }, store: { type: 'string' }, overwrite: { type: 'boolean' } }, 0);
   if (flags.help) return console.log(PURIFY_HELP);
   const profile = profileOf(flags);
   const e = eclipseFrom(flags, profile);
-  e.purify.shardSize = int(flags, 'shard-size', 1) ?? e.purify.shardSize;
+  e.purify.shardSize = int(flags, 'shard-size') ?? e.purify.shardSize;
   const rt = runtimeFrom(flags);
   const input = required(flags, 'in', 'the dataset to purify (.safetensors)');
   const out = required(flags, 'out', 'the purified dataset file to write (.safetensors)');
@@ -251,12 +267,12 @@ export async function purifyCommand(argv: string[]): Promise<void> {
   const queue = str(flags, 'queue');
   if (queue) {
     const { purifyOnQueue } = await import('../queue/coordinator.js'); // loads BullMQ only when asked
-    const r = await purifyOnQueue({ queue, store: required(flags, 'store', 'the shared artifact store every worker mounts'), input, checkpoint, recipe: e.purify, seed: rt.seed, out, quiet: flags.quiet === true, log: (m) => console.error(m), signal: stop.signal });
+    const r = await purifyOnQueue({ queue, store: required(flags, 'store', 'the shared artifact store every worker mounts'), input, checkpoint, recipe: e.purify, seed: rt.seed, out, overwrite: flags.overwrite === true, quiet: flags.quiet === true, log: (m) => console.error(m), signal: stop.signal });
     stop.done();
     return console.log(`purified ${r.images} images in ${r.shards} shard job(s)${r.reused ? ` (${r.reused} already in the store)` : ''} -> ${out}`);
   }
   const ds = await loadDataset(input);
-  const purified = await purifyDataset(ds, { recipe: e.purify, checkpoint, seed: rt.seed, out, device: rt.device, quiet: flags.quiet === true, signal: stop.signal });
+  const purified = await purifyDataset(ds, { recipe: e.purify, checkpoint, seed: rt.seed, out, overwrite: flags.overwrite === true, device: rt.device, quiet: flags.quiet === true, signal: stop.signal });
   stop.done();
   console.log(`purified ${purified.n} images -> ${out}`);
 }
@@ -292,28 +308,36 @@ export async function defendCommand(argv: string[]): Promise<void> {
     'no-noise': { type: 'boolean' },
     'classifier-seed': { type: 'string' },
     scan: { type: 'boolean' },
-  });
+  }, 0);
   if (flags.help) return console.log(DEFEND_HELP);
   const profile = profileOf(flags);
   const rt = runtimeFrom(flags);
-  const dir = defaultDataDir(profile);
   const trainPath = required(flags, 'train', 'the training set to defend (e.g. from eclipse poison)');
   const components: Components = { purify: !flags['no-purify'], grayscale: !flags['no-grayscale'], noise: !flags['no-noise'] };
+  // every flag is checked before the scan or any stage runs
+  const eclipse = eclipseFrom(flags, profile);
+  const classifier = recipeFrom(flags, profile);
+  const classifierSeed = int(flags, 'classifier-seed');
+  const baseline = (str(flags, 'defense') ?? 'eclipse') !== 'eclipse' ? await baselineFrom(flags, profile) : undefined;
+  if (!baseline) {
+    overridesFrom(flags, 'eclipse', DEFENSE_TABLES); // a baseline's settings flag without its --defense is an error
+    for (const f of ['compensation', 'clean-train'] as const)
+      if (flags[f] !== undefined) throw new UsageError(`--${f} applies to a baseline --defense; ECLIPSE always runs its compensation module (set it with --p/--sigma, switch parts off with --no-grayscale/--no-noise)`);
+  }
+  const testPath = dataFile(flags, 'test', profile, 'test.safetensors');
+  const poolPath = baseline ? undefined : dataFile(flags, 'pool', profile, 'sparse-pool.safetensors');
   if (flags.scan) await scanFirst(flags, profile, trainPath);
-  if ((str(flags, 'defense') ?? 'eclipse') !== 'eclipse') return defendBaselineCommand(flags, profile, trainPath);
-  overridesFrom(flags, 'eclipse', DEFENSE_TABLES); // a baseline's settings flag without its --defense is an error
-  for (const f of ['compensation', 'clean-train'] as const)
-    if (flags[f] !== undefined) throw new UsageError(`--${f} applies to a baseline --defense; ECLIPSE always runs its compensation module (set it with --p/--sigma, switch parts off with --no-grayscale/--no-noise)`);
+  if (baseline) return defendBaselineCommand(flags, profile, { trainPath, testPath }, baseline, classifier, classifierSeed);
   const stop = interruptible();
   const res = await defend({
     train: await loadDataset(trainPath),
     trainKey: trainPath,
-    test: await loadDataset(str(flags, 'test') ?? join(dir, 'test.safetensors')),
-    sparsePool: await loadDataset(str(flags, 'pool') ?? join(dir, 'sparse-pool.safetensors')),
-    eclipse: eclipseFrom(flags, profile),
-    classifier: recipeFrom(flags, profile),
+    test: await loadDataset(testPath),
+    sparsePool: await loadDataset(poolPath!),
+    eclipse,
+    classifier,
     seed: rt.seed,
-    classifierSeed: int(flags, 'classifier-seed'),
+    classifierSeed,
     outDir: str(flags, 'out') ?? join('runs', `defend-${profile}`),
     components,
     device: rt.device,
@@ -340,25 +364,32 @@ async function scanFirst(flags: Flags, profile: ProfileName, trainPath: string):
   console.log(`scan of ${trainPath} (recorded in ${join(out, 'scan.json')}):\n${formatScan(r)}`);
 }
 
-/** eclipse defend --defense NAME: a baseline (optionally with the compensation module) instead of ECLIPSE. */
-async function defendBaselineCommand(flags: Flags, profile: ProfileName, trainPath: string): Promise<void> {
+/** eclipse defend --defense NAME: the baseline and its clean set, its flags checked. */
+async function baselineFrom(flags: Flags, profile: ProfileName): Promise<{ defense: Defense; cleanTrain: ImageDataset | undefined }> {
   for (const f of ['no-purify', 'no-grayscale', 'no-noise'] as const)
     if (flags[f]) throw new UsageError(`--${f} is an ECLIPSE ablation; with --defense ${str(flags, 'defense')} add or leave out --compensation instead`);
-  const rt = runtimeFrom(flags);
-  const dir = defaultDataDir(profile);
   const defense = defenseFrom(flags, profile);
+  return { defense, cleanTrain: await cleanTrainFrom(flags, defense, profile) };
+}
+
+/** eclipse defend --defense NAME: a baseline (optionally with the compensation module) instead of ECLIPSE. */
+async function defendBaselineCommand(
+  flags: Flags, profile: ProfileName, { trainPath, testPath }: { trainPath: string; testPath: string },
+  { defense, cleanTrain }: { defense: Defense; cleanTrain: ImageDataset | undefined }, classifier: ClassifierRecipe, classifierSeed: number | undefined,
+): Promise<void> {
+  const rt = runtimeFrom(flags);
   const stop = interruptible();
   const res = await defendWithBaseline({
     train: await loadDataset(trainPath),
     trainKey: trainPath,
-    test: await loadDataset(str(flags, 'test') ?? join(dir, 'test.safetensors')),
+    test: await loadDataset(testPath),
     defense,
-    cleanTrain: await cleanTrainFrom(flags, defense, profile),
+    cleanTrain,
     compensation: flags.compensation ? { p: num(flags, 'p') ?? COMPENSATION_DEFAULTS.p, sigma: num(flags, 'sigma') ?? COMPENSATION_DEFAULTS.sigma } : null,
-    classifier: recipeFrom(flags, profile),
+    classifier,
     profile,
     seed: rt.seed,
-    classifierSeed: int(flags, 'classifier-seed'),
+    classifierSeed,
     outDir: str(flags, 'out') ?? join('runs', `defend-${profile}-${defense.name}`),
     device: rt.device,
     quiet: flags.quiet === true,
@@ -384,11 +415,11 @@ demo (at 128 whether AR bites depends on the seed; see docs/results.md).
 ${COMMON_HELP}`;
 
 export async function demoCommand(argv: string[]): Promise<void> {
-  const { flags } = parse(argv, { ...RECIPE_FLAGS, ...ECLIPSE_FLAGS, attack: { type: 'string' }, seeds: { type: 'string' } });
+  const { flags } = parse(argv, { ...RECIPE_FLAGS, ...ECLIPSE_FLAGS, attack: { type: 'string', check: oneOf(ATTACK_NAMES) }, seeds: { type: 'string' } }, 0);
   if (flags.help) return console.log(DEMO_HELP);
   const profile = profileOf(flags);
   const rt = runtimeFrom(flags);
-  const seeds = list(str(flags, 'seeds')) ?? [0, 1];
+  const seeds = numList(flags, 'seeds') ?? [0, 1];
   const attack = str(flags, 'attack') ?? 'ar';
   const eclipse = eclipseFrom(flags, profile);
   const classifier = recipeFrom(flags, profile, eclipse.demoClassifier);

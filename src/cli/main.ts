@@ -1,5 +1,7 @@
 // The eclipse command line: a thin layer over the library (src/index.ts).
+import { OutputExistsError } from '../io/atomic.js';
 import { UsageError, wasInterrupted } from './args.js';
+import { suggest } from '../settings.js';
 import { DATA_HELP, dataCommand } from './data.js';
 import { EVAL_HELP, TRAIN_HELP, evalCommand, trainCommand } from './train.js';
 import { ANALYZE_HELP, analyzeCommand } from './analyze.js';
@@ -56,15 +58,21 @@ export async function main(argv: string[]): Promise<number> {
   }
   const c = COMMANDS[cmd];
   if (!c) {
-    console.error(`eclipse: unknown command "${cmd}"\n\n${HELP}`);
+    const names = Object.keys(COMMANDS);
+    console.error(`eclipse: unknown command "${cmd}"${suggest(cmd, names)}: the commands are ${names.join(', ')} (eclipse --help says what each does)`);
     return 2;
   }
   try {
     await c.run(rest);
     return wasInterrupted() ? 130 : 0;
   } catch (e) {
+    if (e instanceof OutputExistsError) {
+      // the library names the problem; the fix here is in flags
+      console.error(`eclipse ${cmd}: ${e.what}: use another --out, or --overwrite to replace it${e.unfinished ? ' (--resume continues it)' : ''}`);
+      return 2;
+    }
     if (e instanceof UsageError) {
-      console.error(`eclipse ${cmd}: ${e.message}\n(see eclipse ${cmd} --help)`);
+      console.error(`eclipse ${cmd}: ${e.message}`); // one line; --help is named where it helps
       return 2;
     }
     const err = e as Error;

@@ -53,7 +53,7 @@ export async function writeScan(r: ScanResult, dir: string, name: string): Promi
 }
 
 export async function scanCommand(argv: string[]): Promise<void> {
-  const { flags, positionals } = parse(argv, { pool: { type: 'string' }, labels: { type: 'string' }, resize: { type: 'string' }, out: { type: 'string' } });
+  const { flags, positionals } = parse(argv, { pool: { type: 'string' }, labels: { type: 'string' }, resize: { type: 'string' }, out: { type: 'string' } }, 1);
   if (flags.help) return console.log(SCAN_HELP);
   const path = positionals[0];
   if (!path) throw new UsageError('give the dataset to scan: eclipse scan DATA');

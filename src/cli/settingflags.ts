@@ -1,15 +1,24 @@
 // CLI flags built from settings tables (src/settings.ts): one table per attack or defence gives
 // the flags, their parsing and checking, and the help lines.
-import { checkSetting, parseSettingValue, settingsHelp, type SettingOverrides, type SettingTable } from '../settings.js';
-import { UsageError, str, type Flags } from './args.js';
+import { checkSetting, parseSettingValue, settingsHelp, type SettingOverrides, type SettingSpec, type SettingTable } from '../settings.js';
+import { UsageError, str, type Flags, type OptionDef } from './args.js';
 
 /** Each owner's table (attacks or defences by name); owners without settings map to undefined. */
 export type SettingTables = Readonly<Record<string, SettingTable | undefined>>;
 
-/** Every table's flags (one flag may serve several owners). */
-export function tableFlags(tables: SettingTables): Record<string, { type: 'string' }> {
-  const out: Record<string, { type: 'string' }> = {};
-  for (const t of Object.values(tables)) for (const spec of Object.values(t ?? {})) out[spec.flag] = { type: 'string' };
+/** Every table's flags (one flag may serve several owners). Parsing refuses a value no owner
+ * takes (before any work); the chosen owner's own range is checked by overridesFrom. */
+export function tableFlags(tables: SettingTables): Record<string, OptionDef> {
+  const specs = new Map<string, SettingSpec[]>();
+  for (const t of Object.values(tables)) for (const spec of Object.values(t ?? {})) specs.set(spec.flag, [...(specs.get(spec.flag) ?? []), spec]);
+  const out: Record<string, OptionDef> = {};
+  for (const [flag, all] of specs) {
+    const check = (v: string): string | null => {
+      const errors = all.map((s) => checkSetting(s, parseSettingValue(s, v)));
+      return errors.includes(null) ? null : errors[0]!;
+    };
+    out[flag] = { type: 'string', range: null, check };
+  }
   return out;
 }
 

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 
 import { pickDevice, setNumThreads } from '../engine/index.js';
-import { createClassifier } from '../nn/models/index.js';
+import { CLASSIFIERS, createClassifier } from '../nn/models/index.js';
 import { loadCheckpoint } from '../nn/checkpoint.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
 import { loadDataset } from '../data/store.js';
@@ -10,7 +10,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import { classifierProfile, type ClassifierRecipe, type ProfileName, type ScheduleName } from '../profiles.js';
 import { evaluate, trainClassifier } from '../training/trainer.js';
 import { COMPENSATION_DEFAULTS, compensation } from '../defenses/compensation.js';
-import { COMMON_HELP, UsageError, int, interruptible, num, parse, profileOf, required, str, type Flags } from './args.js';
+import { COMMON_HELP, UsageError, int, interruptible, num, numList, oneOf, parse, profileOf, required, str, type Flags } from './args.js';
 import { DEFENSES, DEFENSE_NAMES, createDefense, planTrainOptions, type Defense } from '../defenses/baselines/index.js';
 import { suggest } from '../settings.js';
 import { overridesFrom, tableFlags, tablesHelp, type SettingTables } from './settingflags.js';
@@ -30,6 +30,8 @@ Data (default: import CIFAR-10 for the profile into data/cifar10-<profile>/ if n
 Run:
   --out DIR                  default runs/train-<profile>-seed<seed>
   --resume                   continue from OUT/checkpoint.safetensors
+  --overwrite                replace a run of other inputs in OUT (a finished run of the same
+                             inputs is reported as done; anything else in OUT is refused)
 Recipe overrides (profile mini: resnet18 width 16, 30 epochs, cosine lr 0.1, wd 5e-4):
   --model resnet18|resnet34|resnet50|vgg16|vgg19|densenet121
   --width N  --epochs N  --batch-size N  --lr X  --momentum X  --nesterov  --weight-decay X
@@ -52,13 +54,15 @@ export const EVAL_HELP = `eclipse eval --checkpoint FILE [--test FILE]
 Test accuracy of a trained classifier checkpoint (model and width read from its metadata).
 ${COMMON_HELP}`;
 
+const SCHEDULES: readonly ScheduleName[] = ['constant', 'cosine', 'multistep'];
+
 export const RECIPE_FLAGS = {
   train: { type: 'string' },
   test: { type: 'string' },
   source: { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'boolean' },
-  model: { type: 'string' },
+  model: { type: 'string', check: oneOf(CLASSIFIERS) },
   width: { type: 'string' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string' },
@@ -66,7 +70,7 @@ export const RECIPE_FLAGS = {
   momentum: { type: 'string' },
   nesterov: { type: 'boolean' },
   'weight-decay': { type: 'string' },
-  schedule: { type: 'string' },
+  schedule: { type: 'string', check: oneOf(SCHEDULES) },
   milestones: { type: 'string' },
   gamma: { type: 'string' },
   'no-crop': { type: 'boolean' },
@@ -109,22 +113,21 @@ export async function cleanTrainFrom(f: Flags, d: Defense, profile: ProfileName)
 /** The profile's classifier recipe, then `base` (a caller's profile-level changes), then the flags. */
 export function recipeFrom(f: Flags, profile: ProfileName, base: Partial<ClassifierRecipe> = {}): ClassifierRecipe {
   const r: ClassifierRecipe = { ...classifierProfile(profile), ...base };
-  r.model = str(f, 'model') ?? r.model;
-  r.width = int(f, 'width', 1) ?? r.width;
-  r.epochs = int(f, 'epochs', 1) ?? r.epochs;
-  r.batchSize = int(f, 'batch-size', 1) ?? r.batchSize;
+  r.model = str(f, 'model') ?? r.model; // checked as the flags are parsed
+  // ranges: FLAG_RANGES (src/settings.ts), checked as the flags are parsed and again here
+  r.width = int(f, 'width') ?? r.width;
+  r.epochs = int(f, 'epochs') ?? r.epochs;
+  r.batchSize = int(f, 'batch-size') ?? r.batchSize;
   r.lr = num(f, 'lr') ?? r.lr;
   r.momentum = num(f, 'momentum') ?? r.momentum;
   r.nesterov = f.nesterov === true || r.nesterov;
   r.weightDecay = num(f, 'weight-decay') ?? r.weightDecay;
   const s = str(f, 'schedule');
   if (s !== undefined) {
-    if (!['constant', 'cosine', 'multistep'].includes(s)) throw new UsageError(`--schedule must be constant, cosine or multistep (got "${s}")`);
+    if (!SCHEDULES.includes(s as ScheduleName)) throw new UsageError(`--schedule ${oneOf(SCHEDULES)(s)}`);
     r.schedule = s as ScheduleName;
   }
-  const ms = str(f, 'milestones');
-  if (ms !== undefined) r.milestones = ms.split(',').map((x) => Number(x));
-  if (r.milestones.some((m) => !Number.isInteger(m) || m < 1)) throw new UsageError('--milestones must be comma-separated epochs, e.g. 40,60');
+  r.milestones = numList(f, 'milestones') ?? r.milestones;
   r.gamma = num(f, 'gamma') ?? r.gamma;
   if (f['no-crop']) r.crop = false;
   if (f['no-flip']) r.flip = false;
@@ -133,7 +136,7 @@ export function recipeFrom(f: Flags, profile: ProfileName, base: Partial<Classif
 }
 
 export function runtimeFrom(f: Flags): { seed: number; device: ReturnType<typeof pickDevice>; threads: number } {
-  const threads = int(f, 'threads', 1) ?? 2;
+  const threads = int(f, 'threads') ?? 2;
   setNumThreads(threads);
   const dev = str(f, 'device') ?? 'auto';
   if (!['auto', 'cpu'].includes(dev) && !dev.startsWith('cuda')) throw new UsageError(`--device must be auto, cpu or cuda (got "${dev}")`);
@@ -161,13 +164,15 @@ export async function datasetsFrom(f: Flags, profile: ProfileName, quiet: boolea
 }
 
 export async function trainCommand(argv: string[]): Promise<void> {
-  const { flags } = parse(argv, { ...RECIPE_FLAGS, ...DEFENSE_FLAGS });
+  const { flags } = parse(argv, { ...RECIPE_FLAGS, ...DEFENSE_FLAGS, overwrite: { type: 'boolean' } }, 0);
   if (flags.help) return console.log(TRAIN_HELP);
   const profile = profileOf(flags);
   const recipe = recipeFrom(flags, profile);
   const rt = runtimeFrom(flags);
   const quiet = flags.quiet === true;
   const defense = defenseFrom(flags, profile);
+  for (const f of ['p', 'sigma'] as const)
+    if (flags[f] !== undefined && !flags.compensation) throw new UsageError(`--${f} sets the compensation module: add --compensation`);
   const data = await datasetsFrom(flags, profile, quiet);
   const test = data.test;
   const out = str(flags, 'out') ?? join('runs', `train-${profile}-seed${rt.seed}`);
@@ -185,6 +190,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     seed: rt.seed,
     outDir: out,
     resume: flags.resume === true,
+    overwrite: flags.overwrite === true,
     device: rt.device,
     threads: rt.threads,
     channelsLast: flags.nchw !== true,
