@@ -138,7 +138,9 @@ test('classifier stage: a changed training set reruns the stage even under the s
 });
 
 test('denoiser: an interrupted run whose sparse set, recipe or seed changed starts over; a finished one is not replaced', async () => {
-  const e = eclipseProfile('smoke');
+  const smoke = eclipseProfile('smoke');
+  // two iterations, a checkpoint after each, the preview grid only at the end: seconds, not minutes
+  const e = { ...smoke, denoiser: { ...smoke.denoiser, iterations: 2, checkpointEvery: 1, previewEvery: 1000 } };
   const sparse = enlarge(syntheticDataset({ perClass: 2, seed: 9 }), 2);
   const changes: { name: string; data: ImageDataset; recipe: typeof e.denoiser; seed: number }[] = [
     { name: 'a sparse-set pixel', data: nudged(sparse, 'pixel'), recipe: e.denoiser, seed: 0 },

@@ -74,10 +74,20 @@ export function purificationDiffusion(T: number, tStar: number, respacedSteps: n
   };
 }
 
+/** A denoiser checkpoint's metadata; anything else (missing, not safetensors, a classifier) is refused with the fix. */
+export async function readDenoiserMetadata(checkpoint: string): Promise<Record<string, string>> {
+  const fix = 'give the denoiser.safetensors that eclipse denoiser train wrote';
+  if (!existsSync(checkpoint)) throw new Error(`denoiser checkpoint ${checkpoint} not found: train one with eclipse denoiser train`);
+  const meta = await readCheckpointMetadata(checkpoint).catch((e: Error) => {
+    throw new Error(`${checkpoint} is not a denoiser checkpoint (${e.message.replace(/^.*?: /, '')}): ${fix}`);
+  });
+  if (meta.kind !== 'denoiser') throw new Error(`${checkpoint} is not a denoiser checkpoint (kind "${meta.kind ?? 'none'}"${meta.model ? `, a ${meta.model} classifier` : ''}): ${fix}`);
+  return meta;
+}
+
 /** A trained denoiser with its EMA weights loaded, in eval mode: the network purification runs. */
 export async function loadDenoiser(checkpoint: string, device: Device): Promise<{ unet: UNet; steps: number; meta: Record<string, string> }> {
-  if (!existsSync(checkpoint)) throw new Error(`denoiser checkpoint ${checkpoint} not found: train one with eclipse denoiser train`);
-  const meta = await readCheckpointMetadata(checkpoint);
+  const meta = await readDenoiserMetadata(checkpoint);
   const { unet, steps } = denoiserFromMetadata(meta, device);
   const ema = new EMA(unet, { decay: Number(meta.ema_decay ?? 0.9999) });
   await loadCheckpoint(checkpoint, { model: unet, ema });
@@ -167,7 +177,7 @@ export function assemblePurified(ds: ImageDataset, parts: ImageDataset[], o: { c
 export async function purifyDataset(ds: ImageDataset, o: PurifyOptions): Promise<ImageDataset> {
   const r = o.recipe;
   const device = pickDevice(o.device ?? 'auto');
-  if (!existsSync(o.checkpoint)) throw new Error(`denoiser checkpoint ${o.checkpoint} not found: train one with eclipse denoiser train`);
+  await readDenoiserMetadata(o.checkpoint);
   const key = purificationKey(ds, await fileSha256(o.checkpoint), r, o.seed);
   const done = await existingPurification(o.out, key, o.overwrite === true);
   if (done) {

@@ -57,13 +57,13 @@ function noised(images: Uint8Array, T: number, tStar: number, seed: number): Uin
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const t0 = performance.now();
-  await mkdir(o.outDir, { recursive: true });
   const c = o.classifier;
   const data = await prepareDataDir(
     o.dataDir,
     { source: o.source, trainPerClass: c.trainPerClass, testPerClass: c.testPerClass, sparsePoolPerClass: Math.max(o.eclipse.sparse.perClass, SPARSE_POOL_PER_CLASS), seed: 0 },
     o.log,
   );
+  await mkdir(o.outDir, { recursive: true }); // once the data is there: a bad source leaves no empty run folder
   const clean = data.train;
 
   // 1. Poison the training set (seeded). Model-based attacks run at the demo's profile and keep

@@ -30,6 +30,12 @@ export const rows: BadInputRow[] = [
       await dataset(ctx);
       text(ctx.dir, 'denoiser.safetensors');
     },
-    error: /denoiser\.safetensors: not a valid safetensors file/,
+    error: /denoiser\.safetensors is not a denoiser checkpoint \(not a valid safetensors file.*\): give the denoiser\.safetensors that eclipse denoiser train wrote/,
+  },
+  {
+    name: 'a dataset as the checkpoint',
+    args: ['purify', '--in', 'in.safetensors', '--out', 'out.safetensors', '--checkpoint', 'in.safetensors'],
+    setup: dataset,
+    error: /in\.safetensors is not a denoiser checkpoint \(kind "none"\): give the denoiser\.safetensors that eclipse denoiser train wrote/,
   },
 ];
