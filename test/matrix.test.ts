@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { cleanTwinHash, expandMatrix, parseMatrixConfig, resolveCell } from '../src/matrix/config.js';
@@ -29,7 +29,67 @@ test('config: unknown names and options are clear errors with the nearest name',
   bad({ groups: [] }, /non-empty list/);
   assert.throws(() => expandMatrix(parseMatrixConfig({ ...base, groups: [{ attacks: ['em'], defenses: ['none'], sweep: { tStar: [50] } }] })), /tStar is an ECLIPSE option/);
   assert.throws(() => expandMatrix(parseMatrixConfig({ ...base, groups: [{ attacks: ['em'], defenses: ['at'], options: { 'defense.stpes': 2 } }] })), /at defence has no setting "stpes" \(did you mean steps\?\)/);
-  assert.throws(() => expandMatrix(parseMatrixConfig({ ...base, groups: [{ attacks: ['em'], defenses: ['none'], options: { 'attack.steps': 0 } }] })), /steps must be >= 1/);
+  assert.throws(() => expandMatrix(parseMatrixConfig({ ...base, groups: [{ attacks: ['em'], defenses: ['none'], options: { 'attack.steps': 0 } }] })), /attack\.steps for the em attack must be an integer >= 1, got 0/);
+});
+
+test('config: every option is checked when the config loads, naming the option, its group, its range and the value (issue 23, case 7)', () => {
+  const bad = (patch: Record<string, unknown>, re: RegExp): void => assert.throws(() => parseMatrixConfig({ ...base, ...patch }, 'c.json'), re);
+  const group = (g: Record<string, unknown>): Record<string, unknown> => ({ groups: [{ attacks: ['em'], defenses: ['eclipse'], ...g }] });
+  // ECLIPSE options, in the range the profile allows (smoke's denoiser sees t <= 100 only)
+  bad(group({ options: { tStar: -5 } }), /^Error: c\.json group 1 options: option tStar must be an integer in 1\.\.100 at the smoke profile, got -5$/);
+  bad({ options: { tStar: 101 } }, /c\.json options: option tStar must be an integer in 1\.\.100 at the smoke profile, got 101/);
+  assert.doesNotThrow(() => parseMatrixConfig({ ...base, profile: 'paper', ...group({ options: { tStar: 4000 } }) }), 'paper purifies up to T');
+  bad({ profile: 'paper', ...group({ sweep: { tStar: [50, 4001] } }) }, /c\.json group 1 sweep: option tStar must be an integer in 1\.\.4000 at the paper profile, got 4001/);
+  bad(group({ options: { respacedSteps: -1 } }), /option respacedSteps must be an integer in 0\.\.4000 at the smoke profile, got -1/);
+  bad(group({ options: { M: 0 } }), /option M must be an integer >= 1, got 0/);
+  bad(group({ options: { B: 2.5 } }), /option B must be an integer >= 1, got 2\.5/);
+  bad(group({ options: { iterations: 0 } }), /option iterations must be an integer >= 1, got 0/);
+  bad(group({ options: { p: 1.5 } }), /option p must be a number in 0\.\.1, got 1\.5/);
+  bad(group({ sweep: { sigma: [0.05, -0.1] } }), /group 1 sweep: option sigma must be a number in 0\.\.1, got -0\.1/);
+  // the classifier's recipe and the poison's seed
+  bad({ options: { epochs: 0 } }, /option epochs must be an integer >= 1, got 0/);
+  bad({ options: { lr: -0.1 } }, /option lr must be a number in 0\.000001\.\.10, got -0\.1/);
+  bad({ options: { batchSize: 0 } }, /option batchSize must be an integer >= 1, got 0/);
+  bad({ options: { width: 1e300 } }, /option width must be an integer >= 1, got 1e\+300/);
+  bad({ options: { poisonSeed: -1 } }, /option poisonSeed must be an integer >= 0, got -1/);
+  // seeds: integers >= 0, and at least one
+  bad(group({ seeds: [0, -1] }), /c\.json group 1: every seed in "seeds" must be an integer >= 0, got -1/);
+  bad(group({ seeds: [0.5] }), /every seed in "seeds" must be an integer >= 0, got 0\.5/);
+  bad(group({ seeds: [] }), /c\.json group 1: "seeds" must be a non-empty list of integers >= 0, got \[\]/);
+  // attack and defence settings against their tables, when the config loads (not when a cell runs)
+  bad({ groups: [{ attacks: ['em'], defenses: ['none'] }, { attacks: ['em'], defenses: ['none'], options: { 'attack.steps': 0 } }] }, /c\.json group 2: attack\.steps for the em attack must be an integer >= 1, got 0/);
+  bad({ groups: [{ attacks: ['em', 'urp'], defenses: ['none'], options: { 'attack.steps': 3 } }] }, /attack\.steps is set, but the urp attack has no settings/);
+  bad({ groups: [{ attacks: ['em'], defenses: ['at'], sweep: { 'defense.eps': [0.1, 2] } }] }, /c\.json group 1: defense\.eps for the at defence must be a number in 0\.\.1, got 2/);
+  bad({ groups: [{ attacks: ['em'], defenses: ['at'], options: { 'defense.stpes': 2 } }] }, /c\.json group 1: the at defence has no setting "stpes" \(did you mean steps\?\)/);
+  bad({ options: { 'attack.stepFraction': 3 }, groups: [{ attacks: ['em'], defenses: ['none'] }] }, /group 1: attack\.stepFraction for the em attack must be a number in 0\.\.1, got 3/);
+  // what only a whole cell shows is found at load too, with its group and cell
+  bad({ groups: [{ attacks: ['em'], defenses: ['none'], options: { tStar: 50 } }] }, /c\.json group 1, cell em\/none\/resnet18\/seed 0: tStar is an ECLIPSE option/);
+  bad({ cleanTwins: 'no' }, /"cleanTwins" must be true or false, got "no"/);
+});
+
+test('config: the name stays inside runs/ (issue 23, case 8)', () => {
+  for (const name of ['../x', '../../etc', '/tmp/abs', 'a/b', 'a\\b', '', 'x y', 5])
+    assert.throws(() => parseMatrixConfig({ ...base, name }, 'c.json'), /^Error: c\.json: "name" must be 1 to 100 letters, digits, dots, dashes or underscores \(it names the folder runs\/matrix-<name>\/\), got /, String(name));
+  assert.equal(parseMatrixConfig({ ...base, name: 'mini-1.0_b' }).name, 'mini-1.0_b');
+});
+
+test('matrix run --dry-run refuses a bad option, a bad name and a --only that matches nothing, in one line, writing nothing', () => {
+  const dir = join(tmp.dir, 'dry-bad');
+  mkdirSync(dir, { recursive: true });
+  const dry = (config: unknown, ...more: string[]): ReturnType<typeof spawnSync> => {
+    writeFileSync(join(dir, 'c.json'), JSON.stringify(config));
+    return spawnSync(process.execPath, [bin, 'matrix', 'run', 'c.json', '--dry-run', ...more], { cwd: dir, env: { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' }, encoding: 'utf8' });
+  };
+  const oneLine = (r: ReturnType<typeof spawnSync>, re: RegExp): void => {
+    assert.notEqual(r.status, 0, String(r.stdout));
+    const lines = String(r.stderr).split('\n').filter((l) => l.startsWith('eclipse matrix:'));
+    assert.equal(lines.length, 1, String(r.stderr));
+    assert.match(lines[0]!, re);
+  };
+  oneLine(dry({ ...base, groups: [{ attacks: ['em'], defenses: ['eclipse'], options: { tStar: -5 } }] }), /c\.json group 1 options: option tStar must be an integer in 1\.\.100 at the smoke profile, got -5/);
+  oneLine(dry({ ...base, name: '../escape' }), /"name" must be 1 to 100 letters/);
+  oneLine(dry(base, '--only', 'emm'), /--only "emm" matches none of the \d+ cells/);
+  assert.deepEqual(readdirSync(dir), ['c.json'], 'nothing was written');
 });
 
 test('cells: one per combination, hashed by the resolved recipe, clean twins added once', () => {
@@ -286,4 +346,58 @@ test('a given poison file that changed: its cells run again, the old results sta
   const bad = await finished(runner(config, db));
   assert.notEqual(bad.code, 0, bad.out + bad.err);
   assert.match(bad.err + bad.out, /is not a poisoned copy of this matrix's training set/);
+});
+
+test('a missing given poison: the cells on it are counted as left out and the run fails; with nothing else to run it writes nothing (issue 23, case 9)', { skip: noSqlite ?? false }, async () => {
+  const data = await dataFiles();
+  const dir = join(tmp.dir, 'left');
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, 'left.json');
+  const write = (attacks: string[]): void =>
+    writeFileSync(config, JSON.stringify({ name: 'left', profile: 'smoke', data, cleanTwins: false, poisons: { urp: 'missing.safetensors' }, options: { epochs: 1, width: 4 }, groups: [{ attacks, defenses: ['none'] }] }));
+  // every cell asked for is on the missing file: refused before anything is made
+  write(['urp']);
+  const db = join(dir, 'left.sqlite');
+  const none = await finished(runner(config, db));
+  assert.notEqual(none.code, 0, none.out);
+  const lines = none.err.split('\n').filter((l) => l.startsWith('eclipse matrix:'));
+  assert.equal(lines.length, 1, none.err);
+  assert.match(lines[0]!, /none of its 1 cell\(s\) can run: the given poison file .*missing\.safetensors \(1 cell\(s\)\) is missing: make it with eclipse poison/);
+  assert.ok(!existsSync(db), 'no database was made for a run that could run nothing');
+  // the dry run says which cells cannot run, and why
+  write(['urp', 'lsp']);
+  const dry = spawnSync(process.execPath, [bin, 'matrix', 'run', config, '--db', db, '--dry-run'], { env, encoding: 'utf8' });
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.match(dry.stdout, /pending .* urp \/ none \/ resnet18 \/ seed 0 .*\[cannot run: given poison .*missing\.safetensors is missing\]/);
+  assert.doesNotMatch(dry.stdout, /lsp .*cannot run/);
+  assert.match(dry.stdout, /1 of the unfinished cells cannot run until their given poison is there/);
+  // the other cells run; the summary counts the one left out, and the run exits non-zero
+  const some = await finished(runner(config, db));
+  assert.notEqual(some.code, 0, `${some.out} ${some.err}`);
+  assert.match(some.out, /ran 1, already finished 0, failed 0, left out 1 \(given poison missing\)/);
+  assert.match(some.err, /eclipse matrix: error: 1 cell\(s\) could not run: their given poison file is missing \(named above\)/);
+});
+
+test('a failing cell is tried once per run and counted once (issue 23, case 11)', { skip: noSqlite ?? false }, async () => {
+  const { ResultsDb } = await import('../src/matrix/db.js');
+  const data = await dataFiles();
+  const dir = join(tmp.dir, 'failing');
+  mkdirSync(dir, { recursive: true });
+  // a given "poison" of another dataset fails the cell at once, before any training
+  await saveDataset(syntheticDataset({ classes: ['a', 'b'], perClass: 2 }), join(dir, 'other.safetensors'));
+  const config = join(dir, 'failing.json');
+  writeFileSync(config, JSON.stringify({ name: 'failing', profile: 'smoke', data, cleanTwins: false, poisons: { urp: 'other.safetensors' }, options: { epochs: 1, width: 4 }, groups: [{ attacks: ['urp'], defenses: ['none'] }] }));
+  const db = join(dir, 'failing.sqlite');
+  const hash = expandMatrix(parseMatrixConfig(JSON.parse(readFileSync(config, 'utf8'))))[0]!.hash;
+  // every run tries it once: a cell that keeps failing is never silently skipped
+  for (const attempt of [1, 2, 3]) {
+    const r = await finished(runner(config, db));
+    assert.notEqual(r.code, 0, r.out);
+    assert.match(r.out, /ran 0, already finished 0, failed 1;/, `run ${attempt}: ${r.out}`);
+    assert.equal((r.err.match(/FAILED: .*is not a poisoned copy/g) ?? []).length, 1, `run ${attempt} tried the cell once: ${r.err}`);
+    assert.match(r.err, /eclipse matrix: error: 1 cell\(s\) failed/);
+    const h = ResultsDb.open(db);
+    assert.deepEqual({ ...h.status([hash]).get(hash), error: null, seconds: null }, { status: 'failed', attempts: attempt, error: null, seconds: null });
+    h.close();
+  }
 });

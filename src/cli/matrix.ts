@@ -1,17 +1,19 @@
 // eclipse matrix run | export | merge: the attack x defence benchmark over a results database.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { atomicWriteFile } from '../io/atomic.js';
-import { MATRIX_OPTIONS, readMatrixConfig } from '../matrix/config.js';
-import { ResultsDb, parseCsv, toCsv, type ResultRow } from '../matrix/db.js';
-import { defaultArtifacts, estimateSeconds, previewMatrix, runMatrix } from '../matrix/runner.js';
+import { MATRIX_OPTIONS, expandMatrix, readMatrixConfig } from '../matrix/config.js';
+import { CSV_COLUMNS, ResultsDb, parseCsv, toCsv, type ResultRow } from '../matrix/db.js';
+import { defaultArtifacts, estimateSeconds, missingPoison, missingText, previewMatrix, runMatrix, selectCells } from '../matrix/runner.js';
+import { suggest } from '../settings.js';
 import { COMMON_HELP, UsageError, interruptible, parse, required, str } from './args.js';
+import { queueFlag } from './queue.js';
 import { defaultDataDir } from './data.js';
 import { runtimeFrom } from './train.js';
 
 export const MATRIX_HELP = `eclipse matrix run CONFIG [--db FILE] [--only WORDS] [--dry-run] [--queue URL --store DIR]
-eclipse matrix export [--db FILE] [--out FILE.csv]
+eclipse matrix export [--db FILE] [--out FILE.csv [--overwrite]]
 eclipse matrix merge --db FILE FROM.csv
 
 The benchmark of attacks x defences x architectures x seeds x any option, from a JSON config
@@ -28,7 +30,8 @@ purified sets are shared between cells by their own hashes (ARTIFACTS/).
   --store DIR        with --queue: the artifact store every worker mounts (a shared path)
   --data DIR         the profile's CIFAR-10 import (default data/cifar10-<profile>)
   --source PATH      CIFAR-10 binary release to import from (default $ECLIPSE_CIFAR10)
-  --out FILE         (export) CSV file (default: stdout)
+  --out FILE         (export) CSV file (default: stdout); an existing file is kept
+  --overwrite        (export) replace an existing --out file
 Config: {"name", "profile", "options", "cleanTwins", "groups": [{"attacks", "defenses",
 "architectures", "seeds", "options", "sweep"}]}; attack "clean" is the unpoisoned set, defence
 "eclipse" is ECLIPSE. Options (fixed or swept): ${Object.keys(MATRIX_OPTIONS).join(', ')},
@@ -40,57 +43,112 @@ const defaultDb = (name: string): string => join('runs', `matrix-${name}`, 'resu
 export async function matrixCommand(argv: string[]): Promise<void> {
   const { flags, positionals } = parse(argv, {
     db: { type: 'string' }, artifacts: { type: 'string' }, only: { type: 'string' }, 'dry-run': { type: 'boolean' },
-    data: { type: 'string' }, source: { type: 'string' }, out: { type: 'string' }, queue: { type: 'string' }, store: { type: 'string' },
+    data: { type: 'string' }, source: { type: 'string' }, out: { type: 'string' }, queue: { type: 'string' }, store: { type: 'string' }, overwrite: { type: 'boolean' },
   });
   const [sub, arg] = positionals;
   if (flags.help || sub === undefined) return console.log(MATRIX_HELP);
+  // a second file is a slip (two configs, or the database given without --db): never ignored
+  const extra = (n: number, what: string): void => {
+    if (positionals.length > n + 1) throw new UsageError(`matrix ${sub} takes ${what}; "${positionals[n + 1]}" is one too many${sub === 'export' ? ' (the database is --db FILE)' : ''}`);
+  };
   if (sub === 'run') {
-    const config = await readMatrixConfig(arg ?? (() => { throw new UsageError('matrix run needs a CONFIG file (e.g. configs/mini-matrix.json)'); })());
+    extra(1, 'one CONFIG file');
+    if (arg === undefined) throw new UsageError('matrix run needs a CONFIG file (e.g. configs/mini-matrix.json)');
+    const queue = flags.queue === undefined ? undefined : queueFlag(flags);
+    if (str(flags, 'store') !== undefined && !queue) throw new UsageError('--store is the shared artifact store of a --queue run (without a queue, --artifacts sets where artifacts go)');
+    if (queue && str(flags, 'artifacts') !== undefined) throw new UsageError('--artifacts is for a run without --queue: a --queue run keeps its artifacts in --store');
+    const config = await readMatrixConfig(arg);
     const db = str(flags, 'db') ?? defaultDb(config.name);
-    const only = str(flags, 'only') ? [str(flags, 'only')!] : undefined;
+    const only = str(flags, 'only') !== undefined ? [str(flags, 'only')!] : undefined;
+    if (only) {
+      const all = expandMatrix(config);
+      if (selectCells(all, only).length === 0)
+        throw new UsageError(`--only "${only[0]}" matches none of the ${all.length} cells: every word must be in a cell's label, e.g. "${all[0]!.label}" (--dry-run lists them)`);
+    }
     if (flags['dry-run']) {
       const cells = previewMatrix({ config, only, db });
       let left = 0;
       for (const c of cells) {
         const est = estimateSeconds(c.cell);
         if (c.status !== 'done') left += est;
-        console.log(`${c.cell.hash}  ${c.status.padEnd(7)}  ${c.status === 'done' ? `${((c.seconds ?? 0) / 60).toFixed(1)} min` : `~${(est / 60).toFixed(1)} min`}  ${c.cell.label}`);
+        const missing = c.status !== 'done' ? missingPoison(c.cell) : null;
+        console.log(`${c.cell.hash}  ${c.status.padEnd(7)}  ${c.status === 'done' ? `${((c.seconds ?? 0) / 60).toFixed(1)} min` : `~${(est / 60).toFixed(1)} min`}  ${c.cell.label}${missing ? `  [cannot run: given poison ${missing} is missing]` : ''}`);
       }
+      const blocked = cells.filter((c) => c.status !== 'done' && missingPoison(c.cell) !== null);
       console.log(`${cells.length} cells, ${cells.filter((c) => c.status === 'done').length} finished; about ${(left / 3600).toFixed(1)} h of classifier training left at the ${config.profile} profile's rate (poisons and denoisers not yet made come on top)`);
+      if (blocked.length) console.log(`${blocked.length} of the unfinished cells cannot run until their given poison is there: ${missingText(blocked.map((c) => c.cell))}`);
       return;
     }
+    const store = queue ? required(flags, 'store', 'the shared artifact store every worker mounts') : undefined;
     const stop = interruptible();
-    const queue = str(flags, 'queue');
-    if (str(flags, 'store') && !queue) throw new UsageError('--store is the shared artifact store of a --queue run (without a queue, --artifacts sets where artifacts go)');
     const common = { config, db, only, source: str(flags, 'source'), quiet: flags.quiet === true, log: (m: string) => console.error(m), signal: stop.signal };
-    const r = queue
+    const r = queue && store
       ? await (await import('../queue/coordinator.js')).runMatrixOnQueue({
-          ...common, queue, store: required(flags, 'store', 'the shared artifact store every worker mounts'), device: 'cpu',
+          ...common, queue, store, device: 'cpu',
           backoffMs: process.env.ECLIPSE_QUEUE_BACKOFF_MS ? Number(process.env.ECLIPSE_QUEUE_BACKOFF_MS) : undefined,
         })
       : await runMatrix({ ...common, artifactsDir: str(flags, 'artifacts') ?? defaultArtifacts(db), dataDir: str(flags, 'data') ?? defaultDataDir(config.profile), device: runtimeFrom(flags).device });
     stop.done();
-    console.log(`matrix ${config.name}: ran ${r.ran}, already finished ${r.skipped}, failed ${r.failed}${r.others ? `, finished by another runner ${r.others}` : ''}; results in ${db}`);
-    if (r.failed > 0) throw new Error(`${r.failed} cell(s) failed (the errors are above and in ${db}); re-running retries each once`);
+    const left = r.left ?? 0;
+    console.log(`matrix ${config.name}: ran ${r.ran}, already finished ${r.skipped}, failed ${r.failed}${r.others ? `, finished by another runner ${r.others}` : ''}${left ? `, left out ${left} (given poison missing)` : ''}; results in ${db}`);
+    // cells asked for that did not run make the run fail, whatever the reason
+    const why = [
+      ...(r.failed > 0 ? [`${r.failed} cell(s) failed (the errors are above and in ${db}; re-running retries each once)`] : []),
+      ...(left > 0 ? [`${left} cell(s) could not run: their given poison file is missing (named above)`] : []),
+    ];
+    if (why.length) throw new Error(why.join('; '));
     return;
   }
   if (sub === 'export') {
-    const db = ResultsDb.open(required(flags, 'db', 'the results database to export'), { create: false });
-    const csv = toCsv(db.results());
-    db.close();
+    extra(0, 'no file argument');
+    const dbFile = required(flags, 'db', 'the results database to export');
     const out = str(flags, 'out');
+    // the output is checked before the database is read: nothing is replaced without being asked
+    if (out !== undefined) {
+      const st = await stat(out).catch(() => null);
+      if (st?.isDirectory()) throw new UsageError(`--out ${out} is a folder: give the CSV file to write`);
+      if (st && flags.overwrite !== true) throw new UsageError(`--out ${out} exists: give another --out, or --overwrite to replace it`);
+    } else if (flags.overwrite) throw new UsageError('--overwrite replaces an existing --out file: give --out');
+    // read-only: an export never writes into (or beside) the database it reads
+    const csv = ResultsDb.read(dbFile, (db) => toCsv(db.results()));
     if (out) await atomicWriteFile(out, csv);
     else process.stdout.write(csv);
     return;
   }
   if (sub === 'merge') {
+    extra(1, 'one CSV file');
     if (!arg) throw new UsageError('matrix merge needs the CSV file to merge (from eclipse matrix export)');
-    const rows = parseCsv(await readFile(arg, 'utf8')).map((r) => ({ ...r, test_acc: Number(r.test_acc), seconds: Number(r.seconds) })) as unknown as ResultRow[];
-    const db = ResultsDb.open(required(flags, 'db', 'the results database to merge into'));
+    const dbFile = required(flags, 'db', 'the results database to merge into');
+    const rows = await readExport(arg);
+    const db = ResultsDb.open(dbFile);
     const n = db.merge(rows);
     db.close();
     console.log(`merged ${n} result(s) from ${arg} (${rows.length - n} already finished here)`);
     return;
   }
-  throw new UsageError(`unknown matrix command "${sub}": run, export or merge`);
+  throw new UsageError(`unknown matrix command "${sub}"${suggest(sub, ['run', 'export', 'merge'])}: run, export or merge`);
+}
+
+/** The rows of a CSV made by eclipse matrix export, checked before any database is touched. */
+async function readExport(file: string): Promise<ResultRow[]> {
+  const st = await stat(file).catch(() => null);
+  if (!st) throw new Error(`${file} does not exist: give a CSV file written by eclipse matrix export`);
+  if (st.isDirectory()) throw new Error(`${file} is a folder: give a CSV file written by eclipse matrix export`);
+  const text = await readFile(file, 'utf8');
+  const head = text.split(/\r?\n/, 1)[0]!.split(',');
+  const lacking = CSV_COLUMNS.filter((c) => !head.includes(c));
+  if (text.trim() === '' || lacking.length > 0)
+    throw new Error(`${file} is not a CSV written by eclipse matrix export (${text.trim() === '' ? 'it is empty' : `no column ${lacking.slice(0, 3).join(', ')}${lacking.length > 3 ? ', ...' : ''}`}): give the file matrix export wrote`);
+  return parseCsv(text).map((r, i) => {
+    const row = { ...r, test_acc: Number(r.test_acc), seconds: Number(r.seconds) } as unknown as ResultRow;
+    let config: unknown;
+    try {
+      config = JSON.parse(r.config ?? '');
+    } catch {
+      config = null;
+    }
+    if (!Number.isFinite(row.test_acc) || row.test_acc < 0 || row.test_acc > 1 || !Number.isFinite(row.seconds) || typeof config !== 'object' || config === null)
+      throw new Error(`${file} row ${i + 1} (${r.hash || 'no hash'}) is damaged (test_acc ${JSON.stringify(r.test_acc)}, seconds ${JSON.stringify(r.seconds)}, or its config): nothing was merged; export it again`);
+    return row;
+  });
 }

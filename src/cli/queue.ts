@@ -1,7 +1,8 @@
 // eclipse worker | eclipse queue status: the distributed job queue (BullMQ over Redis).
 import { hostname } from 'node:os';
 
-import { COMMON_HELP, UsageError, int, parse, required, str } from './args.js';
+import { suggest } from '../settings.js';
+import { COMMON_HELP, UsageError, int, parse, required, str, type Flags } from './args.js';
 
 export const WORKER_HELP = `eclipse worker --queue redis://HOST:PORT --store DIR [--name NAME]
 
@@ -20,12 +21,43 @@ export const QUEUE_HELP = `eclipse queue status --queue redis://HOST:PORT [--jso
 
 Jobs waiting, running and failed, the workers connected, and an ETA at the recent pace.`;
 
+/**
+ * --queue, checked before anything connects or is made: a URL of Redis (redis:// or rediss://),
+ * with a host. The password never appears in the error.
+ */
+export function queueFlag(flags: Flags): string {
+  const url = required(flags, 'queue', 'the queue, redis://HOST:PORT');
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new UsageError(`--queue must be a Redis URL, redis://HOST:PORT (rediss:// for TLS, redis://:PASSWORD@HOST:PORT with a password); "${url.replace(/:[^:@/]*@/, ':***@')}" is not a URL`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new UsageError(`--queue must be a Redis URL starting with redis:// or rediss:// (TLS), got ${u.protocol}//...`);
+  if (u.hostname === '') throw new UsageError('--queue names no host: give redis://HOST:PORT');
+  return url;
+}
+
+/** --store: given, and not empty. */
+function storeFlag(flags: Flags, hint: string): string {
+  const store = required(flags, 'store', hint);
+  if (store.trim() === '') throw new UsageError(`--store is empty: ${hint}`);
+  return store;
+}
+
 export async function workerCommand(argv: string[]): Promise<void> {
-  const { flags } = parse(argv, { queue: { type: 'string' }, store: { type: 'string' }, name: { type: 'string' }, 'lock-seconds': { type: 'string' } });
+  const { flags, positionals } = parse(argv, { queue: { type: 'string' }, store: { type: 'string' }, name: { type: 'string' }, 'lock-seconds': { type: 'string' } });
   if (flags.help) return console.log(WORKER_HELP);
+  if (positionals.length > 0) throw new UsageError(`worker takes no arguments besides its options (got "${positionals[0]}"): give --queue URL --store DIR`);
+  // every flag is checked before anything loads or connects
+  const queue = queueFlag(flags);
+  const store = storeFlag(flags, "the shared artifact store (the coordinator's --store)");
   const threads = int(flags, 'threads', 1) ?? 2;
+  const lockSeconds = int(flags, 'lock-seconds', 1) ?? 30;
+  const name = str(flags, 'name') ?? `${hostname()}:${process.pid}`;
+  if (name.trim() === '') throw new UsageError('--name is empty: give the name queue status shows, or leave it out (default host:pid)');
   const dev = str(flags, 'device') ?? 'auto';
-  if (!['auto', 'cpu'].includes(dev) && !dev.startsWith('cuda')) throw new UsageError(`--device must be auto, cpu or cuda (got "${dev}")`);
+  if (!['auto', 'cpu'].includes(dev) && !/^cuda(:\d+)?$/.test(dev)) throw new UsageError(`--device must be auto, cpu, cuda or cuda:N (got "${dev}")`);
   const stop = new AbortController();
   const onSignal = (): void => {
     if (stop.signal.aborted) process.exit(130);
@@ -35,12 +67,12 @@ export async function workerCommand(argv: string[]): Promise<void> {
   process.on('SIGTERM', onSignal);
   const { runWorker } = await import('../queue/worker.js'); // BullMQ loads only for queue commands
   const r = await runWorker({
-    queue: required(flags, 'queue', 'the queue, redis://HOST:PORT'),
-    store: required(flags, 'store', 'the shared artifact store (the coordinator\'s --store)'),
-    name: str(flags, 'name') ?? `${hostname()}:${process.pid}`,
+    queue,
+    store,
+    name,
     threads,
     device: dev,
-    lockMs: (int(flags, 'lock-seconds', 1) ?? 30) * 1000,
+    lockMs: lockSeconds * 1000,
     log: (m) => console.error(m),
     signal: stop.signal,
   });
@@ -52,9 +84,11 @@ const fmt = (s: number): string => (s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `
 export async function queueCommand(argv: string[]): Promise<void> {
   const { flags, positionals } = parse(argv, { queue: { type: 'string' }, json: { type: 'boolean' } });
   if (flags.help || positionals[0] === undefined) return console.log(QUEUE_HELP);
-  if (positionals[0] !== 'status') throw new UsageError(`unknown queue command "${positionals[0]}": status`);
+  if (positionals[0] !== 'status') throw new UsageError(`unknown queue command "${positionals[0]}"${suggest(positionals[0], ['status'])}: the only one is status`);
+  if (positionals.length > 1) throw new UsageError(`queue status takes no arguments besides its options (got "${positionals[1]}"): give --queue URL`);
+  const url = queueFlag(flags);
   const { queueStatus } = await import('../queue/coordinator.js');
-  const s = await queueStatus(required(flags, 'queue', 'the queue, redis://HOST:PORT'));
+  const s = await queueStatus(url);
   if (flags.json) return console.log(JSON.stringify(s, null, 2));
   const c = s.counts;
   console.log(`jobs: ${c.waiting ?? 0} waiting, ${c.active ?? 0} running, ${(c.delayed ?? 0) + (c.prioritized ?? 0)} delayed (retrying), ${c.failed ?? 0} failed`);

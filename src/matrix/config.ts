@@ -1,7 +1,7 @@
 // The benchmark matrix: a config file names groups of attacks x defences x architectures x seeds,
 // with any option as a sweep axis; each cell resolves to the full recipe that runs it, and is
 // identified by the hash of that resolved recipe (so two spellings of one cell are one cell).
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 import { ATTACKS, ATTACK_NAMES, type AttackName } from '../attacks/index.js';
@@ -45,11 +45,14 @@ export interface ResolvedCell {
   label: string;
 }
 
-/** How one option changes a cell (declared once: name, help, and what it sets). */
+/** How one option changes a cell (declared once: name, help, allowed values, and what it sets). */
 interface MatrixOption {
   help: string;
   kind: 'int' | 'number' | 'choice' | 'boolean';
   choices?: readonly string[];
+  /** inclusive bounds of int and number options; a function where the profile decides */
+  min?: number;
+  max?: number | ((p: ProfileName) => number);
   apply(c: Mutable, v: OptionValue): void;
 }
 interface Mutable {
@@ -63,14 +66,25 @@ interface Mutable {
 const ABLATIONS = ['A', 'B', 'C', 'AB', 'AC', 'BC', 'ABC'] as const;
 
 /** The options a config may set or sweep (besides attack.<setting> and defense.<setting>). */
+/**
+ * The largest t* a profile's denoiser can purify from: its trained steps (trainMaxT) where it is
+ * trained on the first steps only, else all T steps.
+ */
+function maxTStar(p: ProfileName): number {
+  const d = eclipseProfile(p).denoiser;
+  return d.trainMaxT > 0 ? Math.min(d.trainMaxT, d.steps) : d.steps;
+}
+
+/** The options a config may set or sweep (besides attack.<setting> and defense.<setting>). */
 export const MATRIX_OPTIONS: Readonly<Record<string, MatrixOption>> = {
-  tStar: { help: 'ECLIPSE: t*, the purification step of T', kind: 'int', apply: (c, v) => void (c.eclipse.purify.tStar = v as number) },
-  respacedSteps: { help: 'ECLIPSE: reverse steps run (0 = the full chain)', kind: 'int', apply: (c, v) => void (c.eclipse.purify.respacedSteps = v as number) },
-  M: { help: 'ECLIPSE: replication M of the sparse set', kind: 'int', apply: (c, v) => void (c.eclipse.sparse.replication = v as number) },
-  B: { help: 'ECLIPSE: sparse images per class (B/N = 10 B / N)', kind: 'int', apply: (c, v) => void (c.eclipse.sparse.perClass = v as number) },
-  iterations: { help: 'ECLIPSE: denoiser training iterations', kind: 'int', apply: (c, v) => void (c.eclipse.denoiser.iterations = v as number) },
-  p: { help: 'compensation module: grayscale probability', kind: 'number', apply: (c, v) => void (c.eclipse.compensation.p = v as number) },
-  sigma: { help: 'compensation module: Gaussian noise std', kind: 'number', apply: (c, v) => void (c.eclipse.compensation.sigma = v as number) },
+  tStar: { help: 'ECLIPSE: t*, the purification step of T', kind: 'int', min: 1, max: maxTStar, apply: (c, v) => void (c.eclipse.purify.tStar = v as number) },
+  respacedSteps: { help: 'ECLIPSE: reverse steps run (0 = the full chain)', kind: 'int', min: 0, max: (p) => eclipseProfile(p).denoiser.steps, apply: (c, v) => void (c.eclipse.purify.respacedSteps = v as number) },
+  M: { help: 'ECLIPSE: replication M of the sparse set', kind: 'int', min: 1, apply: (c, v) => void (c.eclipse.sparse.replication = v as number) },
+  B: { help: 'ECLIPSE: sparse images per class (B/N = 10 B / N)', kind: 'int', min: 1, apply: (c, v) => void (c.eclipse.sparse.perClass = v as number) },
+  iterations: { help: 'ECLIPSE: denoiser training iterations', kind: 'int', min: 1, apply: (c, v) => void (c.eclipse.denoiser.iterations = v as number) },
+  p: { help: 'compensation module: grayscale probability', kind: 'number', min: 0, max: 1, apply: (c, v) => void (c.eclipse.compensation.p = v as number) },
+  // images are in [0, 1]: a noise std above 1 drowns them
+  sigma: { help: 'compensation module: Gaussian noise std', kind: 'number', min: 0, max: 1, apply: (c, v) => void (c.eclipse.compensation.sigma = v as number) },
   ablation: {
     help: "ECLIPSE's parts (the paper's Table 4): A purification, B grayscale, C noise",
     kind: 'choice',
@@ -78,11 +92,12 @@ export const MATRIX_OPTIONS: Readonly<Record<string, MatrixOption>> = {
     apply: (c, v) => void (c.components = { purify: String(v).includes('A'), grayscale: String(v).includes('B'), noise: String(v).includes('C') }),
   },
   compensation: { help: 'baselines: add the compensation module on top', kind: 'boolean', apply: (c, v) => void (c.compensation = v as boolean) },
-  epochs: { help: 'classifier: epochs', kind: 'int', apply: (c, v) => void (c.classifier.epochs = v as number) },
-  lr: { help: 'classifier: learning rate', kind: 'number', apply: (c, v) => void (c.classifier.lr = v as number) },
-  batchSize: { help: 'classifier: batch size', kind: 'int', apply: (c, v) => void (c.classifier.batchSize = v as number) },
-  width: { help: 'classifier: width', kind: 'int', apply: (c, v) => void (c.classifier.width = v as number) },
-  poisonSeed: { help: 'seed of the poison (default 0: one poison shared by the classifier seeds)', kind: 'int', apply: (c, v) => void (c.poisonSeed = v as number) },
+  epochs: { help: 'classifier: epochs', kind: 'int', min: 1, apply: (c, v) => void (c.classifier.epochs = v as number) },
+  // the bounds of the attacks' own learning-rate settings
+  lr: { help: 'classifier: learning rate', kind: 'number', min: 1e-6, max: 10, apply: (c, v) => void (c.classifier.lr = v as number) },
+  batchSize: { help: 'classifier: batch size', kind: 'int', min: 1, apply: (c, v) => void (c.classifier.batchSize = v as number) },
+  width: { help: 'classifier: width', kind: 'int', min: 1, apply: (c, v) => void (c.classifier.width = v as number) },
+  poisonSeed: { help: 'seed of the poison (default 0: one poison shared by the classifier seeds)', kind: 'int', min: 0, apply: (c, v) => void (c.poisonSeed = v as number) },
 };
 
 export interface MatrixGroup {
@@ -112,7 +127,25 @@ export interface MatrixConfig {
 
 export class MatrixConfigError extends Error {}
 
-function checkOption(name: string, v: unknown, where: string): OptionValue {
+/** "an integer in 1..100", "a number >= 0", "one of A, B": the values a setting or option takes. */
+export function allowedText(kind: string, o: { min?: number; max?: number; choices?: readonly string[] }): string {
+  if (kind === 'choice') return `one of ${(o.choices ?? []).join(', ')}`;
+  if (kind === 'boolean') return 'true or false';
+  const what = kind === 'int' ? 'an integer' : 'a number';
+  if (o.min !== undefined && o.max !== undefined) return `${what} in ${o.min}..${o.max}`;
+  if (o.min !== undefined) return `${what} >= ${o.min}`;
+  if (o.max !== undefined) return `${what} <= ${o.max}`;
+  return what;
+}
+
+/** Whether `v` is a finite number in the bounds (an exact integer for int). */
+function inRange(kind: string, v: unknown, min?: number, max?: number): boolean {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+  if (kind === 'int' && !Number.isSafeInteger(v)) return false;
+  return (min === undefined || v >= min) && (max === undefined || v <= max);
+}
+
+function checkOption(name: string, v: unknown, where: string, profile: ProfileName): OptionValue {
   const [scope, key] = name.includes('.') ? (name.split('.', 2) as [string, string]) : ['', name];
   if (scope === 'attack' || scope === 'defense') {
     if (typeof v !== 'number' && typeof v !== 'string') throw new MatrixConfigError(`${where}: ${name} must be a number or a string (got ${JSON.stringify(v)})`);
@@ -122,11 +155,16 @@ function checkOption(name: string, v: unknown, where: string): OptionValue {
   if (scope !== '') throw new MatrixConfigError(`${where}: unknown option "${name}" (options are ${Object.keys(MATRIX_OPTIONS).join(', ')}, attack.<setting>, defense.<setting>)`);
   const spec = MATRIX_OPTIONS[name];
   if (!spec) throw new MatrixConfigError(`${where}: unknown option "${name}"${suggest(name, Object.keys(MATRIX_OPTIONS))}; options are ${Object.keys(MATRIX_OPTIONS).join(', ')}, attack.<setting>, defense.<setting>`);
+  const max = typeof spec.max === 'function' ? spec.max(profile) : spec.max;
   const ok =
     spec.kind === 'boolean' ? typeof v === 'boolean'
     : spec.kind === 'choice' ? typeof v === 'string' && spec.choices!.includes(v)
-    : typeof v === 'number' && Number.isFinite(v) && (spec.kind === 'number' || Number.isInteger(v));
-  if (!ok) throw new MatrixConfigError(`${where}: option ${name} must be ${spec.kind === 'choice' ? `one of ${spec.choices!.join(', ')}` : `a${spec.kind === 'int' ? 'n integer' : spec.kind === 'boolean' ? ' boolean' : ' number'}`} (got ${JSON.stringify(v)})`);
+    : inRange(spec.kind, v, spec.min, max);
+  if (!ok) {
+    // a bound the profile sets is said with the profile, so a paper value refused at smoke reads as such
+    const at = typeof spec.max === 'function' ? ` at the ${profile} profile` : '';
+    throw new MatrixConfigError(`${where}: option ${name} must be ${allowedText(spec.kind, { min: spec.min, max, choices: spec.choices })}${at}, got ${JSON.stringify(v) ?? String(v)}`);
+  }
   return v as OptionValue;
 }
 
@@ -136,82 +174,144 @@ function checkName(kind: string, name: unknown, known: readonly string[], where:
   return name;
 }
 
-/** Parse and check a config object: every name is known (the nearest suggested), every value typed. */
+/** What a config's "name" may hold: it names the default database folder runs/matrix-<name>/. */
+const NAME = /^[A-Za-z0-9._-]{1,100}$/;
+
+/** Parse and check a config object: every name is known (the nearest suggested), every value typed and in range. */
 export function parseMatrixConfig(raw: unknown, where = 'matrix config'): MatrixConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new MatrixConfigError(`${where}: must be a JSON object with "profile" and "groups"`);
   const r = raw as Record<string, unknown>;
   const KEYS = ['name', 'profile', 'options', 'groups', 'cleanTwins', 'data', 'poisons', 'comment'];
-  for (const k of Object.keys(r)) if (!KEYS.includes(k)) throw new MatrixConfigError(`${where}: unknown key "${k}"${suggest(k, KEYS)}`);
+  for (const k of Object.keys(r)) if (!KEYS.includes(k)) throw new MatrixConfigError(`${where}: unknown key "${k}"${suggest(k, KEYS)}; keys are ${KEYS.join(', ')}`);
+  if (r.name !== undefined && (typeof r.name !== 'string' || !NAME.test(r.name)))
+    throw new MatrixConfigError(`${where}: "name" must be 1 to 100 letters, digits, dots, dashes or underscores (it names the folder runs/matrix-<name>/), got ${JSON.stringify(r.name)}`);
+  if (r.cleanTwins !== undefined && typeof r.cleanTwins !== 'boolean') throw new MatrixConfigError(`${where}: "cleanTwins" must be true or false, got ${JSON.stringify(r.cleanTwins)}`);
   let data: MatrixConfig['data'];
   if (r.data !== undefined) {
     const d = r.data as Record<string, unknown>;
-    if (typeof d !== 'object' || d === null || !['train', 'test', 'pool'].every((k) => typeof d[k] === 'string'))
+    if (typeof d !== 'object' || d === null || Array.isArray(d) || !['train', 'test', 'pool'].every((k) => typeof d[k] === 'string' && d[k] !== ''))
       throw new MatrixConfigError(`${where}: "data" must give the files {"train", "test", "pool"} (.safetensors from eclipse data import; pool = the defender's clean images)`);
     data = { train: d.train as string, test: d.test as string, pool: d.pool as string };
   }
   let poisons: Record<string, string> | undefined;
   if (r.poisons !== undefined) {
-    if (typeof r.poisons !== 'object' || r.poisons === null) throw new MatrixConfigError(`${where}: "poisons" must map attack names to poisoned .safetensors files`);
+    if (typeof r.poisons !== 'object' || r.poisons === null || Array.isArray(r.poisons)) throw new MatrixConfigError(`${where}: "poisons" must map attack names to poisoned .safetensors files`);
     poisons = {};
     for (const [k, v] of Object.entries(r.poisons as Record<string, unknown>)) {
       checkName('attack', k, ATTACK_NAMES, `${where} poisons`);
-      if (typeof v !== 'string') throw new MatrixConfigError(`${where}: poisons.${k} must be a file path`);
+      if (typeof v !== 'string' || v === '') throw new MatrixConfigError(`${where}: poisons.${k} must be a file path, got ${JSON.stringify(v)}`);
       poisons[k] = v;
     }
   }
   const profile = checkName('profile', r.profile ?? 'mini', PROFILES, where) as ProfileName;
   if (!Array.isArray(r.groups) || r.groups.length === 0) throw new MatrixConfigError(`${where}: "groups" must be a non-empty list of {attacks, defenses, architectures, seeds, options, sweep}`);
-  const options = checkOptions(r.options, `${where} options`);
+  const options = checkOptions(r.options, `${where} options`, profile);
   const groups = r.groups.map((g, i): MatrixGroup => {
     const at = `${where} group ${i + 1}`;
-    if (typeof g !== 'object' || g === null) throw new MatrixConfigError(`${at}: must be an object`);
+    if (typeof g !== 'object' || g === null || Array.isArray(g)) throw new MatrixConfigError(`${at}: must be an object`);
     const o = g as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!['attacks', 'defenses', 'architectures', 'seeds', 'options', 'sweep', 'comment'].includes(k)) throw new MatrixConfigError(`${at}: unknown key "${k}"${suggest(k, ['attacks', 'defenses', 'architectures', 'seeds', 'options', 'sweep'])}`);
+    const GROUP_KEYS = ['attacks', 'defenses', 'architectures', 'seeds', 'options', 'sweep', 'comment'];
+    for (const k of Object.keys(o)) if (!GROUP_KEYS.includes(k)) throw new MatrixConfigError(`${at}: unknown key "${k}"${suggest(k, GROUP_KEYS)}; keys are ${GROUP_KEYS.join(', ')}`);
     const list = (k: string, known: readonly string[], fallback?: string[]): string[] => {
       const v = o[k] ?? fallback;
       if (!Array.isArray(v) || v.length === 0) throw new MatrixConfigError(`${at}: "${k}" must be a non-empty list`);
       return v.map((x) => checkName(k.replace(/s$/, '').replace(/ie$/, 'y'), x, known, at));
     };
-    const seeds = (o.seeds ?? [0]) as unknown[];
-    if (!Array.isArray(seeds) || seeds.some((s) => !Number.isInteger(s) || (s as number) < 0)) throw new MatrixConfigError(`${at}: "seeds" must be a list of integers >= 0`);
+    const seeds = o.seeds ?? [0];
+    // seeds feed the random generators as exact integers
+    if (!Array.isArray(seeds) || seeds.length === 0) throw new MatrixConfigError(`${at}: "seeds" must be a non-empty list of integers >= 0, got ${JSON.stringify(seeds)}`);
+    const badSeed = (seeds as unknown[]).find((x) => !inRange('int', x, 0));
+    if (badSeed !== undefined) throw new MatrixConfigError(`${at}: every seed in "seeds" must be an integer >= 0, got ${JSON.stringify(badSeed) ?? String(badSeed)}`);
     const sweep: Record<string, OptionValue[]> = {};
     if (o.sweep !== undefined) {
-      if (typeof o.sweep !== 'object' || o.sweep === null) throw new MatrixConfigError(`${at}: "sweep" must map options to lists of values`);
+      if (typeof o.sweep !== 'object' || o.sweep === null || Array.isArray(o.sweep)) throw new MatrixConfigError(`${at}: "sweep" must map options to lists of values`);
       for (const [k, vs] of Object.entries(o.sweep as Record<string, unknown>)) {
         if (!Array.isArray(vs) || vs.length === 0) throw new MatrixConfigError(`${at}: sweep ${k} must be a non-empty list`);
-        sweep[k] = vs.map((v) => checkOption(k, v, `${at} sweep`));
+        sweep[k] = vs.map((v) => checkOption(k, v, `${at} sweep`, profile));
       }
     }
-    return {
+    const group: MatrixGroup = {
       attacks: list('attacks', ['clean', ...ATTACK_NAMES]),
       defenses: list('defenses', ['eclipse', ...DEFENSE_NAMES]),
       architectures: list('architectures', CLASSIFIERS, ['resnet18']),
       seeds: seeds as number[],
-      options: checkOptions(o.options, `${at} options`),
+      options: checkOptions(o.options, `${at} options`, profile),
       sweep,
     };
+    checkGroupSettings(group, options, at);
+    return group;
   });
-  return { name: typeof r.name === 'string' ? r.name : 'matrix', profile, options, groups, cleanTwins: r.cleanTwins !== false, ...(data ? { data } : {}), ...(poisons ? { poisons } : {}) };
+  const config: MatrixConfig = { name: typeof r.name === 'string' ? r.name : 'matrix', profile, options, groups, cleanTwins: r.cleanTwins !== false, ...(data ? { data } : {}), ...(poisons ? { poisons } : {}) };
+  // What only a whole cell shows (an ECLIPSE option on a baseline cell, attack settings on clean
+  // cells) is found here too, when the config loads, not when a run reaches the cell.
+  groups.forEach((g, i) => {
+    try {
+      expandMatrix({ ...config, groups: [g] });
+    } catch (e) {
+      throw new MatrixConfigError(`${where} group ${i + 1}, ${(e as Error).message}`);
+    }
+  });
+  return config;
 }
 
-function checkOptions(v: unknown, where: string): Record<string, OptionValue> {
+function checkOptions(v: unknown, where: string, profile: ProfileName): Record<string, OptionValue> {
   if (v === undefined) return {};
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new MatrixConfigError(`${where}: must map option names to values`);
-  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, checkOption(k, x, where)]));
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, checkOption(k, x, where, profile)]));
 }
 
+/**
+ * Every attack.<setting> and defense.<setting> a group's cells get (the config's options, the
+ * group's, its sweep's values) against the setting tables of the group's attacks and defences:
+ * a known setting, in the range its table declares.
+ */
+function checkGroupSettings(g: MatrixGroup, global: Readonly<Record<string, OptionValue>>, at: string): void {
+  const given = new Map<string, OptionValue[]>();
+  const add = (k: string, v: OptionValue): void => void given.set(k, [...(given.get(k) ?? []), v]);
+  for (const [k, v] of Object.entries({ ...global, ...g.options })) add(k, v);
+  for (const [k, vs] of Object.entries(g.sweep ?? {})) for (const v of vs) add(k, v);
+  for (const [name, values] of given) {
+    const scope = name.startsWith('attack.') ? 'attack' : name.startsWith('defense.') ? 'defense' : null;
+    if (scope === null) continue;
+    const key = name.slice(scope.length + 1);
+    const owners = scope === 'attack' ? g.attacks.filter((a) => a !== 'clean') : g.defenses.filter((d) => d !== 'eclipse');
+    for (const owner of owners) {
+      const table = scope === 'attack' ? ATTACKS[owner as AttackName].settings : DEFENSES[owner as DefenseName].settings;
+      const who = `the ${owner} ${scope === 'attack' ? 'attack' : 'defence'}`;
+      const keys = Object.keys(table ?? {});
+      if (!table || keys.length === 0) throw new MatrixConfigError(`${at}: ${name} is set, but ${who} has no settings: give ${name} only to groups whose ${scope === 'attack' ? 'attacks' : 'defences'} have it`);
+      const spec = table[key];
+      if (!spec) throw new MatrixConfigError(`${at}: ${who} has no setting "${key}"${suggest(key, keys)}; its settings are ${keys.join(', ')}`);
+      for (const v of values) {
+        const ok = spec.kind === 'choice' ? typeof v === 'string' && (spec.choices ?? []).includes(v) : inRange(spec.kind, v, spec.min, spec.max);
+        if (!ok) throw new MatrixConfigError(`${at}: ${name} for ${who} must be ${allowedText(spec.kind, spec)}, got ${JSON.stringify(v)}`);
+      }
+    }
+  }
+}
+
+/** A config is a page of JSON; anything far larger is the wrong file. */
+const MAX_CONFIG_BYTES = 4 << 20;
+
 export async function readMatrixConfig(file: string): Promise<MatrixConfig> {
+  const st = await stat(file).catch((e: NodeJS.ErrnoException) => {
+    throw new MatrixConfigError(e.code === 'ENOENT' ? `matrix config ${file} does not exist (examples are in configs/)` : `cannot read matrix config ${file}: ${e.message}`);
+  });
+  if (st.isDirectory()) throw new MatrixConfigError(`matrix config ${file} is a folder: give the config's JSON file (examples are in configs/)`);
+  if (st.size > MAX_CONFIG_BYTES) throw new MatrixConfigError(`matrix config ${file} is ${(st.size / 2 ** 20).toFixed(0)} MiB: a config is a small JSON file (examples are in configs/), not this one`);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
     throw new MatrixConfigError(`cannot read matrix config ${file}: ${(e as Error).message}`);
   }
+  if (text.trim() === '') throw new MatrixConfigError(`matrix config ${file} is empty: it must be a JSON object with "profile" and "groups" (examples are in configs/)`);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
-    throw new MatrixConfigError(`${file} is not valid JSON: ${(e as Error).message}`);
+    // V8 quotes the text around the fault, newlines included: keep the error on one line
+    throw new MatrixConfigError(`${file} is not valid JSON: ${(e as Error).message.replace(/\s+/g, ' ')}`);
   }
   const c = parseMatrixConfig(raw, file);
   const base = dirname(resolve(file));

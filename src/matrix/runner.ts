@@ -120,10 +120,49 @@ export interface MatrixRunResult {
   failed: number;
   /** finished by another runner meanwhile */
   others: number;
+  /** unfinished cells left out of the run: the given poison file they are on is missing */
+  left?: number;
+}
+
+export class MatrixRunError extends Error {}
+
+/** The given poison file a cell is on, when that file is not there; else null. */
+export function missingPoison(cell: ResolvedCell): string | null {
+  const f = cell.spec.poisonFile;
+  return f !== undefined && !existsSync(f) ? f : null;
+}
+
+/** "the given poison file F is missing (n cells on it)", for each missing file among `cells`. */
+export function missingText(cells: readonly ResolvedCell[]): string {
+  const by = new Map<string, number>();
+  for (const c of cells) {
+    const f = missingPoison(c);
+    if (f !== null) by.set(f, (by.get(f) ?? 0) + 1);
+  }
+  const files = [...by].map(([f, n]) => `${f} (${n} cell(s))`).join(', ');
+  return `the given poison file${by.size > 1 ? 's' : ''} ${files} ${by.size > 1 ? 'are' : 'is'} missing: make ${by.size > 1 ? 'them' : 'it'} with eclipse poison from this matrix's training set, or drop ${by.size > 1 ? 'them' : 'it'} from the config's poisons to generate the attack here`;
+}
+
+/**
+ * What a run needs before it writes anything: the config's data files, and at least one cell
+ * that can run when no database holds any yet (a run on missing poisons alone would only
+ * make an empty database).
+ */
+function checkRunnable(o: MatrixRunOptions): void {
+  const d = o.config.data;
+  if (d)
+    for (const [k, f] of Object.entries(d))
+      if (!existsSync(f)) throw new MatrixRunError(`matrix ${o.config.name}: its data file "${k}" ${f} does not exist (the config's "data" names files of eclipse data import, relative to the config file)`);
+  if (existsSync(o.db)) return;
+  const cells = selectCells(expandMatrix(o.config), o.only);
+  const blocked = cells.filter((c) => missingPoison(c) !== null);
+  if (cells.length > 0 && blocked.length === cells.length)
+    throw new MatrixRunError(`matrix ${o.config.name}: none of its ${cells.length} cell(s) can run: ${missingText(blocked)}`);
 }
 
 /** Run every selected cell not yet finished (and any a dead runner left). */
 export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
+  checkRunnable(o);
   const { cells, db } = planMatrix(o);
   try {
     const ctx: CellContext = { dataDir: o.dataDir, data: o.config.data, source: o.source, artifactsDir: o.artifactsDir, device: o.device, quiet: o.quiet, log: o.log, signal: o.signal };
@@ -133,14 +172,24 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
     const st = db.status(hashes); // after the invalidation above
     const isDone = (c: PlannedCell): boolean => st.get(c.cell.hash)?.status === 'done';
     const done0 = order.filter(isDone).length;
+    // cells runOrder left out (their given poison is missing) that have no result: asked for, not run
+    const inOrder = new Set(hashes);
+    const outside = cells.filter((c) => !inOrder.has(c.cell.hash));
+    const outsideSt = db.status(outside.map((c) => c.cell.hash));
+    const left = outside.filter((c) => outsideSt.get(c.cell.hash)?.status !== 'done').length;
     const total = order.reduce((s, c) => s + (isDone(c) ? 0 : estimateSeconds(c.cell)), 0);
-    o.log(`matrix ${o.config.name}: ${order.length} cells (${done0} finished, ${order.length - done0} to run, about ${(total / 3600).toFixed(1)} h of classifier training at the ${o.config.profile} profile's rate) -> ${o.db}`);
+    o.log(`matrix ${o.config.name}: ${order.length} cells (${done0} finished, ${order.length - done0} to run, about ${(total / 3600).toFixed(1)} h of classifier training at the ${o.config.profile} profile's rate)${left ? `, ${left} left out` : ''} -> ${o.db}`);
     const progress = new Progress({ label: 'matrix', total: Math.max(1, total), showRate: false, quiet: o.quiet });
-    const res: MatrixRunResult = { ran: 0, skipped: done0, failed: 0, others: 0 };
+    const res: MatrixRunResult = { ran: 0, skipped: done0, failed: 0, others: 0, left };
+    // Each cell is tried once per run: a failed one is not claimed again in this run (it failed
+    // again and counted twice), and every later run tries it once more, however often it failed
+    // before (a cell past a retry limit would be asked for, never run, and never counted).
+    const tried = new Set<string>();
     for (;;) {
       if (o.signal?.aborted) break;
-      const hash = db.claim(hashes);
+      const hash = db.claim(hashes.filter((h) => !tried.has(h)), Infinity);
       if (hash === null) break;
+      tried.add(hash);
       const cell = byHash.get(hash)!;
       o.log(`matrix: cell ${hash} ${cell.label}`);
       const timer = setInterval(() => db.renew(hash), 60_000);
@@ -161,7 +210,7 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
         }
         res.failed++;
         db.fail(hash, (e as Error).stack ?? String(e));
-        o.log(`matrix: ${cell.label} FAILED: ${(e as Error).message} (retried once on the next run; the error is in the database)`);
+        o.log(`matrix: ${cell.label} FAILED: ${(e as Error).message} (the next run retries it; the error is in the database)`);
       } finally {
         clearInterval(timer);
       }
