@@ -75,10 +75,11 @@ for (const file of files) {
   const path = join(here, 'bad-input', `${file}.js`);
   if (!existsSync(path)) continue;
   const { rows } = (await import(pathToFileURL(path).href)) as { rows: BadInputRow[] };
-  test(`bad input: ${file} (${rows.length} rows)`, async (t) => {
+  // two rows at a time: each is a short process that mostly waits on loading libtorch
+  test(`bad input: ${file} (${rows.length} rows)`, { concurrency: 2 }, async (t) => {
     assert.ok(rows.length > 0, `${file} has no rows`);
-    for (const row of rows) {
-      await t.test(`eclipse ${row.args.join(' ')} (${row.name})`, async () => {
+    await Promise.all(rows.map((row) =>
+      t.test(`eclipse ${row.args.join(' ')} (${row.name})`, async () => {
         const tmp = makeTempDir('eclipse-bad-');
         const aside = makeTempDir('eclipse-rss-');
         try {
@@ -106,7 +107,7 @@ for (const file of files) {
           tmp.cleanup();
           aside.cleanup();
         }
-      });
-    }
+      }),
+    ));
   });
 }

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { EmAttack } from '../src/attacks/em.js';
 import { F } from '../src/engine/index.js';
 import type { ImageDataset } from '../src/data/dataset.js';
 import { loadDataset, saveDataset } from '../src/data/store.js';
@@ -203,6 +204,29 @@ test('purification: interrupted shards of other data, another denoiser, recipe o
     assert.deepEqual(readFileSync(out), before, 'nothing replaced');
     await purifyDataset(changes[0]!.ds, { recipe: { ...recipe, tStar: 50 }, checkpoint: den0, seed: 0, out, quiet: true, overwrite: true });
     assert.equal((await readSafetensors(out)).metadata.t_star, '50');
+  } finally {
+    tmp.cleanup();
+  }
+});
+
+test('poison generation (EM min-min): an interrupted generation on other data starts over and ends as a fresh one', async () => {
+  const em = (): EmAttack => new EmAttack({ profile: 'smoke', settings: { maxLoops: 2, steps: 1, trainBatch: 8, poisonBatch: 8, stopAccuracy: 0.99 } });
+  const ds = syntheticDataset({ perClass: 4, seed: 21 });
+  const other = nudged(ds, 'pixel');
+  const tmp = makeTempDir();
+  try {
+    const ctx = (dir: string, log?: (l: string) => void) => ({ workDir: join(tmp.dir, dir), quiet: true, device: 'cpu' as const, log });
+    const stop = new AbortController();
+    stop.abort(); // stops after the first loop, leaving its checkpoint
+    await assert.rejects(em().prepare(ds, 0, { ...ctx('work'), signal: stop.signal }));
+    const lines: string[] = [];
+    const again = em();
+    await again.prepare(other, 0, ctx('work', (l) => lines.push(l)));
+    assert.ok(lines.some((l) => /another generation/.test(l)), `a pixel changed: the generation starts over\n${lines.join('\n')}`);
+    assert.ok(!lines.some((l) => /resuming/.test(l)), lines.join('\n'));
+    const fresh = em();
+    await fresh.prepare(other, 0, ctx('fresh'));
+    assert.deepEqual(again.poison(other, 0).dataset.images, fresh.poison(other, 0).dataset.images, 'the same poison as a fresh generation');
   } finally {
     tmp.cleanup();
   }
