@@ -156,6 +156,12 @@ export class ResultsDb {
       if (e instanceof MatrixDbError) throw e;
       throw new MatrixDbError(`results database ${file} is damaged (${(e as Error).message}): it was left as it is; give another --db, or restore it from a copy or an exported CSV (eclipse matrix merge)`);
     }
+    // Another program's database is not ours to add tables to (an empty one becomes ours).
+    const tables = (whileBusy(() => db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all()) as { name: string }[]).map((t) => t.name);
+    if (tables.length > 0 && !['meta', 'cells', 'results'].every((t) => tables.includes(t))) {
+      db.close();
+      throw new MatrixDbError(`${file} is another program's SQLite database (its tables: ${tables.slice(0, 5).join(', ')}), not an eclipse results database: it was left as it is; give a new file for the results`);
+    }
     whileBusy(() => db.exec('PRAGMA journal_mode = WAL'));
     whileBusy(() => db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

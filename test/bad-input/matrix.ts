@@ -21,6 +21,14 @@ const writes =
 
 const run = (...more: string[]): string[] => ['matrix', 'run', 'c.json', ...more];
 
+/** A SQLite database of another program (one table, foo); node:sqlite loaded here so this file imports on any Node. */
+async function foreignDb(file: string): Promise<void> {
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(file);
+  db.exec('CREATE TABLE foo (x INTEGER); INSERT INTO foo VALUES (1);');
+  db.close();
+}
+
 /** The header of a CSV from eclipse matrix export, with no rows. */
 const EXPORT_HEADER = 'hash,label,attack,defense,architecture,seed,options,test_acc,clean_acc,seconds,finished_at,inputs,versions,extra,config\n';
 
@@ -104,6 +112,24 @@ export const rows: BadInputRow[] = [
     args: ['matrix', 'merge', 'in.csv', '--db', 'results.sqlite'],
     setup: writes(`${EXPORT_HEADER}0123456789abcdef,x,urp,none,resnet18,0,{},seventy,,1,,{},{},{},{}\n`, 'in.csv'),
     error: /in\.csv row 1 \(0123456789abcdef\) is damaged .*nothing was merged/,
+  },
+  {
+    name: "merge into another program's SQLite database",
+    args: ['matrix', 'merge', 'in.csv', '--db', 'other.db'],
+    setup: async ({ dir }) => {
+      writes(EXPORT_HEADER, 'in.csv')({ dir });
+      await foreignDb(join(dir, 'other.db'));
+    },
+    error: /other\.db is another program's SQLite database \(its tables: foo\), not an eclipse results database: it was left as it is/,
+  },
+  {
+    name: "run with --db another program's SQLite database",
+    args: run('--db', 'other.db'),
+    setup: async ({ dir }) => {
+      writes(config())({ dir });
+      await foreignDb(join(dir, 'other.db'));
+    },
+    error: /other\.db is another program's SQLite database \(its tables: foo\)/,
   },
   { name: 'merge into a text file', args: ['matrix', 'merge', 'in.csv', '--db', 'results.sqlite'], setup: ({ dir }) => (writes(EXPORT_HEADER, 'in.csv')({ dir }), writes('not a database\n', 'results.sqlite')({ dir })), error: /results\.sqlite is not (a SQLite database|an eclipse results database)/ },
 ];
