@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { Rng } from '../src/data/rng.js';
 import {
@@ -294,6 +296,58 @@ test('store: safetensors dataset round trip; invalid labels are rejected', async
     labels: { dtype: 'I64', shape: [1], data: BigInt64Array.from([5n]) },
   }, { format: 'eclipse-dataset-v1', classes: '["a","b"]' });
   await assert.rejects(loadDataset(file), (e: Error) => e.message.includes(file) && /label 5 of image 0 is outside \[0, 2\)/.test(e.message));
+});
+
+test('store: a file that is not a dataset says what it is (dtype found, folder, empty, PNG, text, npy)', async (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  const f = (n: string): string => path.join(dir, n);
+  const meta = { format: 'eclipse-dataset-v1', classes: '["a","b"]' };
+  // A PyTorch ToTensor() batch saved as is: float images in [0,1].
+  await writeSafetensors(f('float.safetensors'), {
+    images: { dtype: 'F32', shape: [2, 3, 2, 2], data: new Float32Array(24).fill(0.5) },
+    labels: { dtype: 'I64', shape: [2], data: BigInt64Array.from([0n, 1n]) },
+  }, meta);
+  await assert.rejects(loadDataset(f('float.safetensors')), /float\.safetensors: not a valid eclipse dataset: tensor "images" is F32, expected U8 \(bytes 0\.\.255\); save uint8 images/);
+  await writeSafetensors(f('flabels.safetensors'), {
+    images: { dtype: 'U8', shape: [2, 3, 2, 2], data: new Uint8Array(24) },
+    labels: { dtype: 'F32', shape: [2], data: Float32Array.from([0, 1]) },
+  }, meta);
+  await assert.rejects(loadDataset(f('flabels.safetensors')), /tensor "labels" is F32, expected I64/);
+  await writeSafetensors(f('renamed.safetensors'), { x: { dtype: 'U8', shape: [2, 3, 2, 2], data: new Uint8Array(24) } }, meta);
+  await assert.rejects(loadDataset(f('renamed.safetensors')), /tensor "images" \(U8 \[N, 3, H, W\]\) is missing \(it holds "x"\)/);
+  mkdirSync(f('folder.safetensors'));
+  await assert.rejects(loadDataset(f('folder.safetensors')), /folder\.safetensors is a folder, not a dataset file/);
+  writeFileSync(f('empty.safetensors'), '');
+  await assert.rejects(loadDataset(f('empty.safetensors')), /empty\.safetensors: the file is empty \(0 bytes\)/);
+  writeFileSync(f('image.png'), await sharp(Buffer.alloc(12), { raw: { width: 2, height: 2, channels: 3 } }).png().toBuffer());
+  await assert.rejects(loadDataset(f('image.png')), /image\.png: a PNG image, not a dataset; a dataset is a \.safetensors file/);
+  writeFileSync(f('notes.txt'), 'label,file\n0,a.png\n');
+  await assert.rejects(loadDataset(f('notes.txt')), /notes\.txt: a text file, not a dataset/);
+  writeFileSync(f('x.npy'), Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]));
+  await assert.rejects(loadDataset(f('x.npy')), /x\.npy: a NumPy \.npy array \(poisons are imported/);
+  await assert.rejects(loadDataset(f('missing.safetensors')), /missing\.safetensors: file not found/);
+});
+
+test('eclipse data <subcommand> --help prints that subcommand\'s help; data --help prints all', () => {
+  const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'eclipse.js');
+  const help = (...args: string[]): string => {
+    const r = spawnSync(process.execPath, [bin, 'data', ...args], { encoding: 'utf8', env: { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' } });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const info = help('info', '--help');
+  assert.match(info, /^eclipse data info: /);
+  assert.match(info, /eclipse data info FILE\.safetensors/);
+  assert.doesNotMatch(info, /--poisons|--perturbations|--format/, 'no import or export options in the info help');
+  const exp = help('export', '-h');
+  assert.match(exp, /eclipse data export FILE\.safetensors --format png\|cifar/);
+  assert.doesNotMatch(exp, /--poisons|--sparse-per-class/);
+  const imp = help('import', '--help');
+  assert.match(imp, /--perturbations FILE/);
+  assert.doesNotMatch(imp, /data export/);
+  const all = help('--help');
+  for (const sub of ['import', 'info', 'export']) assert.match(all, new RegExp(`eclipse data ${sub} `));
 });
 
 // ---------- augmentation ----------

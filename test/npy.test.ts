@@ -5,19 +5,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 
-import { elementAt, parseNpy, parseNpz, type NdArray } from '../src/io/npy.js';
-import { importPoisons } from '../src/data/poisonimport.js';
+import { elementAt, openNpz, parseNpy, readNpz, type NdArray } from '../src/io/npy.js';
+import { NoLabelsError, checkBoundRange, importPoisons } from '../src/data/poisonimport.js';
 import { ImageSizeError, loadImageFolder } from '../src/data/imagefolder.js';
 import { loadCifar10 } from '../src/data/cifar.js';
 import { loadDataset, saveDataset } from '../src/data/store.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
 import { subset, type ImageDataset } from '../src/data/dataset.js';
 import { findCifar, makeTempDir, syntheticDataset } from './helpers/tmp.js';
+import { bytesOf, npyBytes, zeroBomb, zipBytes } from './helpers/npy.js';
 
 const PYTHON = '/usr/bin/python3';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -60,7 +61,7 @@ function pertAt(i: number, c: number, y: number, x: number): number {
   return ((i + y + x + c) % 5) - 2;
 }
 
-test('npy: reads what numpy writes (u1/f4/f8/i4/i8, format 1.0/2.0/3.0, npz stored and deflated), refuses fortran and object arrays', { skip: noNumpy || false }, (t) => {
+test('npy: reads what numpy writes (u1/f4/f8/i4/i8, format 1.0/2.0/3.0, npz stored and deflated), refuses fortran and object arrays', { skip: noNumpy || false }, async (t) => {
   const { dir, cleanup } = makeTempDir();
   t.after(cleanup);
   py(dir, `
@@ -105,7 +106,7 @@ np.save(d + '/scalar.npy', np.float64(2.5))
   for (const v of ['v2.npy', 'v3.npy']) assert.deepEqual(values(read(v)), want, v);
   assert.deepEqual(read('scalar.npy').shape, []);
   for (const f of ['stored.npz', 'deflated.npz']) {
-    const z = parseNpz(readFileSync(join(dir, f)), f);
+    const z = await readNpz(readFileSync(join(dir, f)), f);
     const [xk, yk] = f === 'stored.npz' ? ['images', 'labels'] : ['x', 'y'];
     assert.deepEqual([...z.keys()].sort(), [xk, yk].sort());
     assert.deepEqual(values(z.get(xk)!), want, f);
@@ -116,7 +117,7 @@ np.save(d + '/scalar.npy', np.float64(2.5))
   assert.throws(() => read('bool.npy'), /bool\.npy.*dtype \|b1 is not supported/);
   assert.throws(() => parseNpy(Buffer.from('not numpy at all'), 'junk.npy'), /junk\.npy: not a \.npy file/);
   assert.throws(() => parseNpy(readFileSync(join(dir, 'u1.npy')).subarray(0, 140), 'cut.npy'), /cut\.npy: truncated/);
-  assert.throws(() => parseNpz(Buffer.from('PK but not a zip'), 'junk.npz'), /junk\.npz: not a \.npz file/);
+  await assert.rejects(readNpz(Buffer.from('PK but not a zip'), 'junk.npz'), /junk\.npz: not a \.npz file/);
 });
 
 test('import: poisoned images in every layout and dtype, labels from the npz, a labels file or the clean set; provenance recorded', { skip: noNumpy || false }, async (t) => {
@@ -247,8 +248,8 @@ np.savez(d + '/badlabels.npz', delta=p.astype(np.int64), y=np.zeros(6, np.int64)
     importPoisons({ file: f('unit.npy'), kind: 'perturbations', clean, bound: { norm: 'l2', epsilon: 0.01 } }),
     /unit\.npy: .*exceeds the requested bound L2 <= 0\.01/,
   );
-  await assert.rejects(importPoisons({ file: f('wrongn.npy'), kind: 'perturbations', clean }), /wrongn\.npy: 5 perturbations for 6 clean images/);
-  await assert.rejects(importPoisons({ file: f('wrongsize.npy'), kind: 'perturbations', clean }), /wrongsize\.npy: perturbations are 8x6 \(WxH\) but the images of .* are 7x6/);
+  await assert.rejects(importPoisons({ file: f('wrongn.npy'), kind: 'perturbations', clean }), /wrongn\.npy: shape \(5, 6, 7, 3\) does not match the clean set .* of shape \(6, 3, 6, 7\): 5 perturbations for 6 clean images/);
+  await assert.rejects(importPoisons({ file: f('wrongsize.npy'), kind: 'perturbations', clean }), /wrongsize\.npy: shape \(6, 6, 8, 3\) does not match .*: perturbations of 8x6 \(WxH\) for clean images of 7x6/);
   await assert.rejects(importPoisons({ file: f('huge.npy'), kind: 'perturbations', clean }), /huge\.npy: perturbations range over \[-400, 400\], beyond both/);
   await assert.rejects(importPoisons({ file: f('badlabels.npz'), kind: 'perturbations', clean }), /badlabels\.npz:y: label 0 of image 1 differs from the clean set's 1/);
   await assert.rejects(importPoisons({ file: f('pixel.npy'), kind: 'perturbations' }), /pixel\.npy: perturbations need the clean images/);
@@ -363,4 +364,138 @@ test('image folder: resize reads images of any size (short side to N, centre cro
   assert.equal(good.status, 0, good.stderr);
   const train = await loadDataset(join(dir, 'd', 'train.safetensors'));
   assert.deepEqual([train.n, train.height, train.width], [6, 24, 24]);
+});
+
+// ---------- bad input: headers first, shapes against the clean set, bounds in their units ----------
+
+/** Run the CLI with its peak resident memory (MiB) measured on exit (test/helpers/maxrss.ts). */
+function runMeasured(dir: string, args: string[]): { code: number; err: string; rssMb: number } {
+  const rssFile = join(dir, '.maxrss');
+  const preload = join(root, 'dist', 'test', 'helpers', 'maxrss.js');
+  const r = spawnSync(process.execPath, ['--import', pathToFileURL(preload).href, bin, ...args, '--threads', '1'], {
+    cwd: dir, encoding: 'utf8', env: { ...process.env, ECLIPSE_MAXRSS_FILE: rssFile, ECLIPSE_QUIET_NODE_WARNING: '1' },
+  });
+  const rssMb = Number(readFileSync(rssFile, 'utf8')) / 1024;
+  rmSync(rssFile);
+  return { code: r.status ?? -1, err: r.stderr, rssMb };
+}
+
+/** 80,000 CIFAR-sized images of zeros (245 MB) with their labels, deflated into about 240 KB. */
+function bombNpz(): Buffer {
+  const n = 80_000;
+  const head = npyBytes('|u1', [n, 32, 32, 3]);
+  const size = head.length + n * 3072;
+  return zipBytes([
+    { name: 'x.npy', deflated: zeroBomb(head, size), size },
+    { name: 'y.npy', data: npyBytes('<i8', [n], bytesOf(new BigInt64Array(n))), deflate: true },
+  ]);
+}
+
+test('npz: member headers are read before anything is inflated, and a member never inflates past what its header implies', async (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  // The command line: refused on the header against the clean set, at the memory of a tiny import
+  // (before, the whole member was inflated first: 946 MB for this 245 MB one).
+  await saveDataset(syntheticDataset({ perClass: 2 }), join(dir, 'clean.safetensors'));
+  const bomb = bombNpz();
+  assert.ok(bomb.length < 300_000, `the bomb is ${bomb.length} bytes`);
+  writeFileSync(join(dir, 'bomb.npz'), bomb);
+  const small = new Uint8Array(6 * 3072);
+  writeFileSync(join(dir, 'ok.npy'), npyBytes('|u1', [6, 32, 32, 3], small));
+  const base = runMeasured(dir, ['data', 'import', '--poisons', 'ok.npy', '--clean', 'clean.safetensors', '--out', 'ok.safetensors']);
+  assert.equal(base.code, 0, base.err);
+  const r = runMeasured(dir, ['data', 'import', '--poisons', 'bomb.npz', '--clean', 'clean.safetensors', '--out', 'b.safetensors']);
+  assert.ok(r.rssMb < base.rssMb + 64, `peak ${r.rssMb.toFixed(0)} MB against ${base.rssMb.toFixed(0)} MB for a 6-image import`);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /bomb\.npz:x: shape \(80000, 32, 32, 3\) does not match the clean set clean\.safetensors of shape \(6, 3, 32, 32\): 80000 poisoned images for 6 clean images/);
+  assert.ok(!existsSync(join(dir, 'b.safetensors')));
+
+  // Opening reads the headers only: no 245 MB buffer appears.
+  const before = process.memoryUsage().arrayBuffers;
+  const members = await openNpz(bomb, 'bomb.npz');
+  assert.ok(process.memoryUsage().arrayBuffers - before < 16 * 2 ** 20, 'opening inflates only the headers');
+  assert.deepEqual(members.get('x')!.header.shape, [80_000, 32, 32, 3]);
+  assert.equal(members.get('x')!.header.dataBytes, 80_000 * 3072);
+
+  // A header that understates the member: inflation stops past the size it implies.
+  const h6 = npyBytes('|u1', [6, 32, 32, 3]);
+  const liar = zipBytes([{ name: 'x.npy', deflated: zeroBomb(h6, 64 * 2 ** 20), size: h6.length + 6 * 3072 }]);
+  const lm = (await openNpz(liar, 'liar.npz')).get('x')!;
+  await assert.rejects(lm.load(), /liar\.npz:x\.npy: inflates past the 18560 bytes its \.npy header implies \(shape \(6, 32, 32, 3\) of \|u1\); the archive is corrupt or a zip bomb/);
+  // A zip directory that disagrees with the header is refused before inflating anything.
+  const dirLiar = zipBytes([{ name: 'x.npy', deflated: zeroBomb(h6, 64 * 2 ** 20), size: 64 * 2 ** 20 }]);
+  await assert.rejects(openNpz(dirLiar, 'dir.npz'), /dir\.npz:x\.npy: the zip directory says 67108864 bytes but its \.npy header implies 18560/);
+  // Short members and corrupt streams name the member.
+  const short = zipBytes([{ name: 'x.npy', deflated: zeroBomb(h6, 1000), size: h6.length + 6 * 3072 }]);
+  await assert.rejects((await openNpz(short, 's.npz')).get('x')!.load(), /s\.npz:x\.npy: inflates to 1000 bytes, short of the 18560/);
+  const corrupt = zipBytes([{ name: 'x.npy', deflated: Buffer.from([0xff, 0xff, 0xff, 0xff]), size: 200 }]);
+  await assert.rejects(openNpz(corrupt, 'c.npz'), /c\.npz:x\.npy: cannot inflate \(/);
+  const good = zipBytes([{ name: 'x.npy', data: npyBytes('<i4', [3], bytesOf(Int32Array.from([7, -1, 2]))), deflate: true }]);
+  assert.deepEqual(Array.from((await readNpz(good, 'g.npz')).get('x')!.data, Number), [7, -1, 2]);
+  await assert.rejects(readNpz(Buffer.alloc(0), 'empty.npz'), /empty\.npz: the file is empty/);
+});
+
+test('import: poisoned images must match the clean set (count, size, channels, labels), named with both shapes', async (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  const clean = syntheticDataset({ classes: ['a', 'b'], perClass: 3, height: 8, width: 8, seed: 3 });
+  const f = (n: string) => join(dir, n);
+  const u1 = (shape: number[]) => npyBytes('|u1', shape, new Uint8Array(shape.reduce((a, b) => a * b, 1)).fill(9));
+  writeFileSync(f('small.npy'), u1([6, 4, 4, 3]));
+  writeFileSync(f('fewer.npy'), u1([5, 8, 8, 3]));
+  writeFileSync(f('gray.npy'), u1([6, 8, 8, 1]));
+  writeFileSync(f('flat.npy'), u1([6, 8, 8]));
+  writeFileSync(f('fine.npy'), u1([6, 3, 8, 8]));
+  writeFileSync(f('labels.npy'), npyBytes('<i8', [6], bytesOf(BigInt64Array.from([1n, 1n, 0n, 1n, 0n, 1n]))));
+  const o = { kind: 'images' as const, clean, cleanPath: 'clean.safetensors' };
+  await assert.rejects(importPoisons({ file: f('small.npy'), ...o }), /small\.npy: shape \(6, 4, 4, 3\) does not match the clean set clean\.safetensors of shape \(6, 3, 8, 8\): poisoned images of 4x4 \(WxH\) for clean images of 8x8/);
+  // Fewer images than the clean set: the count is the problem, not the labels.
+  await assert.rejects(importPoisons({ file: f('fewer.npy'), ...o }), (e: Error) => /fewer\.npy: shape \(5, 8, 8, 3\) does not match .*: 5 poisoned images for 6 clean images/.test(e.message) && !/no labels/.test(e.message));
+  await assert.rejects(importPoisons({ file: f('gray.npy'), ...o }), /gray\.npy: shape \(6, 8, 8, 1\) has no axis of 3 colour channels; expected \(6, 3, 8, 8\) or \(6, 8, 8, 3\) like the clean set clean\.safetensors/);
+  await assert.rejects(importPoisons({ file: f('flat.npy'), ...o }), /flat\.npy: shape \(6, 8, 8\) is not 4-D; expected \(6, 3, 8, 8\)/);
+  await assert.rejects(importPoisons({ file: f('fine.npy'), labelsFile: f('labels.npy'), ...o }), /labels\.npy.*: label 1 of image 0 differs from the clean set's 0 .*other images or another order/);
+  const ok = await importPoisons({ file: f('fine.npy'), ...o });
+  assert.equal(ok.dataset.n, 6);
+  // Without a clean set and without labels, the library's fix names both ways to give them.
+  await assert.rejects(importPoisons({ file: f('fine.npy'), kind: 'images' }), (e: Error) => e instanceof NoLabelsError && /give a labels file .* or the clean set/.test(e.message));
+});
+
+test('import: an epsilon that bounds nothing is refused in its units (L_inf above 1, L2 above the image\'s size), before the file is read', async (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  const clean = syntheticDataset({ classes: ['a', 'b'], perClass: 3, height: 6, width: 7, seed: 5 });
+  const f = (n: string) => join(dir, n);
+  const delta = new BigInt64Array(6 * 6 * 7 * 3).fill(1n);
+  writeFileSync(f('delta.npy'), npyBytes('<i8', [6, 6, 7, 3], bytesOf(delta)));
+  const o = { file: f('delta.npy'), kind: 'perturbations' as const, clean };
+  await assert.rejects(importPoisons({ ...o, bound: { norm: 'linf', epsilon: 8 } }), /delta\.npy: bound: epsilon 8 is above 1, so the L_inf bound would accept any perturbation: epsilon is in \[0,1\] pixel units; did you mean 8\/255\?/);
+  // sqrt(3*6*7) = 11.2: an L2 bound above it is met by any perturbation of a 6x7 image.
+  await assert.rejects(importPoisons({ ...o, bound: { norm: 'l2', epsilon: 128 } }), /epsilon 128 is above 11\.22497, the L2 size of moving all 126 values .*did you mean 128\/255\?/);
+  assert.equal((await importPoisons({ ...o, bound: { norm: 'l2', epsilon: 0.5 } })).dataset.meta.bounds_checked, 'L2 <= 0.5');
+  assert.equal((await importPoisons({ ...o, bound: { norm: 'linf', epsilon: 1 / 255 } })).dataset.meta.linf_max, '1');
+  // The range is checked before the file: a missing file is not reached.
+  await assert.rejects(importPoisons({ ...o, file: f('absent.npy'), bound: { norm: 'linf', epsilon: 8 } }), /did you mean 8\/255/);
+  assert.throws(() => checkBoundRange({ norm: 'linf', epsilon: 300 }, null, 'b'), (e: Error) => /above 1/.test(e.message) && !/did you mean/.test(e.message));
+
+  // The command line: --eps 8 is refused and nothing is written.
+  await saveDataset(clean, f('clean.safetensors'));
+  const r = spawnSync(process.execPath, [bin, 'data', 'import', '--perturbations', 'delta.npy', '--clean', 'clean.safetensors', '--eps', '8', '--out', 'p.safetensors', '--threads', '1'], { cwd: dir, encoding: 'utf8' });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--eps 8: epsilon 8 is above 1.*did you mean 8\/255\?/);
+  assert.ok(!existsSync(f('p.safetensors')));
+});
+
+test('eclipse scan / data import on an .npy without labels: the fix is each command\'s own option', async (t) => {
+  const { dir, cleanup } = makeTempDir();
+  t.after(cleanup);
+  writeFileSync(join(dir, 'x.npy'), npyBytes('|u1', [4, 8, 8, 3], new Uint8Array(4 * 192)));
+  const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args, '--threads', '1'], { cwd: dir, encoding: 'utf8', env: { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' } });
+  const scan = run(['scan', 'x.npy']);
+  assert.notEqual(scan.status, 0);
+  assert.match(scan.stderr, /^eclipse scan: error: x\.npy: no labels: the file has no labels\/.* array; pass --labels FILE/m);
+  assert.doesNotMatch(scan.stderr, /clean set|--clean/, 'scan takes no clean set');
+  const imp = run(['data', 'import', '--poisons', 'x.npy', '--out', 'o.safetensors']);
+  assert.notEqual(imp.status, 0);
+  assert.match(imp.stderr, /x\.npy: no labels: .*; pass --labels FILE .*, or --clean FILE/);
+  assert.deepEqual(readdirSync(dir).sort(), ['x.npy']);
 });

@@ -6,16 +6,15 @@ import { basename, dirname, join } from 'node:path';
 import { classCounts, type ImageDataset } from '../data/dataset.js';
 import { exportCifarBinary } from '../data/cifar.js';
 import { ImageSizeError, exportPngFolder } from '../data/imagefolder.js';
-import { importPoisons, type ArrayLayout, type PerturbationUnits, type PoisonKind } from '../data/poisonimport.js';
+import { NoLabelsError, checkBoundRange, importPoisons, type ArrayLayout, type PerturbationUnits, type PoisonKind } from '../data/poisonimport.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir, preparedFiles } from '../data/prepare.js';
 import { loadDataset, saveDataset } from '../data/store.js';
 import { parseEpsilon, type PerturbationBound, type Quantization } from '../attacks/types.js';
 import { classifierProfile } from '../profiles.js';
-import { COMMON_HELP, UsageError, int, parse, profileOf, required, str, type Flags } from './args.js';
+import { COMMON_HELP, UsageError, int, parse, profileOf, required, str, unknownCommand, type Flags } from './args.js';
 
-export const DATA_HELP = `eclipse data <import|info|export>
-
-  eclipse data import [--source PATH | --folder PATH] [--out DIR]
+// Each subcommand has its own help; \`eclipse data --help\` shows them all.
+const IMPORT_USAGE = `  eclipse data import [--source PATH | --folder PATH] [--out DIR]
       Read CIFAR-10 (official binary release, .tar.gz or folder; default $ECLIPSE_CIFAR10 or
       ../shared/datasets/cifar-10-binary.tar.gz) or an image folder (root/train/<class>/*.png|jpg,
       root/test/<class>/...) and write DIR/train.safetensors, DIR/test.safetensors and
@@ -40,14 +39,39 @@ export const DATA_HELP = `eclipse data <import|info|export>
       --eps EPS [--norm linf|l2]  bound to check (e.g. 8/255; norm default linf)
       --quantization round|floor  8-bit rounding (default round)
       --out FILE            default data/cifar10-<profile>/imported-<name>.safetensors
-      --overwrite           replace an existing --out file
+      --overwrite           replace an existing --out file`;
 
-  eclipse data info FILE.safetensors
-      Images, size, classes and counts, provenance metadata.
+const INFO_USAGE = `  eclipse data info FILE.safetensors [FILE ...]
+      Images, size, classes and counts, provenance metadata.`;
 
-  eclipse data export FILE.safetensors --format png|cifar --out DIR [--overwrite]
-      PNG folder (DIR/<class>/<index>.png) or CIFAR-10 binary files.
+const EXPORT_USAGE = `  eclipse data export FILE.safetensors --format png|cifar --out DIR [--overwrite]
+      PNG folder (DIR/<class>/<index>.png) or CIFAR-10 binary files.`;
+
+export const DATA_IMPORT_HELP = `eclipse data import: bring CIFAR-10, an image folder or poisons made elsewhere in
+
+${IMPORT_USAGE}
 ${COMMON_HELP}`;
+
+export const DATA_INFO_HELP = `eclipse data info: what a dataset file holds
+
+${INFO_USAGE}
+${COMMON_HELP}`;
+
+export const DATA_EXPORT_HELP = `eclipse data export: a dataset file as PNG images or CIFAR-10 binary files
+
+${EXPORT_USAGE}
+${COMMON_HELP}`;
+
+export const DATA_HELP = `eclipse data <import|info|export>   (eclipse data <subcommand> --help for one)
+
+${IMPORT_USAGE}
+
+${INFO_USAGE}
+
+${EXPORT_USAGE}
+${COMMON_HELP}`;
+
+const SUB_HELP: Record<string, string> = { import: DATA_IMPORT_HELP, info: DATA_INFO_HELP, export: DATA_EXPORT_HELP };
 
 export const defaultDataDir = (profile: string): string => join('data', `cifar10-${profile}`);
 
@@ -68,6 +92,7 @@ export async function dataCommand(argv: string[]): Promise<void> {
     console.log(DATA_HELP);
     return;
   }
+  if (!(sub in SUB_HELP)) throw unknownCommand('data', sub, Object.keys(SUB_HELP));
   const { flags, positionals } = parse(rest, {
     source: { type: 'string' },
     folder: { type: 'string' },
@@ -90,7 +115,7 @@ export async function dataCommand(argv: string[]): Promise<void> {
     quantization: { type: 'string' },
   });
   if (flags.help) {
-    console.log(DATA_HELP);
+    console.log(SUB_HELP[sub]);
     return;
   }
   if (sub === 'import' && (flags.poisons !== undefined || flags.perturbations !== undefined)) {
@@ -134,15 +159,15 @@ export async function dataCommand(argv: string[]): Promise<void> {
     const file = positionals[0];
     if (!file) throw new UsageError('eclipse data export needs a dataset file (.safetensors)');
     const out = required(flags, 'out', 'the folder to write');
-    const format = str(flags, 'format') ?? 'png';
+    // The format is checked before the dataset is read: a typo costs nothing.
+    const format = choice(flags, 'format', ['png', 'cifar'] as const) ?? 'png';
     const ds = await loadDataset(file);
     if (format === 'png') await exportPngFolder(ds, out, { overwrite: Boolean(flags.overwrite) });
-    else if (format === 'cifar') await exportCifarBinary(ds, out, { overwrite: Boolean(flags.overwrite), split: ds.meta.role === 'train' ? 'train' : 'test' });
-    else throw new UsageError(`--format must be png or cifar (got "${format}")`);
+    else await exportCifarBinary(ds, out, { overwrite: Boolean(flags.overwrite), split: ds.meta.role === 'train' ? 'train' : 'test' });
     console.log(`wrote ${ds.n} images to ${out} (${format})`);
     return;
   }
-  throw new UsageError(`unknown data command "${sub}"\n\n${DATA_HELP}`);
+  throw unknownCommand('data', sub, Object.keys(SUB_HELP));
 }
 
 function choice<T extends string>(flags: Flags, name: string, options: readonly T[]): T | undefined {
@@ -174,13 +199,15 @@ async function importPoisonsCommand(flags: Flags): Promise<void> {
   if (epsText !== undefined) {
     try {
       bound = { norm: norm ?? 'linf', epsilon: parseEpsilon(epsText) };
+      // The image size is not known yet: L_inf's range is checked now, L2's by importPoisons.
+      checkBoundRange(bound, null, `--eps ${epsText}`);
     } catch (e) {
-      throw new UsageError(`--eps: ${(e as Error).message}`);
+      throw new UsageError((e as Error).message.replace(/^(?!--eps)/, '--eps: '));
     }
   }
   const out = str(flags, 'out') ?? join(dir, `imported-${basename(file).replace(/\.(npy|npz|safetensors)$/i, '')}.safetensors`);
   if (existsSync(out) && !flags.overwrite) throw new UsageError(`${out} already exists (pass --overwrite to replace it, or another --out)`);
-  const { dataset, assumed } = await importPoisons({
+  const imported = await importPoisons({
     file,
     kind,
     key: str(flags, 'key'),
@@ -191,7 +218,13 @@ async function importPoisonsCommand(flags: Flags): Promise<void> {
     layout: choice<ArrayLayout>(flags, 'layout', ['nchw', 'nhwc']),
     bound,
     quantization: choice<Quantization>(flags, 'quantization', ['round', 'floor']),
+  }).catch((e: unknown) => {
+    if (e instanceof NoLabelsError) {
+      throw new Error(`${e.file}: ${e.problem}; pass --labels FILE (one integer per image), or --clean FILE with the clean set the poisons were made from (same count and order)`, { cause: e });
+    }
+    throw e;
   });
+  const { dataset, assumed } = imported;
   for (const a of assumed) console.error(`assumed: ${a}`);
   await mkdir(dirname(out), { recursive: true });
   await saveDataset(dataset, out, { hint: 'pass --out <file> in a writable directory' });

@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 
 import type { ImageDataset } from '../data/dataset.js';
 import { loadImageFolder } from '../data/imagefolder.js';
-import { importPoisons } from '../data/poisonimport.js';
+import { NoLabelsError, importPoisons } from '../data/poisonimport.js';
 import { loadDataset } from '../data/store.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { scanDataset, type ScanResult } from '../scan/scan.js';
@@ -30,9 +30,17 @@ ${COMMON_HELP}`;
 
 /** Any dataset the data commands read. */
 export async function readAnyDataset(path: string, f: Flags): Promise<ImageDataset> {
-  if (!existsSync(path)) throw new Error(`${path} does not exist`);
+  if (!existsSync(path)) throw new Error(`${path} does not exist: give a dataset (.safetensors), an image folder or .tar.gz, or .npy/.npz images`);
   if (statSync(path).isDirectory() || /\.(tar\.gz|tgz|tar)$/.test(path)) return loadImageFolder(path, { resize: int(f, 'resize', 1) });
-  if (/\.(npy|npz)$/.test(path)) return (await importPoisons({ file: path, kind: 'images', labelsFile: str(f, 'labels') })).dataset;
+  if (/\.(npy|npz)$/.test(path)) {
+    try {
+      return (await importPoisons({ file: path, kind: 'images', labelsFile: str(f, 'labels') })).dataset;
+    } catch (e) {
+      // The library's fix names a clean set, which scan does not take: its fix is --labels.
+      if (e instanceof NoLabelsError) throw new Error(`${e.file}: ${e.problem}; pass --labels FILE (a .npy of one integer label per image)`, { cause: e });
+      throw e;
+    }
+  }
   return loadDataset(path);
 }
 
@@ -58,10 +66,12 @@ export async function scanCommand(argv: string[]): Promise<void> {
   const path = positionals[0];
   if (!path) throw new UsageError('give the dataset to scan: eclipse scan DATA');
   const rt = runtimeFrom(flags);
+  // The output is checked before the data is read and scanned: a file in its place fails at once.
+  const out = str(flags, 'out') ?? `${path.replace(/\.(safetensors|npy|npz|tar\.gz|tgz)$/, '').replace(/\/$/, '')}-scan`;
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new Error(`the scan's output folder ${out} is a file: give another --out`);
   const data = await readAnyDataset(path, flags);
   const pool = str(flags, 'pool');
   const r = scanDataset(data, { trusted: pool ? await readAnyDataset(pool, flags) : undefined, seed: rt.seed, device: rt.device, log: flags.quiet ? undefined : (m) => console.error(m) });
-  const out = str(flags, 'out') ?? `${path.replace(/\.(safetensors|npy|npz|tar\.gz|tgz)$/, '').replace(/\/$/, '')}-scan`;
   await writeScan(r, out, basename(path));
   console.log(formatScan(r));
   console.log(`scan written to ${join(out, 'scan.json')} and scan.html`);

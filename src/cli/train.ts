@@ -208,13 +208,38 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const ckpt = required(flags, 'checkpoint', 'a checkpoint.safetensors written by eclipse train');
   const profile = profileOf(flags);
   const rt = runtimeFrom(flags);
+  // The checkpoint is checked before the test set is read (or CIFAR-10 imported): a wrong file
+  // fails at once, with what it is rather than a list of the tensors it lacks.
+  const { readSafetensors } = await import('../io/safetensors.js');
+  const { CHECKPOINT_FORMAT } = await import('../nn/checkpoint.js');
+  const { DATASET_FORMAT, sniff } = await import('../data/store.js');
+  const takes = 'eval takes a classifier checkpoint written by eclipse train';
+  const file = await readSafetensors(ckpt).catch(async (e: unknown) => {
+    const kind = /not a valid safetensors file/.test((e as Error).message) ? await sniff(ckpt) : null;
+    throw new Error(`${kind ? `${ckpt}: ${kind}, not a checkpoint` : (e as Error).message}; ${takes}`, { cause: e });
+  });
+  const meta = file.metadata;
+  if (meta.format === DATASET_FORMAT) throw new Error(`${ckpt} is a dataset, not a checkpoint: ${takes} (--checkpoint), and the images to test go to --test`);
+  if (meta.kind !== undefined && meta.kind !== 'classifier') throw new Error(`${ckpt}: this is a ${meta.kind} checkpoint (kind=${meta.kind}): ${takes}`);
+  // Files of other tools (no eclipse format) are tried as a ResNet-18; our own jobs' checkpoints name their model.
+  if (meta.format === CHECKPOINT_FORMAT && meta.model === undefined) throw new Error(`${ckpt}: this checkpoint names no model, so another job wrote it (an attack's surrogate?): ${takes}`);
   const test = str(flags, 'test')
     ? await loadDataset(str(flags, 'test')!)
     : (await datasetsFrom({ ...flags, train: undefined }, profile, flags.quiet === true)).test;
-  const { readCheckpointMetadata } = await import('../nn/checkpoint.js');
-  const meta = await readCheckpointMetadata(ckpt);
   const model = createClassifier(meta.model ?? 'resnet18', { width: Number(meta.width ?? 64), numClasses: test.classes.length, device: rt.device });
-  await loadCheckpoint(ckpt, { model });
+  // A head of another size means other classes: say so in classes, not tensor shapes.
+  for (const [name, t] of model.stateDict()) {
+    const f = file.tensors[name];
+    const k = test.classes.length;
+    if (!f || t.shape[0] !== k || f.shape[0] === k || f.shape.length !== t.shape.length || f.shape.slice(1).join() !== t.shape.slice(1).join()) continue;
+    model.dispose();
+    const testName = str(flags, 'test') ?? `of profile ${profile}`;
+    throw new Error(`${ckpt}: the classifier tells ${f.shape[0]} classes apart but the test set ${testName} has ${k} (${test.classes.join(', ')}); test it on images of the classes it was trained on`);
+  }
+  await loadCheckpoint(ckpt, { model }).catch((e: unknown) => {
+    model.dispose();
+    throw e;
+  });
   model.to(undefined, 'channels_last');
   const { acc, loss } = evaluate(model, test, { device: rt.device, channelsLast: true });
   model.dispose();

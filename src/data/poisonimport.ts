@@ -5,7 +5,9 @@
 // dataset's metadata, together with what had to be assumed, so a result can be traced back.
 
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import * as path from 'node:path';
 
 import { BaseAttack } from '../attacks/base.js';
@@ -14,8 +16,8 @@ import {
   type DatasetShape, type PerturbationBound, type PerturbationGenerator, type Quantization,
 } from '../attacks/types.js';
 import { perturbationStats } from '../metrics/perturbation.js';
-import { elementAt, parseNpy, parseNpz, type NdArray } from '../io/npy.js';
-import { readSafetensors, type Tensor } from '../io/safetensors.js';
+import { elementAt, openNpyFile, openNpz, type NdArray, type NpyDtype } from '../io/npy.js';
+import { decodeSafetensors, type Tensor } from '../io/safetensors.js';
 import { CIFAR10_CLASSES } from './cifar.js';
 import { imageSize, validateDataset, type ImageDataset } from './dataset.js';
 
@@ -59,25 +61,94 @@ export const LABEL_KEYS: readonly string[] = ['labels', 'label', 'targets', 'tar
 /** Names tried, in order, when a file holds several 4-D arrays. */
 const DATA_KEYS: readonly string[] = ['images', 'data', 'x', 'poisons', 'poison', 'perturbations', 'perturbation', 'delta', 'noise'];
 
-/** The arrays of one file, by name ('' for a bare .npy). */
-async function readArrays(file: string): Promise<{ arrays: Map<string, NdArray>; bytes: Buffer }> {
+/**
+ * The file has no labels and none were given. The fix (a labels file, or the clean set the poisons
+ * were made from) is for the caller to name in its own terms, so the problem is kept apart.
+ */
+export class NoLabelsError extends Error {
+  constructor(
+    readonly file: string,
+    /** what is wrong, without the fix */
+    readonly problem: string,
+  ) {
+    super(`${file}: ${problem}; give a labels file (one integer per image) or the clean set the poisons were made from`);
+  }
+}
+
+/** One array of a file, known by its header (dtype, shape) until it is loaded. */
+interface ArrayRef {
+  /** 'b1': a boolean safetensors tensor, never data we read */
+  dtype: NpyDtype | 'b1';
+  shape: number[];
+  /** bytes its data takes once loaded */
+  bytes: number;
+  load(): Promise<NdArray>;
+}
+
+interface OpenedFile {
+  /** by name ('' for a bare .npy) */
+  arrays: Map<string, ArrayRef>;
+  /** sha256 of the file's bytes, for provenance */
+  sha256(): Promise<string>;
+}
+
+function readError(file: string, e: unknown): Error {
+  const code = (e as { code?: string }).code;
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' ? 'permission denied' : String(e);
+  return new Error(`${file}: cannot read (${why})`, { cause: e });
+}
+
+function hashFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(file).on('data', (c) => h.update(c)).on('error', (e) => reject(readError(file, e))).on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+const DTYPE_BYTES: Record<NpyDtype | 'b1', number> = { u1: 1, f4: 4, f8: 8, i4: 4, i8: 8, b1: 1 };
+const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * The arrays of one file, by their headers: nothing large is read or inflated until an array's
+ * load(), so its shape and dtype are checked first (a compressed .npz can inflate to far more
+ * than its size on disk).
+ */
+async function openArrays(file: string): Promise<OpenedFile> {
+  const ext = path.extname(file).toLowerCase();
+  if (ext !== '.npy' && ext !== '.npz' && ext !== '.safetensors') {
+    throw new Error(`${file}: unknown file type "${ext}"; poisons are read from .npy, .npz or .safetensors files`);
+  }
+  if (ext === '.npy') {
+    let m;
+    try {
+      m = await openNpyFile(file);
+    } catch (e) {
+      throw (e as { code?: string }).code !== undefined ? readError(file, e) : e;
+    }
+    const ref: ArrayRef = { dtype: m.header.dtype, shape: m.header.shape, bytes: m.header.dataBytes, load: m.load };
+    return { arrays: new Map([['', ref]]), sha256: () => hashFile(file) };
+  }
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    throw new Error(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : String(e)})`, { cause: e });
+    throw readError(file, e);
   }
-  const ext = path.extname(file).toLowerCase();
-  if (ext === '.npy') return { arrays: new Map([['', parseNpy(bytes, file)]]), bytes };
-  if (ext === '.npz') return { arrays: parseNpz(bytes, file), bytes };
-  if (ext === '.safetensors') {
-    const { tensors } = await readSafetensors(file);
-    const arrays = new Map<string, NdArray>();
-    for (const [name, t] of Object.entries(tensors)) arrays.set(name, fromTensor(t, `${file}:${name}`));
-    return { arrays, bytes };
+  const digest = async (): Promise<string> => sha256(bytes);
+  const arrays = new Map<string, ArrayRef>();
+  if (ext === '.npz') {
+    for (const [name, m] of await openNpz(bytes, file)) {
+      arrays.set(name, { dtype: m.header.dtype, shape: m.header.shape, bytes: m.header.dataBytes, load: m.load });
+    }
+    return { arrays, sha256: digest };
   }
-  throw new Error(`${file}: unknown file type "${ext}"; poisons are read from .npy, .npz or .safetensors files`);
+  // safetensors: not compressed, so the file's size is its arrays' size.
+  const { tensors } = decodeSafetensors(bytes, file);
+  for (const [name, t] of Object.entries(tensors)) {
+    const dtype = ({ U8: 'u1', F32: 'f4', F64: 'f8', I32: 'i4', I64: 'i8', BOOL: 'b1' } as const)[t.dtype];
+    arrays.set(name, { dtype, shape: t.shape, bytes: t.data.byteLength, load: async () => fromTensor(t, `${file}:${name}`) });
+  }
+  return { arrays, sha256: digest };
 }
 
 function fromTensor(t: Tensor, where: string): NdArray {
@@ -93,7 +164,7 @@ function fromTensor(t: Tensor, where: string): NdArray {
 
 const where = (file: string, key: string): string => (key ? `${file}:${key}` : file);
 
-function pickData(arrays: Map<string, NdArray>, file: string, key: string | undefined, assumed: string[]): string {
+function pickData(arrays: Map<string, ArrayRef>, file: string, key: string | undefined, assumed: string[]): string {
   const names = [...arrays.keys()];
   if (key !== undefined) {
     if (!arrays.has(key)) throw new Error(`${file}: no array named "${key}" (it holds: ${names.join(', ')})`);
@@ -110,16 +181,23 @@ function pickData(arrays: Map<string, NdArray>, file: string, key: string | unde
   throw new Error(`${file}: cannot tell which array holds the images (${fourD.length ? `4-D arrays: ${fourD.join(', ')}` : `no 4-D array among ${names.join(', ')}`}); name the array to read`);
 }
 
-function labelKeyOf(arrays: Map<string, NdArray>, exclude: string): string | undefined {
+function labelKeyOf(arrays: Map<string, ArrayRef>, exclude: string): string | undefined {
   return LABEL_KEYS.find((k) => k !== exclude && arrays.has(k));
+}
+
+const DTYPE_NAMES: Record<NpyDtype | 'b1', string> = { u1: 'uint8', f4: 'float32', f8: 'float64', i4: 'int32', i8: 'int64', b1: 'bool' };
+
+/** A labels array's header: one integer per image (checked before it is loaded). */
+function checkLabels(a: { dtype: NpyDtype | 'b1'; shape: readonly number[] }, n: number, at: string): void {
+  if (a.shape.length !== 1 || a.shape[0] !== n) {
+    throw new Error(`${at}: labels have shape (${a.shape.join(', ')}), expected (${n},), one per image`);
+  }
+  if (a.dtype === 'f4' || a.dtype === 'f8' || a.dtype === 'b1') throw new Error(`${at}: labels are ${DTYPE_NAMES[a.dtype]}; save them as integers (e.g. y.astype(np.int64))`);
 }
 
 /** Integer labels of length n from a 1-D array. */
 function toLabels(a: NdArray, n: number, at: string): Int32Array {
-  if (a.shape.length !== 1 || a.shape[0] !== n) {
-    throw new Error(`${at}: labels have shape (${a.shape.join(', ')}), expected (${n},), one per image`);
-  }
-  if (a.dtype === 'f4' || a.dtype === 'f8') throw new Error(`${at}: labels are ${a.dtype === 'f4' ? 'float32' : 'float64'}; save them as integers (e.g. y.astype(np.int64))`);
+  checkLabels(a, n, at);
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const y = elementAt(a, i);
@@ -159,9 +237,19 @@ interface Geometry {
   detected: boolean;
 }
 
-function geometryOf(a: NdArray, at: string, layout: ArrayLayout | undefined): Geometry {
-  const s = a.shape;
-  if (s.length !== 4) throw new Error(`${at}: shape (${s.join(', ')}) is not 4-D; expected (N, 3, H, W) or (N, H, W, 3)`);
+/** The clean set an array must match, and its name in errors. */
+interface CleanRef {
+  ds: ImageDataset;
+  name: string;
+}
+
+function geometryOf(s: readonly number[], at: string, layout: ArrayLayout | undefined, clean?: CleanRef): Geometry {
+  // With a clean set the expected shape is known exactly: say it, so the two shapes are side by side.
+  const c0 = clean?.ds;
+  const expected = c0
+    ? `expected (${c0.n}, 3, ${c0.height}, ${c0.width}) or (${c0.n}, ${c0.height}, ${c0.width}, 3) like the clean set ${clean!.name}`
+    : 'expected (N, 3, H, W) or (N, H, W, 3)';
+  if (s.length !== 4) throw new Error(`${at}: shape (${s.join(', ')}) is not 4-D; ${expected}`);
   const [n, d1, , d3] = s;
   let l: ArrayLayout;
   let detected = false;
@@ -169,13 +257,44 @@ function geometryOf(a: NdArray, at: string, layout: ArrayLayout | undefined): Ge
   else if (d1 === 3 && d3 !== 3) l = 'nchw';
   else if (d3 === 3 && d1 !== 3) l = 'nhwc';
   else if (d1 === 3 && d3 === 3) throw new Error(`${at}: shape (${s.join(', ')}) could be NCHW or NHWC; state the layout`);
-  else throw new Error(`${at}: shape (${s.join(', ')}) has no axis of 3 colour channels; expected (N, 3, H, W) or (N, H, W, 3)`);
+  else throw new Error(`${at}: shape (${s.join(', ')}) has no axis of 3 colour channels; ${expected}`);
   if (layout === undefined) detected = true;
   const c = l === 'nchw' ? d1 : d3;
   if (c !== 3) throw new Error(`${at}: layout ${l.toUpperCase()} gives ${c} channels for shape (${s.join(', ')}); images need 3`);
   const [height, width] = l === 'nchw' ? [s[2], s[3]] : [s[1], s[2]];
   if (height <= 0 || width <= 0) throw new Error(`${at}: shape (${s.join(', ')}) has an empty image size`);
   return { n, height, width, layout: l, detected };
+}
+
+/** Poisons are the clean images, changed: count and image size must match the clean set's exactly. */
+function matchClean(g: Geometry, s: readonly number[], clean: CleanRef, at: string, noun: string): void {
+  const c = clean.ds;
+  const differ: string[] = [];
+  if (g.n !== c.n) differ.push(`${g.n} ${noun} for ${c.n} clean images`);
+  if (g.height !== c.height || g.width !== c.width) differ.push(`${noun} of ${g.width}x${g.height} (WxH) for clean images of ${c.width}x${c.height}`);
+  if (differ.length === 0) return;
+  throw new Error(
+    `${at}: shape (${s.join(', ')}) does not match the clean set ${clean.name} of shape (${c.n}, 3, ${c.height}, ${c.width}): ` +
+      `${differ.join(', and ')}; the ${noun} must match the clean images one to one, in order`,
+  );
+}
+
+/**
+ * A bound that checks nothing is a mistake in its units: epsilon is in [0,1] pixel units, so an
+ * L_inf bound above 1, or an L2 bound above sqrt(values per image) (every value moved by the whole
+ * range), would accept anything. `valuesPerImage` is null when the image size is not known yet.
+ */
+export function checkBoundRange(b: PerturbationBound, valuesPerImage: number | null, what: string): void {
+  const guess = b.epsilon <= 255 ? `; did you mean ${fmt(b.epsilon)}/255?` : '';
+  if (b.norm === 'linf' && b.epsilon > 1) {
+    throw new Error(`${what}: epsilon ${fmt(b.epsilon)} is above 1, so the L_inf bound would accept any perturbation: epsilon is in [0,1] pixel units${guess}`);
+  }
+  if (b.norm === 'l2' && valuesPerImage !== null && b.epsilon > Math.sqrt(valuesPerImage)) {
+    throw new Error(
+      `${what}: epsilon ${fmt(b.epsilon)} is above ${fmt(Math.sqrt(valuesPerImage))}, the L2 size of moving all ${valuesPerImage} values of an image across the whole range, ` +
+        `so the L2 bound would accept any perturbation: epsilon is in [0,1] pixel units${guess}`,
+    );
+  }
 }
 
 /** Element index in the source array of image i, channel c, pixel p (= y*W + x). */
@@ -304,51 +423,77 @@ function detectUnits(a: NdArray, r: RangeInfo, at: string, given: PerturbationUn
 export async function importPoisons(o: PoisonImportOptions): Promise<PoisonImportResult> {
   const file = o.file;
   const q = o.quantization ?? 'round';
-  if (o.bound) validateBound(o.bound, `${file}: bound`);
-  const { arrays, bytes } = await readArrays(file);
-  const assumed: string[] = [];
-  const key = pickData(arrays, file, o.key, assumed);
-  const at = where(file, key);
-  const a = arrays.get(key)!;
-  const g = geometryOf(a, at, o.layout);
-  if (g.detected) assumed.push(`layout ${g.layout.toUpperCase()} from the channel axis of shape (${a.shape.join(', ')})`);
-  const range = rangeOf(a, at);
-
-  // Labels: a separate file, else an array beside the data, else the clean set's.
-  let labels: Int32Array | undefined;
-  let labelSource = '';
-  if (o.labelsFile !== undefined) {
-    const l = await readArrays(o.labelsFile);
-    const lk = l.arrays.size === 1 ? [...l.arrays.keys()][0] : labelKeyOf(l.arrays, '');
-    if (lk === undefined) throw new Error(`${o.labelsFile}: no labels array (looked for ${LABEL_KEYS.join(', ')})`);
-    labels = toLabels(l.arrays.get(lk)!, g.n, where(o.labelsFile, lk));
-    labelSource = `${where(o.labelsFile, lk)} (sha256 ${sha256(l.bytes)})`;
-  } else {
-    const lk = labelKeyOf(arrays, key);
-    if (lk !== undefined) {
-      labels = toLabels(arrays.get(lk)!, g.n, where(file, lk));
-      labelSource = where(file, lk);
-    }
+  if (o.bound) {
+    validateBound(o.bound, `${file}: bound`);
+    checkBoundRange(o.bound, null, `${file}: bound`);
   }
   const clean = o.clean;
   const cleanName = o.cleanPath ?? clean?.meta.path ?? 'the clean set';
   if (clean) validateDataset(clean, cleanName);
+  if (o.kind === 'perturbations' && !clean) throw new Error(`${file}: perturbations need the clean images they were made for`);
+  const cleanRef = clean ? { ds: clean, name: cleanName } : undefined;
+  const noun = o.kind === 'images' ? 'poisoned images' : 'perturbations';
+
+  // Everything that can be checked on the headers is checked before any array is read or
+  // inflated: a wrong file is refused at once, whatever its size once inflated.
+  const opened = await openArrays(file);
+  const arrays = opened.arrays;
+  const assumed: string[] = [];
+  const key = pickData(arrays, file, o.key, assumed);
+  const at = where(file, key);
+  const ref = arrays.get(key)!;
+  if (ref.dtype === 'b1') throw new Error(`${at}: the array is boolean; ${noun} are uint8, float or integer arrays`);
+  const g = geometryOf(ref.shape, at, o.layout, cleanRef);
+  if (g.detected) assumed.push(`layout ${g.layout.toUpperCase()} from the channel axis of shape (${ref.shape.join(', ')})`);
+  if (cleanRef) matchClean(g, ref.shape, cleanRef, at, noun);
+  if (o.bound) checkBoundRange(o.bound, 3 * g.height * g.width, `${file}: bound`);
+  if (o.bound && !clean) {
+    throw new Error(`${at}: checking the bound ${describeBound(o.bound)} needs the clean images the poisons were made from (same count, order and size)`);
+  }
+
+  // Labels: a separate file, else an array beside the data, else the clean set's.
+  let labelRef: ArrayRef | undefined;
+  let labelsAt = '';
+  let labelSource = '';
+  if (o.labelsFile !== undefined) {
+    const l = await openArrays(o.labelsFile);
+    const lk = l.arrays.size === 1 ? [...l.arrays.keys()][0] : labelKeyOf(l.arrays, '');
+    if (lk === undefined) throw new Error(`${o.labelsFile}: no labels array (looked for ${LABEL_KEYS.join(', ')})`);
+    labelRef = l.arrays.get(lk)!;
+    labelsAt = where(o.labelsFile, lk);
+    labelSource = `${labelsAt} (sha256 ${await l.sha256()})`;
+  } else {
+    const lk = labelKeyOf(arrays, key);
+    if (lk !== undefined) {
+      labelRef = arrays.get(lk)!;
+      labelsAt = where(file, lk);
+      labelSource = labelsAt;
+    }
+  }
+  if (labelRef) checkLabels(labelRef, g.n, labelsAt);
+  else if (!clean) throw new NoLabelsError(file, `no labels: the file has no ${LABEL_KEYS.join('/')} array`);
+  const need = ref.bytes + (labelRef?.bytes ?? 0);
+  if (need > totalmem() / 2) {
+    throw new Error(`${at}: shape (${ref.shape.join(', ')}) needs ${(need / 2 ** 30).toFixed(1)} GiB to read, more than half of this machine's ${(totalmem() / 2 ** 30).toFixed(1)} GiB of memory; import it in parts`);
+  }
+
+  const a = await ref.load();
+  const range = rangeOf(a, at);
+  const labels = labelRef ? toLabels(await labelRef.load(), g.n, labelsAt) : undefined;
+  if (labels && clean) {
+    // Clean-label poisons keep the clean labels: a difference means other images or another order.
+    for (let i = 0; i < g.n; i++) {
+      if (labels[i] !== clean.labels[i]) {
+        throw new Error(`${labelSource}: label ${labels[i]} of image ${i} differs from the clean set's ${clean.labels[i]} (${cleanName}); the ${noun} are for other images or another order`);
+      }
+    }
+  }
 
   let dataset: ImageDataset;
   let units: string;
   if (o.kind === 'perturbations') {
     if (!clean) throw new Error(`${at}: perturbations need the clean images they were made for`);
-    if (g.n !== clean.n) throw new Error(`${at}: ${g.n} perturbations for ${clean.n} clean images in ${cleanName}; they must match one to one, in order`);
-    if (g.height !== clean.height || g.width !== clean.width) {
-      throw new Error(`${at}: perturbations are ${g.width}x${g.height} (WxH) but the images of ${cleanName} are ${clean.width}x${clean.height}`);
-    }
-    if (labels) {
-      for (let i = 0; i < g.n; i++) {
-        if (labels[i] !== clean.labels[i]) {
-          throw new Error(`${labelSource}: label ${labels[i]} of image ${i} differs from the clean set's ${clean.labels[i]} (${cleanName}); the perturbations are for other images or another order`);
-        }
-      }
-    } else labelSource = `the clean set (${cleanName})`;
+    if (!labels) labelSource = `the clean set (${cleanName})`;
     const u = detectUnits(a, range, at, o.units, assumed);
     units = u === 'unit' ? '[0,1] units' : 'pixel units (1/255 steps)';
     // The attack's own bound is the trivial one (|delta| <= 1, ensured by the units check); a
@@ -384,23 +529,19 @@ export async function importPoisons(o: PoisonImportOptions): Promise<PoisonImpor
   } else {
     const conv = toImages(a, g, range, at, q);
     units = conv.units;
-    if (!labels && clean && clean.n === g.n) {
-      labels = clean.labels.slice();
+    let imageLabels = labels;
+    if (!imageLabels) {
+      // Only reached with a clean set (no labels and no clean set was refused above), whose count
+      // and size the images match.
+      imageLabels = clean!.labels.slice();
       labelSource = `the clean set (${cleanName})`;
       assumed.push('the images are in the clean set\'s order (its labels were used)');
     }
-    if (!labels) {
-      throw new Error(`${file}: no labels: the file has no ${LABEL_KEYS.join('/')} array; give a labels file${clean ? '' : ' or the clean set the poisons were made from'}`);
-    }
-    const classes = classNames(o, labels, assumed, labelSource);
+    const classes = classNames(o, imageLabels, assumed, labelSource);
     const meta: Record<string, string> = { source: clean?.meta.source ?? 'imported', attack: 'imported', attack_recipe: `poisoned images imported from ${path.resolve(file)}` };
-    dataset = { images: conv.images, labels, n: g.n, channels: 3, height: g.height, width: g.width, classes, meta };
+    dataset = { images: conv.images, labels: imageLabels, n: g.n, channels: 3, height: g.height, width: g.width, classes, meta };
     validateDataset(dataset, at);
-    const comparable = clean && clean.n === g.n && clean.height === g.height && clean.width === g.width;
-    if (o.bound && !comparable) {
-      throw new Error(`${at}: checking the bound ${describeBound(o.bound)} needs the clean images the poisons were made from (same count, order and size)`);
-    }
-    if (comparable) {
+    if (clean) {
       const stats = perturbationStats(clean, dataset);
       // The authors quantised with their own rule: allow the looser (floor) allowance.
       if (o.bound) {
@@ -425,7 +566,7 @@ export async function importPoisons(o: PoisonImportOptions): Promise<PoisonImpor
   const m = dataset.meta;
   m.attack = 'imported';
   m.import_file = path.resolve(file);
-  m.import_sha256 = sha256(bytes);
+  m.import_sha256 = await opened.sha256();
   if (key) m.import_array = key;
   m.import_kind = o.kind;
   m.import_dtype = a.dtype;
