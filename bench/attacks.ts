@@ -1,4 +1,4 @@
-// `npm run bench -- attacks`: one PGD step of the attack machinery (src/attacks/model/pgd.ts)
+// `npm run bench -- attacks`: one PGD step of the attack machinery (src/training/pgd.ts)
 // on a frozen, eval-mode ResNet-18 surrogate - forward, input gradient, signed step,
 // projection - eclipse vs PyTorch (bench/torch_attacks.py) on the same libtorch and thread
 // count. Rounds alternate between the engines so that machine drift hits both; each PyTorch

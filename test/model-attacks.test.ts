@@ -18,7 +18,7 @@ import {
 } from '../src/attacks/index.js';
 import { GenerationInterrupted, loadSurrogate, penultimateFeatures } from '../src/attacks/model/index.js';
 import { classFeatureMeans } from '../src/attacks/model/surrogate.js';
-import { pgdAdversary } from '../src/attacks/model/adversarial.js';
+import { pgdAdversary } from '../src/training/adversarial.js';
 import { createClassifier } from '../src/nn/models/index.js';
 import { clipGradNorm } from '../src/nn/optim.js';
 import { classifierProfile } from '../src/profiles.js';

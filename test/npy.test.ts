@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 
 import { elementAt, openNpz, parseNpy, readNpz, type NdArray } from '../src/io/npy.js';
-import { NoLabelsError, checkBoundRange, importPoisons } from '../src/data/poisonimport.js';
+import { NoLabelsError, checkBoundRange, importPoisons } from '../src/attacks/imported.js';
 import { ImageSizeError, loadImageFolder } from '../src/data/imagefolder.js';
 import { loadCifar10 } from '../src/data/cifar.js';
 import { loadDataset, saveDataset } from '../src/data/store.js';

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { Progress, formatDuration } from '../src/training/progress.js';
+import { Progress, formatDuration } from '../src/io/progress.js';
 
 /** A non-TTY stream that keeps what is written. */
 function sink(): { stream: NodeJS.WriteStream; text: () => string } {

@@ -32,7 +32,7 @@
 //   constant (per-block FiLM bias), so any other constant is equivalent up to training.
 // - Input scale: [0,1] images are mapped to [-1,1] (2x - 1) before U, as the diffusion feeds it.
 // - C on tensors (defenses/compensation.ts is the victim's, on uint8): per image, with
-//   probability p, x <- luma(x) on all 3 channels (ITU-R 601-2 weights, compensation.ts's LUMA),
+//   probability p, x <- luma(x) on all 3 channels (ITU-R 601-2 weights, data/color.ts's LUMA),
 //   written as (1 - m) x + m luma(x) with m in {0,1}: linear in x; then + N(0, sigma^2) per pixel
 //   and clamp to [0,1]. Both draws come from the loop's seeded Generator, one fresh draw per call
 //   (per surrogate step, per PGD step, per accuracy batch): a one-sample expectation over C.
@@ -52,7 +52,7 @@
 
 import { F, Generator, Tensor, noGrad, tidy, type Device } from '../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { LUMA } from '../defenses/compensation.js';
+import { LUMA } from '../data/color.js';
 import { UNet } from '../diffusion/unet.js';
 import { Module } from '../nn/module.js';
 import { Conv2d } from '../nn/layers.js';

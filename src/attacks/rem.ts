@@ -47,13 +47,13 @@ import { createClassifier } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
 import { SGD } from '../nn/optim.js';
 import { classifierProfile } from '../profiles.js';
-import { Progress } from '../training/progress.js';
+import { Progress } from '../io/progress.js';
 import { applyShiftFlip, drawShiftFlip } from './model/augment.js';
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
 import { GenerationInterrupted, generatePerturbations } from './model/generate.js';
 import { datasetDigest } from '../data/dataset.js';
 import { untargetedCrossEntropy } from './model/losses.js';
-import { pgd, project, randomStart } from './model/pgd.js';
+import { pgd, project, randomStart } from '../training/pgd.js';
 import type { SettingTable } from '../settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
 

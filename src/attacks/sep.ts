@@ -21,7 +21,7 @@ import { classifierProfile, type ClassifierRecipe, type ProfileName } from '../p
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
 import { generatePerturbations, type PerturbBatch } from './model/generate.js';
 import { classCentroids, featureMse, penultimateFeatures, shiftedTargets, targetedCrossEntropy } from './model/losses.js';
-import { pgd } from './model/pgd.js';
+import { pgd } from '../training/pgd.js';
 import { classFeatureMeans, loadSurrogate, surrogateCheckpoint, surrogateRecipe, type Surrogate } from './model/surrogate.js';
 import type { SettingTable } from '../settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';

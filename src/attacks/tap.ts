@@ -17,7 +17,7 @@ import { randomShiftFlip } from './model/augment.js';
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
 import { generatePerturbations, type PerturbBatch } from './model/generate.js';
 import { shiftedTargets, targetedCrossEntropy } from './model/losses.js';
-import { pgd } from './model/pgd.js';
+import { pgd } from '../training/pgd.js';
 import { loadSurrogate, surrogateCheckpoint, surrogateRecipe, type Surrogate } from './model/surrogate.js';
 import type { SettingTable } from '../settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';

@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { classCounts, type ImageDataset } from '../data/dataset.js';
 import { exportCifarBinary } from '../data/cifar.js';
 import { ImageSizeError, exportPngFolder } from '../data/imagefolder.js';
-import { NoLabelsError, checkBoundRange, importPoisons, type ArrayLayout, type PerturbationUnits, type PoisonKind } from '../data/poisonimport.js';
+import { NoLabelsError, checkBoundRange, importPoisons, type ArrayLayout, type PerturbationUnits, type PoisonKind } from '../attacks/imported.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir, preparedFiles } from '../data/prepare.js';
 import { loadDataset, saveDataset } from '../data/store.js';
 import { parseEpsilon, type PerturbationBound, type Quantization } from '../attacks/types.js';

@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 
 import type { ImageDataset } from '../data/dataset.js';
 import { loadImageFolder } from '../data/imagefolder.js';
-import { NoLabelsError, importPoisons } from '../data/poisonimport.js';
+import { NoLabelsError, importPoisons } from '../attacks/imported.js';
 import { loadDataset } from '../data/store.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { scanDataset, type ScanResult } from '../scan/scan.js';

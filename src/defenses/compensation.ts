@@ -3,6 +3,7 @@
 // 3 channels); then N(0, sigma^2) noise is added on [0,1] pixels, clamped and quantised to
 // 8 bits. Grayscale erases colour-coded (low-frequency) poisons; noise drowns the residue
 // of high-frequency ones that purification leaves behind.
+import { LUMA } from '../data/color.js';
 import type { Rng } from '../data/rng.js';
 import type { BatchTransform } from '../training/trainer.js';
 
@@ -15,8 +16,8 @@ export interface CompensationOptions {
 
 export const COMPENSATION_DEFAULTS: CompensationOptions = { p: 0.4, sigma: 0.05 };
 
-/** ITU-R 601-2 luma, as torchvision's RandomGrayscale. */
-export const LUMA = [0.299, 0.587, 0.114] as const;
+// LUMA lives in data/color.ts (ADP's version of this module uses it too); exported here as before
+export { LUMA };
 
 export function compensation(o: CompensationOptions = COMPENSATION_DEFAULTS): BatchTransform {
   if (!(o.p >= 0 && o.p <= 1)) throw new Error(`compensation p must be in [0, 1] (got ${o.p})`);

@@ -15,7 +15,7 @@ import { respace, spacedTimesteps } from '../diffusion/respace.js';
 import { denoiserFromMetadata, fromModelScale, toModelScale } from '../diffusion/train.js';
 import { EMA } from '../nn/ema.js';
 import type { UNet } from '../diffusion/unet.js';
-import { Progress } from '../training/progress.js';
+import { Progress } from '../io/progress.js';
 import { OutputExistsError, atomicWriteFile } from '../io/atomic.js';
 import { fileSha256 } from '../io/hash.js';
 import { readSafetensors } from '../io/safetensors.js';

@@ -12,8 +12,8 @@ import { loadCheckpoint, readCheckpointMetadata, saveCheckpoint } from '../nn/ch
 import { iterateBatches } from '../data/loader.js';
 import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import { OutputExistsError, ensureWritableDir } from '../io/atomic.js';
-import { writeGridPng } from '../report/grid.js';
-import { Progress } from '../training/progress.js';
+import { writeGridPng } from '../io/grid.js';
+import { Progress } from '../io/progress.js';
 import type { DenoiserRecipe } from '../profiles.js';
 import { GaussianDiffusion } from './gaussian.js';
 import { UniformSampler } from './resample.js';

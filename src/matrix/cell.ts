@@ -12,7 +12,7 @@ import { loadDataset, saveDataset } from '../data/store.js';
 import { createDefense } from '../defenses/baselines/index.js';
 import { engineVersion, type Device } from '../engine/index.js';
 import { classifierStage, defendWithBaseline, denoiserStage, purifyStage } from '../pipeline/defend.js';
-import { keyHash, stage, type StageLog } from '../pipeline/stage.js';
+import { keyHash, stage, type StageLog } from '../io/stage.js';
 import { trainingCurve } from '../training/trainer.js';
 import type { ResolvedCell } from './config.js';
 

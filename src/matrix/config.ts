@@ -10,7 +10,7 @@ import { CLASSIFIERS } from '../nn/models/index.js';
 import { PROFILES, classifierProfile, eclipseProfile, type ClassifierRecipe, type EclipseProfile, type ProfileName } from '../profiles.js';
 import { checkSetting, resolveSettings, settingsParams, suggest, type SettingValue } from '../settings.js';
 import type { Components } from '../pipeline/defend.js';
-import { keyHash } from '../pipeline/stage.js';
+import { keyHash } from '../io/stage.js';
 
 export type OptionValue = number | string | boolean;
 

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { Progress } from '../training/progress.js';
+import { Progress } from '../io/progress.js';
 import type { Device } from '../engine/index.js';
 import { TrainingInterrupted } from '../training/trainer.js';
 import { cleanTwinHash, expandMatrix, type MatrixConfig, type ResolvedCell } from './config.js';

@@ -13,7 +13,7 @@ import { purifyDataset } from '../defenses/purify.js';
 import { enlarge, selectSparseSet } from '../defenses/sparse.js';
 import type { ClassifierRecipe, EclipseProfile, ProfileName } from '../profiles.js';
 import { readResult, trainClassifier, type TrainResult } from '../training/trainer.js';
-import { stage, type StageLog } from './stage.js';
+import { stage, type StageLog } from '../io/stage.js';
 import { planTrainOptions, type Defense, type DefensePlan } from '../defenses/baselines/index.js';
 
 /** Which of ECLIPSE's parts run (the paper's ablation: A purification, B grayscale, C noise). */

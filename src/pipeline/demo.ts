@@ -14,10 +14,10 @@ import { namedBetas, noiseSchedule } from '../diffusion/schedule.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { psnr } from '../metrics/psnr.js';
 import type { ClassifierRecipe, EclipseProfile, ProfileName } from '../profiles.js';
-import { gridPng } from '../report/grid.js';
-import { mean, pct, renderReport, type ReportRow } from '../report/html.js';
+import { gridPng } from '../io/grid.js';
+import { mean, pct, renderReport, type ReportRow } from './demo-page.js';
 import { classifierStage, denoiserStage, purifyStage } from './defend.js';
-import { stage, type StageLog } from './stage.js';
+import { stage, type StageLog } from '../io/stage.js';
 
 export interface DemoOptions {
   profile: ProfileName;

@@ -11,7 +11,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import { runCell, type CellResult } from '../matrix/cell.js';
 import type { ResolvedCell } from '../matrix/config.js';
 import { loadPurifier, purifyShard, type Purifier } from '../defenses/purify.js';
-import { keyHash } from '../pipeline/stage.js';
+import { keyHash } from '../io/stage.js';
 import { ArtifactStore } from './store.js';
 import { JobRejected, validateJob, type CellJob, type PurifyShardJob } from './jobs.js';
 

@@ -2,7 +2,7 @@
 // jobs are content-addressed (cas/<sha256>), written atomically and verified when read; the
 // matrix's derived artifacts (poisons, denoisers, purified sets, checkpoints) live under
 // artifacts/, named by the hash of what made them, built once under a lock and checked against
-// the sha256 recorded when they were written (pipeline/stage.ts). Every path a job names is
+// the sha256 recorded when they were written (io/stage.ts). Every path a job names is
 // resolved inside the store; anything outside is refused.
 import { randomUUID } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';

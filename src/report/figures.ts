@@ -9,7 +9,7 @@ import { Rng } from '../data/rng.js';
 import { loadDataset } from '../data/store.js';
 import { namedBetas, noiseSchedule } from '../diffusion/schedule.js';
 import { readMatrixConfig } from '../matrix/config.js';
-import { gridPng } from './grid.js';
+import { gridPng } from '../io/grid.js';
 import { PAPER_ATTACKS, attackLabel } from './paper.js';
 import type { ReportCell, ResultSet } from './results.js';
 

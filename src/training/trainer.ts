@@ -17,7 +17,7 @@ import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import type { Rng } from '../data/rng.js';
 import { OutputExistsError, atomicWriteFile, ensureWritableDir } from '../io/atomic.js';
 import type { ClassifierRecipe } from '../profiles.js';
-import { Progress } from './progress.js';
+import { Progress } from '../io/progress.js';
 
 /** A per-batch transform on uint8 CHW images after crop/flip (e.g. the compensation module). */
 export interface BatchTransform {

@@ -8,7 +8,7 @@
 // attack's settings, the seed, the batch size and a digest of the data. A re-run with the same
 // key continues after the last finished batch; any other key starts over.
 //
-// The trainer has its own epoch checkpoints and pipeline/stage.ts stamps whole stages; this is
+// The trainer has its own epoch checkpoints and io/stage.ts stamps whole stages; this is
 // the per-batch counterpart for perturbation generation, so every model-based attack
 // (EM, TAP, REM, SEP, EFP, ADP) resumes the same way.
 import { createHash } from 'node:crypto';
@@ -20,7 +20,7 @@ import { F, Generator, Tensor, noGrad, tidy, type Device } from '../../engine/in
 import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
 import { Rng } from '../../data/rng.js';
 import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
-import { Progress } from '../../training/progress.js';
+import { Progress } from '../../io/progress.js';
 
 /** What perturbBatch gets for one batch. Tensors are owned by the driver (do not dispose). */
 export interface PerturbBatchInput {

@@ -20,12 +20,12 @@ import { Rng } from '../../data/rng.js';
 import { loadCheckpoint, readCheckpointMetadata, saveCheckpoint } from '../../nn/checkpoint.js';
 import type { Module } from '../../nn/module.js';
 import { SGD, clipGradNorm } from '../../nn/optim.js';
-import { Progress } from '../../training/progress.js';
+import { Progress } from '../../io/progress.js';
 import type { Tensor as StTensor } from '../../io/safetensors.js';
 import { GenerationInterrupted, batchSeed } from './generate.js';
 import { datasetDigest } from '../../data/dataset.js';
 import { untargetedCrossEntropy } from './losses.js';
-import { pgd } from './pgd.js';
+import { pgd } from '../../training/pgd.js';
 
 /** The classifier whose error the noise minimises; logits may draw randomness from gen (ADP's C). */
 export interface Learner {

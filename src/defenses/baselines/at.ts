@@ -3,7 +3,7 @@
 // Gaussian start of std = step, the attack in eval mode (BatchNorm running statistics), then
 // the training step in train mode on the adversarial batch only.
 import type { ImageDataset } from '../../data/dataset.js';
-import { pgdAdversary } from '../../attacks/model/adversarial.js';
+import { pgdAdversary } from '../../training/adversarial.js';
 import type { SettingTable } from '../../settings.js';
 import { BaselineDefense, type DefenseOptions } from './base.js';
 import type { DefenseContext, DefensePlan } from './types.js';

@@ -24,7 +24,7 @@ import { loadDataset } from '../../data/store.js';
 import { namedBetas, noiseSchedule, tStarForNoiseLevel } from '../../diffusion/schedule.js';
 import { trainDenoiser } from '../../diffusion/train.js';
 import { purifyDataset } from '../purify.js';
-import { keyHash, stage } from '../../pipeline/stage.js';
+import { keyHash, stage } from '../../io/stage.js';
 import { eclipseProfile, type DenoiserRecipe, type PurifyRecipe } from '../../profiles.js';
 import type { SettingTable } from '../../settings.js';
 import { BaselineDefense, type DefenseOptions } from './base.js';

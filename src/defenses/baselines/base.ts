@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
 import { loadDataset, saveDataset } from '../../data/store.js';
-import { stage } from '../../pipeline/stage.js';
+import { stage } from '../../io/stage.js';
 import type { ProfileName } from '../../profiles.js';
 import { resolveSettings, settingsParams, type SettingOverrides, type SettingTable, type SettingValue, type Settings } from '../../settings.js';
 import type { Defense, DefenseContext, DefenseName, DefensePlan } from './types.js';

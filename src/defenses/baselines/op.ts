@@ -28,7 +28,7 @@ import { iterateBatches } from '../../data/loader.js';
 import { loadDataset, saveDataset } from '../../data/store.js';
 import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
 import { SGD } from '../../nn/optim.js';
-import { stage } from '../../pipeline/stage.js';
+import { stage } from '../../io/stage.js';
 import type { SettingTable } from '../../settings.js';
 import { BaselineDefense, type DefenseOptions } from './base.js';
 import type { DefenseContext, DefensePlan } from './types.js';

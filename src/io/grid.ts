@@ -1,8 +1,9 @@
 // Image grids as PNG: rows of CHW uint8 images, upscaled with nearest neighbour so a person
-// can see 32x32 pixels. Used for denoiser previews and the demo report (the paper's Fig. 4).
+// can see 32x32 pixels. Used for denoiser previews, the demo report (the paper's Fig. 4) and the
+// benchmark report's figures.
 import sharp from 'sharp';
 
-import { atomicWriteFile } from '../io/atomic.js';
+import { atomicWriteFile } from './atomic.js';
 
 export interface GridOptions {
   /** pixels per image pixel (default 3) */

@@ -1,11 +1,11 @@
 // PGD adversarial training's inner maximisation as a trainer Adversary: the AT reference model
 // of EntF (EFP) and the AT defence. The attack runs with the model in eval mode (fixed
 // BatchNorm statistics, so the attack's forward passes do not move the running means) and the
-// model is put back in train mode for the training step.
-import { Tensor, tidy, noGrad, type Generator } from '../../engine/index.js';
-import type { Module } from '../../nn/module.js';
-import type { Adversary } from '../../training/trainer.js';
-import { untargetedCrossEntropy } from './losses.js';
+// model is put back in train mode for the training step. It sits in training/, below both the
+// attacks (EFP) and the defences (AT) that use it.
+import { F, Tensor, tidy, noGrad, type Generator } from '../engine/index.js';
+import type { Module } from '../nn/module.js';
+import type { Adversary } from './trainer.js';
 import { pgd, type RandomStart } from './pgd.js';
 
 export interface PgdAdversaryOptions {
@@ -26,7 +26,8 @@ export function pgdAdversary(o: PgdAdversaryOptions): Adversary {
       model.eval();
       try {
         return tidy(() => {
-          const d = pgd(x, (p) => untargetedCrossEntropy(model.forward(p), y), {
+          // untargetedCrossEntropy of attacks/model/losses.ts, written out: attacks sit above training
+          const d = pgd(x, (p) => F.crossEntropy(model.forward(p), y), {
             norm: 'linf', eps: o.eps, stepSize: o.stepSize, steps: o.steps, direction: 'ascent', randomStart: o.randomStart, gaussianScale: o.gaussianScale, generator: gen,
           });
           return noGrad(() => x.add(d));

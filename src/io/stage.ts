@@ -7,9 +7,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { atomicWriteFile } from '../io/atomic.js';
-import { fileSha256 } from '../io/hash.js';
-import { withFileLock } from '../io/lock.js';
+import { atomicWriteFile } from './atomic.js';
+import { fileSha256 } from './hash.js';
+import { withFileLock } from './lock.js';
 
 export interface StageLog {
   (message: string): void;

@@ -1,8 +1,9 @@
 // Projected gradient steps on a perturbation delta of a batch: the inner loop shared by the
-// model-based availability attacks (EM, TAP, REM, SEP, EFP, ADP). Images are in [0,1]; the
+// model-based availability attacks (EM, TAP, REM, SEP, EFP, ADP) and adversarial training
+// (adversarial.ts), so it sits in training/, below both. Images are in [0,1]; the
 // perturbation stays in its norm ball and x + delta stays in [0,1] after every step.
 // Every tensor made here is freed before returning, except the returned delta (the caller's).
-import { F, Tensor, noGrad, tidy, type Device, type Generator } from '../../engine/index.js';
+import { F, Tensor, noGrad, tidy, type Device, type Generator } from '../engine/index.js';
 
 export type PerturbationNorm = 'linf' | 'l2';
 /**

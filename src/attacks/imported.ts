@@ -10,16 +10,16 @@ import { readFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import * as path from 'node:path';
 
-import { BaseAttack } from '../attacks/base.js';
+import { BaseAttack } from './base.js';
 import {
   checkBound, describeBound, fmt, validateBound,
   type DatasetShape, type PerturbationBound, type PerturbationGenerator, type Quantization,
-} from '../attacks/types.js';
+} from './types.js';
 import { perturbationStats } from '../metrics/perturbation.js';
 import { elementAt, openNpyFile, openNpz, type NdArray, type NpyDtype } from '../io/npy.js';
 import { decodeSafetensors, type Tensor } from '../io/safetensors.js';
-import { CIFAR10_CLASSES } from './cifar.js';
-import { imageSize, validateDataset, type ImageDataset } from './dataset.js';
+import { CIFAR10_CLASSES } from '../data/cifar.js';
+import { imageSize, validateDataset, type ImageDataset } from '../data/dataset.js';
 
 export type PoisonKind = 'images' | 'perturbations';
 /** 'unit': [0,1] pixel units (ToTensor() scale, |delta| <= 1); 'pixel': 1/255 steps (|delta| <= 255). */
