@@ -69,6 +69,6 @@ const data = {
 writeCalibration(data);
 function writeCalibration(d) {
   const file = join(root, 'src/scan/calibration-data.ts');
-  writeFileSync(file, `// Written by scripts/scan-calibrate.mjs: do not edit by hand (re-run it instead).\nimport type { Calibration } from './calibration.js';\n\nexport const CALIBRATION_DATA: Calibration = ${JSON.stringify(d, null, 2)};\n`);
+  writeFileSync(file, `// Written by scripts/scan-calibrate.mjs: do not edit by hand (re-run it instead).\nimport type { Calibration } from './calibration-types.js';\n\nexport const CALIBRATION_DATA: Calibration = ${JSON.stringify(d, null, 2)};\n`);
   console.error(`wrote ${file}`);
 }

@@ -14,53 +14,13 @@ import {
   archLabel, attackLabel, defenseLabel, paperAblationAvg, paperAverage, paperCleanAcc, paperTable1Defenses, paperTestAcc, type PaperValue,
 } from './paper.js';
 import { ResultSet, ablationOf, defaultValue, optionValue, stat, toReportCells, type ReportCell, type Stat } from './results.js';
+import type { Plot, ReportModel, ReportTable, Section, TableCell } from './model.js';
 import { renderHtml, renderMarkdown } from './page.js';
 import { renderVegaLite, type TopLevelSpec } from './vega.js';
 
-export interface TableCell {
-  /** our number ('–' when missing) */
-  ours: string;
-  /** the paper's number beside it, when there is one */
-  paper?: string;
-  /** hover text: seeds, spread, cells */
-  title?: string;
-  /** the cell has our number */
-  has?: boolean;
-  /** the best qualified defence of its column (bold, as in the paper) */
-  best?: boolean;
-}
-
-export interface ReportTable {
-  id: string;
-  title: string;
-  columns: string[];
-  rows: { head: string; cells: TableCell[] }[];
-  notes: string[];
-}
-
-export interface Plot {
-  id: string;
-  title: string;
-  caption: string;
-  svg: string;
-}
-
-export interface Section {
-  id: string;
-  title: string;
-  intro: string[];
-  tables: ReportTable[];
-  plots: Plot[];
-  figures: ImageFigure[];
-}
-
-export interface ReportModel {
-  title: string;
-  summary: string[];
-  sections: Section[];
-  footnotes: string[];
-  csv: string;
-}
+// the model's types live in model.ts (page.ts reads them without importing this file); exported
+// here as before
+export type { Plot, ReportModel, ReportTable, Section, TableCell };
 
 export interface BuildOptions {
   db: string;

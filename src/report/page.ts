@@ -1,7 +1,7 @@
 // The report as one self-contained HTML page (inline CSS, inline SVG plots, images as data:
 // URIs, no script, nothing fetched) and as Markdown (tables and notes; plots and images are
 // named with a pointer to the HTML page).
-import type { ReportModel, ReportTable, TableCell } from './build.js';
+import type { ReportModel, ReportTable, TableCell } from './model.js';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 

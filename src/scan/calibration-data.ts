@@ -1,5 +1,5 @@
 // Written by scripts/scan-calibrate.mjs: do not edit by hand (re-run it instead).
-import type { Calibration } from './calibration.js';
+import type { Calibration } from './calibration-types.js';
 
 export const CALIBRATION_DATA: Calibration = {
   "source": "clean CIFAR-10 training subsets, balanced, sizes 1000/2000/5000 x 6 seeds (1000+), 4-fold probes; residual_energy on the same subsets, 2026-12-01 (scripts/scan-calibrate.mjs, 2026-12-01)",

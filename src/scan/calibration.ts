@@ -3,9 +3,11 @@
 // runs the scan's probes on balanced clean CIFAR-10 training subsets of several sizes and seeds
 // and writes calibration-data.ts; its header says which subsets.
 import { CALIBRATION_DATA } from './calibration-data.js';
-import type { FeatureKind } from './probe.js';
+import type { Calibration, MeanStd, StatName } from './calibration-types.js';
 
-export type StatName = 'raw_acc' | 'highpass_acc' | 'autocorr_acc' | 'raw_confident' | 'highpass_confident' | 'autocorr_confident' | 'any_confident' | 'residual_energy';
+// the types live in calibration-types.ts, which the written data file imports (no cycle)
+export type { Calibration, MeanStd, StatName };
+
 export const STAT_NAMES: readonly StatName[] = ['raw_acc', 'highpass_acc', 'autocorr_acc', 'raw_confident', 'highpass_confident', 'autocorr_confident', 'any_confident', 'residual_energy'];
 /**
  * The smallest standard deviation of a statistic, relative to its clean mean, where an absolute
@@ -13,24 +15,5 @@ export const STAT_NAMES: readonly StatName[] = ['raw_acc', 'highpass_acc', 'auto
  * varies by a few tenths of a percent between subsets; 1% of it is the floor.
  */
 export const RELATIVE_STD_FLOOR: Partial<Record<StatName, number>> = { residual_energy: 0.01 };
-
-export interface MeanStd {
-  mean: number;
-  std: number;
-}
-
-export interface Calibration {
-  /** how it was measured (recorded with every scan result) */
-  source: string;
-  height: number;
-  width: number;
-  classes: string[];
-  /** per set size: each statistic's mean and standard deviation over the clean subsets */
-  points: { n: number; subsets: number; stats: Record<StatName, MeanStd> }[];
-  /** per class (calibration's class order), pooled over the sizes: held-out accuracy */
-  classAcc: Record<FeatureKind, MeanStd[]>;
-  /** the smallest standard deviation used (a few subsets underestimate the spread) */
-  stdFloor: number;
-}
 
 export const CALIBRATION: Calibration = CALIBRATION_DATA;
