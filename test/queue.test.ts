@@ -138,7 +138,7 @@ test('jobs are data: malformed jobs, paths outside the store and damaged artifac
 test('stages shared by processes: built once under the lock; an output changed on disk is rebuilt', async () => {
   const dir = join(tmp.dir, 'stage');
   mkdirSync(dir, { recursive: true });
-  const stageJs = join(import.meta.dirname, '..', 'src', 'pipeline', 'stage.js');
+  const stageJs = join(import.meta.dirname, '..', 'src', 'io', 'stage.js');
   // each process: the same stage, whose work takes a second and counts itself
   const script = `const { stage } = await import(${JSON.stringify(stageJs)});
 const fs = await import('node:fs');
