@@ -33,7 +33,7 @@ Commands:
 
 Data: set ECLIPSE_CIFAR10 to the official CIFAR-10 binary release (.tar.gz or folder).`;
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
+export const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; help: string }> = {
   data: { run: dataCommand, help: DATA_HELP },
   train: { run: trainCommand, help: TRAIN_HELP },
   eval: { run: evalCommand, help: EVAL_HELP },
