@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { F, Generator, Tensor, liveTensors, noGrad, tidy } from '../src/engine/index.js';
-import { cosineBetas, linearBetas, noiseSchedule } from '../src/diffusion/schedule.js';
+import { alphaBarAt, cosineBetas, linearBetas, noiseSchedule, tStarIndex } from '../src/diffusion/schedule.js';
 import { respace, respaceSpec, spacedTimesteps } from '../src/diffusion/respace.js';
 import { UniformSampler } from '../src/diffusion/resample.js';
 import {
@@ -65,6 +65,16 @@ describe('noise schedules', () => {
     assert.ok(Math.abs(s.alphasCumprod[99]! - f(100 / 4000) / f(0)) < 1e-12);
     // about 0.05 of noise in [-1, 1] units at t* = 100 (reference facts)
     assert.ok(Math.abs(s.sqrtOneMinusAlphasCumprod[99]! - 0.0499) < 1e-3);
+  });
+
+  test('t* (1-based) -> index t* - 1 in one place: tStarIndex checks the range, alphaBarAt is 1 at step 0', () => {
+    const s = noiseSchedule(cosineBetas(4000));
+    assert.equal(tStarIndex(100, 4000), 99);
+    assert.equal(tStarIndex(1, 4000), 0);
+    assert.equal(tStarIndex(4000, 4000), 3999);
+    for (const bad of [0, 4001, 2.5, Number.NaN]) assert.throws(() => tStarIndex(bad, 4000), /t\* must be an integer in \[1, 4000\]/);
+    assert.equal(alphaBarAt(s.alphasCumprod, 100), s.alphasCumprod[tStarIndex(100, 4000)]);
+    assert.equal(alphaBarAt(s.alphasCumprod, 0), 1);
   });
 
   test('cosine betas are clipped at 0.999 and increase', () => {

@@ -26,8 +26,11 @@ import { imageSize, subset, type ImageDataset } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
 import { createAttack } from '../attacks/registry.js';
 import type { PerturbationStats } from '../metrics/perturbation.js';
-import { namedBetas, noiseSchedule, type NoiseScheduleName } from '../diffusion/schedule.js';
+import { alphaBarAt, namedBetas, noiseSchedule, type NoiseScheduleName } from '../diffusion/schedule.js';
 import { medianPairwiseSqDist, noisedMmd2, uStatisticSe, zeroMatrix, type Matrix, type NoisedSet } from './mmd.js';
+
+/** alpha_bar of paper step t: diffusion/schedule.ts's, re-exported where the analysis has always offered it. */
+export { alphaBarAt };
 
 export const ASSIMILATION_FORMAT = 'eclipse-assimilation-v1';
 
@@ -126,13 +129,6 @@ export function pairedGaussianKl(xp: ArrayLike<number>, xc: ArrayLike<number>, a
   for (let k = 0; k < xp.length; k++) d2 += (xp[k]! - xc[k]!) ** 2;
   if (d2 === 0) return 0;
   return (alphaBar * d2) / (2 * (1 - alphaBar));
-}
-
-/** alpha_bar of paper step t (1 at t = 0, alphasCumprod[t-1] otherwise). */
-export function alphaBarAt(alphasCumprod: Float64Array, t: number): number {
-  const T = alphasCumprod.length;
-  if (!Number.isInteger(t) || t < 0 || t > T) throw new Error(`step t must be an integer in [0, ${T}], got ${t}`);
-  return t === 0 ? 1 : alphasCumprod[t - 1]!;
 }
 
 /** uint8 images -> float32 matrix in [-1, 1]. */

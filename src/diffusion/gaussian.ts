@@ -9,7 +9,7 @@
 // The network maps (x_t, t') to 2C channels, [eps | v], for C-channel data, where t' is
 // the original step (respacing) times 1000/T when timesteps are rescaled.
 import { F, Tensor, noGrad, tidy, type Device, type Generator } from '../engine/index.js';
-import { namedBetas, noiseSchedule, type NoiseSchedule, type NoiseScheduleName } from './schedule.js';
+import { namedBetas, noiseSchedule, tStarIndex, type NoiseSchedule, type NoiseScheduleName } from './schedule.js';
 import { respaceSpec } from './respace.js';
 
 /** Anything callable as network(x_t, t'): a Module's call() fits. */
@@ -277,8 +277,9 @@ export class GaussianDiffusion {
     // o.noise is the forward jump's noise only: each reverse step draws its own.
     const { noise, ...reverse } = o;
     return noGrad(() => {
-      const xt = tidy(() => this.qSample(x0, this.timesteps(tStar - 1, x0.size(0), x0.device), noise, o.generator));
-      const out = this.reverseFrom(model, xt, tStar - 1, reverse);
+      const t = tStarIndex(tStar, this.numTimesteps);
+      const xt = tidy(() => this.qSample(x0, this.timesteps(t, x0.size(0), x0.device), noise, o.generator));
+      const out = this.reverseFrom(model, xt, t, reverse);
       xt.dispose();
       return out;
     });

@@ -103,6 +103,22 @@ export function noiseSchedule(betas: Float64Array | readonly number[]): NoiseSch
 }
 
 /**
+ * The 0-based timestep index of the paper's 1-based step t* (1..T): t* - 1. x_{t*} is
+ * N(sqrt(alphasCumprod[t*-1]) x_0, 1 - alphasCumprod[t*-1]); this is the one place t* becomes an index.
+ */
+export function tStarIndex(tStar: number, T: number): number {
+  if (!Number.isInteger(tStar) || tStar < 1 || tStar > T) throw new Error(`t* must be an integer in [1, ${T}], got ${tStar}`);
+  return tStar - 1;
+}
+
+/** alpha_bar of paper step t (1 at t = 0, alphasCumprod[t-1] otherwise). */
+export function alphaBarAt(alphasCumprod: Float64Array, t: number): number {
+  const T = alphasCumprod.length;
+  if (!Number.isInteger(t) || t < 0 || t > T) throw new Error(`step t must be an integer in [0, ${T}], got ${t}`);
+  return t === 0 ? 1 : alphasCumprod[t - 1]!;
+}
+
+/**
  * The step t* (the paper's 1-based numbering: x_{t*} ~ N(sqrt(alphasCumprod[t*-1]) x_0, 1 - alphasCumprod[t*-1]))
  * of `schedule` whose alpha_bar is nearest to `alphaBar`: the step at which this schedule's forward
  * process has added the same amount of noise. This is how a purification level is carried from one

@@ -17,6 +17,7 @@ import { Progress } from '../io/progress.js';
 import type { DenoiserRecipe } from '../profiles.js';
 import { GaussianDiffusion } from './gaussian.js';
 import { UniformSampler } from './resample.js';
+import { tStarIndex } from './schedule.js';
 import { UNet, type UNetConfig } from './unet.js';
 
 export interface DenoiserTrainOptions {
@@ -78,7 +79,7 @@ async function preview(path: string, unet: UNet, diffusion: GaussianDiffusion, i
       const x0 = toModelScale(images, n, 32, 32, device);
       const gen = new Generator(seed);
       const noise = F.randn(x0.shape, { device, generator: gen });
-      const xt = diffusion.qSample(x0, diffusion.timesteps(tStar - 1, n, device), noise);
+      const xt = diffusion.qSample(x0, diffusion.timesteps(tStarIndex(tStar, diffusion.numTimesteps), n, device), noise);
       const den = diffusion.purify(unet, x0, tStar, { noise, generator: gen });
       return [x0, xt, den].map((t) => fromModelScale(t));
     }),

@@ -10,7 +10,7 @@ import { datasetDigest, imageView, type ImageDataset } from '../data/dataset.js'
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
 import { Rng } from '../data/rng.js';
 import { loadDataset, saveDataset } from '../data/store.js';
-import { namedBetas, noiseSchedule } from '../diffusion/schedule.js';
+import { namedBetas, noiseSchedule, tStarIndex } from '../diffusion/schedule.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { psnr } from '../metrics/psnr.js';
 import type { ClassifierRecipe, EclipseProfile, ProfileName } from '../profiles.js';
@@ -45,7 +45,7 @@ export interface DemoResult {
 
 /** x_{t*} of an image at the paper's one-step diffusion, for the grid's "noised" row. */
 function noised(images: Uint8Array, T: number, tStar: number, seed: number): Uint8Array {
-  const abar = noiseSchedule(namedBetas('cosine', T)).alphasCumprod[tStar - 1]!;
+  const abar = noiseSchedule(namedBetas('cosine', T)).alphasCumprod[tStarIndex(tStar, T)]!;
   const rng = new Rng(seed);
   const a = Math.sqrt(abar);
   const s = Math.sqrt(1 - abar);

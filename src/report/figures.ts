@@ -7,7 +7,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { imageView, type ImageDataset } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
 import { loadDataset } from '../data/store.js';
-import { namedBetas, noiseSchedule } from '../diffusion/schedule.js';
+import { namedBetas, noiseSchedule, tStarIndex } from '../diffusion/schedule.js';
 import { readMatrixConfig } from '../matrix/config.js';
 import { gridPng } from '../io/grid.js';
 import { PAPER_ATTACKS, attackLabel } from './paper.js';
@@ -101,7 +101,7 @@ export function amplifiedDelta(poisoned: Uint8Array, clean: Uint8Array): Uint8Ar
 
 /** x_t* = sqrt(abar) x + sqrt(1 - abar) eps on the cosine schedule of T steps, in [-1, 1] units (fresh noise, seeded). */
 export function noised(image: Uint8Array, T: number, tStar: number, seed: number): Uint8Array {
-  const abar = noiseSchedule(namedBetas('cosine', T)).alphasCumprod[Math.max(0, Math.min(T, tStar) - 1)]!;
+  const abar = noiseSchedule(namedBetas('cosine', T)).alphasCumprod[tStarIndex(Math.min(T, Math.max(1, tStar)), T)]!;
   const rng = new Rng(seed);
   const a = Math.sqrt(abar);
   const s = Math.sqrt(1 - abar);
