@@ -6,23 +6,19 @@ import assert from 'node:assert/strict';
 
 import { F, Generator, liveTensors, noGrad, tidy, type Tensor } from '../src/engine/index.js';
 import { Rng } from '../src/data/rng.js';
+import type { ImageShape } from '../src/data/augment.js';
 import {
-  AaDefense,
   TRIVIAL_OPS,
   Workspace,
   applyTrivialOp,
-  augmentedCopies,
   plasmaBrightness,
   plasmaContrast,
   plasmaGeometry,
   plasmaMap,
   sampleMagnitude,
-  ueraserAugment,
-  ueraserObjective,
-  worstOfK,
-  type ImageShape,
   type TrivialOpName,
-} from '../src/defenses/baselines/aa.js';
+} from '../src/data/imageops.js';
+import { AaDefense, augmentedCopies, ueraserAugment, ueraserObjective, worstOfK } from '../src/defenses/baselines/aa.js';
 import { createClassifier } from '../src/nn/models/index.js';
 import type { Module } from '../src/nn/module.js';
 import { classifierProfile } from '../src/profiles.js';
