@@ -9,7 +9,7 @@ import { MATRIX_HELP, matrixCommand } from './matrix.js';
 import { SCAN_HELP, scanCommand } from './scan.js';
 import { REPORT_HELP, reportCommand } from './report.js';
 import { QUEUE_HELP, WORKER_HELP, queueCommand, workerCommand } from './queue.js';
-import { DEFEND_HELP, DEMO_HELP, DENOISER_HELP, POISON_HELP, PURIFY_HELP, defendCommand, demoCommand, denoiserCommand, poisonCommand, purifyCommand } from './eclipse.js';
+import { DEFEND_HELP, DEMO_HELP, DENOISER_HELP, POISON_HELP, PURIFY_HELP, defendCommand, demoCommand, denoiserCommand, poisonCommand, purifyCommand } from './defend.js';
 
 const HELP = `eclipse: protect image classifiers from clean-label availability poisoning (ECLIPSE, ESORICS 2024)
 
