@@ -9,7 +9,11 @@ import { MATRIX_HELP, matrixCommand } from './matrix.js';
 import { SCAN_HELP, scanCommand } from './scan.js';
 import { REPORT_HELP, reportCommand } from './report.js';
 import { QUEUE_HELP, WORKER_HELP, queueCommand, workerCommand } from './queue.js';
-import { DEFEND_HELP, DEMO_HELP, DENOISER_HELP, POISON_HELP, PURIFY_HELP, defendCommand, demoCommand, denoiserCommand, poisonCommand, purifyCommand } from './defend.js';
+import { POISON_HELP, poisonCommand } from './poison.js';
+import { DENOISER_HELP, denoiserCommand } from './denoiser.js';
+import { PURIFY_HELP, purifyCommand } from './purify.js';
+import { DEFEND_HELP, defendCommand } from './defend.js';
+import { DEMO_HELP, demoCommand } from './demo.js';
 
 const HELP = `eclipse: protect image classifiers from clean-label availability poisoning (ECLIPSE, ESORICS 2024)
 
