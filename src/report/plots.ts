@@ -1,0 +1,125 @@
+// The report's plots (Vega-Lite, rendered to SVG): ECLIPSE's sweeps and the training curves.
+import { attackOrder } from './figures.js';
+import { defenseOrder, profileSentence } from './format.js';
+import { readMetrics } from './load.js';
+import type { Plot } from './model.js';
+import { AVG_ATTACKS, PAPER_SWEEP_AVG, archLabel, attackLabel, defenseLabel } from './paper.js';
+import { optionValue, stat, type ReportCell, type ResultSet } from './results.js';
+import { renderVegaLite, type TopLevelSpec } from './vega.js';
+
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+
+export async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
+  const attacks = attackOrder(rs.cells.filter((c) => c.architecture === arch && c.defense === 'eclipse').map((c) => c.attack));
+  const keys = [...new Set(attacks.flatMap((a) => rs.axesFor(arch, 'eclipse', a).map((x) => x.key)))].filter((k) => k !== 'ablation').sort();
+  const plots: Plot[] = [];
+  for (const key of keys) {
+    type Point = { series: string; kind: string; x: number | string; acc: number; n: number };
+    // the other swept options at the main cells' values, or (when that gives fewer points, e.g.
+    // one option swept at another's non-default value) at the profile's values
+    const collect = (others: (c: ReportCell) => boolean): { points: Point[]; used: ReportCell[]; byAttack: Map<string, Map<string, number>>; numeric: boolean } => {
+      const points: Point[] = [];
+      const used: ReportCell[] = [];
+      const byAttack = new Map<string, Map<string, number>>();
+      let numeric = true;
+      for (const a of attacks) {
+        const axis = rs.axesFor(arch, 'eclipse', a).find((x) => x.key === key);
+        if (!axis) continue;
+        const m = new Map<string, number>();
+        for (const v of axis.values) {
+          const cells = (rs.groups.get(`${arch}|eclipse|${a}`) ?? []).filter((c) => c.cell && optionValue(c.cell, key) === v && others(c));
+          const s = stat(cells);
+          if (!s) continue;
+          used.push(...cells);
+          if (typeof v !== 'number') numeric = false;
+          points.push({ series: attackLabel(a), kind: a === 'clean' ? 'clean data' : 'attack', x: typeof v === 'number' ? v : String(v), acc: s.mean, n: s.n });
+          m.set(String(v), s.mean);
+        }
+        byAttack.set(a, m);
+      }
+      return { points, used, byAttack, numeric };
+    };
+    const atMain = collect((c) => rs.isMain(c, [key]));
+    const atDefault = collect((c) => rs.isDefault(c, [key]));
+    const byDefault = atDefault.points.length > atMain.points.length;
+    const { points, used, byAttack, numeric } = byDefault ? atDefault : atMain;
+    // the average over the non-adaptive attacks that have every value
+    const xs = [...new Set(points.map((p) => String(p.x)))];
+    const full = [...byAttack].filter(([a, m]) => AVG_ATTACKS.includes(a) && xs.every((x) => m.has(x)));
+    if (full.length >= 2)
+      for (const x of xs) points.push({ series: 'AVG', kind: 'average', x: numeric ? Number(x) : x, acc: full.reduce((s, [, m]) => s + m.get(x)!, 0) / full.length, n: full.length });
+    const paper = arch === 'resnet18' && numeric ? PAPER_SWEEP_AVG[key] : undefined;
+    if (paper) for (const [x, acc] of paper) points.push({ series: 'paper AVG', kind: 'paper', x, acc, n: 8 });
+    if (points.length === 0) continue;
+    const series = [...attacks.map(attackLabel), 'AVG', 'paper AVG'].filter((s) => points.some((p) => p.series === s));
+    const spec: TopLevelSpec = {
+      $schema: SCHEMA,
+      title: `${archLabel(arch)}, ECLIPSE: test accuracy vs ${key}`,
+      width: 420,
+      height: 240,
+      data: { values: points },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'x', type: numeric ? 'quantitative' : 'ordinal', title: key, ...(numeric ? { scale: { zero: false } } : {}) },
+        y: { field: 'acc', type: 'quantitative', title: 'test accuracy (%)', scale: { domain: [0, 100] } },
+        color: { field: 'series', type: 'nominal', title: 'attack', sort: series },
+        strokeDash: { field: 'kind', type: 'nominal', sort: ['attack', 'clean data', 'average', 'paper'], legend: null },
+        tooltip: [{ field: 'series' }, { field: 'x', title: key }, { field: 'acc', format: '.1f' }, { field: 'n', title: 'cells' }],
+      },
+    } as TopLevelSpec;
+    plots.push({
+      id: `sweep-${arch}-${key}`,
+      title: `ECLIPSE sweep of ${key} (${archLabel(arch)})`,
+      caption:
+        `Test accuracy (%) of ECLIPSE cells against ${key}, the other swept options at ${byDefault ? "the profile's values" : "the values of Table 1's cells"}, mean over seeds; one line per attack (clean = the clean-data cells)` +
+        (full.length >= 2 ? `, AVG over ${full.map(([a]) => attackLabel(a)).join(', ')}` : '') +
+        (paper ? "; dashed: the paper's average over its eight attacks (ResNet-18, paper profile)" : '') + '. ' + profileSentence(used),
+      svg: await renderVegaLite(spec),
+    });
+  }
+  return plots;
+}
+
+export async function curvePlots(rs: ResultSet, arch: string, artifactsDir: string): Promise<Plot[]> {
+  const plots: Plot[] = [];
+  const defenses = defenseOrder(rs.cells.filter((c) => c.architecture === arch).map((c) => c.defense));
+  for (const d of defenses) {
+    const attacks = attackOrder(rs.cells.filter((c) => c.architecture === arch && c.defense === d).map((c) => c.attack));
+    const values: { attack: string; seed: number; epoch: number; train_loss: number | null; test_acc: number | null }[] = [];
+    for (const a of attacks)
+      for (const c of rs.main(arch, d, a)) {
+        const ms = readMetrics(artifactsDir, c);
+        for (const m of ms ?? [])
+          values.push({ attack: attackLabel(a), seed: c.seed, epoch: m.epoch, train_loss: Number.isFinite(m.train_loss) ? m.train_loss : null, test_acc: m.test_acc === undefined ? null : 100 * m.test_acc });
+      }
+    if (values.length === 0) continue;
+    const order = attacks.map(attackLabel);
+    const multiSeed = new Set(values.map((v) => v.seed)).size > 1;
+    const layer = (field: string, title: string, extra: object = {}): object => ({
+      width: 300,
+      height: 200,
+      transform: [{ filter: `isValid(datum.${field})` }],
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+        y: { field, type: 'quantitative', title, ...extra },
+        color: { field: 'attack', type: 'nominal', title: 'attack', sort: order },
+        ...(multiSeed ? { detail: { field: 'seed', type: 'nominal' } } : {}),
+        tooltip: [{ field: 'attack' }, { field: 'seed' }, { field: 'epoch' }, { field, format: '.3f' }],
+      },
+    });
+    const spec = {
+      $schema: SCHEMA,
+      title: `${archLabel(arch)}, ${defenseLabel(d)}: training curves`,
+      data: { values },
+      hconcat: [layer('train_loss', 'train loss'), layer('test_acc', 'test accuracy (%)', { scale: { domain: [0, 100] } })],
+    } as unknown as TopLevelSpec;
+    plots.push({
+      id: `curves-${arch}-${d}`,
+      title: `Training curves: ${defenseLabel(d)} (${archLabel(arch)})`,
+      caption: `Train loss and test accuracy per epoch (each main cell's classifier: its metrics.jsonl, else the curve kept with its result), one line per attack${multiSeed ? ' and seed' : ''}; test accuracy where the recipe evaluated.`,
+      svg: await renderVegaLite(spec),
+    });
+  }
+  return plots;
+}

@@ -1,0 +1,263 @@
+// The report's tables: Table 1 (test accuracy, attack x defence, per architecture), Table 3
+// (clean accuracy), Table 4 (ECLIPSE's parts), the table of every finished cell, and the
+// per-variant CSV.
+import { attackOrder } from './figures.js';
+import { DASH, archOrder, defenseOrder, fmt, paperText, profileSentence, seedText, statCell } from './format.js';
+import type { ReportTable } from './model.js';
+import {
+  ABLATION_ROWS, AVG_ATTACKS, PAPER_ATTACKS, archLabel, attackLabel, defenseLabel, paperAblationAvg, paperAverage, paperCleanAcc, paperTable1Defenses, paperTestAcc,
+} from './paper.js';
+import { ablationOf, defaultValue, optionValue, stat, type ReportCell, type ResultSet, type Stat } from './results.js';
+
+/** The swept options of a defence's cells and the values its main cells have. */
+function variantNote(rs: ResultSet, arch: string, defenses: readonly string[], attacks: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of defenses) {
+    const axes = new Map<string, Set<string>>();
+    const offDefault = new Set<string>();
+    for (const a of attacks) {
+      const probe = (rs.groups.get(`${arch}|${d}|${a}`) ?? []).find((c) => c.cell)?.cell;
+      for (const ax of rs.axesFor(arch, d, a)) {
+        const s = axes.get(ax.key) ?? new Set<string>();
+        s.add(String(ax.main));
+        axes.set(ax.key, s);
+        if (probe && JSON.stringify(defaultValue(probe, ax.key) ?? null) !== JSON.stringify(ax.main ?? null)) offDefault.add(ax.key);
+      }
+    }
+    if (axes.size === 0) continue;
+    out.push(
+      `${defenseLabel(d)}: swept options at ${[...axes].map(([k, v]) => `${k} = ${[...v].join('/')}`).join(', ')}` +
+        (offDefault.size ? ` (${[...offDefault].join(', ')} not at the profile's value: the variant nearest to it that ran)` : " (the profile's values)") +
+        `; the other values are in ${d === 'eclipse' ? 'the sweep plots and Table 4' : 'results.csv and the cell list'}.`,
+    );
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------ Table 1
+
+/**
+ * The paper's qualified defences (Table 1): a defence under 50% test accuracy on any attack is
+ * "unqualified". A smaller profile trains weaker victims, so the line is rescaled by our clean
+ * accuracy over the paper's (both without defence): it keeps its meaning, about half of what
+ * clean training gives. Null without a clean no-defence cell or a paper number to scale by.
+ */
+function qualifiedLine(rs: ResultSet, arch: string): { line: number; clean: number; paperClean: number } | null {
+  const clean = stat(rs.main(arch, 'none', 'clean'));
+  const paper = paperCleanAcc(arch, 'none');
+  return clean && paper ? { line: (50 * clean.mean) / paper.value, clean: clean.mean, paperClean: paper.value } : null;
+}
+
+export function table1(rs: ResultSet, arch: string): ReportTable {
+  const cellsOfArch = rs.cells.filter((c) => c.architecture === arch && c.attack !== 'clean');
+  const attacksHere = new Set(cellsOfArch.map((c) => c.attack));
+  const attackCols = [...PAPER_ATTACKS, ...attackOrder(attacksHere).filter((a) => !(PAPER_ATTACKS as readonly string[]).includes(a))];
+  const avgSet = AVG_ATTACKS.filter((a) => attacksHere.has(a));
+  const paperRows = paperTable1Defenses(arch);
+  const paperCol = paperRows.length > 0;
+  const defenses = defenseOrder([...paperRows, ...cellsOfArch.map((c) => c.defense)]);
+  const used: ReportCell[] = [];
+  const statsOf = new Map(
+    defenses.map((d) => [
+      d,
+      attackCols.map((a) => {
+        const cells = rs.main(arch, d, a);
+        used.push(...cells);
+        return stat(cells);
+      }),
+    ]),
+  );
+  // Qualified (see qualifiedLine) among the defences with numbers; the best of them per attack is bold, as in the paper.
+  const q = qualifiedLine(rs, arch);
+  const meanOf = (d: string, i: number): number | null => statsOf.get(d)![i]?.mean ?? null;
+  const withNumbers = defenses.filter((d) => d !== 'none' && statsOf.get(d)!.some((x) => x !== null));
+  // the attacks (column indices) that take each defence under the line
+  const failing = new Map(withNumbers.map((d) => [d, q ? attackCols.map((_, i) => i).filter((i) => (meanOf(d, i) ?? Infinity) < q.line) : []]));
+  const qualified = q ? withNumbers.filter((d) => failing.get(d)!.length === 0) : [];
+  const bestOf = attackCols.map((_, i) => {
+    const ranked = qualified.filter((d) => meanOf(d, i) !== null).sort((a, b) => meanOf(b, i)! - meanOf(a, i)!);
+    return ranked[0] ?? null;
+  });
+  let partial = false;
+  const rows = defenses.map((d) => {
+    const stats = statsOf.get(d)!;
+    const seeds = [...new Set(stats.flatMap((s) => s?.seeds ?? []))];
+    const cells = attackCols.map((a, i) => ({ ...statCell(stats[i]!, paperTestAcc(arch, d, a), paperCol), ...(bestOf[i] === d ? { best: true } : {}) }));
+    // AVG: over the non-adaptive attacks present in this table; * = the row has fewer of them
+    const have = avgSet.filter((a) => stats[attackCols.indexOf(a)] !== null);
+    const over = have.length > 0 ? have : avgSet.length > 0 ? avgSet : AVG_ATTACKS;
+    const ours = have.length > 0 ? have.reduce((s, a) => s + stats[attackCols.indexOf(a)]!.mean, 0) / have.length : null;
+    const rowPartial = have.length > 0 && have.length < avgSet.length;
+    partial ||= rowPartial;
+    const pAvg = paperCol ? paperAverage(over.map((a) => paperTestAcc(arch, d, a))) : null;
+    cells.push({
+      ours: ours === null ? DASH : `${fmt(ours)}${rowPartial ? '*' : ''}`,
+      ...(paperCol ? { paper: paperText(pAvg) ?? DASH } : {}),
+      title: `average over ${over.map(attackLabel).join(', ')}`,
+      ...(ours !== null ? { has: true } : {}),
+    });
+    return { head: defenseLabel(d), cells: [{ ours: seedText(seeds), title: seeds.length ? `seeds ${seeds.join(', ')}` : 'no cells', has: seeds.length > 0 }, ...cells] };
+  });
+  const standing: string[] = [];
+  if (q && withNumbers.length) {
+    const unq = withNumbers.filter((d) => !qualified.includes(d));
+    standing.push(
+      `Qualified defences, by the paper's rule (under 50% on any attack is unqualified) with the line rescaled to this profile: ${fmt(q.line)}% = 50 x ${fmt(q.clean)} / ${fmt(q.paperClean, 2)} (clean accuracy without defence, ours / the paper's): ` +
+        `${qualified.length ? qualified.map(defenseLabel).join(', ') : 'none'}` +
+        (unq.length ? `; not qualified: ${unq.map((d) => `${defenseLabel(d)} (${failing.get(d)!.map((i) => `${attackLabel(attackCols[i]!)} ${fmt(meanOf(d, i)!)}`).join(', ')})`).join(', ')}` : '') +
+        '. A row missing attacks is judged on those it has.',
+    );
+    const judged = attackCols.map((_, i) => i).filter((i) => bestOf[i] !== null);
+    if (judged.length) {
+      const eclWins = judged.filter((i) => bestOf[i] === 'eclipse').map((i) => attackLabel(attackCols[i]!));
+      let eclipse = '';
+      if (qualified.includes('eclipse')) eclipse = `ECLIPSE is the best qualified defence on ${eclWins.length} of ${judged.length} attacks${eclWins.length ? ` (${eclWins.join(', ')})` : ''}.`;
+      else if (withNumbers.includes('eclipse')) eclipse = 'ECLIPSE itself is not qualified here.';
+      standing.push(`Best qualified defence per attack (bold): ${judged.map((i) => `${attackLabel(attackCols[i]!)} ${defenseLabel(bestOf[i]!)} ${fmt(meanOf(bestOf[i]!, i)!)}`).join('; ')}. ${eclipse}`);
+    }
+  }
+  const missingAttacks = AVG_ATTACKS.concat('adp').filter((a) => !attacksHere.has(a));
+  const missingDefenses = paperRows.filter((d) => !cellsOfArch.some((c) => c.defense === d));
+  const notes = [
+    profileSentence(used),
+    `Mean test accuracy (%) over seeds${paperCol ? `; in brackets the paper's number (${archLabel(arch)}, Table 1)` : ''}. "seeds": how many seeds the row's numbers average.`,
+    `AVG: the mean over the non-adaptive attacks present in this table (${avgSet.length ? avgSet.map(attackLabel).join(', ') : 'none yet'}), ADP excluded as in the paper's 8-attack average${partial ? '; * = over fewer attacks (the row misses some)' : ''}.`,
+    ...standing,
+    ...variantNote(rs, arch, defenses, [...attacksHere]),
+  ];
+  if (missingAttacks.length || missingDefenses.length)
+    notes.push(
+      `Missing (no finished cell): ${[missingAttacks.length ? `attacks ${missingAttacks.map(attackLabel).join(', ')}` : '', missingDefenses.length ? `defences ${missingDefenses.map(defenseLabel).join(', ')}` : ''].filter(Boolean).join('; ')}.`,
+    );
+  return {
+    id: `table1-${arch}`,
+    title: `Table 1 (${archLabel(arch)}): test accuracy (%) per attack and defence`,
+    columns: ['defence', 'seeds', ...attackCols.map(attackLabel), 'AVG'],
+    rows,
+    notes,
+  };
+}
+
+// ------------------------------------------------------------------------------------------ Table 3
+
+export function table3(rs: ResultSet): ReportTable {
+  const clean = rs.cells.filter((c) => c.attack === 'clean');
+  const archs = archOrder(clean.length ? clean.map((c) => c.architecture) : ['resnet18']);
+  const defenses = defenseOrder([...clean.map((c) => c.defense), 'none', 'at', 'iss-j', 'eclipse']);
+  const used: ReportCell[] = [];
+  const rows = defenses.map((d) => ({
+    head: defenseLabel(d),
+    cells: archs.map((a) => {
+      const cells = rs.main(a, d, 'clean');
+      used.push(...cells);
+      return statCell(stat(cells), paperCleanAcc(a, d));
+    }),
+  }));
+  const notes = [
+    profileSentence(used),
+    'Clean accuracy: the defence applied to the unpoisoned training set (the matrix\'s "clean" cells), mean over seeds; in brackets the paper\'s Table 3.',
+    ...variantNote(rs, archs[0]!, defenses, ['clean']),
+  ];
+  if (clean.length === 0) notes.push('Missing: no clean cell has finished (the matrix adds them unless cleanTwins is false).');
+  return { id: 'table3', title: 'Table 3: clean accuracy (%) per architecture and defence', columns: ['defence', ...archs.map(archLabel)], rows, notes };
+}
+
+// ------------------------------------------------------------------------------------------ Table 4
+
+export function table4(rs: ResultSet, arch: string): ReportTable {
+  const ecl = rs.cells.filter((c) => c.architecture === arch && c.defense === 'eclipse' && c.attack !== 'clean' && c.attack !== 'adp');
+  const attacks = attackOrder(ecl.map((c) => c.attack));
+  const paperCol = arch === 'resnet18';
+  let partial = false;
+  const used: ReportCell[] = [];
+  const rows = ABLATION_ROWS.map((ab) => {
+    const stats = attacks.map((a) => {
+      const cells = rs.main(arch, 'eclipse', a, ['ablation']).filter((c) => c.cell && ablationOf(c.cell) === ab);
+      used.push(...cells);
+      return stat(cells);
+    });
+    const have = stats.filter((s): s is Stat => s !== null);
+    const rowPartial = have.length > 0 && have.length < attacks.length;
+    partial ||= rowPartial;
+    const avg = have.length ? have.reduce((s, x) => s + x.mean, 0) / have.length : null;
+    return {
+      head: ab.split('').join('+'),
+      cells: [
+        ...stats.map((s) => statCell(s, null, false)),
+        { ours: avg === null ? DASH : `${fmt(avg)}${rowPartial ? '*' : ''}`, ...(paperCol ? { paper: paperText(paperAblationAvg(ab)) ?? DASH } : {}), ...(avg !== null ? { has: true } : {}) },
+      ],
+    };
+  });
+  const notes = [
+    profileSentence(used),
+    'ECLIPSE with some of its parts: A diffusion purification, B random grayscale, C Gaussian noise (option "ablation"; A+B+C is the full defence), other options at their main values; AVG over the non-adaptive attacks of the row' +
+      (paperCol ? ", beside it the paper's Table 4 average over its eight attacks" : '') + (partial ? '; * = the row misses some attacks.' : '.'),
+  ];
+  const missing = ABLATION_ROWS.filter((_, i) => !rows[i]!.cells.some((c) => c.has));
+  if (missing.length) notes.push(`Missing: ${missing.map((m) => m.split('').join('+')).join(', ')} (no finished ECLIPSE cell with that ablation).`);
+  return { id: `table4-${arch}`, title: `Table 4 (${archLabel(arch)}): ECLIPSE's parts, test accuracy (%)`, columns: ['parts', ...attacks.map(attackLabel), 'AVG'], rows, notes };
+}
+
+// ------------------------------------------------------------------------------------------ CSV
+
+const csvField = (v: unknown): string => {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+/** One line per architecture x defence x attack x variant (the swept options' values). */
+export function summaryCsv(rs: ResultSet): string {
+  const cols = ['architecture', 'defense', 'attack', 'variant', 'main', 'profile', 'n', 'seeds', 'test_acc_mean', 'test_acc_std', 'clean_acc_mean', 'paper_test_acc', 'paper_decoded', 'hashes'];
+  const lines = [cols.join(',')];
+  for (const [k, cells] of rs.groups) {
+    const [arch, d, a] = k.split('|') as [string, string, string];
+    const axes = rs.axes.get(k) ?? [];
+    const variants = new Map<string, ReportCell[]>();
+    for (const c of cells) {
+      const v = axes.map((x) => `${x.key}=${c.cell ? String(optionValue(c.cell, x.key)) : '?'}`).join(' ');
+      variants.set(v, [...(variants.get(v) ?? []), c]);
+    }
+    for (const [v, vc] of variants) {
+      const s = stat(vc);
+      if (!s) continue;
+      const cl = stat(vc, (c) => c.cleanAcc);
+      const p = a === 'clean' ? paperCleanAcc(arch, d) : paperTestAcc(arch, d, a);
+      const main = vc.every((c) => rs.isMain(c));
+      lines.push(
+        [arch, d, a, v, main ? 1 : 0, s.profiles.join(' '), s.n, s.seeds.join(' '), fmt(s.mean, 2), fmt(s.std, 2), cl ? fmt(cl.mean, 2) : '', main && p ? p.value : '', main && p ? Number(p.decoded) : '', s.hashes.join(' ')]
+          .map(csvField)
+          .join(','),
+      );
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+// ------------------------------------------------------------------------------------------ every cell
+
+export function cellTable(rs: ResultSet): ReportTable {
+  const rank = (order: readonly string[], x: string): number => (order.indexOf(x) + 1 || order.length + 1);
+  const archs = archOrder(rs.architectures);
+  const defs = defenseOrder(rs.cells.map((c) => c.defense));
+  const atts = ['clean', ...attackOrder(rs.cells.map((c) => c.attack))];
+  const cells = [...rs.cells].sort(
+    (a, b) =>
+      rank(archs, a.architecture) - rank(archs, b.architecture) || rank(defs, a.defense) - rank(defs, b.defense) || rank(atts, a.attack) - rank(atts, b.attack) || a.label.localeCompare(b.label),
+  );
+  return {
+    id: 'cells-table',
+    title: 'Every finished cell',
+    columns: ['cell', 'test acc. (%)', 'clean acc. (%)', 'minutes', 'main', 'hash'],
+    rows: cells.map((c) => ({
+      head: c.label,
+      cells: [
+        { ours: fmt(100 * c.testAcc, 2), has: true },
+        { ours: c.attack === 'clean' ? '(clean)' : c.cleanAcc === null ? DASH : fmt(100 * c.cleanAcc, 2), has: c.cleanAcc !== null },
+        { ours: fmt(c.seconds / 60, 1), has: true },
+        { ours: rs.isMain(c) ? 'yes' : 'sweep', has: true },
+        { ours: c.hash, has: true },
+      ],
+    })),
+    notes: ['"main": the cell counts in Tables 1 and 3 (every swept option at its main value); the others appear in the sweep plots and Table 4.'],
+  };
+}
