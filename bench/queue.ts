@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { ArtifactStore } from '../src/queue/store.js';
-import { queueOverhead } from '../src/queue/coordinator.js';
+import { queueOverhead } from '../src/queue/status.js';
 
 export async function runQueueBench(o: { jobs: number; out: string }): Promise<void> {
   const redis = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();

@@ -87,7 +87,7 @@ export async function queueCommand(argv: string[]): Promise<void> {
   if (positionals[0] !== 'status') throw new UsageError(`unknown queue command "${positionals[0]}"${suggest(positionals[0], ['status'])}: the only one is status`);
   if (positionals.length > 1) throw new UsageError(`queue status takes no arguments besides its options (got "${positionals[1]}"): give --queue URL`);
   const url = queueFlag(flags);
-  const { queueStatus } = await import('../queue/coordinator.js');
+  const { queueStatus } = await import('../queue/status.js');
   const s = await queueStatus(url);
   if (flags.json) return console.log(JSON.stringify(s, null, 2));
   const c = s.counts;

@@ -2,12 +2,10 @@
 // waits for them, and alone writes the results (the SQLite database, the purified file).
 // Jobs are named by their hash, so adding one twice is a no-op; the coordinator re-adds any job
 // that Redis lost (a restart without persistence) and records each result exactly once.
-import { hostname } from 'node:os';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import { Queue, QueueEvents, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Job, Queue } from 'bullmq';
 
 import { loadDataset, saveDataset } from '../data/store.js';
 import { assemblePurified, existingPurification, purificationKey, shardBounds, shardCount } from '../defenses/purify.js';
@@ -18,96 +16,13 @@ import { estimateSeconds, planMatrix, runOrder, type MatrixRunOptions, type Matr
 import type { ResultsDb } from '../matrix/db.js';
 import { keyHash } from '../io/stage.js';
 import { Progress } from '../io/progress.js';
-import { QUEUE_NAME, QUEUE_PREFIX, type CellJob, type PurifyShardJob, type QueueJob } from './jobs.js';
+import type { CellJob, PurifyShardJob, QueueJob } from './jobs.js';
+import { coordinate } from './lease.js';
 import type { ShardResult } from './processor.js';
-import { connectRedis, redactUrl } from './redis.js';
-import { ArtifactStore } from './store.js';
-
-export class CoordinatorBusy extends Error {}
+import { redactUrl } from './redis.js';
 
 /** Retries of a failing job (exponential backoff from `backoffMs`) before it counts as failed. */
 export const JOB_ATTEMPTS = 4;
-
-interface Coordination {
-  queue: Queue;
-  /** sleep up to `ms`, woken early when a job completes or fails */
-  nap(ms: number): Promise<void>;
-  /** remember a finished job's duration (for the status ETA) */
-  record(line: string): Promise<unknown>;
-  connection: Redis;
-  store: ArtifactStore;
-  release(): Promise<void>;
-}
-
-/**
- * Connect, open the store, and take the coordinator lock `what` (one coordinator per matrix or
- * purification): a second one is refused while the first is alive; the lock lapses 30 s after
- * its holder dies.
- */
-async function coordinate(queueUrl: string, storeDir: string, what: string, log: (m: string) => void): Promise<Coordination> {
-  const store = await ArtifactStore.init(storeDir);
-  const connection = await connectRedis(queueUrl, { log, name: 'eclipse-coordinator' });
-  const key = `${QUEUE_PREFIX}:coordinator:${keyHash([store.id, what])}`;
-  const me = JSON.stringify({ host: hostname(), pid: process.pid, what, since: new Date().toISOString() });
-  const take = async (): Promise<void> => {
-    const ok = await connection.set(key, me, 'PX', 30_000, 'NX');
-    if (ok === 'OK') return;
-    const holder = await connection.get(key);
-    if (holder === me) {
-      await connection.pexpire(key, 30_000);
-      return;
-    }
-    throw new CoordinatorBusy(`${what} is already coordinated on this queue by ${holder ?? 'another process'}: one coordinator owns its results; wait for it or stop it (its lock lapses 30 s after it dies)`);
-  };
-  try {
-    await take();
-  } catch (e) {
-    connection.disconnect();
-    throw e;
-  }
-  // Renewed while we run; re-taken after a Redis restart that lost it.
-  let lost: Error | null = null;
-  const timer = setInterval(() => void take().catch((e: Error) => (lost = e)), 10_000);
-  const queue = new Queue(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
-  // Job events wake the wait loop at once; its polling is the fallback that survives anything.
-  const eventsConnection = connection.duplicate();
-  const events = new QueueEvents(QUEUE_NAME, { connection: eventsConnection, prefix: QUEUE_PREFIX });
-  events.on('error', () => undefined); // reconnects by itself; the poll carries on meanwhile
-  let wake: (() => void) | null = null;
-  let missed = false; // an event while no one slept: the next nap returns at once
-  const poke = (): void => (wake ? wake() : void (missed = true));
-  events.on('completed', poke);
-  events.on('failed', poke);
-  const nap = (ms: number): Promise<void> =>
-    new Promise((r) => {
-      if (missed) return void ((missed = false), r());
-      const done = (): void => {
-        clearTimeout(t);
-        wake = null;
-        r();
-      };
-      const t = setTimeout(done, ms);
-      wake = done;
-    });
-  return {
-    queue,
-    nap,
-    record: (line) => connection.multi().lpush(DURATIONS, line).ltrim(DURATIONS, 0, 199).exec(),
-    connection,
-    store,
-    release: async () => {
-      clearInterval(timer);
-      if (lost) log(`queue: ${(lost as Error).message}`);
-      if ((await connection.get(key).catch(() => null)) === me) await connection.del(key).catch(() => undefined);
-      await events.close().catch(() => undefined);
-      eventsConnection.disconnect();
-      await queue.close();
-      connection.disconnect();
-    },
-  };
-}
-
-const DURATIONS = `${QUEUE_PREFIX}:durations`;
 
 const jobOptions = (backoffMs: number) => ({ attempts: JOB_ATTEMPTS, backoff: { type: 'exponential' as const, delay: backoffMs }, removeOnComplete: false, removeOnFail: false });
 
@@ -127,7 +42,7 @@ type Outcome<R> = { id: string; state: 'done'; result: R } | { id: string; state
  * Wait for the jobs `ids` (made by `make`), calling `onOutcome` once per finished job; a job
  * missing from Redis is added again. Polls, so it rides out Redis restarts.
  */
-async function awaitJobs<R>(queue: Queue, ids: string[], make: (id: string) => QueueJob, onOutcome: (o: Outcome<R>) => void, o: { backoffMs: number; log: (m: string) => void; signal?: AbortSignal; pollMs?: number; record: (line: string) => Promise<unknown>; nap: (ms: number) => Promise<void> }): Promise<void> {
+export async function awaitJobs<R>(queue: Queue, ids: string[], make: (id: string) => QueueJob, onOutcome: (o: Outcome<R>) => void, o: { backoffMs: number; log: (m: string) => void; signal?: AbortSignal; pollMs?: number; record: (line: string) => Promise<unknown>; nap: (ms: number) => Promise<void> }): Promise<void> {
   const open = new Set(ids);
   for (const id of ids) await ensureJob(queue, id, make(id), o.backoffMs);
   while (open.size > 0 && !o.signal?.aborted) {
@@ -308,83 +223,6 @@ export async function purifyOnQueue(o: PurifyOnQueueOptions): Promise<{ images: 
     await saveDataset(assemblePurified(ds, parts, { checkpoint: o.checkpoint, iteration: first.iteration, reverseSteps: first.reverseSteps, recipe: o.recipe, seed: o.seed, key }), o.out);
     progress.finish();
     return { images: ds.n, shards, reused: [...results.values()].filter((r) => r.reused).length };
-  } finally {
-    await c.release();
-  }
-}
-
-export interface QueueStatus {
-  counts: Record<string, number>;
-  workers: { name: string; addr: string; age_s: number }[];
-  active: { id: string; kind: string; worker: string; running_s: number; attempts: number }[];
-  failed: { id: string; kind: string; reason: string; attempts: number }[];
-  /** mean seconds of the recently completed jobs, by kind */
-  meanSeconds: Record<string, number>;
-  /** seconds until the waiting and running jobs are done at that pace, with these workers */
-  etaSeconds: number | null;
-}
-
-/** `eclipse queue status`: jobs waiting, running, failed, with their workers and an ETA. */
-export async function queueStatus(queueUrl: string): Promise<QueueStatus> {
-  const connection = await connectRedis(queueUrl, { name: 'eclipse-status' });
-  const queue = new Queue(QUEUE_NAME, { connection, prefix: QUEUE_PREFIX });
-  try {
-    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed', 'paused');
-    // BullMQ names a worker's connection <prefix>:<queue, base64>:w:<worker name>
-    const workers = (await queue.getWorkers()).map((w) => ({ name: String(w.rawname ?? '').replace(/^.*?:w:/, ''), addr: String(w.addr ?? ''), age_s: Number(w.age ?? 0) }));
-    const now = Date.now();
-    const active = (await queue.getActive(0, 99)).map((j) => ({ id: String(j.id), kind: j.name, worker: String(j.processedBy ?? '?'), running_s: j.processedOn ? (now - j.processedOn) / 1000 : 0, attempts: j.attemptsMade }));
-    const failed = (await queue.getFailed(0, 19)).map((j) => ({ id: String(j.id), kind: j.name, reason: (j.failedReason ?? '').split('\n')[0]!.slice(0, 200), attempts: j.attemptsMade }));
-    const sums: Record<string, { s: number; n: number }> = {};
-    for (const line of await connection.lrange(DURATIONS, 0, 199)) {
-      const d = JSON.parse(line) as { kind: string; s: number };
-      const e = (sums[d.kind] ??= { s: 0, n: 0 });
-      e.s += d.s;
-      e.n++;
-    }
-    const meanSeconds = Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v.s / v.n]));
-    const waiting = [...(await queue.getWaiting(0, 999)), ...(await queue.getDelayed(0, 999))];
-    const pace = (kind: string): number | undefined => meanSeconds[kind];
-    let work = 0;
-    let known = true;
-    for (const j of waiting) {
-      const m = pace(j.name);
-      if (m === undefined) known = false;
-      else work += m;
-    }
-    for (const a of active) {
-      const m = pace(a.kind);
-      if (m === undefined) known = false;
-      else work += Math.max(0, m - a.running_s);
-    }
-    const etaSeconds = known && workers.length > 0 ? work / workers.length : waiting.length + active.length === 0 ? 0 : null;
-    return { counts, workers, active, failed, meanSeconds, etaSeconds };
-  } finally {
-    await queue.close();
-    connection.disconnect();
-  }
-}
-
-/**
- * What the queue costs per job: `n` no-op jobs through the live workers, one at a time
- * (latency: add -> a worker's child runs it -> the coordinator sees it done) and all at once
- * (throughput). For `npm run bench -- queue` and for checking a deployment.
- */
-export async function queueOverhead(queueUrl: string, storeDir: string, n: number, log: (m: string) => void = () => undefined): Promise<{ serialMs: number[]; batchMsPerJob: number }> {
-  const c = await coordinate(queueUrl, storeDir, `overhead probe ${process.pid}`, log);
-  try {
-    const job = (): QueueJob => ({ kind: 'noop', store: c.store.id });
-    const opts = { backoffMs: 500, log, record: c.record, nap: c.nap };
-    const tag = `${process.pid}-${Date.now()}`;
-    const serialMs: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t0 = performance.now();
-      await awaitJobs(c.queue, [`noop-${tag}-s${i}`], job, () => undefined, opts);
-      serialMs.push(performance.now() - t0);
-    }
-    const t0 = performance.now();
-    await awaitJobs(c.queue, Array.from({ length: n }, (_, i) => `noop-${tag}-b${i}`), job, () => undefined, opts);
-    return { serialMs, batchMsPerJob: (performance.now() - t0) / n };
   } finally {
     await c.release();
   }
