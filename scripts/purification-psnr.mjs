@@ -3,7 +3,7 @@
 // denoiser: is the purified set closer to clean than the poisoned one?
 //   node scripts/purification-psnr.mjs CHECKPOINT [N=500] [respacedSteps=10]
 // Uses data/cifar10-mini/train.safetensors (eclipse data import --profile mini).
-import { createAttack } from '../dist/src/attacks/index.js';
+import { MODEL_AGNOSTIC_ATTACKS, createAttack } from '../dist/src/attacks/index.js';
 import { subset } from '../dist/src/data/dataset.js';
 import { loadDataset } from '../dist/src/data/store.js';
 import { purifyDataset } from '../dist/src/defenses/purify.js';
@@ -21,7 +21,7 @@ const all = await loadDataset('data/cifar10-mini/train.safetensors');
 const clean = subset(all, Int32Array.from({ length: Number(nArg) }, (_, i) => i));
 const recipe = { ...eclipseProfile('mini').purify, respacedSteps: Number(stepsArg) };
 const rows = [];
-for (const attack of ['urp', 'lsp', 'ar']) {
+for (const attack of MODEL_AGNOSTIC_ATTACKS) {
   const poisoned = createAttack(attack).poison(clean, 0).dataset;
   const purified = await purifyDataset(poisoned, { recipe, checkpoint, seed: 0, out: `/tmp/purified-${attack}.safetensors`, quiet: true });
   const r = purificationReport(clean, poisoned, purified);

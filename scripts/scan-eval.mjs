@@ -16,7 +16,7 @@ const { setNumThreads } = await import(join(root, 'dist/src/engine/index.js'));
 const { loadCifar10, resolveCifar10Source } = await import(join(root, 'dist/src/data/cifar.js'));
 const { balancedSubset, subset } = await import(join(root, 'dist/src/data/dataset.js'));
 const { loadDataset } = await import(join(root, 'dist/src/data/store.js'));
-const { createAttack } = await import(join(root, 'dist/src/attacks/index.js'));
+const { ATTACK_NAMES, MODEL_AGNOSTIC_ATTACKS, createAttack } = await import(join(root, 'dist/src/attacks/index.js'));
 const { scanDataset } = await import(join(root, 'dist/src/scan/scan.js'));
 const { Rng } = await import(join(root, 'dist/src/data/rng.js'));
 setNumThreads(Number(arg('threads', '1')));
@@ -33,14 +33,14 @@ const record = (id, r, extra) => {
 // 2. attacks at shares of the mini training set
 const clean = await loadDataset(join(root, 'data/cifar10-mini/train.safetensors'));
 const reverse = arg('order', 'forward') === 'reverse';
-const attacks = arg('attacks', 'urp,lsp,ar,em,tap,rem,sep,efp,adp').split(',');
+const attacks = arg('attacks', ATTACK_NAMES.join(',')).split(',');
 const shares = arg('shares', '1,0.5,0.25,0.1').split(',').map(Number);
 if (reverse) attacks.reverse();
 const poisons = new Map();
 async function poisonOf(a) {
   if (poisons.has(a)) return poisons.get(a);
   const file = join(root, `data/cifar10-mini/poison-${a}-s0.safetensors`);
-  const p = existsSync(file) ? await loadDataset(file) : ['urp', 'lsp', 'ar'].includes(a) ? createAttack(a, {}).poison(clean, 0).dataset : null;
+  const p = existsSync(file) ? await loadDataset(file) : MODEL_AGNOSTIC_ATTACKS.includes(a) ? createAttack(a, {}).poison(clean, 0).dataset : null;
   if (!p) console.error(`${a}: no poison at ${file} yet (scripts/attack-eval.sh ${a} none makes it); skipped`);
   poisons.set(a, p);
   return p;

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const file = process.argv[2] ?? join(root, 'runs', 'scan-eval.jsonl');
 const rows = readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-const ATTACKS = ['urp', 'lsp', 'ar', 'em', 'tap', 'rem', 'sep', 'efp', 'adp'];
+const { ATTACKS: REGISTRY, ATTACK_NAMES: ATTACKS } = await import(join(root, 'dist/src/attacks/index.js'));
 const pct = (x) => `${(100 * x).toFixed(0)}%`;
 const out = [];
 
@@ -19,11 +19,11 @@ out.push('| attack | verdict | score (largest z) | strongest evidence | estimate
 for (const a of ATTACKS) {
   const r = full.find((x) => x.attack === a);
   if (!r) {
-    out.push(`| ${a.toUpperCase()} | not measured yet | | | | | |`);
+    out.push(`| ${REGISTRY[a].label} | not measured yet | | | | | |`);
     continue;
   }
   const top = Object.entries(r.evidence).sort((x, y) => y[1][1] - x[1][1])[0];
-  out.push(`| ${a.toUpperCase()} | ${r.verdict} | ${r.score.toFixed(1)} | ${top[0]} (z ${top[1][1].toFixed(1)}) | ${pct(r.share_estimate)} | ${r.flagged_classes.length} | ${r.seconds.toFixed(0)} s |`);
+  out.push(`| ${REGISTRY[a].label} | ${r.verdict} | ${r.score.toFixed(1)} | ${top[0]} (z ${top[1][1].toFixed(1)}) | ${pct(r.share_estimate)} | ${r.flagged_classes.length} | ${r.seconds.toFixed(0)} s |`);
 }
 const detected = full.filter((r) => r.verdict === 'poisoned').length;
 out.push('', `Detection rate at 100%: ${detected}/${full.length} attacks measured flagged poisoned.`, '');
@@ -50,7 +50,7 @@ if (shares.length > 1) {
       const r = rows.find((x) => x.kind === 'attack' && x.attack === a && x.share === s);
       return r ? `${r.verdict} (${r.score.toFixed(1)}, ${pct(r.share_estimate)})` : '-';
     });
-    if (cells.some((c) => c !== '-')) out.push(`| ${a.toUpperCase()} | ${cells.join(' | ')} |`);
+    if (cells.some((c) => c !== '-')) out.push(`| ${REGISTRY[a].label} | ${cells.join(' | ')} |`);
   }
 }
 console.log(out.join('\n'));

@@ -11,7 +11,7 @@ export {
 } from './ar.js';
 export {
   ATTACKS, ATTACK_NAMES, MODEL_AGNOSTIC_ATTACKS, createAttack, isAttackName, poisonDataset, poisonDatasetAsync, poisonDatasetWithStats,
-  type AttackSpec, type PoisonDatasetOptions,
+  type AttackName, type AttackSpec, type PoisonDatasetOptions,
 } from './registry.js';
 export { TAP_SETTINGS, TapAttack, tapSurrogateRecipe, type TapOptions } from './tap.js';
 export { EM_SETTINGS, EmAttack } from './em.js';

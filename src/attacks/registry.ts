@@ -3,7 +3,7 @@
 import type { ImageDataset } from '../data/dataset.js';
 import { ArAttack, type ArCoefficientChoice, type ArSearchOptions } from './ar.js';
 import { LspAttack, lspDefaultL2 } from './lsp.js';
-import type { Attack, AttackName, PerturbationBound, PerturbationNorm, PoisonResult, PrepareContext, Quantization } from './types.js';
+import type { Attack, PerturbationBound, PerturbationNorm, PoisonResult, PrepareContext, Quantization } from './types.js';
 import { UrpAttack } from './urp.js';
 import { EM_SETTINGS, EmAttack } from './em.js';
 import { suggest, type SettingOverrides, type SettingTable } from '../settings.js';
@@ -49,7 +49,10 @@ export interface PoisonDatasetOptions {
 }
 
 export interface AttackSpec {
-  name: AttackName;
+  /** the registry key (the `--attack` name) */
+  name: string;
+  /** the short name in the report's tables, figures and notes (EM, TAP, ...) */
+  label: string;
   /** One line for help texts. */
   title: string;
   norm: PerturbationNorm;
@@ -77,9 +80,12 @@ const modelAttack =
 const COMMON_OPTIONS: readonly (keyof PoisonDatasetOptions)[] = ['seed', 'epsilon', 'quantization', 'bounds', 'allowRepoison', 'profile'];
 const MODEL_OPTIONS: readonly (keyof PoisonDatasetOptions)[] = ['settings', 'surrogate'];
 
-export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
+/** Every attack, one entry each: a new attack is its own file plus an entry here; the names, the
+ * `AttackName` type and the labels derive from this table. */
+const REGISTRY = {
   urp: {
     name: 'urp',
+    label: 'URP',
     title: 'class-wise uniform random noise U(-eps, eps) (Huang et al. 2021)',
     norm: 'linf',
     defaultEpsilon: '8/255 (L_inf)',
@@ -91,6 +97,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
   },
   lsp: {
     name: 'lsp',
+    label: 'LSP',
     title: 'linearly separable synthetic patch noise (Yu et al. 2022)',
     norm: 'l2',
     defaultEpsilon: `sqrt(3HW)*6/255 (L2; ${lspDefaultL2(32, 32).toFixed(4)} for 32x32)`,
@@ -102,6 +109,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
   },
   ar: {
     name: 'ar',
+    label: 'AR',
     title: 'class-wise autoregressive noise (Sandoval-Segura et al. 2022)',
     norm: 'l2',
     defaultEpsilon: '1.0 (L2)',
@@ -113,6 +121,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
   },
   em: {
     name: 'em',
+    label: 'EM',
     title: 'sample-wise error-minimising noise, min-min with a fresh surrogate (Huang et al. 2021)',
     norm: 'linf',
     defaultEpsilon: '8/255 (L_inf)',
@@ -125,6 +134,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
   },
   tap: {
     name: 'tap',
+    label: 'TAP',
     title: 'targeted adversarial poisoning, PGD to (y+1) mod K on a surrogate (Fowl et al. 2021)',
     norm: 'linf',
     defaultEpsilon: '8/255 (L_inf)',
@@ -140,6 +150,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
   },
   rem: {
     name: 'rem',
+    label: 'REM',
     title: 'robust error-minimising noise, min-min-max with an adversarially trained surrogate (Fu et al. 2022)',
     norm: 'linf',
     defaultEpsilon: '8/255 (L_inf)',
@@ -152,6 +163,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
   },
   sep: {
     name: 'sep',
+    label: 'SEP',
     title: 'self-ensemble protection, targeted PGD to (y+5) mod K over K checkpoints of one surrogate run (Chen et al. 2023)',
     norm: 'linf',
     defaultEpsilon: '8/255 (L_inf; SEP itself uses 2/255)',
@@ -164,6 +176,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
   },
   efp: {
     name: 'efp',
+    label: 'EFP',
     title: 'EntF-push: features pushed from their class centroid of an adversarially trained model (Wen et al. 2023)',
     norm: 'linf',
     defaultEpsilon: '8/255 (L_inf)',
@@ -176,6 +189,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
   },
   adp: {
     name: 'adp',
+    label: 'ADP',
     title: "adaptive poisoning against ECLIPSE: error-minimising noise through the compensation module on a U-Net classifier (the paper's section 4.4)",
     norm: 'linf',
     defaultEpsilon: '8/255 (L_inf)',
@@ -186,7 +200,12 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = {
     options: ['settings'],
     create: modelAttack(AdpAttack),
   },
-};
+} as const satisfies Record<string, AttackSpec>;
+
+/** An attack's registry name. */
+export type AttackName = keyof typeof REGISTRY;
+
+export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = REGISTRY;
 
 export const ATTACK_NAMES = Object.keys(ATTACKS) as AttackName[];
 

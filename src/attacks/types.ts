@@ -9,7 +9,6 @@ import type { ImageDataset } from '../data/dataset.js';
 import type { PerturbationStats } from '../metrics/perturbation.js';
 import type { Device } from '../engine/index.js';
 
-export type AttackName = 'urp' | 'lsp' | 'ar' | 'em' | 'tap' | 'rem' | 'sep' | 'efp' | 'adp';
 export type PerturbationNorm = 'linf' | 'l2';
 
 /**

@@ -13,6 +13,11 @@
 //   - the same text, Table 1's VGG-19 half (columns EM TAP REM EFP URP LSP AR ADP: the paper runs
 //     no SEP on VGG-19): the w/o and ECLIPSE rows, the two the shipped matrix runs there, decoded.
 // The Cutmix and AA rows of Table 1 are too garbled to decode: no numbers.
+// The attacks' and baselines' labels come from their registries; an attack or defence with no row
+// here simply has no paper number beside ours.
+
+import { ATTACKS, ATTACK_NAMES } from '../attacks/registry.js';
+import { DEFENSES, DEFENSE_NAMES } from '../defenses/baselines/index.js';
 
 /** Table 1's attack columns, in the paper's order. */
 export const PAPER_ATTACKS = ['em', 'tap', 'rem', 'sep', 'efp', 'urp', 'lsp', 'ar', 'adp'] as const;
@@ -21,12 +26,13 @@ export const AVG_ATTACKS: readonly string[] = PAPER_ATTACKS.filter((a) => a !== 
 /** Table 1's defence rows, in the paper's order ('none' = w/o). */
 export const PAPER_DEFENSES = ['none', 'cutout', 'mixup', 'cutmix', 'dp-sgd', 'iss-g', 'iss-j', 'at', 'aa', 'op', 'avatar', 'eclipse'] as const;
 
+/** The report's short names: each attack's and baseline's own label from its registry entry, plus
+ * the two names outside the registries (the clean column and ECLIPSE). */
 export const ATTACK_LABELS: Readonly<Record<string, string>> = {
-  em: 'EM', tap: 'TAP', rem: 'REM', sep: 'SEP', efp: 'EFP', urp: 'URP', lsp: 'LSP', ar: 'AR', adp: 'ADP', clean: 'clean',
+  ...Object.fromEntries(ATTACK_NAMES.map((a) => [a, ATTACKS[a].label])), clean: 'clean',
 };
 export const DEFENSE_LABELS: Readonly<Record<string, string>> = {
-  none: 'w/o', cutout: 'Cutout', mixup: 'Mixup', cutmix: 'Cutmix', 'dp-sgd': 'DP-SGD', 'iss-g': 'ISS-G', 'iss-j': 'ISS-J',
-  at: 'AT', aa: 'AA', op: 'OP', avatar: 'AVATAR', eclipse: 'ECLIPSE',
+  ...Object.fromEntries(DEFENSE_NAMES.map((d) => [d, DEFENSES[d].label])), eclipse: 'ECLIPSE',
 };
 export const ARCH_LABELS: Readonly<Record<string, string>> = {
   resnet18: 'ResNet-18', resnet34: 'ResNet-34', resnet50: 'ResNet-50', vgg16: 'VGG-16', vgg19: 'VGG-19', densenet121: 'DenseNet-121',

@@ -7,7 +7,7 @@ import { loadDataset, saveDataset } from '../../data/store.js';
 import { stage } from '../../io/stage.js';
 import type { ProfileName } from '../../profiles.js';
 import { resolveSettings, settingsParams, type SettingOverrides, type SettingTable, type SettingValue, type Settings } from '../../settings.js';
-import type { Defense, DefenseContext, DefenseName, DefensePlan } from './types.js';
+import type { Defense, DefenseContext, DefensePlan } from './types.js';
 
 export interface DefenseOptions {
   /** the scale profile of the settings (default 'paper') */
@@ -21,7 +21,7 @@ export abstract class BaselineDefense<T extends SettingTable> implements Defense
   readonly setting: string;
   readonly params: Readonly<Record<string, SettingValue>>;
 
-  constructor(readonly name: DefenseName, table: T, o: DefenseOptions = {}) {
+  constructor(readonly name: string, table: T, o: DefenseOptions = {}) {
     const r = resolveSettings(`${name} defence`, table, o.profile ?? 'paper', o.settings);
     this.settings = r.values;
     this.setting = r.setting;

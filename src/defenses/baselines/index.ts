@@ -11,9 +11,9 @@ import { BaselineDefense, type DefenseOptions } from './base.js';
 import { DPSGD_SETTINGS, DpSgdDefense } from './dpsgd.js';
 import { ISSJ_SETTINGS, IssGDefense, IssJDefense } from './iss.js';
 import { OP_SETTINGS, OpDefense } from './op.js';
-import type { Defense, DefenseContext, DefenseName, DefensePlan } from './types.js';
+import type { Defense, DefenseContext, DefensePlan } from './types.js';
 
-export type { Defense, DefenseContext, DefenseName, DefensePlan } from './types.js';
+export type { Defense, DefenseContext, DefensePlan } from './types.js';
 export type { DefenseOptions } from './base.js';
 
 /** No defence: the victim's plain training run (the w/o column). */
@@ -27,7 +27,10 @@ export class NoDefense extends BaselineDefense<Record<string, never>> {
 }
 
 export interface DefenseSpec {
-  name: DefenseName;
+  /** the registry key (the `--defense` name) */
+  name: string;
+  /** the short name in the report's tables and notes (w/o, Cutout, ...) */
+  label: string;
   title: string;
   /** the paper and the code the procedure follows */
   citation: string;
@@ -37,50 +40,57 @@ export interface DefenseSpec {
   create(o: DefenseOptions): Defense;
 }
 
-export const DEFENSES: Readonly<Record<DefenseName, DefenseSpec>> = {
-  none: { name: 'none', title: 'no defence', citation: '-', cost: '1x', settings: {}, create: (o) => new NoDefense(o) },
+/** Every baseline defence, one entry each: a new baseline is its own file plus an entry here; the
+ * names, the `DefenseName` type and the labels derive from this table. */
+const REGISTRY = {
+  none: { name: 'none', label: 'w/o', title: 'no defence', citation: '-', cost: '1x', settings: {}, create: (o) => new NoDefense(o) },
   cutout: {
-    name: 'cutout', title: 'Cutout: one zeroed 16x16 square per image', citation: 'DeVries & Taylor 2017, arXiv:1708.04552 (uoguelph-mlrg/Cutout; APBench)',
+    name: 'cutout', label: 'Cutout', title: 'Cutout: one zeroed 16x16 square per image', citation: 'DeVries & Taylor 2017, arXiv:1708.04552 (uoguelph-mlrg/Cutout; APBench)',
     cost: '1x', settings: CUTOUT_SETTINGS, create: (o) => new CutoutDefense(o),
   },
   mixup: {
-    name: 'mixup', title: 'mixup: convex pairs of images and labels', citation: 'Zhang et al., ICLR 2018 (facebookresearch/mixup-cifar10)',
+    name: 'mixup', label: 'Mixup', title: 'mixup: convex pairs of images and labels', citation: 'Zhang et al., ICLR 2018 (facebookresearch/mixup-cifar10)',
     cost: '1x', settings: MIXUP_SETTINGS, create: (o) => new MixupDefense(o),
   },
   cutmix: {
-    name: 'cutmix', title: "CutMix: a box pasted from a partner image, labels mixed by area", citation: 'Yun et al., ICCV 2019 (clovaai/CutMix-PyTorch)',
+    name: 'cutmix', label: 'Cutmix', title: "CutMix: a box pasted from a partner image, labels mixed by area", citation: 'Yun et al., ICCV 2019 (clovaai/CutMix-PyTorch)',
     cost: '1x', settings: CUTMIX_SETTINGS, create: (o) => new CutmixDefense(o),
   },
   'dp-sgd': {
-    name: 'dp-sgd', title: "DP-SGD, batch-level stand-in: clip the batch gradient, add Gaussian noise (not per-sample DP)",
+    name: 'dp-sgd', label: 'DP-SGD', title: "DP-SGD, batch-level stand-in: clip the batch gradient, add Gaussian noise (not per-sample DP)",
     citation: 'Abadi et al., CCS 2016; the stand-in of Geiping et al., ICLR 2021 (JonasGeiping/poisoning-gradient-matching, "private")',
     cost: '1x', settings: DPSGD_SETTINGS, create: (o) => new DpSgdDefense(o),
   },
   'iss-g': {
-    name: 'iss-g', title: 'ISS-G: grayscale training images', citation: 'Liu et al., ICML 2023 (liuzrcc/ImageShortcutSqueezing)',
+    name: 'iss-g', label: 'ISS-G', title: 'ISS-G: grayscale training images', citation: 'Liu et al., ICML 2023 (liuzrcc/ImageShortcutSqueezing)',
     cost: '1x', settings: {}, create: (o) => new IssGDefense(o),
   },
   'iss-j': {
-    name: 'iss-j', title: 'ISS-J: JPEG quality 10 training images', citation: 'Liu et al., ICML 2023 (liuzrcc/ImageShortcutSqueezing)',
+    name: 'iss-j', label: 'ISS-J', title: 'ISS-J: JPEG quality 10 training images', citation: 'Liu et al., ICML 2023 (liuzrcc/ImageShortcutSqueezing)',
     cost: '1x + one JPEG round trip per image', settings: ISSJ_SETTINGS, create: (o) => new IssJDefense(o),
   },
   aa: {
-    name: 'aa', title: 'AA (UEraser): plasma, channel shuffle, TrivialAugment; worst of K copies', citation: 'Qin et al., arXiv:2303.15127 (lafeat/ueraser; APBench)',
+    name: 'aa', label: 'AA', title: 'AA (UEraser): plasma, channel shuffle, TrivialAugment; worst of K copies', citation: 'Qin et al., arXiv:2303.15127 (lafeat/ueraser; APBench)',
     cost: 'K x for the repeat epochs', settings: AA_SETTINGS, create: (o) => new AaDefense(o),
   },
   op: {
-    name: 'op', title: 'OP: project out the weights of a linear model trained on the poisoned set', citation: 'Sandoval-Segura et al., ICLR 2024 (psandovalsegura/learn-from-unlearnable)',
+    name: 'op', label: 'OP', title: 'OP: project out the weights of a linear model trained on the poisoned set', citation: 'Sandoval-Segura et al., ICLR 2024 (psandovalsegura/learn-from-unlearnable)',
     cost: '1x + a linear model', settings: OP_SETTINGS, create: (o) => new OpDefense(o),
   },
   at: {
-    name: 'at', title: 'AT: PGD adversarial training, L_inf 8/255', citation: 'Madry et al., ICLR 2018 (HanxunH/Unlearnable-Examples madrys.py; APBench)',
+    name: 'at', label: 'AT', title: 'AT: PGD adversarial training, L_inf 8/255', citation: 'Madry et al., ICLR 2018 (HanxunH/Unlearnable-Examples madrys.py; APBench)',
     cost: '(steps + 1) x', settings: AT_SETTINGS, create: (o) => new AtDefense(o),
   },
   avatar: {
-    name: 'avatar', title: "AVATAR: diffusion purification, denoiser trained on the whole clean training set", citation: 'Dolatabadi et al., 2024 (hmdolatabadi/AVATAR)',
+    name: 'avatar', label: 'AVATAR', title: "AVATAR: diffusion purification, denoiser trained on the whole clean training set", citation: 'Dolatabadi et al., 2024 (hmdolatabadi/AVATAR)',
     cost: 'a denoiser on the clean set + purification at a high noise level', settings: AVATAR_SETTINGS, create: (o) => new AvatarDefense(o),
   },
-};
+} as const satisfies Record<string, DefenseSpec>;
+
+/** A baseline defence's registry name. */
+export type DefenseName = keyof typeof REGISTRY;
+
+export const DEFENSES: Readonly<Record<DefenseName, DefenseSpec>> = REGISTRY;
 
 export const DEFENSE_NAMES = Object.keys(DEFENSES) as DefenseName[];
 

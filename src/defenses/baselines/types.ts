@@ -9,8 +9,6 @@ import type { ClassifierRecipe, ProfileName } from '../../profiles.js';
 import type { SettingValue } from '../../settings.js';
 import type { Adversary, BatchTransform, GradientHook, Objective } from '../../training/trainer.js';
 
-export type DefenseName = 'none' | 'cutout' | 'mixup' | 'cutmix' | 'dp-sgd' | 'iss-g' | 'iss-j' | 'aa' | 'op' | 'at' | 'avatar';
-
 export interface DefenseContext {
   profile: ProfileName;
   seed: number;
@@ -39,7 +37,8 @@ export interface DefensePlan {
 }
 
 export interface Defense {
-  readonly name: DefenseName;
+  /** its registry name (DefenseName in defenses/baselines/index.ts) */
+  readonly name: string;
   /** every setting's value, under its metadata name (recorded as defense_params) */
   readonly params: Readonly<Record<string, SettingValue>>;
   /** "mini" or "mini with overrides: ..." (recorded as defense_setting) */
