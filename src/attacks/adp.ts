@@ -57,7 +57,7 @@ import { UNet } from '../diffusion/unet.js';
 import { Module } from '../nn/module.js';
 import { Conv2d } from '../nn/layers.js';
 import { eclipseProfile, type ProfileName } from '../profiles.js';
-import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
+import { SignedStepAttack, type ModelAttackOptions } from './model/attack.js';
 import { minMinRecipeOf, type Learner, type MinMinRecipe } from './model/minmin.js';
 import type { SettingTable } from '../settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
@@ -224,20 +224,16 @@ export function adpUNetConfig(profile: ProfileName, s: { channels: number; resBl
   };
 }
 
-export class AdpAttack extends ModelAttack<typeof ADP_SETTINGS> {
+export class AdpAttack extends SignedStepAttack<typeof ADP_SETTINGS> {
   readonly name = 'adp';
   readonly recipe: string;
   readonly params: Readonly<Record<string, AttackParamValue>>;
-  readonly stepSize: number;
 
   constructor(o: ModelAttackOptions = {}) {
-    super('adp', ADP_SETTINGS, o);
-    if (o.surrogate !== undefined) throw new Error('adp attack: its U-Net classifier is trained with the noise from a fresh initialisation; it takes no surrogate file');
+    super('adp', ADP_SETTINGS, o, { noSurrogate: 'its U-Net classifier is trained with the noise from a fresh initialisation' });
     const s = this.settings;
-    this.stepSize = s.stepFraction * this.bound.epsilon;
     const heads = eclipseProfile(this.profile).denoiser.unet.numHeads;
     this.params = this.paramsWith({
-      step_size: this.stepSize,
       surrogate:
         `U-Net classifier: the denoiser's U-Net (${s.channels} ch, ${s.resBlocks} blocks, ${s.levels} levels, attention ${s.attention}, ${heads} heads) ` +
         `with out.2 -> fresh 3x3 conv to K + global average pooling, t = 0, input 2x-1; fresh, SGD ${s.lr} m0.9 wd 5e-4, clip 5, no augmentation`,

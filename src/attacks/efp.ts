@@ -14,7 +14,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import type { ClassifierRecipe, ProfileName } from '../profiles.js';
 import { pgdAdversary } from '../training/adversarial.js';
 import { randomShiftFlip } from './model/augment.js';
-import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
+import { SignedStepAttack, type ModelAttackOptions } from './model/attack.js';
 import { generatePerturbations, type PerturbBatch } from './model/generate.js';
 import { centroidPushLoss, classCentroids, penultimateFeatures } from './model/losses.js';
 import { pgd } from '../training/pgd.js';
@@ -37,19 +37,16 @@ export function efpReferenceRecipe(profile: ProfileName, epochs: number): Classi
   return surrogateRecipe(profile, epochs, { epochs: 100, milestones: [75, 90] });
 }
 
-export class EfpAttack extends ModelAttack<typeof EFP_SETTINGS> {
+export class EfpAttack extends SignedStepAttack<typeof EFP_SETTINGS> {
   readonly name = 'efp';
   readonly recipe: string;
   readonly params: Readonly<Record<string, AttackParamValue>>;
-  readonly stepSize: number;
 
   constructor(o: ModelAttackOptions = {}) {
     super('efp', EFP_SETTINGS, o);
     const s = this.settings;
     if (!(s.refAdvEps > 0)) throw new Error(`efp attack: setting refAdvEps must be > 0 (the reference model is adversarially trained), got ${s.refAdvEps}`);
-    this.stepSize = s.stepFraction * this.bound.epsilon;
     this.params = this.paramsWith({
-      step_size: this.stepSize,
       objective: 'ascend MSE(features(x+delta), centroid[y]) (EntF-push)',
       init: 'gaussian*eps, clipped',
       augment: 'shift<=4px (integer) + hflip, every step',

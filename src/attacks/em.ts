@@ -10,7 +10,7 @@ import { Generator, type Tensor } from '../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { createClassifier } from '../nn/models/index.js';
 import { classifierProfile } from '../profiles.js';
-import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
+import { SignedStepAttack, type ModelAttackOptions } from './model/attack.js';
 import { minMinRecipeOf, type Learner, type MinMinRecipe } from './model/minmin.js';
 import type { SettingTable } from '../settings.js';
 import type { AttackParamValue, PrepareContext } from './types.js';
@@ -29,19 +29,15 @@ export const EM_SETTINGS = {
   poisonBatch: { flag: 'poison-batch', kind: 'int', min: 1, help: 'images per PGD batch (speed only)', profiles: { smoke: 64, mini: 500, paper: 512 } },
 } as const satisfies SettingTable;
 
-export class EmAttack extends ModelAttack<typeof EM_SETTINGS> {
+export class EmAttack extends SignedStepAttack<typeof EM_SETTINGS> {
   readonly name = 'em';
   readonly recipe: string;
   readonly params: Readonly<Record<string, AttackParamValue>>;
-  readonly stepSize: number;
 
   constructor(o: ModelAttackOptions = {}) {
-    super('em', EM_SETTINGS, o);
-    if (o.surrogate !== undefined) throw new Error('em attack: the surrogate is trained with the noise from a fresh initialisation; it takes no surrogate file');
+    super('em', EM_SETTINGS, o, { noSurrogate: 'the surrogate is trained with the noise from a fresh initialisation' });
     const s = this.settings;
-    this.stepSize = s.stepFraction * this.bound.epsilon;
     this.params = this.paramsWith({
-      step_size: this.stepSize,
       surrogate: `${classifierProfile(this.profile).model} width ${classifierProfile(this.profile).width}, fresh, SGD 0.1 m0.9 wd 5e-4, clip 5, no augmentation`,
       pgd: 'eval mode, zero start then warm start, descent on CE',
     });

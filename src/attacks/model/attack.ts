@@ -1,12 +1,13 @@
 // What every model-based attack shares: its settings resolved from its table (profile values,
 // overrides), the L_inf bound, the perturbation computed by prepare() and handed to poison()
-// through generator(), and the provenance recorded in the poisoned file.
+// through generator(), and the provenance recorded in the poisoned file. SignedStepAttack adds the
+// step size of the attacks whose signed step is a fraction of eps.
 import { join } from 'node:path';
 
 import type { ImageDataset } from '../../data/dataset.js';
 import type { ProfileName } from '../../profiles.js';
 import { BaseAttack, checkQuantization } from '../base.js';
-import { resolveSettings, settingsParams, type SettingOverrides, type SettingTable, type Settings } from '../../settings.js';
+import { resolveSettings, settingsParams, type SettingOverrides, type SettingSpec, type SettingTable, type Settings } from '../../settings.js';
 import type { AttackParamValue, DatasetShape, PerturbationBound, PerturbationGenerator, PrepareContext, Quantization } from '../types.js';
 import { datasetDigest } from '../../data/dataset.js';
 import { minMinNoise, type Learner, type MinMinRecipe } from './minmin.js';
@@ -22,6 +23,12 @@ export interface ModelAttackOptions {
   settings?: SettingOverrides;
   /** a trained classifier checkpoint used as the surrogate / reference model */
   surrogate?: string;
+}
+
+/** What the attack itself (not its caller) asks the base to enforce. */
+export interface ModelAttackRules {
+  /** Set by attacks that train their own model with the noise: why a surrogate file is refused. */
+  noSurrogate?: string;
 }
 
 interface Prepared {
@@ -43,7 +50,7 @@ export abstract class ModelAttack<T extends SettingTable> extends BaseAttack {
   private prepared: Prepared | null = null;
   private readonly label: string;
 
-  constructor(label: string, table: T, o: ModelAttackOptions) {
+  constructor(label: string, table: T, o: ModelAttackOptions, rules: ModelAttackRules = {}) {
     super();
     this.label = label;
     const eps = o.epsilon ?? 8 / 255;
@@ -55,6 +62,8 @@ export abstract class ModelAttack<T extends SettingTable> extends BaseAttack {
     this.bound = { norm: 'linf', epsilon: eps };
     this.quantization = o.quantization ?? 'round';
     checkQuantization(this.quantization, `${label} attack`);
+    // After the settings and quantisation checks: a bad setting is reported before a refused file.
+    if (rules.noSurrogate !== undefined && o.surrogate !== undefined) throw new Error(`${label} attack: ${rules.noSurrogate}; it takes no surrogate file`);
     this.surrogatePath = o.surrogate;
   }
 
@@ -102,5 +111,29 @@ export abstract class ModelAttack<T extends SettingTable> extends BaseAttack {
   protected override extraMeta(): Record<string, string> {
     const notes = this.prepared?.notes ?? {};
     return { attack_setting: this.setting, ...(Object.keys(notes).length ? { attack_notes: JSON.stringify(notes) } : {}) };
+  }
+}
+
+/** A settings table with a numeric stepFraction: the signed PGD step as a fraction of eps. */
+export type StepSettingTable = SettingTable & { readonly stepFraction: SettingSpec & { readonly kind: 'int' | 'number' } };
+
+/**
+ * A model attack whose signed step is stepFraction x eps (EM, ADP, EFP): the step is derived once
+ * here and recorded as step_size, so the attacks' params cannot drift apart.
+ */
+export abstract class SignedStepAttack<T extends StepSettingTable> extends ModelAttack<T> {
+  /** the signed step ([0,1] units) */
+  readonly stepSize: number;
+
+  constructor(label: string, table: T, o: ModelAttackOptions, rules: ModelAttackRules = {}) {
+    super(label, table, o, rules);
+    // Settings<T> stays unresolved for a generic T; the constraint makes stepFraction a number.
+    const s: Settings<StepSettingTable> = this.settings;
+    this.stepSize = s.stepFraction * this.bound.epsilon;
+  }
+
+  /** As ModelAttack's, with step_size first among the fixed facts (the key order is part of the hashed params). */
+  protected override paramsWith(fixed: Record<string, AttackParamValue>): Record<string, AttackParamValue> {
+    return super.paramsWith({ step_size: this.stepSize, ...fixed });
   }
 }
