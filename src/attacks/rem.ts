@@ -35,19 +35,19 @@
 //  - the test-set evaluation of report_freq (logging only) is left out;
 //  - every random draw comes from a Generator seeded by (seed, step) or (seed, final batch).
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 import { F, Generator, noGrad, tidy, type Device, type Tensor } from '../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
-import { loadCheckpoint, readCheckpointMetadata, saveCheckpoint } from '../nn/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../nn/checkpoint.js';
 import { createClassifier } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
 import { SGD } from '../nn/optim.js';
 import { classifierProfile } from '../profiles.js';
 import { Progress } from '../io/progress.js';
+import { readStampedCheckpoint } from '../io/resume.js';
 import { applyShiftFlip, drawShiftFlip } from './model/augment.js';
 import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
 import { GenerationInterrupted, generatePerturbations } from './model/generate.js';
@@ -310,10 +310,8 @@ export class RemAttack extends ModelAttack<typeof REM_SETTINGS> {
     try {
       await mkdir(dirname(file), { recursive: true });
       // The key is read first: a foreign or stale file never touches the fresh model.
-      const stamp = existsSync(file) ? await readCheckpointMetadata(file).catch(() => null) : undefined;
-      if (stamp === null) log(`${file}: unreadable checkpoint; starting over`);
-      else if (stamp !== undefined && stamp.run_key !== key) log(`${file} belongs to another generation (settings, seed or data changed); starting over`);
-      else if (stamp !== undefined) {
+      const stamp = (await readStampedCheckpoint(file, key, log))?.metadata;
+      if (stamp !== undefined) {
         await loadCheckpoint(file, { model, optimizer: opt }).catch((e: Error) => {
           throw new Error(`${file}: cannot resume from this checkpoint (${e.message}); delete it to start over`);
         });

@@ -11,7 +11,8 @@ import { EMA } from '../nn/ema.js';
 import { loadCheckpoint, readCheckpointMetadata, saveCheckpoint } from '../nn/checkpoint.js';
 import { iterateBatches } from '../data/loader.js';
 import { datasetDigest, type ImageDataset } from '../data/dataset.js';
-import { OutputExistsError, ensureWritableDir } from '../io/atomic.js';
+import { ensureWritableDir } from '../io/atomic.js';
+import { decideResume, type ResumeMode } from '../io/resume.js';
 import { writeGridPng } from '../io/grid.js';
 import { Progress } from '../io/progress.js';
 import type { DenoiserRecipe } from '../profiles.js';
@@ -31,7 +32,7 @@ export interface DenoiserTrainOptions {
    * run of the same inputs is returned as it is and anything else is refused (OutputExistsError),
    * unless `overwrite`.
    */
-  resume?: boolean | 'auto';
+  resume?: ResumeMode;
   /** replace whatever run is in outDir */
   overwrite?: boolean;
   device?: Device | 'auto';
@@ -103,16 +104,19 @@ export async function trainDenoiser(enlarged: ImageDataset, o: DenoiserTrainOpti
   const runKey = JSON.stringify({ recipe: r, seed: o.seed, data: datasetDigest(enlarged), tags: o.tags ?? {} });
   if (existsSync(ckpt)) {
     const meta = await readCheckpointMetadata(ckpt);
-    const same = meta.run_key === runKey;
     const finished = Number(meta.iteration) >= r.iterations;
-    if (o.overwrite || (o.resume === 'auto' && !same)) await rm(ckpt);
-    else if (!same) {
-      if (o.resume) throw new Error(`${ckpt} belongs to a different denoiser run (recipe, seed or sparse set changed): use a new output folder, or start over without resuming`);
-      throw new OutputExistsError(ckpt, `${ckpt} holds a ${finished ? 'finished' : 'unfinished'} denoiser of other inputs (recipe, seed or sparse set differ)`, false);
-    } else if (finished) {
+    // a checkpoint without a key ('') is never this run's: runKey is never empty
+    const next = decideResume({ stored: meta.run_key ?? '', current: runKey, finished, resume: o.resume, overwrite: o.overwrite }, {
+      path: ckpt,
+      different: `${ckpt} belongs to a different denoiser run (recipe, seed or sparse set changed): use a new output folder, or start over without resuming`,
+      other: `${ckpt} holds a ${finished ? 'finished' : 'unfinished'} denoiser of other inputs (recipe, seed or sparse set differ)`,
+      unfinished: `${ckpt} holds an unfinished denoiser of these inputs (iteration ${meta.iteration}/${r.iterations})`,
+    });
+    if (next === 'restart') await rm(ckpt);
+    else if (next === 'done') {
       if (!o.quiet) console.error(`${ckpt} already holds this denoiser, finished (same sparse set, recipe and seed)`);
       return { checkpoint: ckpt, iterations: Number(meta.iteration), finalLoss: Number(meta.loss), seconds: 0 };
-    } else if (!o.resume) throw new OutputExistsError(ckpt, `${ckpt} holds an unfinished denoiser of these inputs (iteration ${meta.iteration}/${r.iterations})`, true);
+    }
   }
 
   manualSeed(o.seed);

@@ -15,7 +15,8 @@ import { cropFlipAugment } from '../data/augment.js';
 import { iterateBatches, batchCount } from '../data/loader.js';
 import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import type { Rng } from '../data/rng.js';
-import { OutputExistsError, atomicWriteFile, ensureWritableDir } from '../io/atomic.js';
+import { atomicWriteFile, ensureWritableDir } from '../io/atomic.js';
+import { decideResume, type ResumeMode } from '../io/resume.js';
 import type { ClassifierRecipe } from '../profiles.js';
 import { Progress } from '../io/progress.js';
 
@@ -72,7 +73,7 @@ export interface TrainOptions {
    * either, a finished run of the same inputs is returned as it is and anything else is refused
    * (OutputExistsError), unless `overwrite`.
    */
-  resume?: boolean | 'auto';
+  resume?: ResumeMode;
   /** replace whatever run is in outDir */
   overwrite?: boolean;
   device?: Device | 'auto';
@@ -185,18 +186,18 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
   const stored = await storedRunKey(o.outDir);
   if (stored !== null) {
     const finished = existsSync(resultPath);
-    if (o.overwrite || (o.resume === 'auto' && stored !== runKey)) {
+    const next = decideResume({ stored, current: runKey, finished, resume: o.resume, overwrite: o.overwrite }, {
+      path: o.outDir,
+      different: `${o.outDir} holds a different run (recipe, seed or data changed): use a new output folder, or start over without resuming`,
+      other: `${o.outDir} holds a ${finished ? 'finished' : 'unfinished'} run of other inputs (recipe, seed or data differ)`,
+      unfinished: `${o.outDir} holds an unfinished run of these inputs`,
+    });
+    if (next === 'restart') {
       await Promise.all([ckptPath, resultPath].map((f) => rm(f, { force: true })));
-    } else if (stored !== runKey) {
-      throw o.resume
-        ? new Error(`${o.outDir} holds a different run (recipe, seed or data changed): use a new output folder, or start over without resuming`)
-        : new OutputExistsError(o.outDir, `${o.outDir} holds a ${finished ? 'finished' : 'unfinished'} run of other inputs (recipe, seed or data differ)`, false);
-    } else if (finished) {
+    } else if (next === 'done') {
       const done = (await readResult(o.outDir))!;
       if (!o.quiet) console.error(`${o.outDir} already holds this run, finished (same data, recipe and seed): test accuracy ${(100 * done.testAcc).toFixed(2)}%`);
       return { testAcc: done.testAcc, testLoss: done.testLoss, epochs: done.epochs, seconds: done.seconds, outDir: o.outDir };
-    } else if (!o.resume) {
-      throw new OutputExistsError(o.outDir, `${o.outDir} holds an unfinished run of these inputs`, true);
     }
   }
 

@@ -12,15 +12,15 @@
 // the per-batch counterpart for perturbation generation, so every model-based attack
 // (EM, TAP, REM, SEP, EFP, ADP) resumes the same way.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { F, Generator, Tensor, noGrad, tidy, type Device } from '../../engine/index.js';
 import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
 import { Rng } from '../../data/rng.js';
-import { readSafetensors, writeSafetensors } from '../../io/safetensors.js';
+import { writeSafetensors } from '../../io/safetensors.js';
 import { Progress } from '../../io/progress.js';
+import { readStampedCheckpoint } from '../../io/resume.js';
 
 /** What perturbBatch gets for one batch. Tensors are owned by the driver (do not dispose). */
 export interface PerturbBatchInput {
@@ -103,18 +103,8 @@ function runKey(ds: ImageDataset, o: GenerateOptions): string {
 
 /** Finished batches in `file` when it belongs to this run, else 0 (with the reason logged). */
 async function readResume(file: string, key: string, per: number, out: Float32Array, log: (s: string) => void): Promise<number> {
-  if (!existsSync(file)) return 0;
-  let contents;
-  try {
-    contents = await readSafetensors(file);
-  } catch (e) {
-    log(`${file}: unreadable checkpoint (${(e as Error).message}); starting over`);
-    return 0;
-  }
-  if (contents.metadata.run_key !== key) {
-    log(`${file} belongs to another generation (settings, seed or data changed); starting over`);
-    return 0;
-  }
+  const contents = await readStampedCheckpoint(file, key, log, { detail: true });
+  if (contents === null) return 0;
   const t = contents.tensors.delta;
   const batches = Number(contents.metadata.batches_done);
   const images = Number(contents.metadata.images_done);

@@ -10,17 +10,17 @@
 // is checkpointed atomically after every loop; a re-run with the same key resumes after the last
 // finished loop. The images are clamped to [0,1] in the surrogate's steps too (the release adds
 // the noise unclamped there, issue #13 of its repository): the surrogate sees what a victim sees.
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { F, Generator, Tensor, noGrad, tidy, type Device } from '../../engine/index.js';
 import type { ImageDataset } from '../../data/dataset.js';
 import { Rng } from '../../data/rng.js';
-import { loadCheckpoint, readCheckpointMetadata, saveCheckpoint } from '../../nn/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../../nn/checkpoint.js';
 import type { Module } from '../../nn/module.js';
 import { SGD, clipGradNorm } from '../../nn/optim.js';
 import { Progress } from '../../io/progress.js';
+import { readStampedCheckpoint } from '../../io/resume.js';
 import type { Tensor as StTensor } from '../../io/safetensors.js';
 import { GenerationInterrupted, batchSeed } from './generate.js';
 import { datasetDigest } from '../../data/dataset.js';
@@ -157,10 +157,8 @@ export async function minMinNoise(ds: ImageDataset, learner: Learner, r: MinMinR
     await mkdir(dirname(o.checkpoint), { recursive: true });
     // Only a checkpoint of this very run is loaded (its key is read first), so a foreign or
     // stale file never touches the fresh surrogate.
-    const stamp = existsSync(o.checkpoint) ? await readCheckpointMetadata(o.checkpoint).catch(() => null) : undefined;
-    if (stamp === null) log(`${o.checkpoint}: unreadable checkpoint; starting over`);
-    else if (stamp !== undefined && stamp.run_key !== key) log(`${o.checkpoint} belongs to another generation (settings, seed or data changed); starting over`);
-    else if (stamp !== undefined) {
+    const stamp = (await readStampedCheckpoint(o.checkpoint, key, log))?.metadata;
+    if (stamp !== undefined) {
       const extras = new Map<string, StTensor>();
       await loadCheckpoint(o.checkpoint, { model, optimizer: opt, extras }).catch((e: Error) => {
         throw new Error(`${o.checkpoint}: cannot resume from this checkpoint (${e.message}); delete it to start over`);
