@@ -4,15 +4,21 @@
 // profile and the caller's overrides; the CLI builds its flags and `--help` from the same tables.
 import type { ProfileName } from './profiles.js';
 
-export type SettingValue = number | string;
+/** A setting's value: a number, a choice, or a list of integers (the U-Net's levels). */
+export type SettingValue = number | string | readonly number[];
 
 export interface SettingSpec {
   /** CLI flag, without the dashes */
   readonly flag: string;
-  /** int and number are validated against min/max, choice against choices */
-  readonly kind: 'int' | 'number' | 'choice';
+  /** int and number are validated against min/max (and above/below, exclusive), choice against
+   * choices, ints (a list of integers) each against min/max */
+  readonly kind: 'int' | 'number' | 'choice' | 'ints';
   readonly min?: number;
   readonly max?: number;
+  readonly above?: number;
+  readonly below?: number;
+  /** ints: the empty list is allowed */
+  readonly empty?: boolean;
   readonly choices?: readonly string[];
   readonly help: string;
   /** the value at each profile (paper = the published recipe) */
@@ -22,7 +28,7 @@ export interface SettingSpec {
 export type SettingTable = Readonly<Record<string, SettingSpec>>;
 
 /** The resolved values of a table: numbers for int/number settings, strings for choices. */
-export type Settings<T extends SettingTable> = { readonly [K in keyof T]: T[K]['kind'] extends 'choice' ? string : number };
+export type Settings<T extends SettingTable> = { readonly [K in keyof T]: T[K]['kind'] extends 'choice' ? string : T[K]['kind'] extends 'ints' ? readonly number[] : number };
 
 /** Overrides a caller may pass (validated against the table at run time). */
 export type SettingOverrides = Readonly<Record<string, SettingValue | undefined>>;
@@ -70,7 +76,15 @@ export function parseNumber(text: string): number {
 
 /** A setting's value from text: choices as they are, numbers also as fractions ("4/255"). */
 export function parseSettingValue(spec: SettingSpec, text: string): SettingValue {
+  if (spec.kind === 'ints') return text.split(',').map((t) => t.trim()).filter((t) => t !== '').map(parseNumber);
   return spec.kind === 'choice' ? text : parseNumber(text);
+}
+
+/** A numeric setting's values as a flag's range (checked as the flags are parsed). */
+export function settingRange(spec: SettingSpec): NumberRange | null {
+  if (spec.kind === 'choice') return null;
+  const r = { kind: spec.kind === 'number' ? 'number' : 'int', min: spec.min, max: spec.max, above: spec.above, below: spec.below, ...(spec.kind === 'ints' ? { list: spec.empty ? 'or-empty' : true } : {}) } as const;
+  return Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as unknown as NumberRange;
 }
 
 /** The values a number may take: min/max inclusive, above/below exclusive (a learning rate is
@@ -118,7 +132,6 @@ export function readNumbers(r: NumberRange, text: string): { values: number[] } 
 const COUNT: NumberRange = { kind: 'int', min: 1 };
 const NON_NEGATIVE_INT: NumberRange = { kind: 'int', min: 0 };
 const POSITIVE: NumberRange = { kind: 'number', above: 0 };
-const PROBABILITY: NumberRange = { kind: 'number', min: 0, max: 1 };
 
 /**
  * The command line's own numbers, by flag (the attacks' and defences' settings are in their
@@ -140,37 +153,19 @@ export const FLAG_RANGES: Readonly<Record<string, NumberRange>> = {
   milestones: { kind: 'int', min: 1, list: true },
   gamma: { kind: 'number', above: 0, max: 1 },
   'eval-every': NON_NEGATIVE_INT, // 0: after the last epoch only
-  // the compensation module
-  p: PROBABILITY,
-  sigma: { kind: 'number', min: 0 },
   // poison
   epsilon: POSITIVE,
   'patch-size': COUNT,
   'class-sep': POSITIVE,
   crop: NON_NEGATIVE_INT,
-  // ECLIPSE (denoiser train, purify, defend, demo)
-  'sparse-per-class': COUNT,
-  replication: COUNT,
-  'diffusion-steps': COUNT,
-  channels: COUNT,
-  'res-blocks': COUNT,
-  'attention-resolutions': { kind: 'int', min: 1, list: 'or-empty' },
-  'channel-mult': { kind: 'int', min: 1, list: true },
-  heads: COUNT,
-  dropout: { kind: 'number', min: 0, below: 1 },
-  iterations: COUNT,
-  'denoiser-batch-size': COUNT,
-  'denoiser-lr': POSITIVE,
-  'ema-decay': PROBABILITY,
-  'train-max-t': NON_NEGATIVE_INT, // 0: every step
-  't-star': COUNT, // and at most T: checked where T is known
-  'respaced-steps': NON_NEGATIVE_INT, // 0: the full chain
-  'purify-batch-size': COUNT,
-  'shard-size': COUNT,
+  // ECLIPSE's own flags (the sparse set, the denoiser, purification, the compensation module)
+  // take their ranges from its settings table (src/eclipse-settings.ts)
   'classifier-seed': NON_NEGATIVE_INT,
   seeds: { kind: 'int', min: 0, list: true },
   // analyze
   images: { kind: 'int', min: 2 },
+  'diffusion-steps': COUNT,
+  't-star': COUNT, // and at most T: checked where T is known
   steps: { kind: 'int', min: 0, list: true },
   // data, scan
   'train-per-class': NON_NEGATIVE_INT, // 0: all
@@ -183,11 +178,22 @@ export const FLAG_RANGES: Readonly<Record<string, NumberRange>> = {
 
 /** Check one value against its spec; returns the error text or null. */
 export function checkSetting(spec: SettingSpec, v: SettingValue): string | null {
+  if (spec.kind === 'ints') {
+    if (!Array.isArray(v) || (v.length === 0 && !spec.empty)) return `must be a list of integers${spec.empty ? '' : ' (at least one)'}, got ${JSON.stringify(v)}`;
+    for (const x of v as readonly number[]) {
+      const bad = checkSetting({ ...spec, kind: 'int' }, x);
+      if (bad !== null) return `each ${bad}`;
+    }
+    return null;
+  }
+  if (Array.isArray(v)) return `must be one value, got a list ${JSON.stringify(v)}`;
   if (spec.kind === 'choice') return typeof v === 'string' && spec.choices?.includes(v) ? null : `must be one of ${spec.choices?.join(', ')}, got ${JSON.stringify(v)}`;
   if (typeof v !== 'number' || !Number.isFinite(v)) return `must be a number such as 0.5 or 4/255, got ${typeof v === 'number' ? v : JSON.stringify(v)}`;
   if (spec.kind === 'int' && !Number.isInteger(v)) return `must be an integer, got ${v}`;
   if (spec.min !== undefined && v < spec.min) return `must be >= ${spec.min}, got ${v}`;
   if (spec.max !== undefined && v > spec.max) return `must be <= ${spec.max}, got ${v}`;
+  if (spec.above !== undefined && !(v > spec.above)) return `must be > ${spec.above}, got ${v}`;
+  if (spec.below !== undefined && !(v < spec.below)) return `must be < ${spec.below}, got ${v}`;
   return null;
 }
 
@@ -207,7 +213,7 @@ export function resolveSettings<T extends SettingTable>(owner: string, table: T,
     const bad = checkSetting(spec, v);
     if (bad !== null) throw new Error(`${who}: setting ${k} ${bad}`);
     values[k] = v;
-    if (v !== base) overridden.push(k);
+    if (JSON.stringify(v) !== JSON.stringify(base)) overridden.push(k);
   }
   const setting = overridden.length === 0 ? profile : `${profile} with overrides: ${overridden.map((k) => `${snake(k)} ${values[k]}`).join(', ')}`;
   return { values: values as Settings<T>, overridden, setting };
@@ -221,9 +227,10 @@ export function settingsParams(values: Readonly<Record<string, SettingValue>>): 
 /** Help lines of one table: "--flag N   help (smoke a, mini b, paper c)". */
 export function settingsHelp(table: SettingTable, indent = '  '): string[] {
   return Object.values(table).map((s) => {
-    const arg = s.kind === 'choice' ? (s.choices ?? []).join('|') : s.kind === 'int' ? 'N' : 'X';
+    const arg = s.kind === 'choice' ? (s.choices ?? []).join('|') : s.kind === 'int' ? 'N' : s.kind === 'ints' ? 'N,N' : 'X';
     const head = `--${s.flag} ${arg}`;
     const p = s.profiles;
-    return `${indent}${head.padEnd(26)} ${s.help} [smoke ${p.smoke}, mini ${p.mini}, paper ${p.paper}]`;
+    const v = (x: SettingValue): string => (Array.isArray(x) ? (x.length ? x.join(',') : 'none') : String(x));
+    return `${indent}${head.padEnd(26)} ${s.help} [smoke ${v(p.smoke)}, mini ${v(p.mini)}, paper ${v(p.paper)}]`;
   });
 }

@@ -12,7 +12,7 @@ import { compensation } from '../src/defenses/compensation.js';
 import { UNet } from '../src/diffusion/unet.js';
 import { ADP_SETTINGS, AdpAttack, UNetClassifier, applyCompensation, compensateTensor, drawCompensation } from '../src/attacks/adp.js';
 import { GenerationInterrupted } from '../src/attacks/model/index.js';
-import { eclipseProfile } from '../src/profiles.js';
+import { eclipseProfile } from '../src/eclipse-settings.js';
 import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
 F.setNumThreads(1); // tiny tensors: a second thread only adds contention

@@ -15,7 +15,9 @@ import { trainClassifier } from '../src/training/trainer.js';
 import { batchRng, beta, cutmixBox, cutmixObjective, cutoutTransform, mixupObjective } from '../src/defenses/baselines/augment.js';
 import { batchClipNoise } from '../src/defenses/baselines/dpsgd.js';
 import { grayscaleImages, jpegImages, jpegRoundTrip } from '../src/defenses/baselines/iss.js';
-import { chainTransforms, createDefense, DEFENSES, DEFENSE_NAMES, planTrainOptions, type DefenseContext } from '../src/defenses/baselines/index.js';
+import { BASELINE_NAMES, chainTransforms, createDefense, DEFENSES, DEFENSE_NAMES, planTrainOptions, type DefenseContext } from '../src/defenses/baselines/index.js';
+import type { EclipseDefense } from '../src/defenses/eclipse.js';
+import { ECLIPSE_SETTINGS, eclipseProfile } from '../src/eclipse-settings.js';
 import { findCifar, makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
 const tmp = makeTempDir('eclipse-baselines-');
@@ -175,7 +177,17 @@ test('iss-g: PIL grayscale arithmetic, copied to 3 channels; iss-j: a real JPEG 
 });
 
 test('registry: every defence has a citation; unknown names and bad settings are clear errors', () => {
-  assert.deepEqual(DEFENSE_NAMES, ['none', 'cutout', 'mixup', 'cutmix', 'dp-sgd', 'iss-g', 'iss-j', 'aa', 'op', 'at', 'avatar']);
+  assert.deepEqual(DEFENSE_NAMES, ['none', 'cutout', 'mixup', 'cutmix', 'dp-sgd', 'iss-g', 'iss-j', 'aa', 'op', 'at', 'avatar', 'eclipse']);
+  // ECLIPSE is registered beside the baselines; it runs its own stages, they are plans
+  assert.deepEqual(BASELINE_NAMES, DEFENSE_NAMES.filter((d) => d !== 'eclipse'));
+  assert.equal(DEFENSES.eclipse.runs, 'stages');
+  assert.equal(DEFENSES.eclipse.settings, ECLIPSE_SETTINGS);
+  const ecl = createDefense('eclipse', { profile: 'mini', settings: { tStar: 50 } }) as EclipseDefense;
+  assert.deepEqual(ecl.recipe, eclipseProfile('mini', { tStar: 50 }));
+  assert.equal(ecl.params.t_star, 50);
+  assert.equal(ecl.setting, 'mini with overrides: t_star 50');
+  assert.throws(() => createDefense('eclipse', { settings: { tStar: 0 } }), /eclipse defence: setting tStar must be >= 1/);
+  assert.throws(() => createDefense('eclipes'), /unknown defence "eclipes" \(did you mean eclipse\?\)/);
   for (const n of DEFENSE_NAMES) assert.ok(DEFENSES[n].citation.length > 0 && DEFENSES[n].title.length > 0);
   assert.throws(() => createDefense('cutuot'), /unknown defence "cutuot" \(did you mean cutout\?\)/);
   assert.throws(() => createDefense('at', { settings: { steps: 0 } }), /at defence: setting steps must be >= 1/);
@@ -276,7 +288,7 @@ test('every baseline through eclipse defend on real CIFAR-10 (smoke profile)', a
   const poisoned = join(dir, 'urp.safetensors');
   const p = run(['poison', '--attack', 'urp', '--in', train, '--out', poisoned]);
   assert.equal(p.status, 0, p.stderr);
-  for (const d of DEFENSE_NAMES) {
+  for (const d of BASELINE_NAMES) {
     const out = join(dir, `defend-${d}`);
     const r = run(['defend', '--profile', 'smoke', '--train', poisoned, '--test', join(dir, 'data', 'test.safetensors'), '--clean-train', train, '--defense', d, '--epochs', '1', '--out', out, '--quiet'].filter((a, i, all) => d === 'avatar' || (a !== '--clean-train' && all[i - 1] !== '--clean-train')));
     assert.equal(r.status, 0, `${d}: ${r.stderr}`);

@@ -10,9 +10,9 @@ import sharp from 'sharp';
 
 import { main } from '../src/cli/main.js';
 import { recipeFrom } from '../src/cli/train.js';
-import { FLAG_RANGES, readNumbers } from '../src/settings.js';
+import { FLAG_RANGES, readNumbers, settingRange } from '../src/settings.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
-import { eclipseProfile } from '../src/profiles.js';
+import { ECLIPSE_SETTINGS, eclipseProfile } from '../src/eclipse-settings.js';
 import { saveDataset } from '../src/data/store.js';
 import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
@@ -188,14 +188,15 @@ test('ranges read numbers, fractions and lists, and say what is wrong in words',
   assert.deepEqual(readNumbers(FLAG_RANGES.epsilon!, '8/255'), { values: [8 / 255] });
   assert.deepEqual(readNumbers(FLAG_RANGES.epochs!, '-1'), { error: 'must be at least 1 (got -1)' });
   assert.deepEqual(readNumbers(FLAG_RANGES.eps!, '-0.1'), { error: 'must be positive (got -0.1)' });
-  assert.deepEqual(readNumbers(FLAG_RANGES.p!, '1.5'), { error: 'must be between 0 and 1 (got 1.5)' });
-  assert.deepEqual(readNumbers(FLAG_RANGES.dropout!, '1'), { error: 'must be at least 0 and below 1 (got 1)' });
+  // ECLIPSE's flags take their ranges from its settings table
+  assert.deepEqual(readNumbers(settingRange(ECLIPSE_SETTINGS.p)!, '1.5'), { error: 'must be between 0 and 1 (got 1.5)' });
+  assert.deepEqual(readNumbers(settingRange(ECLIPSE_SETTINGS.dropout)!, '1'), { error: 'must be at least 0 and below 1 (got 1)' });
   assert.deepEqual(readNumbers(FLAG_RANGES.seed!, '1.5'), { error: 'must be a whole number (got 1.5)' });
   assert.deepEqual(readNumbers(FLAG_RANGES.lr!, 'fast'), { error: 'must be a number, positive (got "fast")' });
   assert.deepEqual(readNumbers(FLAG_RANGES.milestones!, '40, 60'), { values: [40, 60] });
   assert.match((readNumbers(FLAG_RANGES.milestones!, '40,0') as { error: string }).error, /comma-separated whole numbers, each at least 1/);
   assert.match((readNumbers(FLAG_RANGES.seeds!, '') as { error: string }).error, /comma-separated/, 'a list flag needs a value');
-  assert.deepEqual(readNumbers(FLAG_RANGES['attention-resolutions']!, ''), { values: [] }, 'no attention is a choice');
+  assert.deepEqual(readNumbers(settingRange(ECLIPSE_SETTINGS.attentionResolutions)!, ''), { values: [] }, 'no attention is a choice');
 });
 
 test('--epochs -1 and --eps -0.1 are range-checked values, not "ambiguous" options; --lr=-0.1 does not train', async () => {

@@ -13,7 +13,8 @@ import { namedBetas, noiseSchedule, tStarForNoiseLevel } from '../src/diffusion/
 import { OpDefense, orthonormalRows, projectDataset, projectOut, trainLinearModel, linearLr } from '../src/defenses/baselines/op.js';
 import { AvatarDefense, avatarTStar, avatarDenoiserRecipe } from '../src/defenses/baselines/avatar.js';
 import type { DefenseContext } from '../src/defenses/baselines/types.js';
-import { classifierProfile, eclipseProfile } from '../src/profiles.js';
+import { classifierProfile } from '../src/profiles.js';
+import { eclipseProfile } from '../src/eclipse-settings.js';
 import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
 F.setNumThreads(2);

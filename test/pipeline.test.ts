@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { F } from '../src/engine/index.js';
 import { subset } from '../src/data/dataset.js';
 import { createAttack } from '../src/attacks/index.js';
-import { classifierProfile, eclipseProfile } from '../src/profiles.js';
+import { classifierProfile } from '../src/profiles.js';
+import { eclipseProfile } from '../src/eclipse-settings.js';
 import { defend } from '../src/pipeline/defend.js';
 import { purifyDataset, purificationDiffusion } from '../src/defenses/purify.js';
 import { enlarge, selectSparseSet } from '../src/defenses/sparse.js';
@@ -29,6 +30,8 @@ test('defend runs every stage at smoke scale, then skips them all on a re-run', 
     sparsePool: pool,
     eclipse: eclipseProfile('smoke'),
     classifier: { ...classifierProfile('smoke'), width: 4, epochs: 1, batchSize: 16 },
+    profile: 'smoke' as const,
+    device: 'cpu' as const,
     seed: 0,
     outDir: tmp.dir,
     quiet: true,

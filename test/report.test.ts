@@ -174,7 +174,7 @@ test('report of a small matrix: tables beside the paper, sweep plot, curves and 
   assert.ok(page.svgs >= 3, `plots: ${page.svgs}`);
   // Fig. 1: clean + 2 x (poisoned, perturbation); Fig. 4: clean + 2 x (poisoned, noised, purified)
   assert.equal(page.imgs, 5 + 7);
-  assert.match(page.text, /ECLIPSE sweep of tStar/);
+  assert.match(page.text, /ECLIPSE sweep of t\* /, 'the sweep is titled with the paper\'s symbol (ECLIPSE_SETTINGS label)');
   assert.match(page.text, /Training curves: w\/o/);
   assert.match(page.text, /Training curves: ECLIPSE/);
   assert.match(page.text, /the smoke profile/);

@@ -20,7 +20,8 @@ import { DenoiserInterrupted, trainDenoiser } from '../src/diffusion/train.js';
 import { OutputExistsError } from '../src/io/atomic.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { classifierStage } from '../src/pipeline/defend.js';
-import { classifierProfile, eclipseProfile } from '../src/profiles.js';
+import { classifierProfile } from '../src/profiles.js';
+import { eclipseProfile } from '../src/eclipse-settings.js';
 import { trainClassifier, TrainingInterrupted, type TrainOptions } from '../src/training/trainer.js';
 import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
 

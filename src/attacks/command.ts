@@ -11,9 +11,9 @@ import { psnr, type PsnrReport } from '../metrics/psnr.js';
 import { checkSeed } from './base.js';
 import { createAttack, type PoisonDatasetOptions } from './registry.js';
 import { describeBound, fmt, type PoisonResult } from './types.js';
-import type { Device } from '../engine/index.js';
+import type { Device, RunContext } from '../engine/index.js';
 
-export interface PoisonFileOptions extends PoisonDatasetOptions {
+export interface PoisonFileOptions extends PoisonDatasetOptions, RunContext {
   /** Attack name: urp | lsp | ar | tap. */
   attack: string;
   /** Clean dataset (.safetensors written by `eclipse data import`). */
@@ -22,15 +22,9 @@ export interface PoisonFileOptions extends PoisonDatasetOptions {
   output: string;
   /** Replace an existing output file (default false: error). */
   overwrite?: boolean;
-  /** Progress / summary lines (e.g. console.error); default silent. */
-  log?: (line: string) => void;
   /** Model-based attacks: folder of their resumable state (default OUTPUT.work next to the output). */
   workDir?: string;
   device?: Device;
-  /** no progress bars */
-  quiet?: boolean;
-  /** Model-based attacks: stop at the next checkpoint; the same call again resumes. */
-  signal?: AbortSignal;
 }
 
 export interface PoisonFileResult {

@@ -7,7 +7,7 @@
 
 import type { ImageDataset } from '../data/dataset.js';
 import type { PerturbationStats } from '../metrics/perturbation.js';
-import type { Device } from '../engine/index.js';
+import type { Device, RunContext } from '../engine/index.js';
 
 export type PerturbationNorm = 'linf' | 'l2';
 
@@ -59,14 +59,10 @@ export interface PoisonResult {
 }
 
 /** What a model-based attack's prepare() may use: a work folder for its caches, progress, a stop signal. */
-export interface PrepareContext {
+export interface PrepareContext extends RunContext {
   /** folder for the attack's resumable state (surrogate run, generation checkpoint) */
   workDir: string;
   device?: Device;
-  quiet?: boolean;
-  log?: (line: string) => void;
-  /** stop cleanly at the next checkpoint; a re-run resumes */
-  signal?: AbortSignal;
 }
 
 export interface Attack {

@@ -3,17 +3,17 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { loadDataset } from '../data/store.js';
-import { defend, defendWithBaseline, type Components } from '../pipeline/defend.js';
-import { DEFENSE_NAMES } from '../defenses/baselines/index.js';
+import { defend, defendWithBaseline } from '../pipeline/defend.js';
+import type { Components } from '../defenses/eclipse.js';
+import { BASELINE_NAMES, ECLIPSE } from '../defenses/registry.js';
 import { scanDataset } from '../scan/scan.js';
 import { formatScan, writeScan } from './scan.js';
-import { COMPENSATION_DEFAULTS } from '../defenses/compensation.js';
 import type { ClassifierRecipe, ProfileName } from '../profiles.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { Defense } from '../defenses/baselines/index.js';
 import { COMMON_HELP, UsageError, int, interruptible, num, parse, profileOf, required, str, type Flags } from './args.js';
 import { defaultDataDir } from './data.js';
-import { ECLIPSE_FLAGS, ECLIPSE_HELP, dataFile, eclipseFrom, log } from './eclipseflags.js';
+import { ECLIPSE_FLAGS, ECLIPSE_HELP, compensationFrom, dataFile, eclipseFrom, log } from './eclipseflags.js';
 import { overridesFrom } from './settingflags.js';
 import { DEFENSE_FLAGS, DEFENSE_TABLES, RECIPE_FLAGS, cleanTrainFrom, defenseFrom, recipeFrom, runtimeFrom } from './train.js';
 
@@ -29,7 +29,7 @@ OUT, so a re-run skips what is done and resumes what was interrupted.
   --no-purify --no-grayscale --no-noise   ablations (the paper's A, B, C)
   --classifier-seed N
   --scan              run eclipse scan on the training set first (OUT/scan.json, scan.html)
-  --defense NAME      eclipse (default) or a baseline instead: ${DEFENSE_NAMES.filter((d) => d !== 'none').join(', ')}, none
+  --defense NAME      eclipse (default) or a baseline instead: ${BASELINE_NAMES.filter((d) => d !== 'none').join(', ')}, none
                       (eclipse train --help lists them with citations and settings); with a
                       baseline, --compensation adds ECLIPSE's compensation module on top
   --compensation      (baselines only) add the compensation module (its --p/--sigma as ECLIPSE's)
@@ -58,9 +58,9 @@ export async function defendCommand(argv: string[]): Promise<void> {
   const eclipse = eclipseFrom(flags, profile);
   const classifier = recipeFrom(flags, profile);
   const classifierSeed = int(flags, 'classifier-seed');
-  const baseline = (str(flags, 'defense') ?? 'eclipse') !== 'eclipse' ? await baselineFrom(flags, profile) : undefined;
+  const baseline = (str(flags, 'defense') ?? ECLIPSE) !== ECLIPSE ? await baselineFrom(flags, profile) : undefined;
   if (!baseline) {
-    overridesFrom(flags, 'eclipse', DEFENSE_TABLES); // a baseline's settings flag without its --defense is an error
+    overridesFrom(flags, ECLIPSE, DEFENSE_TABLES); // a baseline's settings flag without its --defense is an error
     for (const f of ['compensation', 'clean-train'] as const)
       if (flags[f] !== undefined) throw new UsageError(`--${f} applies to a baseline --defense; ECLIPSE always runs its compensation module (set it with --p/--sigma, switch parts off with --no-grayscale/--no-noise)`);
   }
@@ -76,6 +76,7 @@ export async function defendCommand(argv: string[]): Promise<void> {
     sparsePool: await loadDataset(poolPath!),
     eclipse,
     classifier,
+    profile,
     seed: rt.seed,
     classifierSeed,
     outDir: str(flags, 'out') ?? join('runs', `defend-${profile}`),
@@ -99,7 +100,7 @@ async function scanFirst(flags: Flags, profile: ProfileName, trainPath: string):
   const train = await loadDataset(trainPath);
   const poolPath = str(flags, 'pool') ?? join(defaultDataDir(profile), 'sparse-pool.safetensors');
   const r = scanDataset(train, { trusted: existsSync(poolPath) ? await loadDataset(poolPath) : undefined, seed: rt.seed, device: rt.device, log: log(flags.quiet === true) });
-  const out = str(flags, 'out') ?? join('runs', `defend-${profile}${(str(flags, 'defense') ?? 'eclipse') === 'eclipse' ? '' : `-${str(flags, 'defense')}`}`);
+  const out = str(flags, 'out') ?? join('runs', `defend-${profile}${(str(flags, 'defense') ?? ECLIPSE) === ECLIPSE ? '' : `-${str(flags, 'defense')}`}`);
   await writeScan(r, out, trainPath);
   console.log(`scan of ${trainPath} (recorded in ${join(out, 'scan.json')}):\n${formatScan(r)}`);
 }
@@ -125,7 +126,7 @@ async function defendBaselineCommand(
     test: await loadDataset(testPath),
     defense,
     cleanTrain,
-    compensation: flags.compensation ? { p: num(flags, 'p') ?? COMPENSATION_DEFAULTS.p, sigma: num(flags, 'sigma') ?? COMPENSATION_DEFAULTS.sigma } : null,
+    compensation: flags.compensation ? compensationFrom(flags, profile) : null,
     classifier,
     profile,
     seed: rt.seed,

@@ -1,26 +1,25 @@
 // eclipse purify
 import { loadDataset } from '../data/store.js';
 import { purifyDataset } from '../defenses/purify.js';
-import { COMMON_HELP, int, interruptible, parse, profileOf, required, str } from './args.js';
-import { ECLIPSE_FLAGS, eclipseFrom } from './eclipseflags.js';
+import { COMMON_HELP, interruptible, parse, profileOf, required, str } from './args.js';
+import { ECLIPSE_FLAGS, eclipseFrom, eclipseHelp } from './eclipseflags.js';
 import { runtimeFrom } from './train.js';
 
 export const PURIFY_HELP = `eclipse purify --checkpoint FILE --in FILE --out FILE
 
 Purify a (poisoned) dataset: diffuse every image to t* in one step and denoise it with the
 checkpoint's EMA weights. Seeded; written shard by shard (re-run the command to resume).
-  --t-star N  --respaced-steps K  --purify-batch-size N  --shard-size N
+${eclipseHelp(['purify'])}
   --overwrite               replace an OUT made from other inputs (the same inputs: reported as done)
   --queue URL --store DIR   one job per shard for eclipse worker processes (docs/queue.md); the
                             output is byte-identical to a run on one machine with the same seed
 ${COMMON_HELP}`;
 
 export async function purifyCommand(argv: string[]): Promise<void> {
-  const { flags } = parse(argv, { ...ECLIPSE_FLAGS, checkpoint: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, 'shard-size': { type: 'string' }, queue: { type: 'string' }, store: { type: 'string' }, overwrite: { type: 'boolean' } }, 0);
+  const { flags } = parse(argv, { ...ECLIPSE_FLAGS, checkpoint: { type: 'string' }, in: { type: 'string' }, out: { type: 'string' }, queue: { type: 'string' }, store: { type: 'string' }, overwrite: { type: 'boolean' } }, 0);
   if (flags.help) return console.log(PURIFY_HELP);
   const profile = profileOf(flags);
   const e = eclipseFrom(flags, profile);
-  e.purify.shardSize = int(flags, 'shard-size') ?? e.purify.shardSize;
   const rt = runtimeFrom(flags);
   const input = required(flags, 'in', 'the dataset to purify (.safetensors)');
   const out = required(flags, 'out', 'the purified dataset file to write (.safetensors)');

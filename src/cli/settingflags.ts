@@ -1,6 +1,6 @@
 // CLI flags built from settings tables (src/settings.ts): one table per attack or defence gives
 // the flags, their parsing and checking, and the help lines.
-import { checkSetting, parseSettingValue, settingsHelp, type SettingOverrides, type SettingSpec, type SettingTable } from '../settings.js';
+import { checkSetting, parseSettingValue, settingsHelp, type SettingOverrides, type SettingSpec, type SettingTable, type SettingValue } from '../settings.js';
 import { UsageError, str, type Flags, type OptionDef } from './args.js';
 
 /** Each owner's table (attacks or defences by name); owners without settings map to undefined. */
@@ -31,7 +31,7 @@ export function overridesFrom(flags: Flags, owner: string, tables: SettingTables
       const owners = Object.keys(tables).filter((a) => Object.values(tables[a] ?? {}).some((s) => s.flag === flag));
       throw new UsageError(`--${flag} does not apply to ${owner} (only to ${owners.join(', ')})`);
     }
-  const out: Record<string, number | string> = {};
+  const out: Record<string, SettingValue> = {};
   for (const [key, spec] of Object.entries(table)) {
     const v = str(flags, spec.flag);
     if (v === undefined) continue;

@@ -9,15 +9,17 @@ import { loadDataset } from '../data/store.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { classifierProfile, type ClassifierRecipe, type ProfileName, type ScheduleName } from '../profiles.js';
 import { evaluate, trainClassifier } from '../training/trainer.js';
-import { COMPENSATION_DEFAULTS, compensation } from '../defenses/compensation.js';
+import { compensation } from '../defenses/compensation.js';
+import { ECLIPSE_FLAGS, compensationFrom } from './eclipseflags.js';
 import { COMMON_HELP, UsageError, int, interruptible, num, numList, oneOf, parse, profileOf, required, str, type Flags } from './args.js';
-import { DEFENSES, DEFENSE_NAMES, createDefense, planTrainOptions, type Defense } from '../defenses/baselines/index.js';
+import { BASELINE_NAMES, DEFENSES, DEFENSE_NAMES, createDefense, isDefenseName, planTrainOptions, type Defense } from '../defenses/baselines/index.js';
 import { suggest } from '../settings.js';
 import { overridesFrom, tableFlags, tablesHelp, type SettingTables } from './settingflags.js';
 import { defaultDataDir } from './data.js';
 
 /** Every baseline defence's settings table, by name. */
-export const DEFENSE_TABLES: SettingTables = Object.fromEntries(DEFENSE_NAMES.map((d) => [d, DEFENSES[d].settings]));
+/** The baselines' settings tables (ECLIPSE's flags are its own: cli/eclipseflags.ts). */
+export const DEFENSE_TABLES: SettingTables = Object.fromEntries(BASELINE_NAMES.map((d) => [d, DEFENSES[d].settings]));
 
 export const TRAIN_HELP = `eclipse train [options]
 
@@ -38,7 +40,7 @@ Recipe overrides (profile mini: resnet18 width 16, 30 epochs, cosine lr 0.1, wd 
   --schedule constant|cosine|multistep  --milestones E1,E2  --gamma X
   --no-crop  --no-flip  --eval-every K  --nchw (keep NCHW layout instead of channels-last)
 Baseline defence (the paper's Table 1; eclipse defend runs ECLIPSE itself):
-  --defense NAME             ${DEFENSE_NAMES.join('|')} (default none)
+  --defense NAME             ${BASELINE_NAMES.join('|')} (default none)
   --clean-train FILE         AVATAR's clean training set (default data/cifar10-<profile>/train.safetensors)
 ${defenseList()}
 Defence settings (each applies to its defence only; the profile gives the defaults):
@@ -78,8 +80,8 @@ export const RECIPE_FLAGS = {
   'eval-every': { type: 'string' },
   nchw: { type: 'boolean' },
   compensation: { type: 'boolean' },
-  p: { type: 'string' },
-  sigma: { type: 'string' },
+  p: ECLIPSE_FLAGS.p!,
+  sigma: ECLIPSE_FLAGS.sigma!,
 } as const;
 
 /** The --defense flag and its settings flags (eclipse train and eclipse defend). */
@@ -87,7 +89,7 @@ export const DEFENSE_FLAGS = { defense: { type: 'string' }, 'clean-train': { typ
 
 /** One line per defence: name, what it does, cost, citation (for --help). */
 export function defenseList(): string {
-  return DEFENSE_NAMES.filter((d) => d !== 'none')
+  return BASELINE_NAMES.filter((d) => d !== 'none')
     .map((d) => `    ${d.padEnd(7)} ${DEFENSES[d].title} [cost ${DEFENSES[d].cost}]
             ${DEFENSES[d].citation}`)
     .join('\n');
@@ -96,8 +98,8 @@ export function defenseList(): string {
 /** The baseline defence the flags name (none by default), its settings checked. */
 export function defenseFrom(f: Flags, profile: ProfileName): Defense {
   const name = str(f, 'defense') ?? 'none';
-  if (name === 'eclipse') throw new UsageError('--defense eclipse: ECLIPSE needs its denoiser and purification stages: run eclipse defend (its default defence)');
-  if (!(DEFENSE_NAMES as string[]).includes(name)) throw new UsageError(`unknown defence "${name}"${suggest(name, [...DEFENSE_NAMES, 'eclipse'])}: choose one of ${DEFENSE_NAMES.join(', ')}`);
+  if (!isDefenseName(name)) throw new UsageError(`unknown defence "${name}"${suggest(name, DEFENSE_NAMES)}: choose one of ${BASELINE_NAMES.join(', ')}`);
+  if (DEFENSES[name].runs === 'stages') throw new UsageError(`--defense ${name}: ${DEFENSES[name].label} needs its denoiser and purification stages: run eclipse defend (its default defence)`);
   return createDefense(name, { profile, settings: overridesFrom(f, name, DEFENSE_TABLES) });
 }
 
@@ -182,7 +184,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     quiet, log: (m) => quiet || console.error(m), signal: stop.signal,
   });
   const train = plan.train;
-  const comp = flags.compensation ? compensation({ p: num(flags, 'p') ?? COMPENSATION_DEFAULTS.p, sigma: num(flags, 'sigma') ?? COMPENSATION_DEFAULTS.sigma }) : undefined;
+  const comp = flags.compensation ? compensation(compensationFrom(flags, profile)) : undefined;
   const hooks = planTrainOptions(defense, plan, comp);
   const res = await trainClassifier(train, test, {
     signal: stop.signal,

@@ -4,6 +4,7 @@
 // 8 bits. Grayscale erases colour-coded (low-frequency) poisons; noise drowns the residue
 // of high-frequency ones that purification leaves behind.
 import { LUMA } from '../data/color.js';
+import { eclipseProfile } from '../eclipse-settings.js';
 import type { Rng } from '../data/rng.js';
 import type { BatchTransform } from '../training/trainer.js';
 
@@ -14,7 +15,8 @@ export interface CompensationOptions {
   sigma: number;
 }
 
-export const COMPENSATION_DEFAULTS: CompensationOptions = { p: 0.4, sigma: 0.05 };
+/** The paper's p and sigma (ECLIPSE's settings table). */
+export const COMPENSATION_DEFAULTS: CompensationOptions = eclipseProfile('paper').compensation;
 
 // LUMA lives in data/color.ts (ADP's version of this module uses it too); exported here as before
 export { LUMA };

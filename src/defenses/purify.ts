@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { Generator, pickDevice, tidy, type Device } from '../engine/index.js';
+import { Generator, pickDevice, tidy, type Device, type RunContext } from '../engine/index.js';
 import { loadCheckpoint, readCheckpointMetadata } from '../nn/checkpoint.js';
 import { concat, datasetDigest, subset, type ImageDataset } from '../data/dataset.js';
 import { loadDataset, saveDataset } from '../data/store.js';
@@ -19,9 +19,19 @@ import { Progress } from '../io/progress.js';
 import { OutputExistsError, atomicWriteFile } from '../io/atomic.js';
 import { fileSha256 } from '../io/hash.js';
 import { readSafetensors } from '../io/safetensors.js';
-import type { PurifyRecipe } from '../profiles.js';
 
-export interface PurifyOptions {
+/** How purification runs (its values per profile are in src/eclipse-settings.ts). */
+export interface PurifyRecipe {
+  /** t*: the diffusion step purification noises to (of T) */
+  tStar: number;
+  /** reverse steps actually run (0 = the full chain t*-1..0, as the paper) */
+  respacedSteps: number;
+  batchSize: number;
+  /** images per resumable shard */
+  shardSize: number;
+}
+
+export interface PurifyOptions extends RunContext {
   recipe: PurifyRecipe;
   /** denoiser.safetensors from trainDenoiser */
   checkpoint: string;
@@ -30,9 +40,6 @@ export interface PurifyOptions {
   out: string;
   /** replace a purified file of other inputs at `out` (default: refuse; the same inputs: reuse it) */
   overwrite?: boolean;
-  device?: Device | 'auto';
-  quiet?: boolean;
-  signal?: AbortSignal;
 }
 
 export class PurifyInterrupted extends Error {}

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { F, Generator, Tensor, manualSeed, noGrad, pickDevice, tidy, type Device } from '../engine/index.js';
+import { F, Generator, Tensor, manualSeed, noGrad, pickDevice, tidy, type Device, type RunContext } from '../engine/index.js';
 import { AdamW } from '../nn/optim.js';
 import { EMA } from '../nn/ema.js';
 import { loadCheckpoint, readCheckpointMetadata, saveCheckpoint } from '../nn/checkpoint.js';
@@ -15,13 +15,14 @@ import { ensureWritableDir } from '../io/atomic.js';
 import { decideResume, type ResumeMode } from '../io/resume.js';
 import { writeGridPng } from '../io/grid.js';
 import { Progress } from '../io/progress.js';
-import type { DenoiserRecipe } from '../profiles.js';
+import type { DenoiserRecipe } from './recipe.js';
+export type { DenoiserRecipe, UNetSizes } from './recipe.js';
 import { GaussianDiffusion } from './gaussian.js';
 import { UniformSampler } from './resample.js';
 import { tStarIndex } from './schedule.js';
 import { UNet, type UNetConfig } from './unet.js';
 
-export interface DenoiserTrainOptions {
+export interface DenoiserTrainOptions extends RunContext {
   recipe: DenoiserRecipe;
   seed: number;
   /** folder: denoiser.safetensors (checkpoint), preview-<iter>.png */
@@ -35,13 +36,10 @@ export interface DenoiserTrainOptions {
   resume?: ResumeMode;
   /** replace whatever run is in outDir */
   overwrite?: boolean;
-  device?: Device | 'auto';
-  quiet?: boolean;
   /** t* used for the preview grid */
   previewTStar?: number;
   /** provenance for the checkpoint (sparse set, profile ...) */
   tags?: Record<string, string>;
-  signal?: AbortSignal;
 }
 
 export interface DenoiserTrainResult {

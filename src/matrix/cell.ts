@@ -10,13 +10,14 @@ import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
 import { loadDataset, saveDataset } from '../data/store.js';
 import { createDefense } from '../defenses/baselines/index.js';
-import { engineVersion, type Device } from '../engine/index.js';
-import { classifierStage, defendWithBaseline, denoiserStage, purifyStage } from '../pipeline/defend.js';
+import { engineVersion, type Device, type RunContext } from '../engine/index.js';
+import { compensationOf, denoiserStage, purifyStage } from '../defenses/eclipse.js';
+import { classifierStage, defendWithBaseline } from '../pipeline/defend.js';
 import { keyHash, stage, type StageLog } from '../io/stage.js';
 import { trainingCurve } from '../training/trainer.js';
 import type { ResolvedCell } from './config.js';
 
-export interface CellContext {
+export interface CellContext extends RunContext {
   /** where the profile's CIFAR-10 import lives (made on first use) */
   dataDir: string;
   /** the user's own data instead of the CIFAR-10 import */
@@ -26,9 +27,7 @@ export interface CellContext {
   /** shared artifacts: poisons/, denoisers/, purified/, defense-work/, cells/ */
   artifactsDir: string;
   device: Device;
-  quiet?: boolean;
   log: StageLog;
-  signal?: AbortSignal;
   /** called now and then while the cell runs (the runner renews its lease) */
   heartbeat?: () => void;
 }
@@ -175,7 +174,7 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
       extra.purified = pur.path;
       ctx.heartbeat?.();
     }
-    const comp = c.grayscale || c.noise ? { p: c.grayscale ? e.compensation.p : 0, sigma: c.noise ? e.compensation.sigma : 0 } : null;
+    const comp = compensationOf(e, c);
     const r = await classifierStage(purified, trainKey, data.test, cell.classifier, { comp }, cell.spec.seed, join(cellDir, 'classifier'), o);
     testAcc = r.testAcc;
     extra.curve = trainingCurve(r.epochs);

@@ -7,9 +7,10 @@ import { dirname, resolve } from 'node:path';
 import { ATTACKS, ATTACK_NAMES, type AttackName } from '../attacks/index.js';
 import { DEFENSES, DEFENSE_NAMES, type DefenseName } from '../defenses/baselines/index.js';
 import { CLASSIFIERS } from '../nn/models/index.js';
-import { PROFILES, classifierProfile, eclipseProfile, type ClassifierRecipe, type EclipseProfile, type ProfileName } from '../profiles.js';
+import { PROFILES, classifierProfile, type ClassifierRecipe, type ProfileName } from '../profiles.js';
+import { ECLIPSE_MATRIX_KEYS, ECLIPSE_SETTINGS, eclipseMax, eclipseProfile, type EclipseProfile, type EclipseSettingSpec } from '../eclipse-settings.js';
 import { checkSetting, resolveSettings, settingsParams, suggest, type SettingValue } from '../settings.js';
-import type { Components } from '../pipeline/defend.js';
+import type { Components } from '../defenses/eclipse.js';
 import { keyHash } from '../io/stage.js';
 
 export type OptionValue = number | string | boolean;
@@ -21,7 +22,7 @@ export interface CellSpec {
   poisonFile?: string;
   /** an attack name, or 'clean' for the unpoisoned training set */
   attack: string;
-  /** 'eclipse' or a baseline defence */
+  /** a registered defence (defenses/registry.ts) */
   defense: string;
   architecture: string;
   seed: number;
@@ -57,7 +58,8 @@ interface MatrixOption {
 }
 interface Mutable {
   classifier: ClassifierRecipe;
-  eclipse: EclipseProfile;
+  /** ECLIPSE's settings the cell overrides, by setting key */
+  eclipse: Record<string, SettingValue>;
   components: Components;
   compensation: boolean;
   poisonSeed: number;
@@ -65,26 +67,22 @@ interface Mutable {
 
 const ABLATIONS = ['A', 'B', 'C', 'AB', 'AC', 'BC', 'ABC'] as const;
 
-/** The options a config may set or sweep (besides attack.<setting> and defense.<setting>). */
-/**
- * The largest t* a profile's denoiser can purify from: its trained steps (trainMaxT) where it is
- * trained on the first steps only, else all T steps.
- */
-function maxTStar(p: ProfileName): number {
-  const d = eclipseProfile(p).denoiser;
-  return d.trainMaxT > 0 ? Math.min(d.trainMaxT, d.steps) : d.steps;
-}
+/** ECLIPSE's settings the matrix may set or sweep, under their matrix names (tStar, M, B, ...):
+ * their help and bounds come from ECLIPSE's settings table, the profile's recipe adding its own
+ * (t* no larger than the steps the denoiser learns). */
+const ECLIPSE_OPTIONS: Record<string, MatrixOption> = Object.fromEntries(
+  Object.entries(ECLIPSE_MATRIX_KEYS).map(([option, key]) => {
+    const s: EclipseSettingSpec = ECLIPSE_SETTINGS[key];
+    const max = eclipseMax(key, 'paper') === undefined ? s.max : (p: ProfileName) => eclipseMax(key, p)!;
+    const kind = s.kind === 'int' ? 'int' : 'number';
+    const help = `${s.part === 'compensation' ? '' : 'ECLIPSE: '}${s.help}`;
+    return [option, { help, kind, min: s.min, max, apply: (c, v) => void (c.eclipse[key] = v as number) } satisfies MatrixOption];
+  }),
+);
 
 /** The options a config may set or sweep (besides attack.<setting> and defense.<setting>). */
 export const MATRIX_OPTIONS: Readonly<Record<string, MatrixOption>> = {
-  tStar: { help: 'ECLIPSE: t*, the purification step of T', kind: 'int', min: 1, max: maxTStar, apply: (c, v) => void (c.eclipse.purify.tStar = v as number) },
-  respacedSteps: { help: 'ECLIPSE: reverse steps run (0 = the full chain)', kind: 'int', min: 0, max: (p) => eclipseProfile(p).denoiser.steps, apply: (c, v) => void (c.eclipse.purify.respacedSteps = v as number) },
-  M: { help: 'ECLIPSE: replication M of the sparse set', kind: 'int', min: 1, apply: (c, v) => void (c.eclipse.sparse.replication = v as number) },
-  B: { help: 'ECLIPSE: sparse images per class (B/N = 10 B / N)', kind: 'int', min: 1, apply: (c, v) => void (c.eclipse.sparse.perClass = v as number) },
-  iterations: { help: 'ECLIPSE: denoiser training iterations', kind: 'int', min: 1, apply: (c, v) => void (c.eclipse.denoiser.iterations = v as number) },
-  p: { help: 'compensation module: grayscale probability', kind: 'number', min: 0, max: 1, apply: (c, v) => void (c.eclipse.compensation.p = v as number) },
-  // images are in [0, 1]: a noise std above 1 drowns them
-  sigma: { help: 'compensation module: Gaussian noise std', kind: 'number', min: 0, max: 1, apply: (c, v) => void (c.eclipse.compensation.sigma = v as number) },
+  ...ECLIPSE_OPTIONS,
   ablation: {
     help: "ECLIPSE's parts (the paper's Table 4): A purification, B grayscale, C noise",
     kind: 'choice',
@@ -232,7 +230,7 @@ export function parseMatrixConfig(raw: unknown, where = 'matrix config'): Matrix
     }
     const group: MatrixGroup = {
       attacks: list('attacks', ['clean', ...ATTACK_NAMES]),
-      defenses: list('defenses', ['eclipse', ...DEFENSE_NAMES]),
+      defenses: list('defenses', DEFENSE_NAMES),
       architectures: list('architectures', CLASSIFIERS, ['resnet18']),
       seeds: seeds as number[],
       options: checkOptions(o.options, `${at} options`, profile),
@@ -274,7 +272,7 @@ function checkGroupSettings(g: MatrixGroup, global: Readonly<Record<string, Opti
     const scope = name.startsWith('attack.') ? 'attack' : name.startsWith('defense.') ? 'defense' : null;
     if (scope === null) continue;
     const key = name.slice(scope.length + 1);
-    const owners = scope === 'attack' ? g.attacks.filter((a) => a !== 'clean') : g.defenses.filter((d) => d !== 'eclipse');
+    const owners = scope === 'attack' ? g.attacks.filter((a) => a !== 'clean') : g.defenses;
     for (const owner of owners) {
       const table = scope === 'attack' ? ATTACKS[owner as AttackName].settings : DEFENSES[owner as DefenseName].settings;
       const who = `the ${owner} ${scope === 'attack' ? 'attack' : 'defence'}`;
@@ -333,7 +331,7 @@ export function resolveCell(spec: CellSpec): ResolvedCell {
   const where = `cell ${spec.attack}/${spec.defense}/${spec.architecture}/seed ${spec.seed}`;
   const m: Mutable = {
     classifier: { ...classifierProfile(spec.profile), ...eclipseProfile(spec.profile).demoClassifier, model: spec.architecture },
-    eclipse: eclipseProfile(spec.profile),
+    eclipse: {},
     components: { purify: true, grayscale: true, noise: true },
     compensation: false,
     poisonSeed: 0,
@@ -345,30 +343,39 @@ export function resolveCell(spec: CellSpec): ResolvedCell {
     else if (k.startsWith('defense.')) defenseOverrides[k.slice(8)] = v as SettingValue;
     else MATRIX_OPTIONS[k]!.apply(m, v);
   }
-  const isEclipse = spec.defense === 'eclipse';
-  const eclipseOnly = Object.keys(spec.options).filter((k) => ['tStar', 'respacedSteps', 'M', 'B', 'iterations', 'ablation'].includes(k));
-  if (!isEclipse && eclipseOnly.length) throw new MatrixConfigError(`${where}: ${eclipseOnly.join(', ')} ${eclipseOnly.length > 1 ? 'are' : 'is an'} ECLIPSE option${eclipseOnly.length > 1 ? 's' : ''}; give it only to eclipse cells`);
-  if (isEclipse && 'compensation' in spec.options) throw new MatrixConfigError(`${where}: compensation is for baselines (ECLIPSE's own parts are set with ablation)`);
+  const defense = DEFENSES[spec.defense as DefenseName];
+  // A defence with its own stages (ECLIPSE) takes its settings as matrix options too (tStar, M,
+  // ...) and the ablation; the compensation module is its own. A baseline takes none of those
+  // but p and sigma, for the compensation module added on top.
+  const ownStages = defense.runs === 'stages';
+  const stageOnly = Object.keys(spec.options).filter((k) => k === 'ablation' || (k in ECLIPSE_MATRIX_KEYS && ECLIPSE_SETTINGS[ECLIPSE_MATRIX_KEYS[k]!].part !== 'compensation'));
+  if (!ownStages && stageOnly.length) throw new MatrixConfigError(`${where}: ${stageOnly.join(', ')} ${stageOnly.length > 1 ? 'are' : 'is an'} ECLIPSE option${stageOnly.length > 1 ? 's' : ''}; give it only to eclipse cells`);
+  if (ownStages && 'compensation' in spec.options) throw new MatrixConfigError(`${where}: compensation is for baselines (${defense.label}'s own parts are set with ablation)`);
   let attackParams: Record<string, SettingValue> = {};
   if (spec.attack !== 'clean') {
     const table = ATTACKS[spec.attack as AttackName].settings;
     if (table) attackParams = settingsParams(resolveSettings(`${spec.attack} attack`, table, spec.profile, attackOverrides).values);
     else if (Object.keys(attackOverrides).length) throw new MatrixConfigError(`${where}: ${spec.attack} has no settings (${Object.keys(attackOverrides).join(', ')})`);
   } else if (Object.keys(attackOverrides).length) throw new MatrixConfigError(`${where}: clean cells take no attack settings`);
+  for (const [k, v] of Object.entries(defenseOverrides)) {
+    const s = defense.settings[k];
+    if (!s) throw new MatrixConfigError(`${where}: ${spec.defense} defence has no setting "${k}"${suggest(k, Object.keys(defense.settings))}`);
+    const bad = checkSetting(s, v);
+    if (bad) throw new MatrixConfigError(`${where}: defense.${k} ${bad}`);
+  }
+  let recipe: EclipseProfile;
+  try {
+    recipe = eclipseProfile(spec.profile, ownStages ? { ...defenseOverrides, ...m.eclipse } : m.eclipse);
+  } catch (e) {
+    throw new MatrixConfigError(`${where}: ${(e as Error).message}`);
+  }
   let baseline: ResolvedCell['baseline'] = null;
-  if (!isEclipse) {
-    const table = DEFENSES[spec.defense as DefenseName].settings;
-    for (const [k, v] of Object.entries(defenseOverrides)) {
-      const s = table[k];
-      if (!s) throw new MatrixConfigError(`${where}: ${spec.defense} defence has no setting "${k}"${suggest(k, Object.keys(table))}`);
-      const bad = checkSetting(s, v);
-      if (bad) throw new MatrixConfigError(`${where}: defense.${k} ${bad}`);
-    }
-    const r = resolveSettings(`${spec.defense} defence`, table, spec.profile, defenseOverrides);
-    baseline = { params: settingsParams(r.values), overrides: defenseOverrides, compensation: m.compensation ? { ...m.eclipse.compensation } : null };
-  } else if (Object.keys(defenseOverrides).length) throw new MatrixConfigError(`${where}: eclipse cells take ECLIPSE options (tStar, M, B, p, sigma, ablation), not defense.<setting>`);
+  if (!ownStages) {
+    const r = resolveSettings(`${spec.defense} defence`, defense.settings, spec.profile, defenseOverrides);
+    baseline = { params: settingsParams(r.values), overrides: defenseOverrides, compensation: m.compensation ? { ...recipe.compensation } : null };
+  }
   const classifier = { ...m.classifier, trainPerClass: classifierProfile(spec.profile).trainPerClass, testPerClass: classifierProfile(spec.profile).testPerClass };
-  const eclipse = isEclipse ? { profile: m.eclipse, components: m.components } : null;
+  const eclipse = ownStages ? { profile: recipe, components: m.components } : null;
   // The hash covers what decides the result, not how the config spelt it nor where its files
   // are: a given poison counts as given (its bytes are in the cell's inputs key, like the data's,
   // so a changed file recomputes the cell), so a moved checkout or a merged CSV keeps its cells.

@@ -6,13 +6,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Progress } from '../io/progress.js';
-import type { Device } from '../engine/index.js';
+import type { Device, RunContext } from '../engine/index.js';
 import { TrainingInterrupted } from '../training/trainer.js';
 import { cleanTwinHash, expandMatrix, type MatrixConfig, type ResolvedCell } from './config.js';
 import { cellInputs, runCell, sameInputs, type CellContext } from './cell.js';
 import { ResultsDb } from './db.js';
 
-export interface MatrixRunOptions {
+export interface MatrixRunOptions extends RunContext {
   config: MatrixConfig;
   /** the results database (SQLite file) */
   db: string;
@@ -22,9 +22,7 @@ export interface MatrixRunOptions {
   /** run only cells whose label contains every one of these words (e.g. ["em", "eclipse"]) */
   only?: string[];
   device: Device;
-  quiet?: boolean;
   log: (m: string) => void;
-  signal?: AbortSignal;
 }
 
 export interface PlannedCell {

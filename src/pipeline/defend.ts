@@ -1,30 +1,24 @@
-// The whole defence (Algorithm 1): sparse set -> denoiser -> purification -> classifier with
-// the compensation module -> evaluation. Each stage is cached by its inputs, so a re-run skips
-// what is done and an interrupted stage resumes from its own checkpoints.
+// The whole defence (Algorithm 1): ECLIPSE's stages (sparse set -> denoiser -> purification,
+// defenses/eclipse.ts) -> classifier with the compensation module -> evaluation; or a baseline's
+// plan -> classifier. Each stage is cached by its inputs, so a re-run skips what is done and an
+// interrupted stage resumes from its own checkpoints.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import type { Device } from '../engine/index.js';
+import type { Device, RunContext } from '../engine/index.js';
 import { datasetDigest, type ImageDataset } from '../data/dataset.js';
-import { loadDataset, saveDataset } from '../data/store.js';
-import { trainDenoiser } from '../diffusion/train.js';
 import { compensation } from '../defenses/compensation.js';
-import { purifyDataset } from '../defenses/purify.js';
-import { enlarge, selectSparseSet } from '../defenses/sparse.js';
-import type { ClassifierRecipe, EclipseProfile, ProfileName } from '../profiles.js';
+import { EclipseDefense, type Components } from '../defenses/eclipse.js';
+import type { ClassifierRecipe, ProfileName } from '../profiles.js';
+import type { EclipseProfile } from '../eclipse-settings.js';
 import { readResult, trainClassifier, type TrainResult } from '../training/trainer.js';
 import { stage, type StageLog } from '../io/stage.js';
 import { planTrainOptions, type Defense, type DefensePlan } from '../defenses/baselines/index.js';
 
-/** Which of ECLIPSE's parts run (the paper's ablation: A purification, B grayscale, C noise). */
-export interface Components {
-  purify: boolean;
-  grayscale: boolean;
-  noise: boolean;
-}
-export const FULL: Components = { purify: true, grayscale: true, noise: true };
+// ECLIPSE's stages live with ECLIPSE (defenses/eclipse.ts); exported here as before
+export { FULL, denoiserStage, purifyStage, type Components, type DenoiserStage } from '../defenses/eclipse.js';
 
-export interface DefendOptions {
+export interface DefendOptions extends RunContext {
   /** the (possibly poisoned) training set, and a string naming it for the cache keys */
   train: ImageDataset;
   trainKey: string;
@@ -33,72 +27,17 @@ export interface DefendOptions {
   sparsePool: ImageDataset;
   eclipse: EclipseProfile;
   classifier: ClassifierRecipe;
+  /** the profile the recipe came from (recorded with ECLIPSE's settings) */
+  profile: ProfileName;
   /** seed of the denoiser and purification */
   seed: number;
   /** seed of the classifier run */
   classifierSeed?: number;
   outDir: string;
   components?: Components;
-  device?: Device;
-  quiet?: boolean;
+  device: Device;
   force?: boolean;
   log: StageLog;
-  signal?: AbortSignal;
-}
-
-export interface DenoiserStage {
-  checkpoint: string;
-  key: unknown;
-}
-
-/** Stages 1-2: choose the sparse set, enlarge it M times, train the denoiser. */
-export async function denoiserStage(o: Omit<DefendOptions, 'classifier' | 'test'>): Promise<DenoiserStage> {
-  const dir = join(o.outDir, 'denoiser');
-  await mkdir(dir, { recursive: true });
-  const e = o.eclipse;
-  // the pool's images, not its count or provenance: another pool is another denoiser
-  const key = { sparse: e.sparse, denoiser: e.denoiser, seed: o.seed, pool: datasetDigest(o.sparsePool) };
-  await stage(
-    o.outDir,
-    'denoiser',
-    key,
-    async () => {
-      const sparse = selectSparseSet(o.sparsePool, { perClass: e.sparse.perClass, seed: o.seed, trainSet: o.train, force: o.force });
-      await saveDataset(sparse, join(o.outDir, 'sparse-set.safetensors'));
-      o.log(`sparse set: ${sparse.n} clean images (B/N = ${((100 * sparse.n) / o.train.n).toFixed(1)}%), replicated M = ${e.sparse.replication} times`);
-      await trainDenoiser(enlarge(sparse, e.sparse.replication), {
-        recipe: e.denoiser,
-        seed: o.seed,
-        outDir: dir,
-        resume: 'auto',
-        device: o.device,
-        quiet: o.quiet,
-        previewTStar: e.purify.tStar,
-        signal: o.signal,
-        tags: { sparse_images: String(sparse.n), replication: String(e.sparse.replication) },
-      });
-    },
-    o.log,
-    [join(dir, 'denoiser.safetensors')],
-  );
-  return { checkpoint: join(dir, 'denoiser.safetensors'), key };
-}
-
-/** Stage 3: purify the training set with the denoiser. */
-export async function purifyStage(o: Omit<DefendOptions, 'classifier' | 'test'>, den: DenoiserStage): Promise<{ purified: ImageDataset; path: string; key: unknown }> {
-  const path = join(o.outDir, 'purified.safetensors');
-  const key = { den: den.key, purify: o.eclipse.purify, train: o.trainKey, data: datasetDigest(o.train), seed: o.seed };
-  await stage(
-    o.outDir,
-    'purify',
-    key,
-    async () => {
-      await purifyDataset(o.train, { recipe: o.eclipse.purify, checkpoint: den.checkpoint, seed: o.seed, out: path, overwrite: true, device: o.device, quiet: o.quiet, signal: o.signal });
-    },
-    o.log,
-    [path],
-  );
-  return { purified: await loadDataset(path), path, key };
 }
 
 /** What a classifier run adds to plain training: the compensation module and a baseline's plan. */
@@ -116,7 +55,7 @@ export async function classifierStage(
   extras: ClassifierExtras,
   seed: number,
   dir: string,
-  o: { device?: Device; quiet?: boolean; log: StageLog; signal?: AbortSignal },
+  o: RunContext & { device?: Device; log: StageLog },
 ): Promise<TrainResult> {
   const { comp, defense } = extras;
   const hooks = defense ? planTrainOptions(defense.defense, defense.plan, comp ? compensation(comp) : undefined) : { transform: comp ? compensation(comp) : undefined, tags: {} };
@@ -157,23 +96,17 @@ export interface DefendResult {
 
 /** All four stages; components switch parts off for ablations. */
 export async function defend(o: DefendOptions): Promise<DefendResult> {
-  const c = o.components ?? FULL;
   await mkdir(o.outDir, { recursive: true });
-  let train = o.train;
-  let trainKey: unknown = o.trainKey;
-  let purifiedPath: string | null = null;
-  if (c.purify) {
-    const den = await denoiserStage(o);
-    const p = await purifyStage(o, den);
-    train = p.purified;
-    trainKey = p.key;
-    purifiedPath = p.path;
-  }
-  const comp = c.grayscale || c.noise ? { p: c.grayscale ? o.eclipse.compensation.p : 0, sigma: c.noise ? o.eclipse.compensation.sigma : 0 } : null;
+  const eclipse = new EclipseDefense({ profile: o.profile, recipe: o.eclipse, components: o.components, force: o.force });
+  const plan = await eclipse.plan(o.train, {
+    profile: o.profile, seed: o.seed, device: o.device, recipe: o.classifier, workDir: o.outDir, pool: o.sparsePool, trainKey: o.trainKey,
+    quiet: o.quiet, log: o.log, signal: o.signal,
+  });
   const seed = o.classifierSeed ?? o.seed;
-  const res = await classifierStage(train, trainKey, o.test, o.classifier, { comp }, seed, join(o.outDir, `classifier-seed${seed}`), o);
+  // ECLIPSE's classifier is keyed by its purified set and its compensation module (its own parts, not a plan's hooks)
+  const res = await classifierStage(plan.train, plan.trainKey, o.test, o.classifier, { comp: eclipse.compensation }, seed, join(o.outDir, `classifier-seed${seed}`), o);
   o.log(`test accuracy ${(100 * res.testAcc).toFixed(2)}% (${o.test.n} clean test images)`);
-  return { testAcc: res.testAcc, purifiedPath, classifier: res };
+  return { testAcc: res.testAcc, purifiedPath: plan.notes.purified ?? null, classifier: res };
 }
 
 export interface BaselineOptions {

@@ -4,7 +4,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import type { Device } from '../engine/index.js';
+import type { Device, RunContext } from '../engine/index.js';
 import { ATTACKS, createAttack, type AttackName } from '../attacks/index.js';
 import { datasetDigest, imageView, type ImageDataset } from '../data/dataset.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
@@ -13,13 +13,15 @@ import { loadDataset, saveDataset } from '../data/store.js';
 import { namedBetas, noiseSchedule, tStarIndex } from '../diffusion/schedule.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { psnr } from '../metrics/psnr.js';
-import type { ClassifierRecipe, EclipseProfile, ProfileName } from '../profiles.js';
+import type { ClassifierRecipe, ProfileName } from '../profiles.js';
+import type { EclipseProfile } from '../eclipse-settings.js';
 import { gridPng } from '../io/grid.js';
 import { mean, pct, renderReport, type ReportRow } from './demo-page.js';
-import { classifierStage, denoiserStage, purifyStage } from './defend.js';
+import { denoiserStage, purifyStage } from '../defenses/eclipse.js';
+import { classifierStage } from './defend.js';
 import { stage, type StageLog } from '../io/stage.js';
 
-export interface DemoOptions {
+export interface DemoOptions extends RunContext {
   profile: ProfileName;
   classifier: ClassifierRecipe;
   eclipse: EclipseProfile;
@@ -30,9 +32,7 @@ export interface DemoOptions {
   source?: string;
   dataDir: string;
   device?: Device;
-  quiet?: boolean;
   log: StageLog;
-  signal?: AbortSignal;
 }
 
 export interface DemoResult {

@@ -9,7 +9,7 @@ import type { Job, Queue } from 'bullmq';
 
 import { loadDataset, saveDataset } from '../data/store.js';
 import { assemblePurified, existingPurification, purificationKey, shardBounds, shardCount } from '../defenses/purify.js';
-import type { PurifyRecipe } from '../profiles.js';
+import type { PurifyRecipe } from '../defenses/purify.js';
 import { cleanTwinHash } from '../matrix/config.js';
 import type { CellContext, CellResult } from '../matrix/cell.js';
 import { estimateSeconds, planMatrix, runOrder, type MatrixRunOptions, type MatrixRunResult } from '../matrix/runner.js';
@@ -20,6 +20,7 @@ import type { CellJob, PurifyShardJob, QueueJob } from './jobs.js';
 import { coordinate } from './lease.js';
 import type { ShardResult } from './processor.js';
 import { redactUrl } from './redis.js';
+import type { RunContext } from '../engine/index.js';
 
 /** Retries of a failing job (exponential backoff from `backoffMs`) before it counts as failed. */
 export const JOB_ATTEMPTS = 4;
@@ -162,7 +163,7 @@ export async function runMatrixOnQueue(o: Omit<MatrixRunOptions, 'artifactsDir' 
   }
 }
 
-export interface PurifyOnQueueOptions extends QueueRunOptions {
+export interface PurifyOnQueueOptions extends QueueRunOptions, RunContext {
   /** the dataset file to purify and the denoiser checkpoint, as the user named them */
   input: string;
   checkpoint: string;
@@ -171,9 +172,7 @@ export interface PurifyOnQueueOptions extends QueueRunOptions {
   out: string;
   /** replace a purified file of other inputs at `out` */
   overwrite?: boolean;
-  quiet?: boolean;
   log: (m: string) => void;
-  signal?: AbortSignal;
 }
 
 /**

@@ -2,7 +2,7 @@
 // it runs anything; a cell is re-resolved through the matrix config's own checks and must hash
 // to the id it claims; every file is named by its sha256 in the store.
 import { expandMatrix, parseMatrixConfig, type CellSpec, type ResolvedCell } from '../matrix/config.js';
-import type { PurifyRecipe } from '../profiles.js';
+import type { PurifyRecipe } from '../defenses/purify.js';
 
 /** The one BullMQ queue eclipse uses, under its own key prefix in Redis. */
 export const QUEUE_NAME = 'jobs';

@@ -1,6 +1,7 @@
 // The report's content from a results database: the tables (tables.ts), the plots (plots.ts),
 // the image figures (figures.ts) and a per-variant CSV, assembled into the model (model.ts).
 // Rendering to HTML/Markdown is in page.ts; what is read from disk besides the database, in load.ts.
+import { ECLIPSE } from '../defenses/registry.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -58,7 +59,7 @@ export async function buildReport(rows: readonly ResultRow[], o: BuildOptions, s
   const sections: Section[] = [];
   sections.push({ id: 'table1', title: 'Table 1: test accuracy', intro: [], tables: archs.map((a) => table1(rs, a)), plots: [], figures: [] });
   sections.push({ id: 'table3', title: 'Table 3: clean accuracy', intro: [], tables: [table3(rs)], plots: [], figures: [] });
-  const eclArchs = archOrder(rs.cells.filter((c) => c.defense === 'eclipse').map((c) => c.architecture));
+  const eclArchs = archOrder(rs.cells.filter((c) => c.defense === ECLIPSE).map((c) => c.architecture));
   sections.push({ id: 'table4', title: "Table 4: ECLIPSE's parts", intro: [], tables: (eclArchs.length ? eclArchs : ['resnet18']).map((a) => table4(rs, a)), plots: [], figures: [] });
 
   log('report: plots');

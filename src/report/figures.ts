@@ -1,6 +1,7 @@
 // The report's image figures: the paper's Fig. 1 (clean images, each poison and its amplified
 // perturbation) and Fig. 4 (clean, poisoned, noised to t*, purified), read from the matrix's
 // artifacts and drawn as PNG strips (gridPng), one labelled strip per row.
+import { ECLIPSE } from '../defenses/registry.js';
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 
@@ -168,7 +169,7 @@ export async function imageFigures(rs: ResultSet, artifactsDir: string, cleanFil
 
     // Fig. 4: the main ECLIPSE cell of this attack with a purified set (ResNet-18 first)
     const archs = [...rs.architectures].sort((a, b) => Number(b === 'resnet18') - Number(a === 'resnet18'));
-    const cell = archs.flatMap((arch) => rs.main(arch, 'eclipse', attack)).find((c) => c.cell?.eclipse && purifiedFile(c, artifactsDir));
+    const cell = archs.flatMap((arch) => rs.main(arch, ECLIPSE, attack)).find((c) => c.cell?.eclipse && purifiedFile(c, artifactsDir));
     if (!cell) continue;
     const pf = purifiedFile(cell, artifactsDir)!;
     let purified: ImageDataset;
@@ -206,7 +207,7 @@ export async function imageFigures(rs: ResultSet, artifactsDir: string, cleanFil
         'the purified rows are the purified training sets the classifiers trained on.',
       rows: fig4,
     });
-  } else if (!rs.cells.some((c) => c.defense === 'eclipse' && c.attack !== 'clean')) notes.push('No ECLIPSE cell on poisoned data has finished: Fig. 4 is left out.');
+  } else if (!rs.cells.some((c) => c.defense === ECLIPSE && c.attack !== 'clean')) notes.push('No ECLIPSE cell on poisoned data has finished: Fig. 4 is left out.');
   else notes.push(`No purified training set of an ECLIPSE cell was found (under ${join(artifactsDir, 'purified')}; cells without purification, ablation B/C/BC, have none): Fig. 4 is left out.`);
   return { figures, notes };
 }

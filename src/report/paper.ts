@@ -17,7 +17,8 @@
 // here simply has no paper number beside ours.
 
 import { ATTACKS, ATTACK_NAMES } from '../attacks/registry.js';
-import { DEFENSES, DEFENSE_NAMES } from '../defenses/baselines/index.js';
+import { DEFENSES, DEFENSE_NAMES } from '../defenses/registry.js';
+import { ECLIPSE_MATRIX_KEYS, ECLIPSE_SETTINGS, type EclipseSettingSpec } from '../eclipse-settings.js';
 
 /** Table 1's attack columns, in the paper's order. */
 export const PAPER_ATTACKS = ['em', 'tap', 'rem', 'sep', 'efp', 'urp', 'lsp', 'ar', 'adp'] as const;
@@ -26,13 +27,13 @@ export const AVG_ATTACKS: readonly string[] = PAPER_ATTACKS.filter((a) => a !== 
 /** Table 1's defence rows, in the paper's order ('none' = w/o). */
 export const PAPER_DEFENSES = ['none', 'cutout', 'mixup', 'cutmix', 'dp-sgd', 'iss-g', 'iss-j', 'at', 'aa', 'op', 'avatar', 'eclipse'] as const;
 
-/** The report's short names: each attack's and baseline's own label from its registry entry, plus
- * the two names outside the registries (the clean column and ECLIPSE). */
+/** The report's short names: each attack's and defence's own label from its registry entry, plus
+ * the clean column's. */
 export const ATTACK_LABELS: Readonly<Record<string, string>> = {
   ...Object.fromEntries(ATTACK_NAMES.map((a) => [a, ATTACKS[a].label])), clean: 'clean',
 };
 export const DEFENSE_LABELS: Readonly<Record<string, string>> = {
-  ...Object.fromEntries(DEFENSE_NAMES.map((d) => [d, DEFENSES[d].label])), eclipse: 'ECLIPSE',
+  ...Object.fromEntries(DEFENSE_NAMES.map((d) => [d, DEFENSES[d].label])),
 };
 export const ARCH_LABELS: Readonly<Record<string, string>> = {
   resnet18: 'ResNet-18', resnet34: 'ResNet-34', resnet50: 'ResNet-50', vgg16: 'VGG-16', vgg19: 'VGG-19', densenet121: 'DenseNet-121',
@@ -40,6 +41,11 @@ export const ARCH_LABELS: Readonly<Record<string, string>> = {
 export const attackLabel = (a: string): string => ATTACK_LABELS[a] ?? a.toUpperCase();
 export const defenseLabel = (d: string): string => DEFENSE_LABELS[d] ?? d;
 export const archLabel = (a: string): string => ARCH_LABELS[a] ?? a;
+/** A matrix option's name in the report: the paper's symbol of an ECLIPSE setting (t*, M, B, ...), else the option's name. */
+export const optionLabel = (key: string): string => {
+  const setting = ECLIPSE_MATRIX_KEYS[key];
+  return setting ? (ECLIPSE_SETTINGS[setting] as EclipseSettingSpec).label ?? key : key;
+};
 
 /** One number of the paper; decoded = read from garbled table text (to be checked against the PDF). */
 export interface PaperValue {

@@ -3,15 +3,16 @@ import { attackOrder } from './figures.js';
 import { defenseOrder, profileSentence } from './format.js';
 import { readMetrics } from './load.js';
 import type { Plot } from './model.js';
-import { AVG_ATTACKS, PAPER_SWEEP_AVG, archLabel, attackLabel, defenseLabel } from './paper.js';
+import { ECLIPSE } from '../defenses/registry.js';
+import { AVG_ATTACKS, PAPER_SWEEP_AVG, archLabel, attackLabel, defenseLabel, optionLabel } from './paper.js';
 import { optionValue, stat, type ReportCell, type ResultSet } from './results.js';
 import { renderVegaLite, type TopLevelSpec } from './vega.js';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 
 export async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
-  const attacks = attackOrder(rs.cells.filter((c) => c.architecture === arch && c.defense === 'eclipse').map((c) => c.attack));
-  const keys = [...new Set(attacks.flatMap((a) => rs.axesFor(arch, 'eclipse', a).map((x) => x.key)))].filter((k) => k !== 'ablation').sort();
+  const attacks = attackOrder(rs.cells.filter((c) => c.architecture === arch && c.defense === ECLIPSE).map((c) => c.attack));
+  const keys = [...new Set(attacks.flatMap((a) => rs.axesFor(arch, ECLIPSE, a).map((x) => x.key)))].filter((k) => k !== 'ablation').sort();
   const plots: Plot[] = [];
   for (const key of keys) {
     type Point = { series: string; kind: string; x: number | string; acc: number; n: number };
@@ -23,11 +24,11 @@ export async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
       const byAttack = new Map<string, Map<string, number>>();
       let numeric = true;
       for (const a of attacks) {
-        const axis = rs.axesFor(arch, 'eclipse', a).find((x) => x.key === key);
+        const axis = rs.axesFor(arch, ECLIPSE, a).find((x) => x.key === key);
         if (!axis) continue;
         const m = new Map<string, number>();
         for (const v of axis.values) {
-          const cells = (rs.groups.get(`${arch}|eclipse|${a}`) ?? []).filter((c) => c.cell && optionValue(c.cell, key) === v && others(c));
+          const cells = (rs.groups.get(`${arch}|${ECLIPSE}|${a}`) ?? []).filter((c) => c.cell && optionValue(c.cell, key) === v && others(c));
           const s = stat(cells);
           if (!s) continue;
           used.push(...cells);
@@ -54,24 +55,24 @@ export async function sweepPlots(rs: ResultSet, arch: string): Promise<Plot[]> {
     const series = [...attacks.map(attackLabel), 'AVG', 'paper AVG'].filter((s) => points.some((p) => p.series === s));
     const spec: TopLevelSpec = {
       $schema: SCHEMA,
-      title: `${archLabel(arch)}, ECLIPSE: test accuracy vs ${key}`,
+      title: `${archLabel(arch)}, ECLIPSE: test accuracy vs ${optionLabel(key)}`,
       width: 420,
       height: 240,
       data: { values: points },
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'x', type: numeric ? 'quantitative' : 'ordinal', title: key, ...(numeric ? { scale: { zero: false } } : {}) },
+        x: { field: 'x', type: numeric ? 'quantitative' : 'ordinal', title: optionLabel(key), ...(numeric ? { scale: { zero: false } } : {}) },
         y: { field: 'acc', type: 'quantitative', title: 'test accuracy (%)', scale: { domain: [0, 100] } },
         color: { field: 'series', type: 'nominal', title: 'attack', sort: series },
         strokeDash: { field: 'kind', type: 'nominal', sort: ['attack', 'clean data', 'average', 'paper'], legend: null },
-        tooltip: [{ field: 'series' }, { field: 'x', title: key }, { field: 'acc', format: '.1f' }, { field: 'n', title: 'cells' }],
+        tooltip: [{ field: 'series' }, { field: 'x', title: optionLabel(key) }, { field: 'acc', format: '.1f' }, { field: 'n', title: 'cells' }],
       },
     } as TopLevelSpec;
     plots.push({
       id: `sweep-${arch}-${key}`,
-      title: `ECLIPSE sweep of ${key} (${archLabel(arch)})`,
+      title: `ECLIPSE sweep of ${optionLabel(key)} (${archLabel(arch)})`,
       caption:
-        `Test accuracy (%) of ECLIPSE cells against ${key}, the other swept options at ${byDefault ? "the profile's values" : "the values of Table 1's cells"}, mean over seeds; one line per attack (clean = the clean-data cells)` +
+        `Test accuracy (%) of ECLIPSE cells against ${optionLabel(key)}, the other swept options at ${byDefault ? "the profile's values" : "the values of Table 1's cells"}, mean over seeds; one line per attack (clean = the clean-data cells)` +
         (full.length >= 2 ? `, AVG over ${full.map(([a]) => attackLabel(a)).join(', ')}` : '') +
         (paper ? "; dashed: the paper's average over its eight attacks (ResNet-18, paper profile)" : '') + '. ' + profileSentence(used),
       svg: await renderVegaLite(spec),

@@ -1,6 +1,7 @@
 // The matrix results as the report reads them: one ReportCell per finished cell (its resolved
 // recipe parsed), the sweep axes of each (architecture, defence, attack) group, which cells are
 // the "main" ones (every swept option at its profile default) and means over seeds.
+import { ECLIPSE_MATRIX_KEYS, ECLIPSE_SETTINGS, eclipseSettingsOf, type EclipseSettingKey } from '../eclipse-settings.js';
 import { resolveCell, type OptionValue, type ResolvedCell } from '../matrix/config.js';
 import type { ResultRow } from '../matrix/db.js';
 import type { CurvePoint } from '../training/trainer.js';
@@ -69,16 +70,16 @@ export function ablationOf(c: ResolvedCell): string | undefined {
  */
 export function optionValue(c: ResolvedCell, key: string): OptionValue | undefined {
   const e = c.eclipse?.profile;
+  const own = e ? eclipseSettingsOf(e) : undefined;
   if (key.startsWith('attack.')) return c.attackParams?.[key.slice(7)] as OptionValue | undefined;
-  if (key.startsWith('defense.')) return c.baseline?.params?.[key.slice(8)] as OptionValue | undefined;
+  if (key.startsWith('defense.')) return (own ? own[key.slice(8) as EclipseSettingKey] : c.baseline?.params?.[key.slice(8)]) as OptionValue | undefined;
+  const setting = ECLIPSE_MATRIX_KEYS[key];
+  if (setting) {
+    // a baseline cell has the compensation module's p and sigma when it runs it
+    if (own) return own[setting] as OptionValue;
+    return ECLIPSE_SETTINGS[setting].part === 'compensation' ? c.baseline?.compensation?.[setting as 'p' | 'sigma'] : undefined;
+  }
   switch (key) {
-    case 'tStar': return e?.purify.tStar;
-    case 'respacedSteps': return e?.purify.respacedSteps;
-    case 'M': return e?.sparse.replication;
-    case 'B': return e?.sparse.perClass;
-    case 'iterations': return e?.denoiser.iterations;
-    case 'p': return e ? e.compensation.p : c.baseline?.compensation?.p;
-    case 'sigma': return e ? e.compensation.sigma : c.baseline?.compensation?.sigma;
     case 'ablation': return ablationOf(c);
     case 'compensation': return c.baseline ? c.baseline.compensation !== null : undefined;
     case 'epochs': return c.classifier?.epochs;

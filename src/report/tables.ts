@@ -1,6 +1,7 @@
 // The report's tables: Table 1 (test accuracy, attack x defence, per architecture), Table 3
 // (clean accuracy), Table 4 (ECLIPSE's parts), the table of every finished cell, and the
 // per-variant CSV.
+import { DEFENSES, ECLIPSE, isDefenseName } from '../defenses/registry.js';
 import { attackOrder } from './figures.js';
 import { DASH, archOrder, defenseOrder, fmt, paperText, profileSentence, seedText, statCell } from './format.js';
 import type { ReportTable } from './model.js';
@@ -28,7 +29,7 @@ function variantNote(rs: ResultSet, arch: string, defenses: readonly string[], a
     out.push(
       `${defenseLabel(d)}: swept options at ${[...axes].map(([k, v]) => `${k} = ${[...v].join('/')}`).join(', ')}` +
         (offDefault.size ? ` (${[...offDefault].join(', ')} not at the profile's value: the variant nearest to it that ran)` : " (the profile's values)") +
-        `; the other values are in ${d === 'eclipse' ? 'the sweep plots and Table 4' : 'results.csv and the cell list'}.`,
+        `; the other values are in ${isDefenseName(d) && DEFENSES[d].runs === 'stages' ? 'the sweep plots and Table 4' : 'results.csv and the cell list'}.`,
     );
   }
   return out;
@@ -109,10 +110,10 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
     );
     const judged = attackCols.map((_, i) => i).filter((i) => bestOf[i] !== null);
     if (judged.length) {
-      const eclWins = judged.filter((i) => bestOf[i] === 'eclipse').map((i) => attackLabel(attackCols[i]!));
+      const eclWins = judged.filter((i) => bestOf[i] === ECLIPSE).map((i) => attackLabel(attackCols[i]!));
       let eclipse = '';
-      if (qualified.includes('eclipse')) eclipse = `ECLIPSE is the best qualified defence on ${eclWins.length} of ${judged.length} attacks${eclWins.length ? ` (${eclWins.join(', ')})` : ''}.`;
-      else if (withNumbers.includes('eclipse')) eclipse = 'ECLIPSE itself is not qualified here.';
+      if (qualified.includes(ECLIPSE)) eclipse = `ECLIPSE is the best qualified defence on ${eclWins.length} of ${judged.length} attacks${eclWins.length ? ` (${eclWins.join(', ')})` : ''}.`;
+      else if (withNumbers.includes(ECLIPSE)) eclipse = 'ECLIPSE itself is not qualified here.';
       standing.push(`Best qualified defence per attack (bold): ${judged.map((i) => `${attackLabel(attackCols[i]!)} ${defenseLabel(bestOf[i]!)} ${fmt(meanOf(bestOf[i]!, i)!)}`).join('; ')}. ${eclipse}`);
     }
   }
@@ -143,7 +144,7 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
 export function table3(rs: ResultSet): ReportTable {
   const clean = rs.cells.filter((c) => c.attack === 'clean');
   const archs = archOrder(clean.length ? clean.map((c) => c.architecture) : ['resnet18']);
-  const defenses = defenseOrder([...clean.map((c) => c.defense), 'none', 'at', 'iss-j', 'eclipse']);
+  const defenses = defenseOrder([...clean.map((c) => c.defense), 'none', 'at', 'iss-j', ECLIPSE]);
   const used: ReportCell[] = [];
   const rows = defenses.map((d) => ({
     head: defenseLabel(d),
@@ -165,14 +166,14 @@ export function table3(rs: ResultSet): ReportTable {
 // ------------------------------------------------------------------------------------------ Table 4
 
 export function table4(rs: ResultSet, arch: string): ReportTable {
-  const ecl = rs.cells.filter((c) => c.architecture === arch && c.defense === 'eclipse' && c.attack !== 'clean' && c.attack !== 'adp');
+  const ecl = rs.cells.filter((c) => c.architecture === arch && c.defense === ECLIPSE && c.attack !== 'clean' && c.attack !== 'adp');
   const attacks = attackOrder(ecl.map((c) => c.attack));
   const paperCol = arch === 'resnet18';
   let partial = false;
   const used: ReportCell[] = [];
   const rows = ABLATION_ROWS.map((ab) => {
     const stats = attacks.map((a) => {
-      const cells = rs.main(arch, 'eclipse', a, ['ablation']).filter((c) => c.cell && ablationOf(c.cell) === ab);
+      const cells = rs.main(arch, ECLIPSE, a, ['ablation']).filter((c) => c.cell && ablationOf(c.cell) === ab);
       used.push(...cells);
       return stat(cells);
     });

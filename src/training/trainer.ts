@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { F, Generator, Tensor, manualSeed, noGrad, pickDevice, setNumThreads, tidy, type Device } from '../engine/index.js';
+import { F, Generator, Tensor, manualSeed, noGrad, pickDevice, setNumThreads, tidy, type Device, type RunContext } from '../engine/index.js';
 import { Module } from '../nn/module.js';
 import { createClassifier } from '../nn/models/index.js';
 import { SGD } from '../nn/optim.js';
@@ -62,7 +62,7 @@ export const CROSS_ENTROPY: Objective = {
   },
 };
 
-export interface TrainOptions {
+export interface TrainOptions extends RunContext {
   recipe: ClassifierRecipe;
   seed: number;
   /** run folder: checkpoint.safetensors, metrics.jsonl, result.json */
@@ -76,7 +76,6 @@ export interface TrainOptions {
   resume?: ResumeMode;
   /** replace whatever run is in outDir */
   overwrite?: boolean;
-  device?: Device | 'auto';
   threads?: number;
   /** channels-last activations and weights (faster convolutions; default true) */
   channelsLast?: boolean;
@@ -84,11 +83,8 @@ export interface TrainOptions {
   adversary?: Adversary;
   objective?: Objective;
   gradientHook?: GradientHook;
-  quiet?: boolean;
   /** provenance copied into the checkpoint and result (dataset names, attack, defence) */
   tags?: Record<string, string>;
-  /** stop cleanly after the current epoch's checkpoint (Ctrl-C in the CLI) */
-  signal?: AbortSignal;
   onEpoch?: (m: EpochMetrics) => void;
 }
 

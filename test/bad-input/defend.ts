@@ -13,7 +13,9 @@ export const rows: BadInputRow[] = [
   { name: 'a misspelt flag', args: ['defend', ...train, '--no-purfy'], error: /unknown option --no-purfy \(did you mean --no-purify\?\)/, code: 2 },
   { name: 'no training set', args: ['defend', '--scan'], error: /--train is required: the training set to defend/, code: 2 },
   { name: 'a negative classifier seed', args: ['defend', ...train, '--classifier-seed', '-1'], error: /--classifier-seed must be at least 0 \(got -1\)/, code: 2 },
-  { name: 'a negative noise sigma', args: ['defend', ...train, '--sigma', '-0.1'], error: /--sigma must be at least 0 \(got -0\.1\)/, code: 2 },
+  { name: 'a negative noise sigma', args: ['defend', ...train, '--sigma', '-0.1'], error: /--sigma must be between 0 and 1 \(got -0\.1\)/, code: 2 },
+  // one range for sigma everywhere (ECLIPSE's settings table): the matrix refused above 1 already
+  { name: 'a noise sigma above 1', args: ['defend', ...train, '--sigma', '2'], error: /--sigma must be between 0 and 1 \(got 2\)/, code: 2 },
   { name: 'an EMA decay above 1', args: ['defend', ...train, '--ema-decay', '2'], error: /--ema-decay must be between 0 and 1 \(got 2\)/, code: 2 },
   { name: 'epochs that are not a number', args: ['defend', ...train, '--epochs', 'ten'], error: /--epochs must be a whole number, at least 1 \(got "ten"\)/, code: 2 },
   { name: 'a misspelt baseline', args: ['defend', ...train, '--defense', 'iss-k'], error: /unknown defence "iss-k" \(did you mean iss-[gj]\?\)/, code: 2 },

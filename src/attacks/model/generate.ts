@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-import { F, Generator, Tensor, noGrad, tidy, type Device } from '../../engine/index.js';
+import { F, Generator, Tensor, noGrad, tidy, type Device, type RunContext } from '../../engine/index.js';
 import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
 import { Rng } from '../../data/rng.js';
 import { writeSafetensors } from '../../io/safetensors.js';
@@ -53,7 +53,7 @@ export interface BatchDone {
   fields: Record<string, string>;
 }
 
-export interface GenerateOptions {
+export interface GenerateOptions extends RunContext {
   /** everything besides the data and seed that decides the output (attack params, surrogate id) */
   key: unknown;
   seed: number;
@@ -64,13 +64,8 @@ export interface GenerateOptions {
   device?: Device;
   /** progress label, e.g. "tap" */
   label?: string;
-  quiet?: boolean;
-  /** stop cleanly after the current batch's checkpoint */
-  signal?: AbortSignal;
   /** called after each batch's checkpoint is written */
   onBatch?: (b: BatchDone) => void;
-  /** messages (resume, start over) */
-  log?: (line: string) => void;
 }
 
 export interface GenerateResult {

@@ -13,7 +13,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-import { F, Generator, Tensor, noGrad, tidy, type Device } from '../../engine/index.js';
+import { F, Generator, Tensor, noGrad, tidy, type Device, type RunContext } from '../../engine/index.js';
 import type { ImageDataset } from '../../data/dataset.js';
 import { Rng } from '../../data/rng.js';
 import { loadCheckpoint, saveCheckpoint } from '../../nn/checkpoint.js';
@@ -66,16 +66,13 @@ export function minMinRecipeOf(s: MinMinSettings, eps: number, stepSize: number,
   };
 }
 
-export interface MinMinOptions {
+export interface MinMinOptions extends RunContext {
   /** everything besides data and seed that decides the output */
   key: unknown;
   seed: number;
   checkpoint: string;
   device?: Device;
   label?: string;
-  quiet?: boolean;
-  signal?: AbortSignal;
-  log?: (line: string) => void;
 }
 
 export interface LoopRecord {

@@ -22,7 +22,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { F, Generator, noGrad, tidy, type Device, type Tensor } from '../../engine/index.js';
+import { F, Generator, noGrad, tidy, type Device, type Tensor, type RunContext } from '../../engine/index.js';
 import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
 import { iterateBatches } from '../../data/loader.js';
 import { loadDataset, saveDataset } from '../../data/store.js';
@@ -39,14 +39,12 @@ export const OP_SETTINGS = {
   linearBatch: { flag: 'linear-batch', kind: 'int', min: 1, help: "the linear model's batch size", profiles: { smoke: 1024, mini: 1024, paper: 1024 } },
 } as const satisfies SettingTable;
 
-export interface LinearModelOptions {
+export interface LinearModelOptions extends RunContext {
   epochs: number;
   lr: number;
   batchSize: number;
   seed: number;
   device: Device;
-  log?: (message: string) => void;
-  signal?: AbortSignal;
 }
 
 export interface LinearModel {

@@ -3,13 +3,13 @@
 // (ISS's grayscale or JPEG copy, OP's projection, AVATAR's purification) and/or hooks into the
 // trainer (a per-batch transform, a loss, an adversary, a gradient hook). The victim's recipe is
 // never changed, so every defence is compared on the same classifier training.
-import type { Device } from '../../engine/index.js';
+import type { Device, RunContext } from '../../engine/index.js';
 import type { ImageDataset } from '../../data/dataset.js';
 import type { ClassifierRecipe, ProfileName } from '../../profiles.js';
 import type { SettingValue } from '../../settings.js';
 import type { Adversary, BatchTransform, GradientHook, Objective } from '../../training/trainer.js';
 
-export interface DefenseContext {
+export interface DefenseContext extends RunContext {
   profile: ProfileName;
   seed: number;
   device: Device;
@@ -19,9 +19,11 @@ export interface DefenseContext {
   workDir: string;
   /** the clean training set, for defences that assume one (AVATAR's denoiser) */
   cleanTrain?: ImageDataset;
-  quiet?: boolean;
+  /** the defender's own clean images (ECLIPSE's sparse pool), disjoint from train and test */
+  pool?: ImageDataset;
+  /** what names the training set in cache keys (default: its content digest) */
+  trainKey?: unknown;
   log: (message: string) => void;
-  signal?: AbortSignal;
 }
 
 export interface DefensePlan {
@@ -32,12 +34,14 @@ export interface DefensePlan {
   objective?: Objective;
   adversary?: Adversary;
   gradientHook?: GradientHook;
+  /** what names the planned training set in the classifier's cache key (ECLIPSE: the purification stage's key) */
+  trainKey?: unknown;
   /** facts about the run recorded with its result (e.g. AVATAR's t*, OP's linear accuracy) */
   notes: Record<string, string>;
 }
 
 export interface Defense {
-  /** its registry name (DefenseName in defenses/baselines/index.ts) */
+  /** its registry name (DefenseName in defenses/registry.ts) */
   readonly name: string;
   /** every setting's value, under its metadata name (recorded as defense_params) */
   readonly params: Readonly<Record<string, SettingValue>>;
