@@ -46,6 +46,25 @@ export interface ResolvedCell {
   label: string;
 }
 
+/**
+ * What names a cell wherever it is listed (the results database's cells table, the CSV export,
+ * the report): its hash and label and the names it was made from; `options` as the config gave
+ * them (JSON text in the database and the CSV).
+ */
+export interface CellIdentity {
+  hash: string;
+  label: string;
+  attack: string;
+  defense: string;
+  architecture: string;
+  seed: number;
+}
+
+/** A resolved cell's identity. */
+export function cellIdentity(c: ResolvedCell): CellIdentity {
+  return { hash: c.hash, label: c.label, attack: c.spec.attack, defense: c.spec.defense, architecture: c.spec.architecture, seed: c.spec.seed };
+}
+
 /** How one option changes a cell (declared once: name, help, allowed values, and what it sets). */
 interface MatrixOption {
   help: string;

@@ -11,7 +11,7 @@ import type { DatabaseSync } from 'node:sqlite';
 
 import { alive } from '../io/lock.js';
 
-import type { ResolvedCell } from './config.js';
+import { cellIdentity, type CellIdentity, type ResolvedCell } from './config.js';
 
 export class MatrixDbError extends Error {}
 
@@ -19,13 +19,8 @@ const SCHEMA_VERSION = '1';
 /** A running cell's lease; renewed while it runs, taken over by another runner when it lapses. */
 export const LEASE_SECONDS = 600;
 
-export interface ResultRow {
-  hash: string;
-  label: string;
-  attack: string;
-  defense: string;
-  architecture: string;
-  seed: number;
+export interface ResultRow extends CellIdentity {
+  /** the config's option values, as JSON */
   options: string;
   test_acc: number;
   clean_acc: number | null;
@@ -230,13 +225,17 @@ export class ResultsDb {
 
   /** Register cells (new ones pending; known ones untouched). */
   addCells(cells: readonly ResolvedCell[]): void {
-    const ins = this.db.prepare(
-      'INSERT OR IGNORE INTO cells (hash, label, attack, defense, architecture, seed, options, config, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
     this.tx(() => {
-      for (const c of cells)
-        ins.run(c.hash, c.label, c.spec.attack, c.spec.defense, c.spec.architecture, c.spec.seed, JSON.stringify(c.spec.options), JSON.stringify(c), new Date().toISOString());
+      for (const c of cells) this.registerCell(c, JSON.stringify(c));
     });
+  }
+
+  /** One cell's row (its identity, options and resolved recipe as `config`), unless it is there. */
+  private registerCell(c: ResolvedCell, config: string): void {
+    const id = cellIdentity(c);
+    this.db
+      .prepare('INSERT OR IGNORE INTO cells (hash, label, attack, defense, architecture, seed, options, config, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(id.hash, id.label, id.attack, id.defense, id.architecture, id.seed, JSON.stringify(c.spec.options), config, new Date().toISOString());
   }
 
   /**
@@ -370,9 +369,7 @@ export class ResultsDb {
       for (const r of rows) {
         const cell = JSON.parse(r.config) as ResolvedCell;
         if (cell.hash !== r.hash) throw new MatrixDbError(`merge: row ${r.hash} does not match its config (hash ${cell.hash}): the file was edited`);
-        this.db
-          .prepare('INSERT OR IGNORE INTO cells (hash, label, attack, defense, architecture, seed, options, config, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(cell.hash, cell.label, cell.spec.attack, cell.spec.defense, cell.spec.architecture, cell.spec.seed, JSON.stringify(cell.spec.options), r.config, new Date().toISOString());
+        this.registerCell(cell, r.config);
         const st = this.db.prepare('SELECT status FROM cells WHERE hash = ?').get(r.hash) as { status: string };
         if (st.status === 'done') continue;
         this.db.prepare('INSERT INTO results (hash, test_acc, seconds, inputs, versions, extra, finished_at, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(r.hash, r.test_acc, r.seconds, r.inputs, r.versions, r.extra, r.finished_at, 'merge');

@@ -2,17 +2,11 @@
 // recipe parsed), the sweep axes of each (architecture, defence, attack) group, which cells are
 // the "main" ones (every swept option at its profile default) and means over seeds.
 import { ECLIPSE_MATRIX_KEYS, ECLIPSE_SETTINGS, eclipseSettingsOf, type EclipseSettingKey } from '../eclipse-settings.js';
-import { resolveCell, type OptionValue, type ResolvedCell } from '../matrix/config.js';
+import { resolveCell, type CellIdentity, type OptionValue, type ResolvedCell } from '../matrix/config.js';
 import type { ResultRow } from '../matrix/db.js';
 import type { CurvePoint } from '../training/trainer.js';
 
-export interface ReportCell {
-  hash: string;
-  label: string;
-  attack: string;
-  defense: string;
-  architecture: string;
-  seed: number;
+export interface ReportCell extends CellIdentity {
   /** the option values the config gave the cell */
   options: Record<string, OptionValue>;
   testAcc: number;
