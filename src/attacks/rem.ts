@@ -169,8 +169,7 @@ export class RemAttack extends ModelAttack<typeof REM_SETTINGS> {
   readonly checkpointEvery: number;
 
   constructor(o: RemOptions = {}) {
-    super('rem', REM_SETTINGS, o);
-    if (o.surrogate !== undefined) throw new Error('rem attack: the model is trained adversarially with the noise from a fresh initialisation; it takes no surrogate file');
+    super('rem', REM_SETTINGS, o, { noSurrogate: 'the model is trained adversarially with the noise from a fresh initialisation' });
     const s = this.settings;
     if (!(s.advEps > 0)) throw new Error(`rem attack: adv-eps (rho_a, the adversarial training radius) must be > 0, got ${s.advEps}; REM's robustness comes from it (paper 4/255)`);
     if (!(s.defStepFraction > 0)) throw new Error(`rem attack: def-step-fraction must be > 0, got ${s.defStepFraction}`);

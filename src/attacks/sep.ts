@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { F, noGrad, tidy, type Tensor } from '../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { classifierProfile, type ClassifierRecipe, type ProfileName } from '../profiles.js';
-import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
+import { SignedStepAttack, type ModelAttackOptions } from './model/attack.js';
 import { generatePerturbations, type PerturbBatch } from './model/generate.js';
 import { classCentroids, featureMse, penultimateFeatures, shiftedTargets, targetedCrossEntropy } from './model/losses.js';
 import { pgd } from '../training/pgd.js';
@@ -49,20 +49,17 @@ export function checkpointEpochs(epochs: number, k: number): number[] {
   return Array.from({ length: k }, (_, i) => Math.round(((i + 1) * epochs) / k));
 }
 
-export class SepAttack extends ModelAttack<typeof SEP_SETTINGS> {
+export class SepAttack extends SignedStepAttack<typeof SEP_SETTINGS> {
   readonly name = 'sep';
   readonly recipe: string;
   readonly params: Readonly<Record<string, AttackParamValue>>;
-  readonly stepSize: number;
   readonly epochs: number[];
 
   constructor(o: ModelAttackOptions = {}) {
     super('sep', SEP_SETTINGS, o);
     const s = this.settings;
-    this.stepSize = s.stepFraction * this.bound.epsilon;
     this.epochs = checkpointEpochs(s.surrogateEpochs, s.checkpoints);
     this.params = this.paramsWith({
-      step_size: this.stepSize,
       target: '(y+5) mod K',
       checkpoint_epochs: this.epochs.join(','),
       init: 'zero',

@@ -14,7 +14,7 @@ import { noGrad, tidy, type Tensor } from '../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { classifierProfile, type ClassifierRecipe, type ProfileName } from '../profiles.js';
 import { randomShiftFlip } from './model/augment.js';
-import { ModelAttack, type ModelAttackOptions } from './model/attack.js';
+import { SignedStepAttack, type ModelAttackOptions } from './model/attack.js';
 import { generatePerturbations, type PerturbBatch } from './model/generate.js';
 import { shiftedTargets, targetedCrossEntropy } from './model/losses.js';
 import { pgd } from '../training/pgd.js';
@@ -46,20 +46,17 @@ export function tapSurrogateRecipe(name: ProfileName): ClassifierRecipe {
 /** TAP's target permutation: (y + 1) mod K. */
 const TARGET_SHIFT = 1;
 
-export class TapAttack extends ModelAttack<typeof TAP_SETTINGS> {
+export class TapAttack extends SignedStepAttack<typeof TAP_SETTINGS> {
   readonly name = 'tap';
   readonly recipe: string;
   readonly params: Readonly<Record<string, AttackParamValue>>;
-  readonly stepSize: number;
   private readonly surrogateRecipe: ClassifierRecipe;
 
   constructor(o: TapOptions = {}) {
     super('tap', TAP_SETTINGS, o);
     const s = this.settings;
-    this.stepSize = s.stepFraction * this.bound.epsilon;
     this.surrogateRecipe = o.surrogateRecipe ?? tapSurrogateRecipe(this.profile);
     this.params = this.paramsWith({
-      step_size: this.stepSize,
       target: '(y+1) mod K',
       init: 'gaussian*eps, clipped',
       augment: 'shift<=4px (integer) + hflip, every step',
