@@ -8,7 +8,7 @@ import sharp from 'sharp';
 
 import {
   alphaBarAt, assimilation, assimilationCsv, assimilationTable, medianPairwiseSqDist, mmd2Unbiased, noisedMmd2,
-  pairedGaussianKl, plotAssimilation, writeAssimilation, zeroMatrix, type Matrix, type MatrixLike, type NoisedSet,
+  pairedGaussianKl, plotAssimilation, zeroMatrix, type Matrix, type MatrixLike, type NoisedSet,
 } from '../src/analysis/index.js';
 import { createAttack } from '../src/attacks/registry.js';
 import { subset } from '../src/data/dataset.js';

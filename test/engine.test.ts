@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { F, Generator, Tensor, dispose, isGradEnabled, liveTensors, noGrad, tidy } from '../src/engine/index.js';
 import {
-  assertAllClose, assertMatches, fromGolden, gradcheck, loadGolden, tolFor, type GoldenTensor,
+  assertAllClose, assertMatches, fromGolden, gradcheck, loadGolden, tolFor,
 } from './helpers/gradcheck.js';
 import { OPS, asList, goldenInputs, type GoldenInputs, type GoldenOpCase } from './helpers/golden-ops.js';
 

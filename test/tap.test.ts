@@ -18,7 +18,6 @@ import { findCifar, makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = join(root, 'bin', 'eclipse.js');
-const PER = 3 * 32 * 32;
 
 const ds: ImageDataset = syntheticDataset({ classes: ['a', 'b', 'c', 'd'], perClass: 5, seed: 3 });
 const tmp = makeTempDir('eclipse-tap-');

@@ -9,14 +9,14 @@
 // against standard training it is weak by design (ECLIPSE's table: 86.64% without defence).
 import { join } from 'node:path';
 
-import { F, noGrad, tidy, type Tensor } from '../engine/index.js';
+import { noGrad, tidy, type Tensor } from '../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { ClassifierRecipe, ProfileName } from '../profiles.js';
 import { pgdAdversary } from '../training/adversarial.js';
 import { randomShiftFlip } from './model/augment.js';
 import { SignedStepAttack, type ModelAttackOptions } from './model/attack.js';
 import { generatePerturbations, type PerturbBatch } from './model/generate.js';
-import { centroidPushLoss, classCentroids, penultimateFeatures } from './model/losses.js';
+import { centroidPushLoss, penultimateFeatures } from './model/losses.js';
 import { pgd } from '../training/pgd.js';
 import { classFeatureMeans, loadSurrogate, surrogateCheckpoint, surrogateRecipe, type Surrogate } from './model/surrogate.js';
 import type { SettingTable } from '../settings.js';

@@ -105,9 +105,6 @@ function hashFile(file: string): Promise<string> {
   });
 }
 
-const DTYPE_BYTES: Record<NpyDtype | 'b1', number> = { u1: 1, f4: 4, f8: 8, i4: 4, i8: 8, b1: 1 };
-const count = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-
 /**
  * The arrays of one file, by their headers: nothing large is read or inflated until an array's
  * load(), so its shape and dtype are checked first (a compressed .npz can inflate to far more

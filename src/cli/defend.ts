@@ -11,7 +11,7 @@ import { formatScan, writeScan } from './scan.js';
 import type { ClassifierRecipe, ProfileName } from '../profiles.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { Defense } from '../defenses/baselines/index.js';
-import { COMMON_HELP, UsageError, int, interruptible, num, parse, profileOf, required, str, type Flags } from './args.js';
+import { COMMON_HELP, UsageError, int, interruptible, parse, profileOf, required, str, type Flags } from './args.js';
 import { defaultDataDir } from './data.js';
 import { ECLIPSE_FLAGS, ECLIPSE_HELP, compensationFrom, dataFile, eclipseFrom, log } from './eclipseflags.js';
 import { overridesFrom } from './settingflags.js';

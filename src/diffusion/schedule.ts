@@ -5,6 +5,7 @@
 //   alphasCumprod[t] = alpha_bar((t+1)/T),  q(x_t | x_0) = N(sqrt(alphasCumprod[t]) x_0, 1 - alphasCumprod[t]),
 // and the paper's "alpha_bar at t* = 100" is alphasCumprod[99] (0.99751 for cosine, T = 4000).
 // Index 0 is the last reverse step (the one that adds no noise).
+import { Rng } from '../data/rng.js';
 
 export type NoiseScheduleName = 'cosine' | 'linear';
 
@@ -139,4 +140,20 @@ export function tStarForNoiseLevel(alphaBar: number, schedule: NoiseSchedule): n
     else hi = mid;
   }
   return (Math.abs(a[lo]! - alphaBar) <= Math.abs(a[hi]! - alphaBar) ? lo : hi) + 1;
+}
+
+/**
+ * An 8-bit image noised to step t* of the cosine schedule with T steps in one draw,
+ * x_t* = sqrt(alpha_bar) x + sqrt(1 - alpha_bar) eps in [-1, 1] units (seeded): what purification
+ * starts from, shown in the demo's grid and the report's Fig. 4.
+ */
+export function noisedImage(image: Uint8Array, T: number, tStar: number, seed: number): Uint8Array {
+  const abar = alphaBarAt(noiseSchedule(namedBetas('cosine', T)).alphasCumprod, tStar);
+  const rng = new Rng(seed);
+  const a = Math.sqrt(abar);
+  const s = Math.sqrt(1 - abar);
+  return image.map((v) => {
+    const x = a * (v / 127.5 - 1) + s * rng.normal();
+    return Math.min(255, Math.max(0, Math.round((x + 1) * 127.5)));
+  });
 }

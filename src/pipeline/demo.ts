@@ -8,9 +8,8 @@ import type { Device, RunContext } from '../engine/index.js';
 import { ATTACKS, createAttack, type AttackName } from '../attacks/index.js';
 import { datasetDigest, imageView, type ImageDataset } from '../data/dataset.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
-import { Rng } from '../data/rng.js';
 import { loadDataset, saveDataset } from '../data/store.js';
-import { namedBetas, noiseSchedule, tStarIndex } from '../diffusion/schedule.js';
+import { noisedImage } from '../diffusion/schedule.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { psnr } from '../metrics/psnr.js';
 import type { ClassifierRecipe, ProfileName } from '../profiles.js';
@@ -41,18 +40,6 @@ export interface DemoResult {
   psnrPurified: number;
   minutes: number;
   report: string;
-}
-
-/** x_{t*} of an image at the paper's one-step diffusion, for the grid's "noised" row. */
-function noised(images: Uint8Array, T: number, tStar: number, seed: number): Uint8Array {
-  const abar = noiseSchedule(namedBetas('cosine', T)).alphasCumprod[tStarIndex(tStar, T)]!;
-  const rng = new Rng(seed);
-  const a = Math.sqrt(abar);
-  const s = Math.sqrt(1 - abar);
-  return images.map((v) => {
-    const x = a * (v / 127.5 - 1) + s * rng.normal();
-    return Math.min(255, Math.max(0, Math.round((x + 1) * 127.5)));
-  });
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
@@ -115,7 +102,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const pPur = psnr(clean, pur.purified).mean;
   const cols = Array.from({ length: clean.classes.length }, (_, k) => clean.labels.indexOf(k)).filter((i) => i >= 0);
   const pick = (ds: ImageDataset): Uint8Array[] => cols.map((i) => imageView(ds, i));
-  const gridRows = [pick(clean), pick(poisoned), pick(poisoned).map((u, j) => noised(u, o.eclipse.denoiser.steps, o.eclipse.purify.tStar, j)), pick(pur.purified)];
+  const gridRows = [pick(clean), pick(poisoned), pick(poisoned).map((u, j) => noisedImage(u, o.eclipse.denoiser.steps, o.eclipse.purify.tStar, j)), pick(pur.purified)];
   const png = await gridPng(gridRows, clean.height, clean.width, { scale: 3 });
   await atomicWriteFile(join(o.outDir, 'grid.png'), png);
   const minutes = (performance.now() - t0) / 60000;

@@ -6,9 +6,8 @@ import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 
 import { imageView, type ImageDataset } from '../data/dataset.js';
-import { Rng } from '../data/rng.js';
 import { loadDataset } from '../data/store.js';
-import { namedBetas, noiseSchedule, tStarIndex } from '../diffusion/schedule.js';
+import { noisedImage } from '../diffusion/schedule.js';
 import { readMatrixConfig } from '../matrix/config.js';
 import { gridPng } from '../io/grid.js';
 import { PAPER_ATTACKS, attackLabel } from './paper.js';
@@ -100,14 +99,8 @@ export function amplifiedDelta(poisoned: Uint8Array, clean: Uint8Array): Uint8Ar
   return poisoned.map((p, i) => Math.min(255, Math.max(0, Math.round(128 + AMPLIFY * (p - clean[i]!)))));
 }
 
-/** x_t* = sqrt(abar) x + sqrt(1 - abar) eps on the cosine schedule of T steps, in [-1, 1] units (fresh noise, seeded). */
-export function noised(image: Uint8Array, T: number, tStar: number, seed: number): Uint8Array {
-  const abar = noiseSchedule(namedBetas('cosine', T)).alphasCumprod[tStarIndex(Math.min(T, Math.max(1, tStar)), T)]!;
-  const rng = new Rng(seed);
-  const a = Math.sqrt(abar);
-  const s = Math.sqrt(1 - abar);
-  return image.map((v) => Math.min(255, Math.max(0, Math.round((a * (v / 127.5 - 1) + s * rng.normal() + 1) * 127.5))));
-}
+/** x_t* of an image (diffusion/schedule.ts), t* clamped to the schedule's steps. */
+export const noised = (image: Uint8Array, T: number, tStar: number, seed: number): Uint8Array => noisedImage(image, T, Math.min(T, Math.max(1, tStar)), seed);
 
 const strip = (ds: ImageDataset, idx: readonly number[], f: (img: Uint8Array, j: number) => Uint8Array = (x) => x): Promise<Buffer> =>
   gridPng([idx.map((i, j) => f(imageView(ds, i), j))], ds.height, ds.width, { scale: SCALE });

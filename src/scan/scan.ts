@@ -9,7 +9,7 @@
 import type { ImageDataset } from '../data/dataset.js';
 import { classCounts } from '../data/dataset.js';
 import type { Device } from '../engine/index.js';
-import { CALIBRATION, RELATIVE_STD_FLOOR, type Calibration, type MeanStd, type StatName } from './calibration.js';
+import { CALIBRATION, RELATIVE_STD_FLOOR, type Calibration, type StatName } from './calibration.js';
 import { AUTOCORR_PROBE, PROBE_DEFAULTS, linearProbe, residualEnergy, type FeatureKind, type ProbeResult } from './probe.js';
 
 export type Verdict = 'poisoned' | 'clean' | 'unsure';

@@ -11,7 +11,6 @@
 // The trainer has its own epoch checkpoints and io/stage.ts stamps whole stages; this is
 // the per-batch counterpart for perturbation generation, so every model-based attack
 // (EM, TAP, REM, SEP, EFP, ADP) resumes the same way.
-import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 
 import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
 import { loadDataset } from '../../data/store.js';
-import { alphaBarAt, namedBetas, noiseSchedule, tStarForNoiseLevel, tStarIndex } from '../../diffusion/schedule.js';
+import { alphaBarAt, namedBetas, noiseSchedule, tStarForNoiseLevel } from '../../diffusion/schedule.js';
 import { trainDenoiser } from '../../diffusion/train.js';
 import { purifyDataset, type PurifyRecipe } from '../purify.js';
 import { keyHash, stage } from '../../io/stage.js';
@@ -72,7 +72,7 @@ export interface AvatarTStar {
 export function avatarTStar(vpTStar: number, T: number): AvatarTStar {
   if (!Number.isInteger(vpTStar) || vpTStar < 1 || vpTStar > AVATAR_VP_STEPS) throw new Error(`AVATAR's t* must be an integer in [1, ${AVATAR_VP_STEPS}], got ${vpTStar}`);
   // linearBetas(1000) is exactly linspace(1e-4, 0.02, 1000).
-  const vpAlphaBar = noiseSchedule(namedBetas('linear', AVATAR_VP_STEPS)).alphasCumprod[tStarIndex(vpTStar, AVATAR_VP_STEPS)]!;
+  const vpAlphaBar = alphaBarAt(noiseSchedule(namedBetas('linear', AVATAR_VP_STEPS)).alphasCumprod, vpTStar);
   const cosine = noiseSchedule(namedBetas('cosine', T));
   const tStar = tStarForNoiseLevel(vpAlphaBar, cosine);
   const alphaBar = alphaBarAt(cosine.alphasCumprod, tStar);
