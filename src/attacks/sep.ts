@@ -15,12 +15,12 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { F, noGrad, tidy, type Tensor } from '../engine/index.js';
+import { noGrad, tidy, type Tensor } from '../engine/index.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { classifierProfile, type ClassifierRecipe, type ProfileName } from '../profiles.js';
 import { SignedStepAttack, type ModelAttackOptions } from './model/attack.js';
 import { generatePerturbations, type PerturbBatch } from './model/generate.js';
-import { classCentroids, featureMse, penultimateFeatures, shiftedTargets, targetedCrossEntropy } from './model/losses.js';
+import { featureMse, penultimateFeatures, shiftedTargets, targetedCrossEntropy } from './model/losses.js';
 import { pgd } from '../training/pgd.js';
 import { classFeatureMeans, loadSurrogate, surrogateCheckpoint, surrogateRecipe, type Surrogate } from './model/surrogate.js';
 import type { SettingTable } from '../settings.js';

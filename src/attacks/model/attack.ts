@@ -118,7 +118,7 @@ export abstract class ModelAttack<T extends SettingTable> extends BaseAttack {
 export type StepSettingTable = SettingTable & { readonly stepFraction: SettingSpec & { readonly kind: 'int' | 'number' } };
 
 /**
- * A model attack whose signed step is stepFraction x eps (EM, ADP, EFP): the step is derived once
+ * A model attack whose signed step is stepFraction x eps (EM, ADP, EFP, TAP, SEP): the step is derived once
  * here and recorded as step_size, so the attacks' params cannot drift apart.
  */
 export abstract class SignedStepAttack<T extends StepSettingTable> extends ModelAttack<T> {
