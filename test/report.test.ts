@@ -4,6 +4,8 @@
 // size, with no console error and no request leaving the page. An empty database must render too.
 // Chromium: Debian's (npm run setup installs it) or $ECLIPSE_CHROMIUM; playwright-core downloads
 // nothing. $ECLIPSE_REPORT_SCREENSHOT=FILE.png keeps the full-page screenshots (FILE-empty.png too).
+// Issue 28 (at the end): synthetic result rows with poison and defence seeds and make-up numbers:
+// mean ±sd, second-best and ≈ in Table 1, error bars, the make-up plot's r and rho, the CSV.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,6 +15,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 import { findChromium, noChromiumReason } from '../src/report/chromium.js';
+import type { ResultRow } from '../src/matrix/db.js';
+import type { PoisonMakeupNumbers } from '../src/report/results.js';
 import { saveDataset } from '../src/data/store.js';
 import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
@@ -229,7 +233,10 @@ test('report of a small matrix: tables beside the paper, sweep plot, curves and 
 
   // results.csv: one line per architecture x defence x attack x swept values
   const csv = readFileSync(join(out, 'results.csv'), 'utf8').trim().split('\n');
-  assert.equal(csv[0], 'architecture,defense,attack,variant,main,profile,n,seeds,test_acc_mean,test_acc_std,clean_acc_mean,paper_test_acc,paper_decoded,hashes');
+  assert.equal(
+    csv[0],
+    'architecture,defense,attack,variant,main,profile,n,seeds,test_acc_mean,test_acc_std,clean_acc_mean,paper_test_acc,paper_decoded,hashes,test_acc_min,test_acc_max,poison_seeds,defense_seeds',
+  );
   assert.equal(csv.length - 1, 13, 'every cell is its own variant here');
   assert.ok(csv.some((l) => l.startsWith('resnet18,eclipse,urp,ablation=ABC tStar=50,0,smoke,1,0,')));
   assert.ok(csv.some((l) => /^resnet18,none,urp,,1,smoke,1,0,[\d.]+,0\.00,[\d.]+,16\.8,0,/.test(l)));
@@ -369,4 +376,198 @@ test('--db a folder and --out a file are refused in one line, the output checked
   refused(eclipse(['report', '--db', join(dir, 'missing.sqlite'), '--out', file]), /output folder .*report\.html is a file/);
   refused(eclipse(['report', '--db', db, '--out', join(file, 'sub')]), /cannot make the report's output folder .*: .*report\.html is a file/);
   assert.deepEqual(snapshot(dir), before, 'nothing created or changed');
+});
+
+// ------------------------------------------------------------------------------------------ issue 28
+// Runs of one variant (cells that differ only by their classifier, poison or defence seed): the
+// report shows mean and spread, ranks on the means, marks rankings the spread does not support,
+// and plots ECLIPSE's accuracy against the poison's make-up. Built from synthetic result rows.
+
+
+interface SyntheticRun {
+  attack: string;
+  defense: string;
+  acc: number;
+  seed?: number;
+  poisonSeed?: number;
+  defenseSeed?: number;
+  options?: Record<string, number | string | boolean>;
+  makeup?: PoisonMakeupNumbers;
+}
+
+async function syntheticRows(runs: readonly SyntheticRun[]): Promise<ResultRow[]> {
+  const { resolveCell } = await import('../src/matrix/config.js');
+  return runs.map((r): ResultRow => {
+    const cell = resolveCell({
+      profile: 'mini', attack: r.attack, defense: r.defense, architecture: 'resnet18', seed: r.seed ?? 0,
+      ...(r.poisonSeed ? { poisonSeed: r.poisonSeed } : {}), ...(r.defenseSeed ? { defenseSeed: r.defenseSeed } : {}), options: r.options ?? {},
+    });
+    return {
+      hash: cell.hash, label: cell.label, attack: r.attack, defense: r.defense, architecture: 'resnet18', seed: r.seed ?? 0,
+      poison_seed: r.poisonSeed ?? 0, defense_seed: r.defenseSeed ?? 0, options: JSON.stringify(r.options ?? {}),
+      test_acc: r.acc, clean_acc: null, seconds: 60, inputs: '{}', versions: '{}', finished_at: '2025-01-01 00:00:00', config: JSON.stringify(cell),
+      extra: JSON.stringify(r.makeup ? { makeup: r.makeup } : {}),
+    };
+  });
+}
+
+/**
+ * ECLIPSE's mean accuracy (%) per poison draw, and make-up numbers that relate to it: L2 exactly
+ * linearly (r = 1), the high-frequency share monotonically but not linearly (rho = 1, r < 1), the
+ * class-wise share not at all in order, the scan's score only on two draws (too few).
+ */
+const DRAW_ACC: Record<string, number[]> = { em: [61, 51, 71], tap: [80, 82, 84] };
+const drawMakeup = (attack: string, poisonSeed: number): PoisonMakeupNumbers => {
+  const acc = DRAW_ACC[attack]![poisonSeed]!;
+  const classwise = attack === 'em' ? [0.3, 0.1, 0.2][poisonSeed]! : [0.4, 0.1, 0.3][poisonSeed]!;
+  return { l2: (acc - 40) / 100, high_freq: ((acc - 40) / 50) ** 4, classwise, scan_score: attack === 'em' && poisonSeed < 2 ? 3 + poisonSeed : null };
+};
+
+function syntheticRuns(): SyntheticRun[] {
+  const runs: SyntheticRun[] = [
+    // the clean cell without defence sets the qualification line: 50 x 80 / 94.95 = 42.1%
+    { attack: 'clean', defense: 'none', acc: 0.8 },
+    // one run: rendered as before
+    { attack: 'em', defense: 'none', acc: 0.2 },
+    // ISS-J on EM: 55, 58, 61 over three poison seeds (range [55, 61] overlaps ECLIPSE's [50, 72])
+    ...[0.55, 0.58, 0.61].map((acc, p): SyntheticRun => ({ attack: 'em', defense: 'iss-j', acc, poisonSeed: p })),
+    // ISS-J on TAP: [60, 62], below ECLIPSE's [80, 84]
+    ...[0.6, 0.62].map((acc, p): SyntheticRun => ({ attack: 'tap', defense: 'iss-j', acc, poisonSeed: p })),
+    // AT: qualified on the means (44, 45) but its EM range [40, 48] crosses the line
+    { attack: 'em', defense: 'at', acc: 0.4 },
+    { attack: 'em', defense: 'at', acc: 0.48, poisonSeed: 1 },
+    { attack: 'tap', defense: 'at', acc: 0.45 },
+    // an ECLIPSE t* sweep on EM: t* = 50 over two defence seeds (40, 44)
+    { attack: 'em', defense: 'eclipse', acc: 0.4, options: { tStar: 50 } },
+    { attack: 'em', defense: 'eclipse', acc: 0.44, defenseSeed: 1, options: { tStar: 50 } },
+  ];
+  // ECLIPSE at the main settings: 3 poison draws per attack; EM over 2 defence seeds each
+  // (draw mean +-1), TAP over one; every cell keeps its poison's make-up
+  for (const attack of ['em', 'tap'])
+    for (let p = 0; p < 3; p++) {
+      const acc = DRAW_ACC[attack]![p]!;
+      const deltas = attack === 'em' ? [-1, 1] : [0];
+      deltas.forEach((d, defenseSeed) => runs.push({ attack, defense: 'eclipse', acc: (acc + d) / 100, poisonSeed: p, defenseSeed, makeup: drawMakeup(attack, p) }));
+    }
+  return runs;
+}
+
+test('Pearson r and Spearman rho on known data', async () => {
+  const { pearson, spearman, ranks } = await import('../src/report/makeup.js');
+  assert.equal(pearson([1, 2, 3, 4], [3, 5, 7, 9]), 1, 'a perfectly linear relation');
+  assert.equal(pearson([1, 2, 3, 4], [9, 7, 5, 3]), -1);
+  // by hand: dx = -2..2, dy = (-2, 0, 1, 0, 1): r = 6 / sqrt(10 x 6)
+  assert.ok(Math.abs(pearson([1, 2, 3, 4, 5], [2, 4, 5, 4, 5])! - 6 / Math.sqrt(60)) < 1e-12);
+  // ties share their mean rank: ranks of y = (1, 2.5, 4.5, 2.5, 4.5), rho = 7 / sqrt(10 x 9)
+  assert.deepEqual(ranks([2, 4, 5, 4, 5]), [1, 2.5, 4.5, 2.5, 4.5]);
+  assert.ok(Math.abs(spearman([1, 2, 3, 4, 5], [2, 4, 5, 4, 5])! - 7 / Math.sqrt(90)) < 1e-12);
+  // monotone, not linear: rho 1, r below 1
+  assert.equal(spearman([1, 2, 3, 4], [1, 8, 27, 1000]), 1);
+  assert.ok(pearson([1, 2, 3, 4], [1, 8, 27, 1000])! < 0.9);
+  assert.equal(pearson([1, 2, 3], [5, 5, 5]), null, 'no spread: no correlation');
+  assert.equal(pearson([1], [2]), null);
+});
+
+test('seeds as runs: mean ±sd with n in the title, second-best and ≈ in Table 1, spread in the plots, the make-up plot, the CSV', { timeout: 120_000 }, async () => {
+  const { buildReport } = await import('../src/report/build.js');
+  const { renderHtml, renderMarkdown } = await import('../src/report/page.js');
+  const rows = await syntheticRows(syntheticRuns());
+  const model = await buildReport(rows, { db: 'synthetic.sqlite', artifactsDir: join(tmp.dir, 'no-artifacts'), images: false });
+  const t1 = model.sections.find((s) => s.id === 'table1')!.tables[0]!;
+  const col = (name: string): number => t1.columns.indexOf(name) - 1;
+  const row = (head: string): (typeof t1.rows)[number] => t1.rows.find((r) => r.head === head)!;
+  const em = col('EM');
+  const tap = col('TAP');
+
+  // n = 1: as before (the number alone; the title names the one cell)
+  const none = row('w/o').cells[em]!;
+  assert.equal(none.ours, '20.0');
+  assert.match(none.title!, /^mean of 1 cell \(seed 0\); profile mini; [0-9a-f]+$/);
+  assert.equal(row('w/o').cells[0]!.ours, '1');
+
+  // ECLIPSE on EM: 6 runs (3 poison x 2 defence seeds): 60, 62, 50, 52, 70, 72
+  const xs = [60, 62, 50, 52, 70, 72];
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1));
+  const ecl = row('ECLIPSE').cells[em]!;
+  assert.equal(ecl.ours, `${mean.toFixed(1)} ±${sd.toFixed(1)}`);
+  assert.match(ecl.title!, /^n = 6 cells: mean 61\.00, sd \d+\.\d\d \(sample\), min-max 50\.00–72\.00; classifier seed 0; poison seeds 0, 1, 2; defence seeds 0, 1;/);
+  assert.ok(ecl.title!.includes(`sd ${sd.toFixed(2)}`));
+  assert.equal(row('ECLIPSE').cells[0]!.ours, '3-6 (poison, defence)', 'the runs per cell and their axes');
+  assert.match(row('ECLIPSE').cells[0]!.title!, /poison seeds 0, 1, 2; defence seeds 0, 1/);
+  assert.equal(row('ISS-J').cells[0]!.ours, '2-3 (poison)');
+
+  // best (bold) and second (italic) on the means; EM's ranges overlap (≈), TAP's do not
+  assert.ok(ecl.best && !ecl.second && ecl.mark === '≈');
+  const issEm = row('ISS-J').cells[em]!;
+  assert.ok(issEm.second && !issEm.best && issEm.mark === '≈', 'ISS-J is second on EM, its range overlapping');
+  assert.match(issEm.title!, /≈: its range \[55\.0, 61\.0\] overlaps ECLIPSE's \[50\.0, 72\.0\]/);
+  assert.ok(row('ECLIPSE').cells[tap]!.best && row('ECLIPSE').cells[tap]!.mark === undefined);
+  assert.ok(row('ISS-J').cells[tap]!.second && row('ISS-J').cells[tap]!.mark === undefined);
+  assert.ok(!row('AT').cells[em]!.best && !row('AT').cells[em]!.second, 'third: neither mark');
+  const notes = t1.notes.join('\n');
+  assert.match(notes, /Qualified defences, by the paper's rule \(under 50% on any attack is unqualified, judged on the means\).*: 42\.1% = 50 x 80\.0 \/ 94\.95 .*: ISS-J, AT, ECLIPSE/);
+  assert.match(notes, /Best qualified defence per attack \(bold\): EM ECLIPSE 61\.0 \(second, italic: ISS-J 58\.0 ≈\); TAP ECLIPSE 82\.0 \(second, italic: ISS-J 61\.0\)/);
+  assert.match(notes, /≈ marks a best and second-best whose ranges \[min, max\] over their runs overlap.*EM: ECLIPSE \[50\.0, 72\.0\] vs ISS-J \[55\.0, 61\.0\]/);
+  assert.match(notes, /cross the line \(42\.1%\).*: AT on EM \[40\.0, 48\.0\], mean 44\.0 \(qualified\)\./);
+  assert.match(row('AT').cells[em]!.title!, /crosses the qualification line 42\.1%/);
+
+  // rendered: HTML (bold, italic, the mark, n in the title) and Markdown
+  const html = renderHtml(model, 'now');
+  assert.ok(html.includes(`<strong>${ecl.ours}</strong> <span class="mark">≈</span>`));
+  assert.ok(html.includes(`<em>${issEm.ours}</em> <span class="mark">≈</span>`));
+  assert.match(html, /title="n = 6 cells: mean 61\.00/);
+  assert.match(html, /<td title="mean of 1 cell \(seed 0\); profile mini; [0-9a-f]+">20\.0 <span class="paper">\(17\.58\)<\/span><\/td>/, 'n = 1 renders as before');
+  const md = renderMarkdown(model, 'now');
+  const mdRow = (name: string): string[] => md.split('\n').find((l) => l.startsWith(`| ${name} |`))!.split('|').slice(2, -1).map((s) => s.trim());
+  const mdCols = md.split('\n').find((l) => l.startsWith('| defence | seeds |'))!.split('|').slice(2, -1).map((s) => s.trim());
+  assert.equal(mdRow('ECLIPSE')[mdCols.indexOf('EM')], `**${ecl.ours}** ≈ (82.80)`);
+  assert.equal(mdRow('ISS-J')[mdCols.indexOf('EM')], `*${issEm.ours}* ≈ (78.35)`);
+  assert.equal(mdRow('w/o')[mdCols.indexOf('EM')], '20.0 (17.58)');
+  assert.match(mdRow('ECLIPSE')[mdCols.indexOf('TAP')]!, /^\*\*82\.0 ±2\.0\*\* \(/);
+
+  // the t* sweep: the two defence seeds at t* = 50 are one point with a min-max error bar
+  const sweeps = model.sections.find((s) => s.id === 'sweeps')!.plots;
+  assert.equal(sweeps.length, 1);
+  assert.match(sweeps[0]!.caption, /error bars: min-max over the runs of the 2 points that average more than one \(n in each point's tooltip\)/);
+  assert.match(sweeps[0]!.svg, /<svg/);
+
+  // the make-up plot: 6 draws, L2 exactly linear (r = 1), the high-frequency share monotone
+  const mk = model.sections.find((s) => s.id === 'makeup')!;
+  assert.equal(mk.plots.length, 1);
+  const cap = mk.plots[0]!.caption;
+  assert.match(cap, /One point per poison draw \(attack x poison seed, 6 draws\)/);
+  assert.match(cap, /L2 \(mean per image, \[0,1\] units\): r = 1\.00, ρ = 1\.00, n = 6/);
+  const hf = /energy share above half Nyquist: r = (-?\d\.\d\d), ρ = 1\.00, n = 6/.exec(cap);
+  assert.ok(hf && Number(hf[1]) < 1, `high-frequency share: monotone, not linear (${cap})`);
+  assert.match(cap, /poison scan's score: n = 2: too few draws for a correlation/);
+  const { makeupFits, poisonDraws, pearson, spearman } = await import('../src/report/makeup.js');
+  const { ResultSet, toReportCells } = await import('../src/report/results.js');
+  const draws = poisonDraws(new ResultSet(toReportCells(rows)), 'resnet18');
+  assert.deepEqual(draws.map((d) => [d.attack, d.poisonSeed, d.n, Number(d.acc.toFixed(6))]), [['em', 0, 2, 61], ['em', 1, 2, 51], ['em', 2, 2, 71], ['tap', 0, 1, 80], ['tap', 1, 1, 82], ['tap', 2, 1, 84]]);
+  const cw = makeupFits(draws).find((f) => f.key === 'classwise')!;
+  const accs = [61, 51, 71, 80, 82, 84];
+  const cws = [0.3, 0.1, 0.2, 0.4, 0.1, 0.3];
+  assert.ok(Math.abs(cw.r! - pearson(cws, accs)!) < 1e-9 && Math.abs(cw.rho! - spearman(cws, accs)!) < 1e-9);
+  assert.match(cap, new RegExp(`class-wise energy share: r = ${pearson(cws, accs)!.toFixed(2)}, ρ = ${spearman(cws, accs)!.toFixed(2)}, n = 6`));
+  assert.match(mk.intro.join(' '), /ResNet-18: Of the make-up measures, L2 \(mean per image, \[0,1\] units\) predicts ECLIPSE's accuracy best \(r = 1\.00, ρ = 1\.00, n = 6; r² = 1\.00\): strongly, and the higher it is, the higher ECLIPSE's accuracy/);
+  assert.match(mk.plots[0]!.svg, /<svg/);
+  assert.ok(md.includes("Plot (report.html): **ECLIPSE's accuracy vs the poison's make-up (ResNet-18)**"));
+
+  // the CSV: n, sd, min, max and the seeds per axis
+  const csv = model.csv.trim().split('\n');
+  const header = csv[0]!.split(',');
+  const line = csv.find((l) => l.startsWith('resnet18,eclipse,em,tStar=100,'))!.split(',');
+  const field = (name: string): string => line[header.indexOf(name)]!;
+  assert.deepEqual([field('n'), field('test_acc_mean'), field('test_acc_std'), field('test_acc_min'), field('test_acc_max')], ['6', '61.00', sd.toFixed(2), '50.00', '72.00']);
+  assert.deepEqual([field('seeds'), field('poison_seeds'), field('defense_seeds')], ['0', '0 1 2', '0 1']);
+});
+
+test('the make-up plot is skipped with a note under 3 poison draws with make-up numbers', async () => {
+  const { buildReport } = await import('../src/report/build.js');
+  const runs = syntheticRuns().map((r): SyntheticRun => (r.attack === 'tap' || (r.poisonSeed ?? 0) > 0 ? { ...r, makeup: undefined } : r));
+  const model = await buildReport(await syntheticRows(runs), { db: 'synthetic.sqlite', artifactsDir: join(tmp.dir, 'no-artifacts'), images: false });
+  const mk = model.sections.find((s) => s.id === 'makeup')!;
+  assert.equal(mk.plots.length, 0);
+  assert.match(mk.intro.join(' '), /ResNet-18: no make-up plot: 1 poison draw has make-up numbers among ECLIPSE's main cells \(at least 3 needed/);
 });

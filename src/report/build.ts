@@ -1,5 +1,6 @@
-// The report's content from a results database: the tables (tables.ts), the plots (plots.ts),
-// the image figures (figures.ts) and a per-variant CSV, assembled into the model (model.ts).
+// The report's content from a results database: the tables (tables.ts), the plots (plots.ts;
+// makeup.ts: ECLIPSE's accuracy against the poison's make-up), the image figures (figures.ts)
+// and a per-variant CSV, assembled into the model (model.ts).
 // Rendering to HTML/Markdown is in page.ts; what is read from disk besides the database, in load.ts.
 import { ECLIPSE } from '../defenses/registry.js';
 import { mkdir } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { attackOrder, findCleanTrain, imageFigures, type ImageFigure } from './f
 import { archOrder, defenseOrder, profileSentence } from './format.js';
 import { REPORT_FILES, checkReportOut } from './load.js';
 import { PAPER_NOTES, archLabel, attackLabel, defenseLabel } from './paper.js';
+import { makeupPlots } from './makeup.js';
 import { curvePlots, sweepPlots } from './plots.js';
 import { ResultSet, toReportCells } from './results.js';
 import { cellTable, summaryCsv, table1, table3, table4 } from './tables.js';
@@ -69,6 +71,13 @@ export async function buildReport(rows: readonly ResultRow[], o: BuildOptions, s
     title: 'Sweeps',
     intro: sweeps.length ? [] : ['No ECLIPSE option has more than one value among the finished cells (add a "sweep" to a matrix group, e.g. {"tStar": [50, 100, 150]}).'],
     tables: [], plots: sweeps, figures: [],
+  });
+  const makeup = await Promise.all((eclArchs.length ? eclArchs : ['resnet18']).map((a) => makeupPlots(rs, a)));
+  sections.push({
+    id: 'makeup',
+    title: 'Poison make-up',
+    intro: makeup.flatMap((m) => m.notes),
+    tables: [], plots: makeup.flatMap((m) => m.plots), figures: [],
   });
   const curves = (await Promise.all(archs.map((a) => curvePlots(rs, a, o.artifactsDir)))).flat();
   sections.push({

@@ -8,13 +8,65 @@ import type { ReportCell, Stat } from './results.js';
 export const DASH = '–';
 export const fmt = (x: number, d = 1): string => x.toFixed(d);
 export const paperText = (p: PaperValue | null): string | undefined => (p ? `${fmt(p.value, 2)}${p.decoded ? '†' : ''}` : undefined);
-export const seedText = (seeds: number[]): string => (seeds.length === 0 ? DASH : String(seeds.length));
-export const statTitle = (s: Stat): string =>
-  `mean of ${s.n} cell${s.n > 1 ? 's' : ''} (seed${s.seeds.length > 1 ? 's' : ''} ${s.seeds.join(', ')})${s.n > 1 ? `, std ${fmt(s.std, 2)}` : ''}; profile ${s.profiles.join(', ')}; ${s.hashes.join(' ')}`;
+/** The seed axes a statistic's cells vary over, each with its seeds. */
+export function seedAxes(s: Pick<Stat, 'seeds' | 'poisonSeeds' | 'defenseSeeds'>): { axis: string; seeds: number[] }[] {
+  return [
+    { axis: 'classifier', seeds: s.seeds },
+    { axis: 'poison', seeds: s.poisonSeeds },
+    { axis: 'defence', seeds: s.defenseSeeds },
+  ];
+}
+
+const listSeeds = (s: Pick<Stat, 'seeds' | 'poisonSeeds' | 'defenseSeeds'>): string =>
+  seedAxes(s).map((a) => `${a.axis} seed${a.seeds.length > 1 ? 's' : ''} ${a.seeds.join(', ')}`).join('; ');
+
+/** "58.4" for one cell; "58.4 ±2.1" (the sample standard deviation) for more. */
+export const statText = (s: Stat): string => (s.n > 1 ? `${fmt(s.mean)} ±${fmt(s.std)}` : fmt(s.mean));
+
+/** A plot point's spread in words: "one run", or the sample sd and the range over n runs. */
+export const spreadText = (s: Stat): string => (s.n > 1 ? `sd ${fmt(s.std, 2)}, min-max ${fmt(s.min)}–${fmt(s.max)} over ${s.n} runs` : 'one run');
+
+/**
+ * The hover text of a statistic. One cell: as before (its poison and defence seeds named when not
+ * 0); more: n, the mean, the sample sd, the range and the seeds per axis.
+ */
+export function statTitle(s: Stat): string {
+  const tail = `profile ${s.profiles.join(', ')}; ${s.hashes.join(' ')}`;
+  if (s.n === 1) {
+    const other = [...(s.poisonSeeds[0] ? [`poison seed ${s.poisonSeeds[0]}`] : []), ...(s.defenseSeeds[0] ? [`defence seed ${s.defenseSeeds[0]}`] : [])];
+    return `mean of 1 cell (seed ${s.seeds.join(', ')}${other.length ? `, ${other.join(', ')}` : ''}); ${tail}`;
+  }
+  return `n = ${s.n} cells: mean ${fmt(s.mean, 2)}, sd ${fmt(s.std, 2)} (sample), min-max ${fmt(s.min, 2)}–${fmt(s.max, 2)}; ${listSeeds(s)}; ${tail}`;
+}
 
 export function statCell(s: Stat | null, paper?: PaperValue | null, showPaper = true): TableCell {
   const p = showPaper ? paperText(paper ?? null) : undefined;
-  return { ours: s ? fmt(s.mean) : DASH, ...(p !== undefined || showPaper ? { paper: p ?? DASH } : {}), ...(s ? { title: statTitle(s), has: true } : {}) };
+  return { ours: s ? statText(s) : DASH, ...(p !== undefined || showPaper ? { paper: p ?? DASH } : {}), ...(s ? { title: statTitle(s), has: true } : {}) };
+}
+
+/**
+ * Table 1's "seeds" cell for a row: how many runs its cells average ("1", "3", "1-3") and, where
+ * some cell averages more than one, over which seed axes; the title lists the seeds per axis.
+ */
+export function runsCell(stats: readonly (Stat | null)[]): TableCell {
+  const have = stats.filter((s): s is Stat => s !== null);
+  if (have.length === 0) return { ours: DASH, title: 'no cells', has: false };
+  const ns = have.map((s) => s.n);
+  const lo = Math.min(...ns);
+  const hi = Math.max(...ns);
+  const runs = lo === hi ? String(lo) : `${lo}-${hi}`;
+  // an axis counts where some cell averages runs of more than one of its seeds
+  const axes = ['classifier', 'poison', 'defence'].filter((_, i) => have.some((s) => seedAxes(s)[i]!.seeds.length > 1));
+  const all = {
+    seeds: [...new Set(have.flatMap((s) => s.seeds))].sort((a, b) => a - b),
+    poisonSeeds: [...new Set(have.flatMap((s) => s.poisonSeeds))].sort((a, b) => a - b),
+    defenseSeeds: [...new Set(have.flatMap((s) => s.defenseSeeds))].sort((a, b) => a - b),
+  };
+  return {
+    ours: axes.length ? `${runs} (${axes.join(', ')})` : runs,
+    title: `each cell averages ${runs} run${hi > 1 ? 's' : ''}${axes.length ? ` over ${axes.join(', ')} seeds` : ''}; ${listSeeds(all)}`,
+    has: true,
+  };
 }
 
 /** Defences in the paper's order, then any other. */

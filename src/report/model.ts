@@ -13,6 +13,10 @@ export interface TableCell {
   has?: boolean;
   /** the best qualified defence of its column (bold, as in the paper) */
   best?: boolean;
+  /** the second-best qualified defence of its column (italic) */
+  second?: boolean;
+  /** a mark after the number (Table 1: "≈" where the best's and the second's ranges overlap) */
+  mark?: string;
 }
 
 export interface ReportTable {

@@ -19,6 +19,7 @@ table.data tbody th { text-align: left; background: #fafafa; font-weight: 600; }
 table.data td { text-align: right; }
 table.data td.missing { color: #aaa; }
 .paper { color: #777; font-size: 12px; }
+.mark { color: #b45309; font-weight: 600; }
 .notes { color: #555; font-size: 13px; margin: .2em 0 1.2em; padding-left: 1.2em; }
 figure { margin: 1.2em 0 1.8em; } figcaption { color: #555; font-size: 13px; max-width: 900px; }
 figure.plot svg { display: block; max-width: 100%; height: auto; }
@@ -32,8 +33,9 @@ function htmlCell(c: TableCell): string {
   const title = c.title ? ` title="${esc(c.title)}"` : '';
   // "– (–)" says nothing twice: a missing number with no paper number is one dash
   const paper = c.paper !== undefined && (c.has || c.paper !== '–') ? `<span class="paper">(${esc(c.paper)})</span>` : '';
-  const ours = c.best ? `<strong>${esc(c.ours)}</strong>` : esc(c.ours);
-  return `<td${title}${c.has ? '' : ' class="missing"'}>${ours}${paper ? ` ${paper}` : ''}</td>`;
+  const ours = c.best ? `<strong>${esc(c.ours)}</strong>` : c.second ? `<em>${esc(c.ours)}</em>` : esc(c.ours);
+  const mark = c.mark ? ` <span class="mark">${esc(c.mark)}</span>` : '';
+  return `<td${title}${c.has ? '' : ' class="missing"'}>${ours}${mark}${paper ? ` ${paper}` : ''}</td>`;
 }
 
 function htmlTable(t: ReportTable): string {
@@ -75,7 +77,7 @@ ${sections}
 
 const mdEsc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const mdCell = (c: TableCell): string => {
-  const ours = c.best ? `**${c.ours}**` : c.ours;
+  const ours = `${c.best ? `**${c.ours}**` : c.second ? `*${c.ours}*` : c.ours}${c.mark ? ` ${c.mark}` : ''}`;
   return mdEsc(c.paper !== undefined && (c.has || c.paper !== '–') ? `${ours} (${c.paper})` : ours);
 };
 

@@ -7,6 +7,9 @@ import type { ResultRow } from '../matrix/db.js';
 import type { CurvePoint } from '../training/trainer.js';
 
 export interface ReportCell extends CellIdentity {
+  /** the poison's and the defence's seeds (0 in cells made before them) */
+  poisonSeed: number;
+  defenseSeed: number;
   /** the option values the config gave the cell */
   options: Record<string, OptionValue>;
   testAcc: number;
@@ -15,9 +18,22 @@ export interface ReportCell extends CellIdentity {
   profile: string;
   /** the cell's resolved recipe (null if its JSON could not be read) */
   cell: ResolvedCell | null;
-  /** `curve`: the classifier's training curve, kept with the result (older rows lack it) */
-  extra: { train?: string; purified?: string; clean_twin?: string | null; curve?: CurvePoint[] };
+  /** `curve`: the classifier's training curve, kept with the result (older rows lack it);
+   * `makeup`: the poison's make-up, in poisoned cells (older rows lack it; NaN reads as null) */
+  extra: { train?: string; purified?: string; clean_twin?: string | null; curve?: CurvePoint[]; makeup?: PoisonMakeupNumbers };
   finishedAt: string;
+}
+
+/**
+ * A poison's make-up as a cell's result keeps it: mean per-image L2 of the perturbation in [0,1]
+ * units, the share of its energy above half the Nyquist frequency, its class-wise share, and the
+ * poison scan's score (null where not computed: JSON has no NaN).
+ */
+export interface PoisonMakeupNumbers {
+  l2: number | null;
+  high_freq: number | null;
+  classwise: number | null;
+  scan_score: number | null;
 }
 
 function parseJson<T>(s: string | null | undefined, fallback: T): T {
@@ -39,6 +55,8 @@ export function toReportCells(rows: readonly ResultRow[]): ReportCell[] {
       defense: r.defense,
       architecture: r.architecture,
       seed: Number(r.seed),
+      poisonSeed: Number(cell?.poisonSeed ?? 0),
+      defenseSeed: Number(cell?.defenseSeed ?? 0),
       options: parseJson<Record<string, OptionValue>>(r.options, {}),
       testAcc: Number(r.test_acc),
       cleanAcc: r.clean_acc === null || r.clean_acc === undefined ? null : Number(r.clean_acc),
@@ -87,6 +105,13 @@ export function optionValue(c: ResolvedCell, key: string): OptionValue | undefin
 
 const vkey = (v: OptionValue | undefined): string => JSON.stringify(v ?? null);
 
+/**
+ * Options that are seeds, not settings: cells that differ only by them are runs of one variant
+ * (averaged by `stat`), never a sweep (the poisonSeed option is the older spelling of the
+ * config's poisonSeeds).
+ */
+export const SEED_OPTIONS: readonly string[] = ['poisonSeed', 'defenseSeed'];
+
 /** An option with more than one value in a group of cells, and the value the main cells have. */
 export interface Axis {
   key: string;
@@ -116,7 +141,7 @@ const sortValues = (vs: OptionValue[]): OptionValue[] => [...vs].sort(compareVal
  */
 export function axesOf(cells: readonly ReportCell[]): Axis[] {
   const withCell = cells.filter((c): c is ReportCell & { cell: ResolvedCell } => c.cell !== null);
-  const keys = [...new Set(cells.flatMap((c) => Object.keys(c.options)))].sort();
+  const keys = [...new Set(cells.flatMap((c) => Object.keys(c.options)))].filter((k) => !SEED_OPTIONS.includes(k)).sort();
   const swept = keys
     .map((key) => ({ key, values: new Map(withCell.map((c) => [vkey(optionValue(c.cell, key)), optionValue(c.cell, key)])) }))
     .filter((a) => a.values.size > 1);
@@ -196,15 +221,23 @@ export class ResultSet {
   }
 }
 
-/** Mean and spread of some cells' accuracies (in %), with the seeds they come from. */
+/** Mean and spread of some cells' accuracies (in %), with the seeds they come from per axis. */
 export interface Stat {
   mean: number;
+  /** the sample standard deviation (n - 1); 0 for one cell */
   std: number;
+  min: number;
+  max: number;
   n: number;
+  /** the classifier seeds */
   seeds: number[];
+  poisonSeeds: number[];
+  defenseSeeds: number[];
   profiles: string[];
   hashes: string[];
 }
+
+const sortedSet = (xs: readonly number[]): number[] => [...new Set(xs)].sort((a, b) => a - b);
 
 export function stat(cells: readonly ReportCell[], acc: (c: ReportCell) => number | null = (c) => c.testAcc): Stat | null {
   const used = cells.filter((c) => acc(c) !== null && Number.isFinite(acc(c)!));
@@ -213,8 +246,10 @@ export function stat(cells: readonly ReportCell[], acc: (c: ReportCell) => numbe
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const std = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1)) : 0;
   return {
-    mean, std, n: used.length,
-    seeds: [...new Set(used.map((c) => c.seed))].sort((a, b) => a - b),
+    mean, std, min: Math.min(...xs), max: Math.max(...xs), n: used.length,
+    seeds: sortedSet(used.map((c) => c.seed)),
+    poisonSeeds: sortedSet(used.map((c) => c.poisonSeed)),
+    defenseSeeds: sortedSet(used.map((c) => c.defenseSeed)),
     profiles: [...new Set(used.map((c) => c.profile))],
     hashes: used.map((c) => c.hash),
   };

@@ -3,7 +3,7 @@
 // per-variant CSV.
 import { DEFENSES, ECLIPSE, isDefenseName } from '../defenses/registry.js';
 import { attackOrder } from './figures.js';
-import { DASH, archOrder, defenseOrder, fmt, paperText, profileSentence, seedText, statCell } from './format.js';
+import { DASH, archOrder, defenseOrder, fmt, paperText, profileSentence, runsCell, statCell } from './format.js';
 import type { ReportTable } from './model.js';
 import {
   ABLATION_ROWS, AVG_ATTACKS, PAPER_ATTACKS, archLabel, attackLabel, defenseLabel, paperAblationAvg, paperAverage, paperCleanAcc, paperTable1Defenses, paperTestAcc,
@@ -68,22 +68,55 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
       }),
     ]),
   );
-  // Qualified (see qualifiedLine) among the defences with numbers; the best of them per attack is bold, as in the paper.
+  // Qualified (see qualifiedLine) among the defences with numbers, judged on the means; the best
+  // of them per attack is bold, as in the paper, the second-best italic.
   const q = qualifiedLine(rs, arch);
-  const meanOf = (d: string, i: number): number | null => statsOf.get(d)![i]?.mean ?? null;
+  const statOf = (d: string, i: number): Stat | null => statsOf.get(d)![i] ?? null;
+  const meanOf = (d: string, i: number): number | null => statOf(d, i)?.mean ?? null;
   const withNumbers = defenses.filter((d) => d !== 'none' && statsOf.get(d)!.some((x) => x !== null));
   // the attacks (column indices) that take each defence under the line
   const failing = new Map(withNumbers.map((d) => [d, q ? attackCols.map((_, i) => i).filter((i) => (meanOf(d, i) ?? Infinity) < q.line) : []]));
   const qualified = q ? withNumbers.filter((d) => failing.get(d)!.length === 0) : [];
-  const bestOf = attackCols.map((_, i) => {
-    const ranked = qualified.filter((d) => meanOf(d, i) !== null).sort((a, b) => meanOf(b, i)! - meanOf(a, i)!);
-    return ranked[0] ?? null;
+  const ranked = attackCols.map((_, i) => qualified.filter((d) => meanOf(d, i) !== null).sort((a, b) => meanOf(b, i)! - meanOf(a, i)!));
+  const bestOf = ranked.map((r) => r[0] ?? null);
+  const secondOf = ranked.map((r) => r[1] ?? null);
+  // where the best's and the second's ranges [min, max] over their runs overlap, the spread does
+  // not support their order
+  const overlaps = attackCols.map((_, i) => {
+    const b = bestOf[i] ? statOf(bestOf[i]!, i) : null;
+    const s = secondOf[i] ? statOf(secondOf[i]!, i) : null;
+    return b !== null && s !== null && b.min <= s.max && s.min <= b.max;
   });
+  const rangeText = (s: Stat): string => `[${fmt(s.min)}, ${fmt(s.max)}]`;
+  // a defence whose range over runs reaches across the line on an attack: its verdict there rests on the draw
+  const crossing = q
+    ? withNumbers.flatMap((d) =>
+        attackCols.flatMap((_, i) => {
+          const s = statOf(d, i);
+          return s && s.min < q.line && s.max >= q.line ? [{ d, i, s }] : [];
+        }),
+      )
+    : [];
   let partial = false;
   const rows = defenses.map((d) => {
     const stats = statsOf.get(d)!;
-    const seeds = [...new Set(stats.flatMap((s) => s?.seeds ?? []))];
-    const cells = attackCols.map((a, i) => ({ ...statCell(stats[i]!, paperTestAcc(arch, d, a), paperCol), ...(bestOf[i] === d ? { best: true } : {}) }));
+    const cells = attackCols.map((a, i) => {
+      const c = statCell(stats[i]!, paperTestAcc(arch, d, a), paperCol);
+      const ranks = bestOf[i] === d || secondOf[i] === d;
+      const other = bestOf[i] === d ? secondOf[i] : bestOf[i];
+      const cross = crossing.find((x) => x.d === d && x.i === i);
+      const notes = [
+        ...(ranks && overlaps[i] ? [`≈: its range ${rangeText(stats[i]!)} overlaps ${defenseLabel(other!)}'s ${rangeText(statOf(other!, i)!)}: the spread does not support their order`] : []),
+        ...(cross && q ? [`its range ${rangeText(cross.s)} crosses the qualification line ${fmt(q.line)}%`] : []),
+      ];
+      return {
+        ...c,
+        ...(notes.length ? { title: [c.title, ...notes].filter((t) => t !== undefined).join('; ') } : {}),
+        ...(bestOf[i] === d ? { best: true } : {}),
+        ...(secondOf[i] === d ? { second: true } : {}),
+        ...(ranks && overlaps[i] ? { mark: '≈' } : {}),
+      };
+    });
     // AVG: over the non-adaptive attacks present in this table; * = the row has fewer of them
     const have = avgSet.filter((a) => stats[attackCols.indexOf(a)] !== null);
     const over = have.length > 0 ? have : avgSet.length > 0 ? avgSet : AVG_ATTACKS;
@@ -97,31 +130,53 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
       title: `average over ${over.map(attackLabel).join(', ')}`,
       ...(ours !== null ? { has: true } : {}),
     });
-    return { head: defenseLabel(d), cells: [{ ours: seedText(seeds), title: seeds.length ? `seeds ${seeds.join(', ')}` : 'no cells', has: seeds.length > 0 }, ...cells] };
+    return { head: defenseLabel(d), cells: [runsCell(stats), ...cells] };
   });
   const standing: string[] = [];
   if (q && withNumbers.length) {
     const unq = withNumbers.filter((d) => !qualified.includes(d));
     standing.push(
-      `Qualified defences, by the paper's rule (under 50% on any attack is unqualified) with the line rescaled to this profile: ${fmt(q.line)}% = 50 x ${fmt(q.clean)} / ${fmt(q.paperClean, 2)} (clean accuracy without defence, ours / the paper's): ` +
+      `Qualified defences, by the paper's rule (under 50% on any attack is unqualified, judged on the means) with the line rescaled to this profile: ${fmt(q.line)}% = 50 x ${fmt(q.clean)} / ${fmt(q.paperClean, 2)} (clean accuracy without defence, ours / the paper's): ` +
         `${qualified.length ? qualified.map(defenseLabel).join(', ') : 'none'}` +
         (unq.length ? `; not qualified: ${unq.map((d) => `${defenseLabel(d)} (${failing.get(d)!.map((i) => `${attackLabel(attackCols[i]!)} ${fmt(meanOf(d, i)!)}`).join(', ')})`).join(', ')}` : '') +
         '. A row missing attacks is judged on those it has.',
     );
+    if (crossing.length)
+      standing.push(
+        `Ranges [min, max] over runs that cross the line (${fmt(q.line)}%), so that another draw could change the verdict: ` +
+          crossing
+            .map((x) => `${defenseLabel(x.d)} on ${attackLabel(attackCols[x.i]!)} ${rangeText(x.s)}, mean ${fmt(x.s.mean)} (${qualified.includes(x.d) ? 'qualified' : 'not qualified'})`)
+            .join('; ') + '.',
+      );
     const judged = attackCols.map((_, i) => i).filter((i) => bestOf[i] !== null);
     if (judged.length) {
       const eclWins = judged.filter((i) => bestOf[i] === ECLIPSE).map((i) => attackLabel(attackCols[i]!));
       let eclipse = '';
       if (qualified.includes(ECLIPSE)) eclipse = `ECLIPSE is the best qualified defence on ${eclWins.length} of ${judged.length} attacks${eclWins.length ? ` (${eclWins.join(', ')})` : ''}.`;
       else if (withNumbers.includes(ECLIPSE)) eclipse = 'ECLIPSE itself is not qualified here.';
-      standing.push(`Best qualified defence per attack (bold): ${judged.map((i) => `${attackLabel(attackCols[i]!)} ${defenseLabel(bestOf[i]!)} ${fmt(meanOf(bestOf[i]!, i)!)}`).join('; ')}. ${eclipse}`);
+      const entry = (i: number): string => {
+        const second = secondOf[i];
+        return `${attackLabel(attackCols[i]!)} ${defenseLabel(bestOf[i]!)} ${fmt(meanOf(bestOf[i]!, i)!)}` + (second ? ` (second, italic: ${defenseLabel(second)} ${fmt(meanOf(second, i)!)}${overlaps[i] ? ' ≈' : ''})` : '');
+      };
+      standing.push(`Best qualified defence per attack (bold): ${judged.map(entry).join('; ')}. ${eclipse}`);
+      const pairs = judged.filter((i) => secondOf[i] !== null);
+      const over = pairs.filter((i) => overlaps[i]);
+      if (over.length)
+        standing.push(
+          `≈ marks a best and second-best whose ranges [min, max] over their runs overlap: the spread does not support that order (${over
+            .map((i) => `${attackLabel(attackCols[i]!)}: ${defenseLabel(bestOf[i]!)} ${rangeText(statOf(bestOf[i]!, i)!)} vs ${defenseLabel(secondOf[i]!)} ${rangeText(statOf(secondOf[i]!, i)!)}`)
+            .join('; ')}).`,
+        );
+      else if (pairs.some((i) => statOf(bestOf[i]!, i)!.n > 1 || statOf(secondOf[i]!, i)!.n > 1))
+        standing.push('On every attack with a second-best, the best\'s range [min, max] over its runs lies above the second\'s: the spread supports each order.');
     }
   }
   const missingAttacks = AVG_ATTACKS.concat('adp').filter((a) => !attacksHere.has(a));
   const missingDefenses = paperRows.filter((d) => !cellsOfArch.some((c) => c.defense === d));
   const notes = [
     profileSentence(used),
-    `Mean test accuracy (%) over seeds${paperCol ? `; in brackets the paper's number (${archLabel(arch)}, Table 1)` : ''}. "seeds": how many seeds the row's numbers average.`,
+    `Mean test accuracy (%) over runs${paperCol ? `; in brackets the paper's number (${archLabel(arch)}, Table 1)` : ''}. A cell of n > 1 runs reads "mean ±sd" (the sample standard deviation; ` +
+      'its tooltip gives n, min–max and the seeds per axis: classifier, poison, defence). "seeds": how many runs each of the row\'s cells averages, and over which seed axes (the tooltip lists the seeds).',
     `AVG: the mean over the non-adaptive attacks present in this table (${avgSet.length ? avgSet.map(attackLabel).join(', ') : 'none yet'}), ADP excluded as in the paper's 8-attack average${partial ? '; * = over fewer attacks (the row misses some)' : ''}.`,
     ...standing,
     ...variantNote(rs, arch, defenses, [...attacksHere]),
@@ -156,7 +211,7 @@ export function table3(rs: ResultSet): ReportTable {
   }));
   const notes = [
     profileSentence(used),
-    'Clean accuracy: the defence applied to the unpoisoned training set (the matrix\'s "clean" cells), mean over seeds; in brackets the paper\'s Table 3.',
+    'Clean accuracy: the defence applied to the unpoisoned training set (the matrix\'s "clean" cells), mean over runs ("mean ±sd" where n > 1; the tooltip gives n, min–max and the seeds); in brackets the paper\'s Table 3.',
     ...variantNote(rs, archs[0]!, defenses, ['clean']),
   ];
   if (clean.length === 0) notes.push('Missing: no clean cell has finished (the matrix adds them unless cleanTwins is false).');
@@ -191,7 +246,7 @@ export function table4(rs: ResultSet, arch: string): ReportTable {
   });
   const notes = [
     profileSentence(used),
-    'ECLIPSE with some of its parts: A diffusion purification, B random grayscale, C Gaussian noise (option "ablation"; A+B+C is the full defence), other options at their main values; AVG over the non-adaptive attacks of the row' +
+    'ECLIPSE with some of its parts: A diffusion purification, B random grayscale, C Gaussian noise (option "ablation"; A+B+C is the full defence), other options at their main values; mean over runs ("mean ±sd" where n > 1); AVG over the non-adaptive attacks of the row' +
       (paperCol ? ", beside it the paper's Table 4 average over its eight attacks" : '') + (partial ? '; * = the row misses some attacks.' : '.'),
   ];
   const missing = ABLATION_ROWS.filter((_, i) => !rows[i]!.cells.some((c) => c.has));
@@ -206,9 +261,17 @@ const csvField = (v: unknown): string => {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
 
-/** One line per architecture x defence x attack x variant (the swept options' values). */
+/**
+ * One line per architecture x defence x attack x variant (the swept options' values; cells that
+ * differ only by their seeds are runs of one variant: n of them, the sample sd, min and max).
+ */
 export function summaryCsv(rs: ResultSet): string {
-  const cols = ['architecture', 'defense', 'attack', 'variant', 'main', 'profile', 'n', 'seeds', 'test_acc_mean', 'test_acc_std', 'clean_acc_mean', 'paper_test_acc', 'paper_decoded', 'hashes'];
+  // n and the sample sd (test_acc_std) were there before; min, max and the poison and defence
+  // seeds are appended, so the older columns keep their places
+  const cols = [
+    'architecture', 'defense', 'attack', 'variant', 'main', 'profile', 'n', 'seeds', 'test_acc_mean', 'test_acc_std', 'clean_acc_mean', 'paper_test_acc', 'paper_decoded', 'hashes',
+    'test_acc_min', 'test_acc_max', 'poison_seeds', 'defense_seeds',
+  ];
   const lines = [cols.join(',')];
   for (const [k, cells] of rs.groups) {
     const [arch, d, a] = k.split('|') as [string, string, string];
@@ -225,7 +288,8 @@ export function summaryCsv(rs: ResultSet): string {
       const p = a === 'clean' ? paperCleanAcc(arch, d) : paperTestAcc(arch, d, a);
       const main = vc.every((c) => rs.isMain(c));
       lines.push(
-        [arch, d, a, v, main ? 1 : 0, s.profiles.join(' '), s.n, s.seeds.join(' '), fmt(s.mean, 2), fmt(s.std, 2), cl ? fmt(cl.mean, 2) : '', main && p ? p.value : '', main && p ? Number(p.decoded) : '', s.hashes.join(' ')]
+        [arch, d, a, v, main ? 1 : 0, s.profiles.join(' '), s.n, s.seeds.join(' '), fmt(s.mean, 2), fmt(s.std, 2), cl ? fmt(cl.mean, 2) : '', main && p ? p.value : '', main && p ? Number(p.decoded) : '', s.hashes.join(' '),
+          fmt(s.min, 2), fmt(s.max, 2), s.poisonSeeds.join(' '), s.defenseSeeds.join(' ')]
           .map(csvField)
           .join(','),
       );
