@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The shipped mini matrix (configs/mini-matrix.json, issue 10), in resumable parts:
+# The shipped mini matrix (configs/mini-matrix.json: issue 10's cells and issue 28's seeds), in resumable parts:
 #   scripts/matrix-mini.sh [--only "WORDS"] [other eclipse matrix run flags]
 # Runs the matrix on Node 24 (node:sqlite), then exports the results to docs/results/ (the CSV is
 # committed; `eclipse matrix merge` rebuilds a database from it on another machine) and writes
@@ -18,23 +18,32 @@ if [ ! -f "$db" ] && [ -f docs/results/mini-matrix.csv ]; then eclipse matrix me
 run() { eclipse matrix run configs/mini-matrix.json --db "$db" --artifacts "$art" --threads "${ECLIPSE_THREADS:-2}" "$@"; }
 status=0
 run "$@" || status=$?
-# The config's given poisons (the issue-9 ones) that this machine lacks, a fresh clone's case:
-# each is made as issue 9 made it, then its cells run. Exit 130 is a Ctrl-C stop: end there.
-mapfile -t given < <("$node24" -e 'const c = JSON.parse(require("fs").readFileSync("configs/mini-matrix.json", "utf8")); for (const [a, f] of Object.entries(c.poisons ?? {})) console.log(a, require("path").resolve("configs", f))')
+# The config's given poisons that this machine lacks (a fresh clone's case): the issue-28 seeds
+# first (six cells each: most cells per minute of generation), then seed 0 (the issue-9 ones,
+# whose older cells are merged from the CSV), each seed in the config's attack order. Each is made
+# as issue 9 made it, with its seed, then its cells run. Exit 130 is a Ctrl-C stop: end there.
+mapfile -t given < <("$node24" -e '
+  const c = JSON.parse(require("fs").readFileSync("configs/mini-matrix.json", "utf8"));
+  const rows = Object.entries(c.poisons ?? {}).flatMap(([a, f]) => Object.entries(typeof f === "string" ? { 0: f } : f).map(([s, p]) => [Number(s), a, require("path").resolve("configs", p)]));
+  rows.sort((x, y) => (x[0] === 0) - (y[0] === 0) || x[0] - y[0]);
+  for (const [s, a, p] of rows) console.log(a, s, p);')
 for entry in "${given[@]}"; do
   [ "$status" -eq 130 ] && break
-  read -r attack file <<< "$entry"
+  read -r attack seed file <<< "$entry"
   [ -f "$file" ] && continue
   # A poison whose cells have all finished (their results merged from the CSV) is not remade.
-  if ! run --dry-run --only "$attack" | grep -Eq ' (pending|running|failed) '; then
-    echo "matrix-mini: every $attack cell has finished; not remaking its poison" >&2
+  words="$attack"; [ "$seed" -ne 0 ] && words="$attack poison seed $seed"
+  if ! run --dry-run --only "$words" | grep -Eq ' (pending|running|failed) '; then
+    echo "matrix-mini: every $attack cell of poison seed $seed has finished; not remaking its poison" >&2
     continue
   fi
-  echo "matrix-mini: making the $attack poison $file (eclipse poison --attack $attack --profile mini --seed 0)" >&2
-  eclipse poison --attack "$attack" --profile mini --seed 0 --out "$file" --threads "${ECLIPSE_THREADS:-2}" || { status=$?; break; }
+  echo "matrix-mini: making the $attack poison $file (eclipse poison --attack $attack --profile mini --seed $seed)" >&2
+  eclipse poison --attack "$attack" --profile mini --seed "$seed" --out "$file" --threads "${ECLIPSE_THREADS:-2}" || { status=$?; break; }
   # a run leaving out cells on a poison not made yet exits 1: the last run's status is the one that counts
   status=0
   run "$@" || status=$?
+  # commit-ready after every poison: the CSV as it stands
+  eclipse matrix export --db "$db" --out docs/results/mini-matrix.csv --overwrite
 done
 eclipse matrix export --db "$db" --out docs/results/mini-matrix.csv --overwrite
 # The committed report leaves out the CIFAR-10 image figures (dataset images are never committed);

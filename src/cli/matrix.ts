@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { atomicWriteFile } from '../io/atomic.js';
 import { MATRIX_OPTIONS, expandMatrix, readMatrixConfig } from '../matrix/config.js';
-import { CSV_COLUMNS, ResultsDb, parseCsv, toCsv, type ResultRow } from '../matrix/db.js';
+import { CSV_COLUMNS, CSV_DERIVED_COLUMNS, ResultsDb, parseCsv, toCsv, type ResultRow } from '../matrix/db.js';
 import { defaultArtifacts, estimateSeconds, missingPoison, missingText, previewMatrix, runMatrix, selectCells } from '../matrix/runner.js';
 import { suggest } from '../settings.js';
 import { COMMON_HELP, UsageError, interruptible, parse, required, str } from './args.js';
@@ -136,7 +136,7 @@ async function readExport(file: string): Promise<ResultRow[]> {
   if (st.isDirectory()) throw new Error(`${file} is a folder: give a CSV file written by eclipse matrix export`);
   const text = await readFile(file, 'utf8');
   const head = text.split(/\r?\n/, 1)[0]!.split(',');
-  const lacking = CSV_COLUMNS.filter((c) => !head.includes(c));
+  const lacking = CSV_COLUMNS.filter((c) => !head.includes(c) && !CSV_DERIVED_COLUMNS.includes(c));
   if (text.trim() === '' || lacking.length > 0)
     throw new Error(`${file} is not a CSV written by eclipse matrix export (${text.trim() === '' ? 'it is empty' : `no column ${lacking.slice(0, 3).join(', ')}${lacking.length > 3 ? ', ...' : ''}`}): give the file matrix export wrote`);
   return parseCsv(text).map((r, i) => {

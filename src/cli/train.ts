@@ -89,8 +89,9 @@ export const DEFENSE_FLAGS = { defense: { type: 'string' }, 'clean-train': { typ
 
 /** One line per defence: name, what it does, cost, citation (for --help). */
 export function defenseList(): string {
+  const RANDOMNESS = { none: 'none (deterministic)', defense: 'its own run, by --seed (a matrix cell\'s defence seed)', training: 'per batch in the classifier\'s run, by --seed' } as const;
   return BASELINE_NAMES.filter((d) => d !== 'none')
-    .map((d) => `    ${d.padEnd(7)} ${DEFENSES[d].title} [cost ${DEFENSES[d].cost}]
+    .map((d) => `    ${d.padEnd(7)} ${DEFENSES[d].title} [cost ${DEFENSES[d].cost}; randomness: ${RANDOMNESS[DEFENSES[d].randomness]}]
             ${DEFENSES[d].citation}`)
     .join('\n');
 }

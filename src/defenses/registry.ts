@@ -34,6 +34,12 @@ export interface DefenseSpec {
    * by the ablation (matrix option `ablation`); the report draws its sweeps and ablation table.
    */
   runs: 'plan' | 'stages';
+  /**
+   * Where its randomness comes from: 'none' (deterministic), 'defense' (its own run, driven by
+   * the defence seed: a matrix cell's defenseSeed, the seed of eclipse defend / train), or
+   * 'training' (drawn per batch inside the classifier's run, so by the classifier seed).
+   */
+  randomness: 'none' | 'defense' | 'training';
   create(o: DefenseOptions): Defense;
 }
 
@@ -41,52 +47,52 @@ export interface DefenseSpec {
  * the `DefenseName` type, the CLI's and the matrix's choices and the report's labels derive from
  * this table. */
 const REGISTRY = {
-  none: { name: 'none', label: 'w/o', title: 'no defence', citation: '-', cost: '1x', settings: {}, runs: 'plan', create: (o) => new NoDefense(o) },
+  none: { name: 'none', label: 'w/o', title: 'no defence', citation: '-', cost: '1x', settings: {}, runs: 'plan', randomness: 'none', create: (o) => new NoDefense(o) },
   cutout: {
     name: 'cutout', label: 'Cutout', title: 'Cutout: one zeroed 16x16 square per image', citation: 'DeVries & Taylor 2017, arXiv:1708.04552 (uoguelph-mlrg/Cutout; APBench)',
-    cost: '1x', settings: CUTOUT_SETTINGS, runs: 'plan', create: (o) => new CutoutDefense(o),
+    cost: '1x', settings: CUTOUT_SETTINGS, runs: 'plan', randomness: 'training', create: (o) => new CutoutDefense(o),
   },
   mixup: {
     name: 'mixup', label: 'Mixup', title: 'mixup: convex pairs of images and labels', citation: 'Zhang et al., ICLR 2018 (facebookresearch/mixup-cifar10)',
-    cost: '1x', settings: MIXUP_SETTINGS, runs: 'plan', create: (o) => new MixupDefense(o),
+    cost: '1x', settings: MIXUP_SETTINGS, runs: 'plan', randomness: 'training', create: (o) => new MixupDefense(o),
   },
   cutmix: {
     name: 'cutmix', label: 'Cutmix', title: "CutMix: a box pasted from a partner image, labels mixed by area", citation: 'Yun et al., ICCV 2019 (clovaai/CutMix-PyTorch)',
-    cost: '1x', settings: CUTMIX_SETTINGS, runs: 'plan', create: (o) => new CutmixDefense(o),
+    cost: '1x', settings: CUTMIX_SETTINGS, runs: 'plan', randomness: 'training', create: (o) => new CutmixDefense(o),
   },
   'dp-sgd': {
     name: 'dp-sgd', label: 'DP-SGD', title: "DP-SGD, batch-level stand-in: clip the batch gradient, add Gaussian noise (not per-sample DP)",
     citation: 'Abadi et al., CCS 2016; the stand-in of Geiping et al., ICLR 2021 (JonasGeiping/poisoning-gradient-matching, "private")',
-    cost: '1x', settings: DPSGD_SETTINGS, runs: 'plan', create: (o) => new DpSgdDefense(o),
+    cost: '1x', settings: DPSGD_SETTINGS, runs: 'plan', randomness: 'training', create: (o) => new DpSgdDefense(o),
   },
   'iss-g': {
     name: 'iss-g', label: 'ISS-G', title: 'ISS-G: grayscale training images', citation: 'Liu et al., ICML 2023 (liuzrcc/ImageShortcutSqueezing)',
-    cost: '1x', settings: {}, runs: 'plan', create: (o) => new IssGDefense(o),
+    cost: '1x', settings: {}, runs: 'plan', randomness: 'none', create: (o) => new IssGDefense(o),
   },
   'iss-j': {
     name: 'iss-j', label: 'ISS-J', title: 'ISS-J: JPEG quality 10 training images', citation: 'Liu et al., ICML 2023 (liuzrcc/ImageShortcutSqueezing)',
-    cost: '1x + one JPEG round trip per image', settings: ISSJ_SETTINGS, runs: 'plan', create: (o) => new IssJDefense(o),
+    cost: '1x + one JPEG round trip per image', settings: ISSJ_SETTINGS, runs: 'plan', randomness: 'none', create: (o) => new IssJDefense(o),
   },
   aa: {
     name: 'aa', label: 'AA', title: 'AA (UEraser): plasma, channel shuffle, TrivialAugment; worst of K copies', citation: 'Qin et al., arXiv:2303.15127 (lafeat/ueraser; APBench)',
-    cost: 'K x for the repeat epochs', settings: AA_SETTINGS, runs: 'plan', create: (o) => new AaDefense(o),
+    cost: 'K x for the repeat epochs', settings: AA_SETTINGS, runs: 'plan', randomness: 'training', create: (o) => new AaDefense(o),
   },
   op: {
     name: 'op', label: 'OP', title: 'OP: project out the weights of a linear model trained on the poisoned set', citation: 'Sandoval-Segura et al., ICLR 2024 (psandovalsegura/learn-from-unlearnable)',
-    cost: '1x + a linear model', settings: OP_SETTINGS, runs: 'plan', create: (o) => new OpDefense(o),
+    cost: '1x + a linear model', settings: OP_SETTINGS, runs: 'plan', randomness: 'defense', create: (o) => new OpDefense(o),
   },
   at: {
     name: 'at', label: 'AT', title: 'AT: PGD adversarial training, L_inf 8/255', citation: 'Madry et al., ICLR 2018 (HanxunH/Unlearnable-Examples madrys.py; APBench)',
-    cost: '(steps + 1) x', settings: AT_SETTINGS, runs: 'plan', create: (o) => new AtDefense(o),
+    cost: '(steps + 1) x', settings: AT_SETTINGS, runs: 'plan', randomness: 'training', create: (o) => new AtDefense(o),
   },
   avatar: {
     name: 'avatar', label: 'AVATAR', title: "AVATAR: diffusion purification, denoiser trained on the whole clean training set", citation: 'Dolatabadi et al., 2024 (hmdolatabadi/AVATAR)',
-    cost: 'a denoiser on the clean set + purification at a high noise level', settings: AVATAR_SETTINGS, runs: 'plan', create: (o) => new AvatarDefense(o),
+    cost: 'a denoiser on the clean set + purification at a high noise level', settings: AVATAR_SETTINGS, runs: 'plan', randomness: 'defense', create: (o) => new AvatarDefense(o),
   },
   eclipse: {
     name: 'eclipse', label: 'ECLIPSE', title: "ECLIPSE: a denoiser learnt from a sparse clean set purifies the training set; grayscale and noise compensate in training",
     citation: 'ESORICS 2024 (CGCL-codes/ECLIPSE; this package: Algorithm 1)',
-    cost: 'a denoiser on the sparse set + purification at t* + 1x', settings: ECLIPSE_SETTINGS, runs: 'stages', create: (o) => new EclipseDefense(o),
+    cost: 'a denoiser on the sparse set + purification at t* + 1x', settings: ECLIPSE_SETTINGS, runs: 'stages', randomness: 'defense', create: (o) => new EclipseDefense(o),
   },
 } as const satisfies Record<string, DefenseSpec>;
 

@@ -10,7 +10,7 @@ import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
 import { loadDataset, saveDataset } from '../data/store.js';
 import { createDefense } from '../defenses/baselines/index.js';
-import { engineVersion, type Device, type RunContext } from '../engine/index.js';
+import { engineVersion, getNumThreads, type Device, type RunContext } from '../engine/index.js';
 import { compensationOf, denoiserStage, purifyStage } from '../defenses/eclipse.js';
 import { classifierStage, defendWithBaseline } from '../pipeline/defend.js';
 import { keyHash, stage, type StageLog } from '../io/stage.js';
@@ -123,6 +123,10 @@ async function trainingSet(cell: ResolvedCell, data: Data, ctx: CellContext): Pr
   if (s.attack === 'clean') return { train: data.train, key: `clean:${data.digest}` };
   if (s.poisonFile) {
     const given = await loadDataset(s.poisonFile);
+    // a file that says which seed made it must be the cell's poison seed's
+    const madeWith = given.meta.seed ?? given.meta.poison_seed;
+    if (madeWith !== undefined && given.meta.attack === s.attack && Number(madeWith) !== cell.poisonSeed)
+      throw new Error(`${s.poisonFile} was made with seed ${madeWith}, but it is given as the ${s.attack} poison of poison seed ${cell.poisonSeed}: list it under that seed in the config's "poisons"`);
     if (given.n !== data.train.n || given.classes.join() !== data.train.classes.join() || given.labels.some((l, i) => l !== data.train.labels[i]))
       throw new Error(`${s.poisonFile} is not a poisoned copy of this matrix's training set (${given.n} images, classes ${given.classes.join(',')}; expected ${data.train.n} with the same labels): make it from that set with eclipse poison`);
     return { train: given, key: `${s.attack}:file:${datasetDigest(given).slice(0, 16)}` };
@@ -156,7 +160,11 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
   const cellDir = join(ctx.artifactsDir, 'cells', cell.hash);
   const o = { device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal };
   let testAcc: number;
-  const extra: Record<string, unknown> = { train: key, clean_twin: cleanTwin };
+  // the defence seed drives the defence's own randomness (ECLIPSE's stages, AVATAR, OP); 0 for
+  // the cells made before it existed, whose artifacts keep their names
+  const defenseSeed = cell.defenseSeed ?? 0;
+  const seeded = <T extends object>(k: T): T | (T & { defenseSeed: number }) => (defenseSeed ? { ...k, defenseSeed } : k);
+  const extra: Record<string, unknown> = { train: key, clean_twin: cleanTwin, threads: getNumThreads() };
   if (cell.eclipse) {
     const e = cell.eclipse.profile;
     const c = cell.eclipse.components;
@@ -164,8 +172,8 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
     let trainKey: unknown = key;
     if (c.purify) {
       // The denoiser depends on the defender's clean pool and its recipe, not on the poison.
-      const denDir = join(ctx.artifactsDir, 'denoisers', keyHash({ sparse: e.sparse, denoiser: e.denoiser, pool: data.digest }));
-      const common = { train, trainKey: key, sparsePool: data.sparsePool, eclipse: e, seed: 0, device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal };
+      const denDir = join(ctx.artifactsDir, 'denoisers', keyHash(seeded({ sparse: e.sparse, denoiser: e.denoiser, pool: data.digest })));
+      const common = { train, trainKey: key, sparsePool: data.sparsePool, eclipse: e, seed: defenseSeed, device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal };
       const den = await denoiserStage({ ...common, outDir: denDir });
       ctx.heartbeat?.();
       const pur = await purifyStage({ ...common, outDir: join(ctx.artifactsDir, 'purified', keyHash({ den: den.key, purify: e.purify, train: key })) }, den);
@@ -183,9 +191,9 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
     const defense = createDefense(cell.spec.defense, { profile: cell.spec.profile, settings: b.overrides });
     const r = await defendWithBaseline({
       train, trainKey: key, test: data.test, defense, cleanTrain: data.train, compensation: b.compensation, classifier: cell.classifier,
-      profile: cell.spec.profile, seed: 0, classifierSeed: cell.spec.seed, outDir: cellDir,
+      profile: cell.spec.profile, seed: defenseSeed, classifierSeed: cell.spec.seed, outDir: cellDir,
       // a defence's derived sets (a JPEG copy, AVATAR's denoiser) are shared by the cells using it
-      workDir: join(ctx.artifactsDir, 'defense-work', `${cell.spec.defense}-${keyHash(b.params)}`),
+      workDir: join(ctx.artifactsDir, 'defense-work', `${cell.spec.defense}-${keyHash(defenseSeed ? { params: b.params, defenseSeed } : b.params)}`),
       ...o,
     });
     testAcc = r.testAcc;

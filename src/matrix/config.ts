@@ -25,7 +25,13 @@ export interface CellSpec {
   /** a registered defence (defenses/registry.ts) */
   defense: string;
   architecture: string;
+  /** the classifier's seed (its initialisation and batches) */
   seed: number;
+  /** the poison's seed (the attack's generation run; default 0) */
+  poisonSeed?: number;
+  /** the defence's seed: everything random in a defence run outside the classifier's training
+   * (ECLIPSE's sparse set, denoiser and chain noise; AVATAR's; OP's linear model); default 0 */
+  defenseSeed?: number;
   /** the option values this cell sets (sweep axes and fixed options), by option name */
   options: Readonly<Record<string, OptionValue>>;
 }
@@ -41,6 +47,8 @@ export interface ResolvedCell {
   /** a baseline's resolved settings, and whether the compensation module runs on top */
   baseline: { params: Record<string, SettingValue>; overrides: Record<string, SettingValue>; compensation: { p: number; sigma: number } | null } | null;
   poisonSeed: number;
+  /** absent in cells recorded before defence seeds: 0 */
+  defenseSeed?: number;
   hash: string;
   /** "em / eclipse / resnet18 / seed 0 / tStar 50" */
   label: string;
@@ -121,7 +129,12 @@ export interface MatrixGroup {
   attacks: string[];
   defenses: string[];
   architectures?: string[];
+  /** classifier seeds (default [0]) */
   seeds?: number[];
+  /** poison seeds: one poison per seed and attack (default [0]) */
+  poisonSeeds?: number[];
+  /** defence seeds (default [0]) */
+  defenseSeeds?: number[];
   /** fixed option values for the group's cells */
   options?: Record<string, OptionValue>;
   /** option -> values: one cell per combination */
@@ -138,8 +151,9 @@ export interface MatrixConfig {
   cleanTwins?: boolean;
   /** the user's own data (paths relative to the config file); default: the profile's CIFAR-10 import */
   data?: { train: string; test: string; pool: string };
-  /** poisoned training sets made elsewhere (eclipse poison, eclipse data import), by attack name */
-  poisons?: Record<string, string>;
+  /** poisoned training sets made elsewhere (eclipse poison, eclipse data import), by attack name
+   * and poison seed (a plain path in the config file is poison seed 0) */
+  poisons?: Record<string, Record<string, string>>;
 }
 
 export class MatrixConfigError extends Error {}
@@ -210,14 +224,22 @@ export function parseMatrixConfig(raw: unknown, where = 'matrix config'): Matrix
       throw new MatrixConfigError(`${where}: "data" must give the files {"train", "test", "pool"} (.safetensors from eclipse data import; pool = the defender's clean images)`);
     data = { train: d.train as string, test: d.test as string, pool: d.pool as string };
   }
-  let poisons: Record<string, string> | undefined;
+  let poisons: Record<string, Record<string, string>> | undefined;
   if (r.poisons !== undefined) {
     if (typeof r.poisons !== 'object' || r.poisons === null || Array.isArray(r.poisons)) throw new MatrixConfigError(`${where}: "poisons" must map attack names to poisoned .safetensors files`);
     poisons = {};
     for (const [k, v] of Object.entries(r.poisons as Record<string, unknown>)) {
       checkName('attack', k, ATTACK_NAMES, `${where} poisons`);
-      if (typeof v !== 'string' || v === '') throw new MatrixConfigError(`${where}: poisons.${k} must be a file path, got ${JSON.stringify(v)}`);
-      poisons[k] = v;
+      // a path is poison seed 0's file; {"0": path, "1": path} gives one per poison seed
+      const bySeed = typeof v === 'string' ? { 0: v } : v;
+      if (typeof bySeed !== 'object' || bySeed === null || Array.isArray(bySeed) || Object.keys(bySeed).length === 0)
+        throw new MatrixConfigError(`${where}: poisons.${k} must be a file path or {"<poison seed>": path}, got ${JSON.stringify(v)}`);
+      poisons[k] = {};
+      for (const [seed, file] of Object.entries(bySeed as Record<string, unknown>)) {
+        if (!/^(0|[1-9][0-9]*)$/.test(seed)) throw new MatrixConfigError(`${where}: poisons.${k}: "${seed}" is not a poison seed (an integer >= 0)`);
+        if (typeof file !== 'string' || file === '') throw new MatrixConfigError(`${where}: poisons.${k}.${seed} must be a file path, got ${JSON.stringify(file)}`);
+        poisons[k]![seed] = file;
+      }
     }
   }
   const profile = checkName('profile', r.profile ?? 'mini', PROFILES, where) as ProfileName;
@@ -227,18 +249,26 @@ export function parseMatrixConfig(raw: unknown, where = 'matrix config'): Matrix
     const at = `${where} group ${i + 1}`;
     if (typeof g !== 'object' || g === null || Array.isArray(g)) throw new MatrixConfigError(`${at}: must be an object`);
     const o = g as Record<string, unknown>;
-    const GROUP_KEYS = ['attacks', 'defenses', 'architectures', 'seeds', 'options', 'sweep', 'comment'];
+    const GROUP_KEYS = ['attacks', 'defenses', 'architectures', 'seeds', 'poisonSeeds', 'defenseSeeds', 'options', 'sweep', 'comment'];
     for (const k of Object.keys(o)) if (!GROUP_KEYS.includes(k)) throw new MatrixConfigError(`${at}: unknown key "${k}"${suggest(k, GROUP_KEYS)}; keys are ${GROUP_KEYS.join(', ')}`);
     const list = (k: string, known: readonly string[], fallback?: string[]): string[] => {
       const v = o[k] ?? fallback;
       if (!Array.isArray(v) || v.length === 0) throw new MatrixConfigError(`${at}: "${k}" must be a non-empty list`);
       return v.map((x) => checkName(k.replace(/s$/, '').replace(/ie$/, 'y'), x, known, at));
     };
-    const seeds = o.seeds ?? [0];
     // seeds feed the random generators as exact integers
-    if (!Array.isArray(seeds) || seeds.length === 0) throw new MatrixConfigError(`${at}: "seeds" must be a non-empty list of integers >= 0, got ${JSON.stringify(seeds)}`);
-    const badSeed = (seeds as unknown[]).find((x) => !inRange('int', x, 0));
-    if (badSeed !== undefined) throw new MatrixConfigError(`${at}: every seed in "seeds" must be an integer >= 0, got ${JSON.stringify(badSeed) ?? String(badSeed)}`);
+    const seedList = (key: 'seeds' | 'poisonSeeds' | 'defenseSeeds'): number[] => {
+      const seeds = o[key] ?? [0];
+      if (!Array.isArray(seeds) || seeds.length === 0) throw new MatrixConfigError(`${at}: "${key}" must be a non-empty list of integers >= 0, got ${JSON.stringify(seeds)}`);
+      const bad = (seeds as unknown[]).find((x) => !inRange('int', x, 0));
+      if (bad !== undefined) throw new MatrixConfigError(`${at}: every seed in "${key}" must be an integer >= 0, got ${JSON.stringify(bad) ?? String(bad)}`);
+      return seeds as number[];
+    };
+    const seeds = seedList('seeds');
+    const poisonSeeds = seedList('poisonSeeds');
+    const defenseSeeds = seedList('defenseSeeds');
+    if (o.poisonSeeds !== undefined && [r.options, o.options, o.sweep].some((x) => typeof x === 'object' && x !== null && 'poisonSeed' in x))
+      throw new MatrixConfigError(`${at}: give the poison seeds once: "poisonSeeds" or the poisonSeed option, not both`);
     const sweep: Record<string, OptionValue[]> = {};
     if (o.sweep !== undefined) {
       if (typeof o.sweep !== 'object' || o.sweep === null || Array.isArray(o.sweep)) throw new MatrixConfigError(`${at}: "sweep" must map options to lists of values`);
@@ -251,7 +281,9 @@ export function parseMatrixConfig(raw: unknown, where = 'matrix config'): Matrix
       attacks: list('attacks', ['clean', ...ATTACK_NAMES]),
       defenses: list('defenses', DEFENSE_NAMES),
       architectures: list('architectures', CLASSIFIERS, ['resnet18']),
-      seeds: seeds as number[],
+      seeds,
+      ...(o.poisonSeeds !== undefined ? { poisonSeeds } : {}),
+      ...(o.defenseSeeds !== undefined ? { defenseSeeds } : {}),
       options: checkOptions(o.options, `${at} options`, profile),
       sweep,
     };
@@ -333,7 +365,7 @@ export async function readMatrixConfig(file: string): Promise<MatrixConfig> {
   const c = parseMatrixConfig(raw, file);
   const base = dirname(resolve(file));
   if (c.data) c.data = { train: resolve(base, c.data.train), test: resolve(base, c.data.test), pool: resolve(base, c.data.pool) };
-  if (c.poisons) c.poisons = Object.fromEntries(Object.entries(c.poisons).map(([k, v]) => [k, resolve(base, v)]));
+  if (c.poisons) c.poisons = Object.fromEntries(Object.entries(c.poisons).map(([k, bySeed]) => [k, Object.fromEntries(Object.entries(bySeed).map(([s, f]) => [s, resolve(base, f)]))]));
   return c;
 }
 
@@ -353,7 +385,7 @@ export function resolveCell(spec: CellSpec): ResolvedCell {
     eclipse: {},
     components: { purify: true, grayscale: true, noise: true },
     compensation: false,
-    poisonSeed: 0,
+    poisonSeed: spec.poisonSeed ?? 0,
   };
   const attackOverrides: Record<string, SettingValue> = {};
   const defenseOverrides: Record<string, SettingValue> = {};
@@ -398,10 +430,17 @@ export function resolveCell(spec: CellSpec): ResolvedCell {
   // The hash covers what decides the result, not how the config spelt it nor where its files
   // are: a given poison counts as given (its bytes are in the cell's inputs key, like the data's,
   // so a changed file recomputes the cell), so a moved checkout or a merged CSV keeps its cells.
-  const hash = keyHash({ v: 1, profile: spec.profile, attack: spec.attack, attackParams, poisonSeed: m.poisonSeed, ...(spec.poisonFile ? { poison: 'given' } : {}), defense: spec.defense, eclipse, baseline: baseline && { params: baseline.params, compensation: baseline.compensation }, classifier, seed: spec.seed });
+  // A defence seed enters the hash only when it is not 0, so the cells made before it existed
+  // (all at defence seed 0) keep their hashes.
+  const defenseSeed = spec.defenseSeed ?? 0;
+  const hash = keyHash({
+    v: 1, profile: spec.profile, attack: spec.attack, attackParams, poisonSeed: m.poisonSeed, ...(spec.poisonFile ? { poison: 'given' } : {}), defense: spec.defense, eclipse,
+    baseline: baseline && { params: baseline.params, compensation: baseline.compensation }, classifier, seed: spec.seed, ...(defenseSeed ? { defenseSeed } : {}),
+  });
   const opts = Object.entries(spec.options).map(([k, v]) => `${k} ${v}`);
-  const label = [spec.attack, spec.defense, spec.architecture, `seed ${spec.seed}`, ...opts].join(' / ');
-  return { spec, classifier, attackParams, eclipse, baseline, poisonSeed: m.poisonSeed, hash, label };
+  const seeds = [...(spec.poisonSeed ? [`poison seed ${spec.poisonSeed}`] : []), ...(defenseSeed ? [`defence seed ${defenseSeed}`] : [])];
+  const label = [spec.attack, spec.defense, spec.architecture, `seed ${spec.seed}`, ...seeds, ...opts].join(' / ');
+  return { spec, classifier, attackParams, eclipse, baseline, poisonSeed: m.poisonSeed, defenseSeed, hash, label };
 }
 
 /** All cells of a config (deduplicated by hash), with the clean twins when asked. */
@@ -412,23 +451,31 @@ export function expandMatrix(c: MatrixConfig): ResolvedCell[] {
       for (const attack of g.attacks)
         for (const defense of g.defenses)
           for (const architecture of g.architectures ?? ['resnet18'])
-            for (const seed of g.seeds ?? [0]) {
-              const options = { ...(c.options ?? {}), ...(g.options ?? {}), ...combo };
-              const poisonFile = attack === 'clean' ? undefined : c.poisons?.[attack];
-              const cell = resolveCell({ profile: c.profile, attack, defense, architecture, seed, options, ...(poisonFile ? { poisonFile } : {}) });
-              cells.set(cell.hash, cell);
-              if (c.cleanTwins !== false && attack !== 'clean') {
-                const twin = cleanTwin(cell);
-                cells.set(twin.hash, twin);
-              }
-            }
+            for (const seed of g.seeds ?? [0])
+              for (const poisonSeed of attack === 'clean' ? [0] : (g.poisonSeeds ?? [0]))
+                for (const defenseSeed of g.defenseSeeds ?? [0]) {
+                  const options = { ...(c.options ?? {}), ...(g.options ?? {}), ...combo };
+                  // a given poison file is the one of its poison seed (the poisonSeed option, else the group's)
+                  const effective = typeof options.poisonSeed === 'number' ? options.poisonSeed : poisonSeed;
+                  const poisonFile = attack === 'clean' ? undefined : c.poisons?.[attack]?.[String(effective)];
+                  const spec: CellSpec = {
+                    profile: c.profile, attack, defense, architecture, seed, ...(poisonSeed ? { poisonSeed } : {}), ...(defenseSeed ? { defenseSeed } : {}), options,
+                    ...(poisonFile ? { poisonFile } : {}),
+                  };
+                  const cell = resolveCell(spec);
+                  cells.set(cell.hash, cell);
+                  if (c.cleanTwins !== false && attack !== 'clean') {
+                    const twin = cleanTwin(cell);
+                    cells.set(twin.hash, twin);
+                  }
+                }
   return [...cells.values()];
 }
 
 /** A cell's clean twin: the same defence and classifier on clean data (no attack options). */
 function cleanTwin(cell: ResolvedCell): ResolvedCell {
   const options = Object.fromEntries(Object.entries(cell.spec.options).filter(([k]) => !k.startsWith('attack.') && k !== 'poisonSeed'));
-  const { poisonFile: _p, ...spec } = cell.spec;
+  const { poisonFile: _p, poisonSeed: _s, ...spec } = cell.spec;
   return resolveCell({ ...spec, attack: 'clean', options });
 }
 

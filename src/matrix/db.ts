@@ -20,6 +20,9 @@ const SCHEMA_VERSION = '1';
 export const LEASE_SECONDS = 600;
 
 export interface ResultRow extends CellIdentity {
+  /** the poison's and the defence's seeds (from the cell's recipe; 0 in cells made before them) */
+  poison_seed: number;
+  defense_seed: number;
   /** the config's option values, as JSON */
   options: string;
   test_acc: number;
@@ -334,11 +337,12 @@ export class ResultsDb {
                 r.test_acc, r.seconds, r.inputs, r.versions, r.extra, r.finished_at
          FROM results r JOIN cells c ON c.hash = r.hash WHERE r.current = 1 ORDER BY c.rowid`,
       )
-      .all() as unknown as Omit<ResultRow, 'clean_acc'>[];
+      .all() as unknown as Omit<ResultRow, 'clean_acc' | 'poison_seed' | 'defense_seed'>[];
     const byHash = new Map(rows.map((r) => [r.hash, r]));
     return rows.map((r) => {
       const twin = (JSON.parse(r.extra) as { clean_twin?: string }).clean_twin;
-      return { ...r, clean_acc: twin ? (byHash.get(twin)?.test_acc ?? null) : null };
+      const cell = JSON.parse(r.config) as Partial<ResolvedCell>;
+      return { ...r, poison_seed: cell.poisonSeed ?? 0, defense_seed: cell.defenseSeed ?? 0, clean_acc: twin ? (byHash.get(twin)?.test_acc ?? null) : null };
     });
   }
 
@@ -383,7 +387,9 @@ export class ResultsDb {
 
 // ---------------------------------------------------------------------------------------------- CSV
 
-export const CSV_COLUMNS = ['hash', 'label', 'attack', 'defense', 'architecture', 'seed', 'options', 'test_acc', 'clean_acc', 'seconds', 'finished_at', 'inputs', 'versions', 'extra', 'config'] as const;
+export const CSV_COLUMNS = ['hash', 'label', 'attack', 'defense', 'architecture', 'seed', 'poison_seed', 'defense_seed', 'options', 'test_acc', 'clean_acc', 'seconds', 'finished_at', 'inputs', 'versions', 'extra', 'config'] as const;
+/** Columns an export may lack: written from the cell's recipe since issue 28 (older CSVs have no seeds beyond `seed`). */
+export const CSV_DERIVED_COLUMNS: readonly string[] = ['poison_seed', 'defense_seed'];
 
 function csvField(v: unknown): string {
   const s = v === null || v === undefined ? '' : String(v);
