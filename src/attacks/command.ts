@@ -9,9 +9,10 @@ import { loadDataset, saveDataset } from '../data/store.js';
 import { ensureWritableDir } from '../io/atomic.js';
 import { psnr, type PsnrReport } from '../metrics/psnr.js';
 import { checkSeed } from './base.js';
+import { describeMakeup, stampMakeup } from './makeup.js';
 import { createAttack, type PoisonDatasetOptions } from './registry.js';
 import { describeBound, fmt, type PoisonResult } from './types.js';
-import type { Device, RunContext } from '../engine/index.js';
+import { getNumThreads, type Device, type RunContext } from '../engine/index.js';
 
 export interface PoisonFileOptions extends PoisonDatasetOptions, RunContext {
   /** Attack name: urp | lsp | ar | tap. */
@@ -57,18 +58,25 @@ export async function poisonFile(o: PoisonFileOptions): Promise<PoisonFileResult
     log(`poison: ${attack.name} keeps its resumable state in ${workDir}`);
     await attack.prepare(clean, seed, { workDir, device: o.device, quiet: o.quiet, log, signal: o.signal });
   }
-  const result = attack.poison(clean, seed, { bounds, allowRepoison });
+  const poisoned = attack.poison(clean, seed, { bounds, allowRepoison });
+  const poisonSeconds = (Date.now() - t0) / 1000;
+  // The make-up (makeup.ts) goes into the metadata only: the pixels are the attack's.
+  const threads = getNumThreads();
+  log(`poison: measuring the make-up (L2, high-frequency and class-wise shares, scan score at seed 0; ${threads} torch thread(s))`);
+  const { dataset, makeup } = stampMakeup(clean, poisoned.dataset, { device: o.device, threads, log });
+  const result: PoisonResult = { ...poisoned, dataset };
   const report = psnr(clean, result.dataset);
   await saveDataset(result.dataset, output, { hint: 'pass --out <file> in a writable directory' });
   const s = result.stats;
   const counts = classCounts(clean);
   const lines = [
-    `poisoned ${clean.n} images with ${attack.name} (${attack.recipe}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `poisoned ${clean.n} images with ${attack.name} (${attack.recipe}) in ${poisonSeconds.toFixed(1)} s`,
     `  bound ${describeBound(attack.bound)}, quantization ${attack.quantization}, seed ${seed}`,
     `  applied perturbation: L_inf max ${fmt(s.linfMax)}/255 mean ${fmt(s.linfMean)}/255; L2 mean ${fmt(s.l2Mean)} max ${fmt(s.l2Max)} ([0,1] units)`,
     `  generated (before clamp/8-bit): L_inf max ${fmt(result.nominal.linfMax)}/255; L2 mean ${fmt(result.nominal.l2Mean)}`,
     `  clamped pixels ${(100 * result.clampedFraction).toFixed(2)}%; PSNR vs clean ${fmt(report.mean)} dB (pooled ${fmt(report.pooled)} dB)`,
     `  bounds checked: ${result.checkedBounds.map(describeBound).join('; ')}`,
+    `  ${describeMakeup(makeup)}; ${threads} torch thread(s)`,
     `  classes: ${clean.classes.map((c, k) => `${c} ${counts[k]}`).join(', ')}`,
     `  wrote ${output}`,
   ];

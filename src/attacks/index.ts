@@ -22,3 +22,7 @@ export { EFP_SETTINGS, EfpAttack, efpReferenceRecipe } from './efp.js';
 export { ModelAttack, type ModelAttackOptions } from './model/attack.js';
 export * from '../settings.js';
 export { poisonFile, type PoisonFileOptions, type PoisonFileResult } from './command.js';
+export {
+  MAKEUP_META_KEYS, describeMakeup, makeupMeta, perturbationMakeup, poisonMakeup, stampMakeup,
+  type MakeupOptions, type PoisonMakeup, type StampOptions,
+} from './makeup.js';

@@ -27,7 +27,9 @@ export const POISON_HELP = `eclipse poison --attack ${ATTACK_NAMES.join('|')} [-
 eclipse poison --list
 
 Poison a clean dataset with an availability attack, by its original recipe.
-Writes a dataset file with the attack, epsilon, seed and measured perturbation in its metadata.
+Writes a dataset file with the attack, epsilon, seed and measured perturbation in its metadata, and
+the poison's make-up: L2, the share of perturbation energy above half the Nyquist frequency, the
+class-wise share, eclipse scan's score, and the torch thread count (src/attacks/README.md).
 Model-based attacks (${ATTACK_NAMES.filter((a) => ATTACKS[a].modelBased).join(', ')}) keep resumable state in OUT.work/
 (surrogate runs, generation checkpoints): Ctrl-C stops at the next checkpoint and the same command continues.
   --list               every attack with its defaults, cost and citation
