@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import { expandMatrix, parseMatrixConfig, resolveCell } from '../src/matrix/config.js';
 import { saveDataset } from '../src/data/store.js';
+import { parseCsv } from '../src/matrix/db.js';
 import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclipse.js');
@@ -83,6 +84,12 @@ test('matrix run: a new poison seed makes a new poison and purification but reus
     assert.ok(head.includes('poison_seed') && head.includes('defense_seed'), csv[0]);
     const pairs = csv.slice(1).filter(Boolean).map((l) => `${l.split(',')[head.indexOf('poison_seed')]}/${l.split(',')[head.indexOf('defense_seed')]}`).sort();
     assert.deepEqual(pairs, ['0/0', '0/1', '1/0', '1/1']);
+    // every poison's make-up is in the CSV: URP is class-wise through and through
+    // (clamping to [0, 255] makes a few pixels differ from the class's noise)
+    for (const row of parseCsv(csv.join('\n'))) {
+      assert.ok(Number(row.makeup_l2) > 0, row.label);
+      assert.ok(Number(row.makeup_classwise) > 0.95, `${row.label}: ${row.makeup_classwise}`);
+    }
     // a given poison made with another seed than the one it is listed under is refused, not used
     const made = join(tmp.dir, 'urp-seed1.safetensors');
     const p = spawnSync(process.execPath, [bin, 'poison', '--attack', 'urp', '--in', data.train, '--out', made, '--seed', '1', '--quiet'], { encoding: 'utf8' });

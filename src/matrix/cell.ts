@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { createAttack } from '../attacks/index.js';
+import { createAttack, poisonMakeup, stampMakeup } from '../attacks/index.js';
+import { atomicWriteFile } from '../io/atomic.js';
 import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
 import { loadDataset, saveDataset } from '../data/store.js';
@@ -143,12 +144,45 @@ async function trainingSet(cell: ResolvedCell, data: Data, ctx: CellContext): Pr
       const attack = createAttack(s.attack, { profile: s.profile, ...(Object.keys(overrides).length ? { settings: overrides } : {}) });
       await attack.prepare?.(data.train, cell.poisonSeed, { workDir: `${file}.work`, device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal });
       ctx.heartbeat?.();
-      await saveDataset(attack.poison(data.train, cell.poisonSeed).dataset, file);
+      // the poison's make-up goes into its metadata, as eclipse poison writes it (pixels untouched)
+      await saveDataset(stampMakeup(data.train, attack.poison(data.train, cell.poisonSeed).dataset, { device: ctx.device }).dataset, file);
     },
     ctx.log,
     [file],
   );
   return { train: await loadDataset(file), key: `${s.attack}:${key}` };
+}
+
+/** The make-up numbers a cell's result records (in its extra and the CSV). */
+export interface MakeupRecord {
+  l2: number;
+  high_freq: number;
+  classwise: number;
+  /** null where the scan has no number (NaN) */
+  scan_score: number | null;
+}
+
+const toRecord = (m: { l2: number; highFreq: number; classwise: number; scanScore: number }): MakeupRecord => ({
+  l2: m.l2, high_freq: m.highFreq, classwise: m.classwise, scan_score: Number.isFinite(m.scanScore) ? m.scanScore : null,
+});
+
+/**
+ * A poisoned training set's make-up: from its metadata (eclipse poison and the matrix stamp it),
+ * else measured once and kept in ARTIFACTS/makeup/<content digest>.json (a poison made before
+ * make-ups were recorded).
+ */
+async function makeupOf(train: ImageDataset, clean: ImageDataset, ctx: CellContext): Promise<MakeupRecord> {
+  const m = train.meta;
+  if (m.makeup_l2 !== undefined && m.makeup_high_freq !== undefined && m.makeup_classwise !== undefined)
+    return toRecord({ l2: Number(m.makeup_l2), highFreq: Number(m.makeup_high_freq), classwise: Number(m.makeup_classwise), scanScore: Number(m.makeup_scan_score ?? NaN) });
+  const digest = datasetDigest(train).slice(0, 16);
+  const dir = join(ctx.artifactsDir, 'makeup');
+  const file = join(dir, `${digest}.json`);
+  await stage(dir, digest, { digest, clean: datasetDigest(clean).slice(0, 16) }, async () => {
+    ctx.log(`measuring the make-up of poison ${digest} (made before make-ups were recorded)`);
+    await atomicWriteFile(file, JSON.stringify(toRecord(poisonMakeup(clean, train, { device: ctx.device }))));
+  }, ctx.log, [file]);
+  return JSON.parse(readFileSync(file, 'utf8')) as MakeupRecord;
 }
 
 /** Run one cell to its test accuracy (resuming whatever an interrupted run left). */
@@ -157,6 +191,7 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
   const data = await cellData(cell, ctx);
   const { train, key } = await trainingSet(cell, data, ctx);
   ctx.heartbeat?.();
+  const makeup = cell.spec.attack === 'clean' ? null : await makeupOf(train, data.train, ctx);
   const cellDir = join(ctx.artifactsDir, 'cells', cell.hash);
   const o = { device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal };
   let testAcc: number;
@@ -164,7 +199,7 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
   // the cells made before it existed, whose artifacts keep their names
   const defenseSeed = cell.defenseSeed ?? 0;
   const seeded = <T extends object>(k: T): T | (T & { defenseSeed: number }) => (defenseSeed ? { ...k, defenseSeed } : k);
-  const extra: Record<string, unknown> = { train: key, clean_twin: cleanTwin, threads: getNumThreads() };
+  const extra: Record<string, unknown> = { train: key, clean_twin: cleanTwin, threads: getNumThreads(), ...(makeup ? { makeup } : {}) };
   if (cell.eclipse) {
     const e = cell.eclipse.profile;
     const c = cell.eclipse.components;

@@ -23,6 +23,11 @@ export interface ResultRow extends CellIdentity {
   /** the poison's and the defence's seeds (from the cell's recipe; 0 in cells made before them) */
   poison_seed: number;
   defense_seed: number;
+  /** the poison's make-up (extra.makeup; empty for clean cells and cells recorded before it) */
+  makeup_l2: number | null;
+  makeup_high_freq: number | null;
+  makeup_classwise: number | null;
+  makeup_scan_score: number | null;
   /** the config's option values, as JSON */
   options: string;
   test_acc: number;
@@ -337,12 +342,18 @@ export class ResultsDb {
                 r.test_acc, r.seconds, r.inputs, r.versions, r.extra, r.finished_at
          FROM results r JOIN cells c ON c.hash = r.hash WHERE r.current = 1 ORDER BY c.rowid`,
       )
-      .all() as unknown as Omit<ResultRow, 'clean_acc' | 'poison_seed' | 'defense_seed'>[];
+      .all() as unknown as Omit<ResultRow, 'clean_acc' | 'poison_seed' | 'defense_seed' | `makeup_${string}`>[];
     const byHash = new Map(rows.map((r) => [r.hash, r]));
     return rows.map((r) => {
-      const twin = (JSON.parse(r.extra) as { clean_twin?: string }).clean_twin;
+      const extra = JSON.parse(r.extra) as { clean_twin?: string; makeup?: Record<string, number | null> };
+      const twin = extra.clean_twin;
       const cell = JSON.parse(r.config) as Partial<ResolvedCell>;
-      return { ...r, poison_seed: cell.poisonSeed ?? 0, defense_seed: cell.defenseSeed ?? 0, clean_acc: twin ? (byHash.get(twin)?.test_acc ?? null) : null };
+      const m = (k: string): number | null => extra.makeup?.[k] ?? null;
+      return {
+        ...r, poison_seed: cell.poisonSeed ?? 0, defense_seed: cell.defenseSeed ?? 0,
+        makeup_l2: m('l2'), makeup_high_freq: m('high_freq'), makeup_classwise: m('classwise'), makeup_scan_score: m('scan_score'),
+        clean_acc: twin ? (byHash.get(twin)?.test_acc ?? null) : null,
+      };
     });
   }
 
@@ -387,9 +398,12 @@ export class ResultsDb {
 
 // ---------------------------------------------------------------------------------------------- CSV
 
-export const CSV_COLUMNS = ['hash', 'label', 'attack', 'defense', 'architecture', 'seed', 'poison_seed', 'defense_seed', 'options', 'test_acc', 'clean_acc', 'seconds', 'finished_at', 'inputs', 'versions', 'extra', 'config'] as const;
-/** Columns an export may lack: written from the cell's recipe since issue 28 (older CSVs have no seeds beyond `seed`). */
-export const CSV_DERIVED_COLUMNS: readonly string[] = ['poison_seed', 'defense_seed'];
+export const CSV_COLUMNS = [
+  'hash', 'label', 'attack', 'defense', 'architecture', 'seed', 'poison_seed', 'defense_seed', 'options', 'test_acc', 'clean_acc', 'seconds', 'finished_at',
+  'makeup_l2', 'makeup_high_freq', 'makeup_classwise', 'makeup_scan_score', 'inputs', 'versions', 'extra', 'config',
+] as const;
+/** Columns an export may lack: written from the cell's recipe and extra since issue 28 (older CSVs lack them). */
+export const CSV_DERIVED_COLUMNS: readonly string[] = ['poison_seed', 'defense_seed', 'makeup_l2', 'makeup_high_freq', 'makeup_classwise', 'makeup_scan_score'];
 
 function csvField(v: unknown): string {
   const s = v === null || v === undefined ? '' : String(v);
