@@ -32,9 +32,13 @@ purified sets are shared between cells by their own hashes (ARTIFACTS/).
   --source PATH      CIFAR-10 binary release to import from (default $ECLIPSE_CIFAR10)
   --out FILE         (export) CSV file (default: stdout); an existing file is kept
   --overwrite        (export) replace an existing --out file
-Config: {"name", "profile", "options", "cleanTwins", "groups": [{"attacks", "defenses",
-"architectures", "seeds", "options", "sweep"}]}; attack "clean" is the unpoisoned set, defence
-"eclipse" is ECLIPSE. Options (fixed or swept): ${Object.keys(MATRIX_OPTIONS).join(', ')},
+Config: {"name", "profile", "options", "cleanTwins", "data", "poisons", "groups": [{"attacks",
+"defenses", "architectures", "seeds", "poisonSeeds", "defenseSeeds", "options", "sweep"}]};
+attack "clean" is the unpoisoned set, defence "eclipse" is ECLIPSE. Three seeds per cell, each a
+list (default [0]): "seeds" the classifier's, "poisonSeeds" the attack's generation run,
+"defenseSeeds" the defence's own run (ECLIPSE's sparse set, denoiser and chain noise; AVATAR; OP).
+"poisons": {"em": FILE} gives poison seed 0's file, {"em": {"0": FILE, "1": FILE}} one per seed.
+Options (fixed or swept): ${Object.keys(MATRIX_OPTIONS).join(', ')},
 attack.<setting>, defense.<setting> (the flags' settings of eclipse poison / train).
 ${COMMON_HELP}`;
 
