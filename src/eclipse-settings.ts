@@ -106,8 +106,13 @@ export function eclipseSettingsOf(e: EclipseProfile): EclipseSettings {
 
 /** The profile's ECLIPSE recipe with `overrides` (by setting key) applied, each value checked. */
 export function eclipseProfile(profile: ProfileName, overrides: SettingOverrides = {}): EclipseProfile {
+  return resolveEclipse(profile, overrides).recipe;
+}
+
+/** The recipe and its setting text ("mini" or "mini with overrides: t_star 50", as recorded). */
+export function resolveEclipse(profile: ProfileName, overrides: SettingOverrides = {}): { recipe: EclipseProfile; setting: string } {
   const r = resolveSettings('eclipse defence', ECLIPSE_SETTINGS, profile, overrides);
-  return eclipseRecipe(r.values as unknown as EclipseSettings, profile);
+  return { recipe: eclipseRecipe(r.values as unknown as EclipseSettings, profile), setting: r.setting };
 }
 
 /**

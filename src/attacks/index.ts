@@ -23,6 +23,6 @@ export { ModelAttack, type ModelAttackOptions } from './model/attack.js';
 export * from '../settings.js';
 export { poisonFile, type PoisonFileOptions, type PoisonFileResult } from './command.js';
 export {
-  MAKEUP_META_KEYS, describeMakeup, makeupMeta, perturbationMakeup, poisonMakeup, stampMakeup,
+  MAKEUP_META_KEYS, describeMakeup, makeupFromMeta, makeupMeta, perturbationMakeup, poisonMakeup, stampMakeup,
   type MakeupOptions, type PoisonMakeup, type StampOptions,
 } from './makeup.js';

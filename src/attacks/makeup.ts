@@ -236,6 +236,13 @@ export function makeupMeta(m: PoisonMakeup, threads: number, scanSeed = 0): Reco
   };
 }
 
+/** The three measures and the scan score a poison's metadata holds (makeupMeta), or null when it
+ * was made before make-ups were recorded. The scan score is NaN where it was not computed. */
+export function makeupFromMeta(meta: Readonly<Record<string, string>>): Pick<PoisonMakeup, 'l2' | 'highFreq' | 'classwise' | 'scanScore'> | null {
+  if (meta.makeup_l2 === undefined || meta.makeup_high_freq === undefined || meta.makeup_classwise === undefined) return null;
+  return { l2: Number(meta.makeup_l2), highFreq: Number(meta.makeup_high_freq), classwise: Number(meta.makeup_classwise), scanScore: Number(meta.makeup_scan_score ?? NaN) };
+}
+
 export interface StampOptions extends MakeupOptions {
   /** the torch thread count the poison was made with (default: this process's, getNumThreads()) */
   threads?: number;

@@ -10,9 +10,9 @@ import type { Device, RunContext } from '../engine/index.js';
 import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import { loadDataset, saveDataset } from '../data/store.js';
 import { trainDenoiser } from '../diffusion/train.js';
-import { ECLIPSE_SETTINGS, eclipseRecipe, eclipseSettingsOf, type EclipseProfile, type EclipseSettings } from '../eclipse-settings.js';
+import { eclipseSettingsOf, resolveEclipse, type EclipseProfile } from '../eclipse-settings.js';
 import { stage, type StageLog } from '../io/stage.js';
-import { resolveSettings, settingsParams, type SettingValue } from '../settings.js';
+import { settingsParams, type SettingValue } from '../settings.js';
 import type { DefenseOptions } from './baselines/base.js';
 import type { Defense, DefenseContext, DefensePlan } from './baselines/types.js';
 import { compensation } from './compensation.js';
@@ -133,9 +133,7 @@ export class EclipseDefense implements Defense {
       this.recipe = o.recipe;
       this.setting = `${profile}, recipe given`;
     } else {
-      const r = resolveSettings('eclipse defence', ECLIPSE_SETTINGS, profile, o.settings);
-      this.recipe = eclipseRecipe(r.values as unknown as EclipseSettings, profile);
-      this.setting = r.setting;
+      ({ recipe: this.recipe, setting: this.setting } = resolveEclipse(profile, o.settings));
     }
     this.components = o.components ?? FULL;
     this.params = settingsParams(eclipseSettingsOf(this.recipe));

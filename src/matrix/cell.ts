@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { createAttack, poisonMakeup, stampMakeup } from '../attacks/index.js';
+import { createAttack, makeupFromMeta, poisonMakeup, stampMakeup } from '../attacks/index.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
@@ -172,9 +172,8 @@ const toRecord = (m: { l2: number; highFreq: number; classwise: number; scanScor
  * make-ups were recorded).
  */
 async function makeupOf(train: ImageDataset, clean: ImageDataset, ctx: CellContext): Promise<MakeupRecord> {
-  const m = train.meta;
-  if (m.makeup_l2 !== undefined && m.makeup_high_freq !== undefined && m.makeup_classwise !== undefined)
-    return toRecord({ l2: Number(m.makeup_l2), highFreq: Number(m.makeup_high_freq), classwise: Number(m.makeup_classwise), scanScore: Number(m.makeup_scan_score ?? NaN) });
+  const stamped = makeupFromMeta(train.meta);
+  if (stamped) return toRecord(stamped);
   const digest = datasetDigest(train).slice(0, 16);
   const dir = join(ctx.artifactsDir, 'makeup');
   const file = join(dir, `${digest}.json`);
@@ -228,7 +227,7 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
       train, trainKey: key, test: data.test, defense, cleanTrain: data.train, compensation: b.compensation, classifier: cell.classifier,
       profile: cell.spec.profile, seed: defenseSeed, classifierSeed: cell.spec.seed, outDir: cellDir,
       // a defence's derived sets (a JPEG copy, AVATAR's denoiser) are shared by the cells using it
-      workDir: join(ctx.artifactsDir, 'defense-work', `${cell.spec.defense}-${keyHash(defenseSeed ? { params: b.params, defenseSeed } : b.params)}`),
+      workDir: join(ctx.artifactsDir, 'defense-work', `${cell.spec.defense}-${keyHash(seeded(b.params))}`),
       ...o,
     });
     testAcc = r.testAcc;

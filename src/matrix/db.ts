@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
 import { alive } from '../io/lock.js';
 
@@ -137,6 +137,8 @@ function whileBusy<T>(fn: () => T, timeoutMs = 30_000): T {
 
 export class ResultsDb {
   readonly runner = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  /** the cells table's insert, prepared on first use (registerCell runs once per cell of a config) */
+  private cellInsert: StatementSync | undefined;
   private constructor(readonly file: string, private readonly db: DatabaseSync) {}
 
   /** Open (or create) the database; a damaged file is reported and left untouched. */
@@ -241,9 +243,8 @@ export class ResultsDb {
   /** One cell's row (its identity, options and resolved recipe as `config`), unless it is there. */
   private registerCell(c: ResolvedCell, config: string): void {
     const id = cellIdentity(c);
-    this.db
-      .prepare('INSERT OR IGNORE INTO cells (hash, label, attack, defense, architecture, seed, options, config, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(id.hash, id.label, id.attack, id.defense, id.architecture, id.seed, JSON.stringify(c.spec.options), config, new Date().toISOString());
+    this.cellInsert ??= this.db.prepare('INSERT OR IGNORE INTO cells (hash, label, attack, defense, architecture, seed, options, config, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.cellInsert.run(id.hash, id.label, id.attack, id.defense, id.architecture, id.seed, JSON.stringify(c.spec.options), config, new Date().toISOString());
   }
 
   /**
