@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the compiled test files one process each, so that a crash or a hang in one file is
 // reported with its name and the others still run.
-//   node scripts/run-tests.mjs [--heap-checks] [--memcheck] [--node PATH] [--dir DIR] [NAME ...]
+//   node scripts/run-tests.mjs [--heap-checks] [--memcheck] [--node PATH] [--jobs N] [--dir DIR] [NAME ...]
 // NAME selects dist/test/NAME.test.js (default: every file; --dir DIR: DIR/*.test.js).
 //   --heap-checks  glibc's malloc checks: libc_malloc_debug with MALLOC_CHECK_=3 (a corrupted
 //                  heap aborts at the next free) and MALLOC_PERTURB_ (freed and fresh memory is
@@ -9,12 +9,17 @@
 //   --memcheck     every file under valgrind memcheck (test/valgrind.supp lists the third-party
 //                  reports it ignores, each with its reason); any error fails the file
 //   --node PATH    the Node.js binary to run (default: this one)
+//   --jobs N       files run at once (default ECLIPSE_TEST_JOBS, else 2 where there are 2 cores or
+//                  more; always 1 under memcheck). Much of the suite is single-threaded (libtorch's
+//                  generic BLAS, JavaScript, process start-up), so two files at once use a 2-core
+//                  machine; each file's output is printed whole when it ends, longest files start
+//                  first (the durations of the last run, kept in DIR/.durations.json).
 // Hangs: each test has ECLIPSE_TEST_TIMEOUT_S (default 300 s; x20 under memcheck) enforced by a
 // watchdog thread (test/helpers/watchdog.ts), and each file a wall-clock limit of
 // ECLIPSE_TEST_FILE_TIMEOUT_S (default 900 s; x20 under memcheck).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,6 +41,7 @@ const heapChecks = flag('--heap-checks');
 const dirOption = option('--dir');
 const memcheck = flag('--memcheck');
 const nodeBin = option('--node') ?? process.execPath;
+const jobsOption = option('--jobs') ?? process.env.ECLIPSE_TEST_JOBS;
 // --dir: another folder of compiled test files (the runner's own tests use a fixture folder)
 const testDir = dirOption ? resolve(dirOption) : join(root, 'dist', 'test');
 const watchdog = join(root, 'dist', 'test', 'helpers', 'watchdog.js');
@@ -52,6 +58,11 @@ for (const f of files) {
   }
 }
 
+const jobs = memcheck ? 1 : jobsOption !== undefined ? Number(jobsOption) : Math.min(2, availableParallelism());
+if (!Number.isInteger(jobs) || jobs < 1) {
+  console.error(`run-tests: --jobs must be a whole number of at least 1, got ${jobsOption}`);
+  process.exit(2);
+}
 const slow = memcheck ? 20 : 1;
 const testLimitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 300) * slow;
 const fileLimitS = Number(process.env.ECLIPSE_TEST_FILE_TIMEOUT_S ?? 900) * slow;
@@ -64,6 +75,8 @@ if (heapChecks) {
   env.MALLOC_CHECK_ = '3';
   env.MALLOC_PERTURB_ = '165';
 }
+// Two files on two cores: OpenMP threads that spin while they wait would take the other file's core.
+if (jobs > 1) env.OMP_WAIT_POLICY ??= 'PASSIVE';
 
 let valgrindLogs = null;
 function command(file) {
@@ -129,46 +142,72 @@ function runFile(file) {
     const [bin, binArgs] = command(file);
     // `ulimit -c` in a shell that then execs the test: only this process may dump core
     const [cmd, cmdArgs] = memcheck ? [bin, binArgs] : ['/bin/sh', ['-c', 'ulimit -c unlimited 2>/dev/null; exec "$@"', 'sh', bin, ...binArgs]];
-    const child = spawn(cmd, cmdArgs, { cwd: root, env, stdio: 'inherit', detached: true });
+    // one file at a time prints as it goes; several keep each file's output and print it whole
+    const child = spawn(cmd, cmdArgs, { cwd: root, env, stdio: jobs === 1 ? 'inherit' : ['ignore', 'pipe', 'pipe'], detached: true });
+    const chunks = [];
+    child.stdout?.on('data', (d) => chunks.push(d));
+    child.stderr?.on('data', (d) => chunks.push(d));
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      console.error(`\nrun-tests: ${file} passed its ${fileLimitS} s limit (ECLIPSE_TEST_FILE_TIMEOUT_S): killing it`);
+      chunks.push(Buffer.from(`\nrun-tests: ${file} passed its ${fileLimitS} s limit (ECLIPSE_TEST_FILE_TIMEOUT_S): killing it\n`));
+      if (jobs === 1) process.stderr.write(chunks.pop());
       try {
         process.kill(-child.pid, 'SIGKILL');
       } catch {}
     }, fileLimitS * 1000);
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
+      const seconds = (Date.now() - started) / 1000;
+      if (jobs > 1) process.stdout.write(`\n── ${file} (${seconds.toFixed(1)} s) ──\n${Buffer.concat(chunks).toString('utf8')}`);
       if (crashSignals.has(signal)) printCrashStacks(file, child.pid);
-      resolve({ file, code, signal, timedOut, seconds: (Date.now() - started) / 1000 });
+      resolve({ file, code, signal, timedOut, seconds });
     });
   });
 }
 
 const version = spawnSync(nodeBin, ['--version'], { encoding: 'utf8' }).stdout.trim();
 const mode = [memcheck && 'valgrind memcheck', heapChecks && 'glibc heap checks'].filter(Boolean).join(', ') || 'plain';
-console.log(`run-tests: ${files.length} files on Node ${version} (${mode}); per-test limit ${testLimitS} s, per-file ${fileLimitS} s`);
+console.log(`run-tests: ${files.length} files on Node ${version} (${mode}), ${jobs} at once; per-test limit ${testLimitS} s, per-file ${fileLimitS} s`);
+// Longest first, by the last run's durations (alphabetical where there are none), so that no long
+// file starts last while the other worker sits idle.
+const durationsFile = join(testDir, '.durations.json');
+let last = {};
+try {
+  last = JSON.parse(readFileSync(durationsFile, 'utf8'));
+} catch {}
+const queue = jobs === 1 ? [...files] : [...files].sort((a, b) => (last[b] ?? 0) - (last[a] ?? 0));
 const results = [];
-for (const file of files) {
-  const r = await runFile(file);
-  if (memcheck) {
-    // valgrind's verdict per process: the error summary of each log it wrote for this file
-    for (const log of readdirSync(valgrindLogs).filter((l) => l.startsWith(`${file}.`))) {
-      const text = readFileSync(join(valgrindLogs, log), 'utf8');
-      const summary = /ERROR SUMMARY: (\d+) errors from (\d+) contexts/.exec(text);
-      if (summary && summary[1] !== '0') {
-        console.error(text);
-        r.memErrors = Number(summary[1]);
+async function worker() {
+  for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+    const r = await runFile(file);
+    if (memcheck) {
+      // valgrind's verdict per process: the error summary of each log it wrote for this file
+      for (const log of readdirSync(valgrindLogs).filter((l) => l.startsWith(`${file}.`))) {
+        const text = readFileSync(join(valgrindLogs, log), 'utf8');
+        const summary = /ERROR SUMMARY: (\d+) errors from (\d+) contexts/.exec(text);
+        if (summary && summary[1] !== '0') {
+          console.error(text);
+          r.memErrors = Number(summary[1]);
+        }
       }
     }
+    results.push(r);
   }
-  results.push(r);
+}
+const wall = Date.now();
+await Promise.all(Array.from({ length: jobs }, worker));
+results.sort((a, b) => a.file.localeCompare(b.file));
+if (!memcheck && !heapChecks) {
+  // plain runs only: heap checks and valgrind slow files unevenly
+  const tmpFile = `${durationsFile}.${process.pid}.tmp`;
+  writeFileSync(tmpFile, JSON.stringify({ ...last, ...Object.fromEntries(results.map((r) => [r.file, Math.round(r.seconds * 10) / 10])) }, null, 1));
+  renameSync(tmpFile, durationsFile);
 }
 if (valgrindLogs) rmSync(valgrindLogs, { recursive: true, force: true });
 
 const failed = results.filter((r) => r.code !== 0 || r.signal !== null || r.timedOut || r.memErrors);
-console.log(`\nrun-tests: ${results.length - failed.length}/${results.length} files passed (Node ${version}, ${mode})`);
+console.log(`\nrun-tests: ${results.length - failed.length}/${results.length} files passed (Node ${version}, ${mode}, ${jobs} at once) in ${((Date.now() - wall) / 1000).toFixed(0)} s`);
 for (const r of results) {
   const why = r.timedOut ? 'timed out' : r.signal ? `killed by ${r.signal}` : r.memErrors ? `${r.memErrors} memcheck errors` : r.code !== 0 ? `exit ${r.code}` : 'ok';
   console.log(`  ${why === 'ok' ? 'ok  ' : 'FAIL'} ${r.file.padEnd(28)} ${r.seconds.toFixed(1).padStart(7)} s  ${why === 'ok' ? '' : why}`);

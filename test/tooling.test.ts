@@ -13,9 +13,9 @@ import { makeTempDir } from './helpers/tmp.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixtures = join(root, 'dist', 'test', 'fixtures', 'runner');
 
-function runner(env: Record<string, string>, names: string[] = []): { out: string; status: number | null; seconds: number } {
+function runner(env: Record<string, string>, names: string[] = [], args: string[] = []): { out: string; status: number | null; seconds: number } {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [join(root, 'scripts', 'run-tests.mjs'), '--dir', fixtures, ...names], {
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'run-tests.mjs'), '--dir', fixtures, ...args, ...names], {
     env: { ...process.env, ...env },
     encoding: 'utf8',
     timeout: 120_000,
@@ -30,6 +30,31 @@ test('a test that blocks the event loop is killed at its limit and named; the ne
   assert.match(r.out, /FAIL hang\.test\.js .*killed by SIGKILL/);
   assert.match(r.out, /ok {3}pass\.test\.js/);
   assert.ok(r.seconds < 60, `took ${r.seconds} s`);
+});
+
+test('one file at a time (--jobs 1) and two at once give the same verdicts; a bad --jobs is refused', () => {
+  for (const jobs of ['1', '2']) {
+    const r = runner({ ECLIPSE_TEST_TIMEOUT_S: '3' }, [], ['--jobs', jobs]);
+    assert.equal(r.status, 1, r.out);
+    assert.match(r.out, new RegExp(`${jobs} at once`));
+    assert.match(r.out, /FAIL hang\.test\.js .*killed by SIGKILL/);
+    assert.match(r.out, /ok {3}pass\.test\.js/);
+  }
+  const bad = runner({}, [], ['--jobs', '0']);
+  assert.equal(bad.status, 2, bad.out);
+  assert.match(bad.out, /--jobs must be a whole number of at least 1, got 0/);
+});
+
+test('the engine loads libtorch on first use, not on import (a usage error costs no libtorch start-up)', () => {
+  const probe = `import { F } from ${JSON.stringify(join(root, 'dist', 'src', 'engine', 'index.js'))};
+    import { readFileSync } from 'node:fs';
+    const loaded = () => /libtorch/.test(readFileSync('/proc/self/maps', 'utf8'));
+    const before = loaded();
+    F.zeros([2]).dispose();
+    console.log(JSON.stringify({ before, after: loaded() }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { before: false, after: true });
 });
 
 test('a file past its wall-clock limit is killed and reported', () => {

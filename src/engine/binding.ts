@@ -208,4 +208,14 @@ function load(path: string): NativeEngine {
   }
 }
 
-export const native: NativeEngine = load(findAddon());
+/**
+ * The addon, loaded on first use: loading libtorch costs most of a second, which a command that
+ * stops at its arguments (--help, a usage error) should not pay. The first property read swaps
+ * the live binding for the real addon, so later calls go to it directly.
+ */
+export let native: NativeEngine = new Proxy({} as NativeEngine, {
+  get(_target, key) {
+    native = load(findAddon());
+    return native[key as keyof NativeEngine];
+  },
+});
