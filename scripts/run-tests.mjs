@@ -99,11 +99,11 @@ if (memcheck) {
   // real-CIFAR tests spend tens of minutes decompressing the archive (see test/helpers/tmp.ts).
   env.OMP_WAIT_POLICY = 'PASSIVE';
   env.ECLIPSE_TEST_NO_REAL_DATA = '1';
-  // Probe: load the engine under valgrind once. Valgrind 3.19 announces instructions to programs
+  // Probe: load the engine under valgrind once (one op: the addon loads on first use). Valgrind 3.19 announces instructions to programs
   // that some (virtual) CPUs lack (seen: rdtscp on an AMD EPYC VM, executed by libhwy, a libtorch
   // dependency, while it loads); nothing can be checked there, so say so plainly and skip, unless
   // ECLIPSE_MEMCHECK_STRICT=1 makes that a failure.
-  const probe = spawnSync('valgrind', ['--tool=memcheck', '-q', nodeBin, '-e', "import('./dist/src/engine/index.js').then(() => {})"], { cwd: root, env, encoding: 'utf8', timeout: 300_000 });
+  const probe = spawnSync('valgrind', ['--tool=memcheck', '-q', nodeBin, '-e', "import('./dist/src/engine/index.js').then((m) => m.F.zeros([1]).dispose())"], { cwd: root, env, encoding: 'utf8', timeout: 300_000 });
   if (probe.signal === 'SIGILL' || /Illegal opcode/.test(probe.stderr ?? '')) {
     const where = /Illegal opcode at address \S+\n\S*\s+at \S+: (.*)/.exec(probe.stderr ?? '')?.[1] ?? 'unknown place';
     console.error(`run-tests: valgrind cannot run eclipse's engine on this CPU: illegal instruction while loading, in ${where} (a third-party library; native runs are unaffected). Memcheck is not possible on this machine${process.env.ECLIPSE_MEMCHECK_STRICT === '1' ? '' : ': SKIPPED (ECLIPSE_MEMCHECK_STRICT=1 makes this a failure)'}.`);

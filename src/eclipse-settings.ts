@@ -38,7 +38,7 @@ export const ECLIPSE_SETTINGS = {
   denoiserLr: { part: 'denoiser', flag: 'denoiser-lr', kind: 'number', above: 0, help: 'denoiser learning rate (AdamW, no weight decay)', profiles: { smoke: 1e-3, mini: 1e-3, paper: 1e-4 } },
   emaDecay: { part: 'denoiser', flag: 'ema-decay', kind: 'number', min: 0, max: 1, help: 'EMA decay of the denoiser weights', profiles: { smoke: 0.995, mini: 0.995, paper: 0.9999 } },
   // purification never uses t > t*: training only there is a speed option (off in the paper)
-  trainMaxT: { part: 'denoiser', flag: 'train-max-t', kind: 'int', min: 0, help: 'train the denoiser only on t <= this (speed option; 0 = every step, as the paper)', profiles: { smoke: 100, mini: 100, paper: 0 } },
+  trainMaxT: { part: 'denoiser', flag: 'train-max-t', matrix: 'trainMaxT', label: 'denoiser trained on t <=', kind: 'int', min: 0, help: 'train the denoiser only on t <= this (speed option; 0 = every step, as the paper)', profiles: { smoke: 100, mini: 100, paper: 0 } },
   checkpointEvery: { part: 'denoiser', flag: 'checkpoint-every', kind: 'int', min: 1, help: 'denoiser checkpoint every N iterations', profiles: { smoke: 2, mini: 250, paper: 5000 } },
   previewEvery: { part: 'denoiser', flag: 'preview-every', kind: 'int', min: 1, help: 'denoiser preview grid every N iterations', profiles: { smoke: 2, mini: 500, paper: 10_000 } },
   tStar: { part: 'purify', flag: 't-star', matrix: 'tStar', label: 't*', kind: 'int', min: 1, help: 'purification step t* (of T)', profiles: EVERY(100) },
@@ -124,10 +124,10 @@ export function maxTStar(e: EclipseProfile): number {
   return d.trainMaxT > 0 ? Math.min(d.trainMaxT, d.steps) : d.steps;
 }
 
-/** The largest value a setting may take in the profile's recipe, where the recipe bounds it:
- * t* by the steps the denoiser learns, the reverse steps by T. */
-export function eclipseMax(key: EclipseSettingKey, profile: ProfileName): number | undefined {
-  const e = eclipseProfile(profile);
+/** The largest value a setting may take in the profile's recipe with `overrides`, where the recipe
+ * bounds it: t* by the steps the denoiser learns, the reverse steps by T. */
+export function eclipseMax(key: EclipseSettingKey, profile: ProfileName, overrides: SettingOverrides = {}): number | undefined {
+  const e = eclipseProfile(profile, overrides);
   if (key === 'tStar') return maxTStar(e);
   if (key === 'respacedSteps') return e.denoiser.steps;
   return undefined;

@@ -69,7 +69,8 @@ test('the matrix options and the report labels are the table; ECLIPSE is in the 
     const spec: EclipseSettingSpec = ECLIPSE_SETTINGS[key];
     assert.ok(MATRIX_OPTIONS[option]?.help.includes(spec.help), `matrix option ${option}`);
     assert.equal(optionLabel(option), spec.label);
-    const v = (spec.profiles.mini as number) === 0 ? 1 : spec.kind === 'int' ? 2 : 0.1;
+    // trainMaxT bounds t* (100 at mini): it is widened, the others set small
+    const v = key === 'trainMaxT' ? 200 : (spec.profiles.mini as number) === 0 ? 1 : spec.kind === 'int' ? 2 : 0.1;
     const cell = resolveCell({ profile: 'mini', attack: 'ar', defense: 'eclipse', architecture: 'resnet18', seed: 0, options: { [option]: v } });
     assert.equal(eclipseSettingsOf(cell.eclipse!.profile)[key], v, `${option} sets ${key}`);
     assert.equal(optionValue(cell, option), v, `the report reads ${option} back`);
@@ -77,7 +78,7 @@ test('the matrix options and the report labels are the table; ECLIPSE is in the 
     const same = resolveCell({ profile: 'mini', attack: 'ar', defense: 'eclipse', architecture: 'resnet18', seed: 0, options: { [`defense.${key}`]: v } });
     assert.equal(same.hash, cell.hash, `${option} and defense.${key} are one cell`);
   }
-  assert.deepEqual(Object.keys(ECLIPSE_MATRIX_KEYS).sort(), ['B', 'M', 'iterations', 'p', 'respacedSteps', 'sigma', 'tStar']);
+  assert.deepEqual(Object.keys(ECLIPSE_MATRIX_KEYS).sort(), ['B', 'M', 'iterations', 'p', 'respacedSteps', 'sigma', 'tStar', 'trainMaxT']);
   // the table's other settings are reachable as defense.<setting> on ECLIPSE cells only
   const cells = expandMatrix(parseMatrixConfig({ name: 't', profile: 'smoke', cleanTwins: false, groups: [{ attacks: ['ar'], defenses: ['eclipse'], sweep: { 'defense.channels': [8, 16] } }] }));
   assert.deepEqual(cells.map((c) => c.eclipse!.profile.denoiser.unet.modelChannels), [8, 16]);

@@ -40,6 +40,13 @@ test('config: every option is checked when the config loads, naming the option, 
   bad({ options: { tStar: 101 } }, /c\.json options: option tStar must be an integer in 1\.\.100 at the smoke profile, got 101/);
   assert.doesNotThrow(() => parseMatrixConfig({ ...base, profile: 'paper', ...group({ options: { tStar: 4000 } }) }), 'paper purifies up to T');
   bad({ profile: 'paper', ...group({ sweep: { tStar: [50, 4001] } }) }, /c\.json group 1 sweep: option tStar must be an integer in 1\.\.4000 at the paper profile, got 4001/);
+  // a denoiser trained on more steps (trainMaxT) purifies from further (issue 25's t* = 150 at mini)
+  const t150 = expandMatrix(parseMatrixConfig({ ...base, ...group({ options: { trainMaxT: 200 }, sweep: { tStar: [50, 150] } }) }));
+  assert.deepEqual(t150.filter((c) => c.spec.attack === 'em').map((c) => [c.eclipse!.profile.purify.tStar, c.eclipse!.profile.denoiser.trainMaxT]), [[50, 200], [150, 200]]);
+  assert.doesNotThrow(() => parseMatrixConfig({ ...base, ...group({ options: { trainMaxT: 0, tStar: 3000 } }) }), 'trainMaxT 0: every step');
+  bad(group({ options: { trainMaxT: 200, tStar: 201 } }), /c\.json group 1 options: option tStar must be an integer in 1\.\.200 at the smoke profile with trainMaxT 200, got 201/);
+  // each scope is checked at its widest; the one cell that pairs t* 150 with trainMaxT 100 is refused by name
+  bad(group({ sweep: { trainMaxT: [100, 200], tStar: [150] } }), /c\.json group 1, cell em\/eclipse\/resnet18\/seed 0: tStar 150 is past the 100 steps its denoiser learns \(trainMaxT 100\): raise trainMaxT to at least 150, or 0 for every step/);
   bad(group({ options: { respacedSteps: -1 } }), /option respacedSteps must be an integer in 0\.\.4000 at the smoke profile, got -1/);
   bad(group({ options: { M: 0 } }), /option M must be an integer >= 1, got 0/);
   bad(group({ options: { B: 2.5 } }), /option B must be an integer >= 1, got 2\.5/);

@@ -8,7 +8,7 @@ import { ATTACKS, ATTACK_NAMES, type AttackName } from '../attacks/index.js';
 import { DEFENSES, DEFENSE_NAMES, type DefenseName } from '../defenses/baselines/index.js';
 import { CLASSIFIERS } from '../nn/models/index.js';
 import { PROFILES, classifierProfile, type ClassifierRecipe, type ProfileName } from '../profiles.js';
-import { ECLIPSE_MATRIX_KEYS, ECLIPSE_SETTINGS, eclipseMax, eclipseProfile, type EclipseProfile, type EclipseSettingSpec } from '../eclipse-settings.js';
+import { ECLIPSE_MATRIX_KEYS, ECLIPSE_SETTINGS, eclipseMax, eclipseProfile, maxTStar, type EclipseProfile, type EclipseSettingSpec } from '../eclipse-settings.js';
 import { checkSetting, resolveSettings, settingsParams, suggest, type SettingValue } from '../settings.js';
 import type { Components } from '../defenses/eclipse.js';
 import { keyHash } from '../io/stage.js';
@@ -80,9 +80,12 @@ interface MatrixOption {
   choices?: readonly string[];
   /** inclusive bounds of int and number options; a function where the profile decides */
   min?: number;
-  max?: number | ((p: ProfileName) => number);
+  max?: number | ((p: ProfileName, bounds: Bounds) => number);
   apply(c: Mutable, v: OptionValue): void;
 }
+/** The settings that bound other options, as a scope of the config sets them (t* is bounded by
+ * the steps the denoiser learns: trainMaxT). */
+type Bounds = { trainMaxT?: number };
 interface Mutable {
   classifier: ClassifierRecipe;
   /** ECLIPSE's settings the cell overrides, by setting key */
@@ -100,7 +103,7 @@ const ABLATIONS = ['A', 'B', 'C', 'AB', 'AC', 'BC', 'ABC'] as const;
 const ECLIPSE_OPTIONS: Record<string, MatrixOption> = Object.fromEntries(
   Object.entries(ECLIPSE_MATRIX_KEYS).map(([option, key]) => {
     const s: EclipseSettingSpec = ECLIPSE_SETTINGS[key];
-    const max = eclipseMax(key, 'paper') === undefined ? s.max : (p: ProfileName) => eclipseMax(key, p)!;
+    const max = eclipseMax(key, 'paper') === undefined ? s.max : (p: ProfileName, b: Bounds) => eclipseMax(key, p, b)!;
     const kind = s.kind === 'int' ? 'int' : 'number';
     const help = `${s.part === 'compensation' ? '' : 'ECLIPSE: '}${s.help}`;
     return [option, { help, kind, min: s.min, max, apply: (c, v) => void (c.eclipse[key] = v as number) } satisfies MatrixOption];
@@ -176,7 +179,7 @@ function inRange(kind: string, v: unknown, min?: number, max?: number): boolean 
   return (min === undefined || v >= min) && (max === undefined || v <= max);
 }
 
-function checkOption(name: string, v: unknown, where: string, profile: ProfileName): OptionValue {
+function checkOption(name: string, v: unknown, where: string, profile: ProfileName, bounds: Bounds = {}): OptionValue {
   const [scope, key] = name.includes('.') ? (name.split('.', 2) as [string, string]) : ['', name];
   if (scope === 'attack' || scope === 'defense') {
     if (typeof v !== 'number' && typeof v !== 'string') throw new MatrixConfigError(`${where}: ${name} must be a number or a string (got ${JSON.stringify(v)})`);
@@ -186,14 +189,14 @@ function checkOption(name: string, v: unknown, where: string, profile: ProfileNa
   if (scope !== '') throw new MatrixConfigError(`${where}: unknown option "${name}" (options are ${Object.keys(MATRIX_OPTIONS).join(', ')}, attack.<setting>, defense.<setting>)`);
   const spec = MATRIX_OPTIONS[name];
   if (!spec) throw new MatrixConfigError(`${where}: unknown option "${name}"${suggest(name, Object.keys(MATRIX_OPTIONS))}; options are ${Object.keys(MATRIX_OPTIONS).join(', ')}, attack.<setting>, defense.<setting>`);
-  const max = typeof spec.max === 'function' ? spec.max(profile) : spec.max;
+  const max = typeof spec.max === 'function' ? spec.max(profile, bounds) : spec.max;
   const ok =
     spec.kind === 'boolean' ? typeof v === 'boolean'
     : spec.kind === 'choice' ? typeof v === 'string' && spec.choices!.includes(v)
     : inRange(spec.kind, v, spec.min, max);
   if (!ok) {
     // a bound the profile sets is said with the profile, so a paper value refused at smoke reads as such
-    const at = typeof spec.max === 'function' ? ` at the ${profile} profile` : '';
+    const at = typeof spec.max === 'function' ? ` at the ${profile} profile${bounds.trainMaxT !== undefined ? ` with trainMaxT ${bounds.trainMaxT}` : ''}` : '';
     throw new MatrixConfigError(`${where}: option ${name} must be ${allowedText(spec.kind, { min: spec.min, max, choices: spec.choices })}${at}, got ${JSON.stringify(v) ?? String(v)}`);
   }
   return v as OptionValue;
@@ -244,7 +247,8 @@ export function parseMatrixConfig(raw: unknown, where = 'matrix config'): Matrix
   }
   const profile = checkName('profile', r.profile ?? 'mini', PROFILES, where) as ProfileName;
   if (!Array.isArray(r.groups) || r.groups.length === 0) throw new MatrixConfigError(`${where}: "groups" must be a non-empty list of {attacks, defenses, architectures, seeds, options, sweep}`);
-  const options = checkOptions(r.options, `${where} options`, profile);
+  const everyScope = Array.isArray(r.groups) ? r.groups.flatMap((g) => (typeof g === 'object' && g !== null ? [(g as Record<string, unknown>).options, (g as Record<string, unknown>).sweep] : [])) : [];
+  const options = checkOptions(r.options, `${where} options`, profile, boundsOf([r.options, ...everyScope]));
   const groups = r.groups.map((g, i): MatrixGroup => {
     const at = `${where} group ${i + 1}`;
     if (typeof g !== 'object' || g === null || Array.isArray(g)) throw new MatrixConfigError(`${at}: must be an object`);
@@ -270,11 +274,13 @@ export function parseMatrixConfig(raw: unknown, where = 'matrix config'): Matrix
     if (o.poisonSeeds !== undefined && [r.options, o.options, o.sweep].some((x) => typeof x === 'object' && x !== null && 'poisonSeed' in x))
       throw new MatrixConfigError(`${at}: give the poison seeds once: "poisonSeeds" or the poisonSeed option, not both`);
     const sweep: Record<string, OptionValue[]> = {};
+    // bounds at their widest in this group (each cell is checked exactly when it is resolved)
+    const bounds = boundsOf([r.options, o.options, o.sweep]);
     if (o.sweep !== undefined) {
       if (typeof o.sweep !== 'object' || o.sweep === null || Array.isArray(o.sweep)) throw new MatrixConfigError(`${at}: "sweep" must map options to lists of values`);
       for (const [k, vs] of Object.entries(o.sweep as Record<string, unknown>)) {
         if (!Array.isArray(vs) || vs.length === 0) throw new MatrixConfigError(`${at}: sweep ${k} must be a non-empty list`);
-        sweep[k] = vs.map((v) => checkOption(k, v, `${at} sweep`, profile));
+        sweep[k] = vs.map((v) => checkOption(k, v, `${at} sweep`, profile, bounds));
       }
     }
     const group: MatrixGroup = {
@@ -284,7 +290,7 @@ export function parseMatrixConfig(raw: unknown, where = 'matrix config'): Matrix
       seeds,
       ...(o.poisonSeeds !== undefined ? { poisonSeeds } : {}),
       ...(o.defenseSeeds !== undefined ? { defenseSeeds } : {}),
-      options: checkOptions(o.options, `${at} options`, profile),
+      options: checkOptions(o.options, `${at} options`, profile, bounds),
       sweep,
     };
     checkGroupSettings(group, options, at);
@@ -303,10 +309,21 @@ export function parseMatrixConfig(raw: unknown, where = 'matrix config'): Matrix
   return config;
 }
 
-function checkOptions(v: unknown, where: string, profile: ProfileName): Record<string, OptionValue> {
+/**
+ * The widest trainMaxT that the given scopes (options objects, or a sweep's lists) set, if any:
+ * 0 (every step) is the widest. Values of the wrong type are left to checkOption to refuse.
+ */
+function boundsOf(scopes: unknown[]): Bounds {
+  const values = scopes.flatMap((x) => (typeof x === 'object' && x !== null && 'trainMaxT' in x ? [(x as Record<string, unknown>).trainMaxT].flat() : []));
+  const ok = values.filter((v): v is number => inRange('int', v, 0));
+  if (ok.length === 0) return {};
+  return { trainMaxT: ok.includes(0) ? 0 : Math.max(...ok) };
+}
+
+function checkOptions(v: unknown, where: string, profile: ProfileName, bounds: Bounds = {}): Record<string, OptionValue> {
   if (v === undefined) return {};
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new MatrixConfigError(`${where}: must map option names to values`);
-  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, checkOption(k, x, where, profile)]));
+  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, checkOption(k, x, where, profile, bounds)]));
 }
 
 /**
@@ -420,6 +437,9 @@ export function resolveCell(spec: CellSpec): ResolvedCell {
   } catch (e) {
     throw new MatrixConfigError(`${where}: ${(e as Error).message}`);
   }
+  // the exact bound of this cell (the config's check took each scope at its widest)
+  if (ownStages && recipe.purify.tStar > maxTStar(recipe))
+    throw new MatrixConfigError(`${where}: tStar ${recipe.purify.tStar} is past the ${maxTStar(recipe)} steps its denoiser learns (trainMaxT ${recipe.denoiser.trainMaxT}): raise trainMaxT to at least ${recipe.purify.tStar}, or 0 for every step`);
   let baseline: ResolvedCell['baseline'] = null;
   if (!ownStages) {
     const r = resolveSettings(`${spec.defense} defence`, defense.settings, spec.profile, defenseOverrides);
