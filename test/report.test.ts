@@ -406,6 +406,7 @@ async function syntheticRows(runs: readonly SyntheticRun[]): Promise<ResultRow[]
       hash: cell.hash, label: cell.label, attack: r.attack, defense: r.defense, architecture: 'resnet18', seed: r.seed ?? 0,
       poison_seed: r.poisonSeed ?? 0, defense_seed: r.defenseSeed ?? 0, options: JSON.stringify(r.options ?? {}),
       makeup_l2: r.makeup?.l2 ?? null, makeup_high_freq: r.makeup?.high_freq ?? null, makeup_classwise: r.makeup?.classwise ?? null, makeup_scan_score: r.makeup?.scan_score ?? null,
+      purified_l2: null, purified_high_freq: null, purified_classwise: null, purified_scan_score: null,
       test_acc: r.acc, clean_acc: null, seconds: 60, inputs: '{}', versions: '{}', finished_at: '2025-01-01 00:00:00', config: JSON.stringify(cell),
       extra: JSON.stringify(r.makeup ? { makeup: r.makeup } : {}),
     };

@@ -89,7 +89,12 @@ test('matrix run: a new poison seed makes a new poison and purification but reus
     for (const row of parseCsv(csv.join('\n'))) {
       assert.ok(Number(row.makeup_l2) > 0, row.label);
       assert.ok(Number(row.makeup_classwise) > 0.95, `${row.label}: ${row.makeup_classwise}`);
+      // what purification left, measured on the purified set itself (not read from its metadata)
+      assert.ok(Number(row.purified_l2) > 0 && Number(row.purified_l2) !== Number(row.makeup_l2), `${row.label}: purified ${row.purified_l2}, poison ${row.makeup_l2}`);
+      assert.ok(Number(row.purified_classwise) >= 0 && Number(row.purified_classwise) <= 1, `${row.label}: ${row.purified_classwise}`);
     }
+    // measured once per purified set
+    assert.equal(readdirSync(join(art, 'makeup')).filter((f) => /^[0-9a-f]{16}-[0-9a-f]{16}\.json$/.test(f)).length, count('purified'));
     // a given poison made with another seed than the one it is listed under is refused, not used
     const made = join(tmp.dir, 'urp-seed1.safetensors');
     const p = spawnSync(process.execPath, [bin, 'poison', '--attack', 'urp', '--in', data.train, '--out', made, '--seed', '1', '--quiet'], { encoding: 'utf8' });

@@ -174,12 +174,23 @@ const toRecord = (m: { l2: number; highFreq: number; classwise: number; scanScor
 async function makeupOf(train: ImageDataset, clean: ImageDataset, ctx: CellContext): Promise<MakeupRecord> {
   const stamped = makeupFromMeta(train.meta);
   if (stamped) return toRecord(stamped);
-  const digest = datasetDigest(train).slice(0, 16);
+  return measuredMakeup(train, clean, ctx, 'poison (made before make-ups were recorded)');
+}
+
+/**
+ * The make-up of `data` against `clean`, measured once per pair of contents and kept in
+ * ARTIFACTS/makeup/<digest>-<clean digest>.json (metadata is not read: a purified set may carry
+ * its poison's).
+ */
+async function measuredMakeup(data: ImageDataset, clean: ImageDataset, ctx: CellContext, what: string): Promise<MakeupRecord> {
+  const digest = datasetDigest(data).slice(0, 16);
+  const cleanDigest = datasetDigest(clean).slice(0, 16);
   const dir = join(ctx.artifactsDir, 'makeup');
-  const file = join(dir, `${digest}.json`);
-  await stage(dir, digest, { digest, clean: datasetDigest(clean).slice(0, 16) }, async () => {
-    ctx.log(`measuring the make-up of poison ${digest} (made before make-ups were recorded)`);
-    await atomicWriteFile(file, JSON.stringify(toRecord(poisonMakeup(clean, train, { device: ctx.device }))));
+  const name = `${digest}-${cleanDigest}`;
+  const file = join(dir, `${name}.json`);
+  await stage(dir, name, { digest, clean: cleanDigest }, async () => {
+    ctx.log(`measuring the make-up of ${what} ${digest}`);
+    await atomicWriteFile(file, JSON.stringify(toRecord(poisonMakeup(clean, data, { device: ctx.device }))));
   }, ctx.log, [file]);
   return JSON.parse(readFileSync(file, 'utf8')) as MakeupRecord;
 }
@@ -214,6 +225,10 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
       purified = pur.purified;
       trainKey = pur.key;
       extra.purified = pur.path;
+      ctx.heartbeat?.();
+      // What purification left (issue 25): the purified set against the clean one, measured as a
+      // poison's make-up (the clean twin's row is the purification's own distortion).
+      extra.purified_makeup = await measuredMakeup(purified, data.train, ctx, 'the purified set');
       ctx.heartbeat?.();
     }
     const comp = compensationOf(e, c);

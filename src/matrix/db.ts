@@ -28,6 +28,12 @@ export interface ResultRow extends CellIdentity {
   makeup_high_freq: number | null;
   makeup_classwise: number | null;
   makeup_scan_score: number | null;
+  /** what purification left (ECLIPSE cells: extra.purified_makeup, the purified set measured
+   * against the clean one as a poison's make-up; empty elsewhere and in cells recorded before it) */
+  purified_l2: number | null;
+  purified_high_freq: number | null;
+  purified_classwise: number | null;
+  purified_scan_score: number | null;
   /** the config's option values, as JSON */
   options: string;
   test_acc: number;
@@ -343,16 +349,18 @@ export class ResultsDb {
                 r.test_acc, r.seconds, r.inputs, r.versions, r.extra, r.finished_at
          FROM results r JOIN cells c ON c.hash = r.hash WHERE r.current = 1 ORDER BY c.rowid`,
       )
-      .all() as unknown as Omit<ResultRow, 'clean_acc' | 'poison_seed' | 'defense_seed' | `makeup_${string}`>[];
+      .all() as unknown as Omit<ResultRow, 'clean_acc' | 'poison_seed' | 'defense_seed' | `makeup_${string}` | `purified_${string}`>[];
     const byHash = new Map(rows.map((r) => [r.hash, r]));
     return rows.map((r) => {
-      const extra = JSON.parse(r.extra) as { clean_twin?: string; makeup?: Record<string, number | null> };
+      const extra = JSON.parse(r.extra) as { clean_twin?: string; makeup?: Record<string, number | null>; purified_makeup?: Record<string, number | null> };
       const twin = extra.clean_twin;
       const cell = JSON.parse(r.config) as Partial<ResolvedCell>;
       const m = (k: string): number | null => extra.makeup?.[k] ?? null;
+      const p = (k: string): number | null => extra.purified_makeup?.[k] ?? null;
       return {
         ...r, poison_seed: cell.poisonSeed ?? 0, defense_seed: cell.defenseSeed ?? 0,
         makeup_l2: m('l2'), makeup_high_freq: m('high_freq'), makeup_classwise: m('classwise'), makeup_scan_score: m('scan_score'),
+        purified_l2: p('l2'), purified_high_freq: p('high_freq'), purified_classwise: p('classwise'), purified_scan_score: p('scan_score'),
         clean_acc: twin ? (byHash.get(twin)?.test_acc ?? null) : null,
       };
     });
@@ -401,10 +409,14 @@ export class ResultsDb {
 
 export const CSV_COLUMNS = [
   'hash', 'label', 'attack', 'defense', 'architecture', 'seed', 'poison_seed', 'defense_seed', 'options', 'test_acc', 'clean_acc', 'seconds', 'finished_at',
-  'makeup_l2', 'makeup_high_freq', 'makeup_classwise', 'makeup_scan_score', 'inputs', 'versions', 'extra', 'config',
+  'makeup_l2', 'makeup_high_freq', 'makeup_classwise', 'makeup_scan_score',
+  'purified_l2', 'purified_high_freq', 'purified_classwise', 'purified_scan_score', 'inputs', 'versions', 'extra', 'config',
 ] as const;
-/** Columns an export may lack: written from the cell's recipe and extra since issue 28 (older CSVs lack them). */
-export const CSV_DERIVED_COLUMNS: readonly string[] = ['poison_seed', 'defense_seed', 'makeup_l2', 'makeup_high_freq', 'makeup_classwise', 'makeup_scan_score'];
+/** Columns an export may lack: written from the cell's recipe and extra since issues 28 and 25 (older CSVs lack them). */
+export const CSV_DERIVED_COLUMNS: readonly string[] = [
+  'poison_seed', 'defense_seed', 'makeup_l2', 'makeup_high_freq', 'makeup_classwise', 'makeup_scan_score',
+  'purified_l2', 'purified_high_freq', 'purified_classwise', 'purified_scan_score',
+];
 
 function csvField(v: unknown): string {
   const s = v === null || v === undefined ? '' : String(v);
