@@ -10,10 +10,11 @@
 //                  reports it ignores, each with its reason); any error fails the file
 //   --node PATH    the Node.js binary to run (default: this one)
 //   --jobs N       files run at once (default ECLIPSE_TEST_JOBS, else 2 where there are 2 cores or
-//                  more; always 1 under memcheck). Much of the suite is single-threaded (libtorch's
-//                  generic BLAS, JavaScript, process start-up), so two files at once use a 2-core
-//                  machine; each file's output is printed whole when it ends, longest files start
-//                  first (the durations of the last run, kept in DIR/.durations.json).
+//                  more). Much of the suite is single-threaded (libtorch's generic BLAS, JavaScript,
+//                  process start-up; valgrind runs a process's threads one at a time), so two files
+//                  at once use a 2-core machine; each file's output is printed whole when it ends,
+//                  longest files start first (the durations of the last run, kept in
+//                  DIR/.durations.json).
 // Hangs: each test has ECLIPSE_TEST_TIMEOUT_S (default 300 s; x20 under memcheck) enforced by a
 // watchdog thread (test/helpers/watchdog.ts), and each file a wall-clock limit of
 // ECLIPSE_TEST_FILE_TIMEOUT_S (default 900 s; x20 under memcheck).
@@ -58,7 +59,7 @@ for (const f of files) {
   }
 }
 
-const jobs = memcheck ? 1 : jobsOption !== undefined ? Number(jobsOption) : Math.min(2, availableParallelism());
+const jobs = jobsOption !== undefined ? Number(jobsOption) : Math.min(2, availableParallelism());
 if (!Number.isInteger(jobs) || jobs < 1) {
   console.error(`run-tests: --jobs must be a whole number of at least 1, got ${jobsOption}`);
   process.exit(2);
