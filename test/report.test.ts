@@ -393,6 +393,7 @@ interface SyntheticRun {
   defenseSeed?: number;
   options?: Record<string, number | string | boolean>;
   makeup?: PoisonMakeupNumbers;
+  purified?: PoisonMakeupNumbers;
 }
 
 async function syntheticRows(runs: readonly SyntheticRun[]): Promise<ResultRow[]> {
@@ -408,7 +409,7 @@ async function syntheticRows(runs: readonly SyntheticRun[]): Promise<ResultRow[]
       makeup_l2: r.makeup?.l2 ?? null, makeup_high_freq: r.makeup?.high_freq ?? null, makeup_classwise: r.makeup?.classwise ?? null, makeup_scan_score: r.makeup?.scan_score ?? null,
       purified_l2: null, purified_high_freq: null, purified_classwise: null, purified_scan_score: null,
       test_acc: r.acc, clean_acc: null, seconds: 60, inputs: '{}', versions: '{}', finished_at: '2025-01-01 00:00:00', config: JSON.stringify(cell),
-      extra: JSON.stringify(r.makeup ? { makeup: r.makeup } : {}),
+      extra: JSON.stringify({ ...(r.makeup ? { makeup: r.makeup } : {}), ...(r.purified ? { purified_makeup: r.purified } : {}) }),
     };
   });
 }
@@ -552,7 +553,8 @@ test('seeds as runs: mean ±sd with n in the title, second-best and ≈ in Table
   const cws = [0.3, 0.1, 0.2, 0.4, 0.1, 0.3];
   assert.ok(Math.abs(cw.r! - pearson(cws, accs)!) < 1e-9 && Math.abs(cw.rho! - spearman(cws, accs)!) < 1e-9);
   assert.match(cap, new RegExp(`class-wise energy share: r = ${pearson(cws, accs)!.toFixed(2)}, ρ = ${spearman(cws, accs)!.toFixed(2)}, n = 6`));
-  assert.match(mk.intro.join(' '), /ResNet-18: Of the make-up measures, L2 \(mean per image, \[0,1\] units\) predicts ECLIPSE's accuracy best \(r = 1\.00, ρ = 1\.00, n = 6; r² = 1\.00\): strongly, and the higher it is, the higher ECLIPSE's accuracy/);
+  assert.match(mk.intro.join(' '), /ResNet-18: no plot of ECLIPSE's accuracy against what purification left \(the purified set against the clean one\): 0 purified sets have make-up numbers/);
+  assert.match(mk.intro.join(' '), /ResNet-18: Of the poison's make-up measures, L2 \(mean per image, \[0,1\] units\) predicts ECLIPSE's accuracy best \(r = 1\.00, ρ = 1\.00, n = 6; r² = 1\.00\): strongly, and the higher it is, the higher ECLIPSE's accuracy/);
   assert.match(mk.plots[0]!.svg, /<svg/);
   assert.ok(md.includes("Plot (report.html): **ECLIPSE's accuracy vs the poison's make-up (ResNet-18)**"));
 
@@ -571,5 +573,28 @@ test('the make-up plot is skipped with a note under 3 poison draws with make-up 
   const model = await buildReport(await syntheticRows(runs), { db: 'synthetic.sqlite', artifactsDir: join(tmp.dir, 'no-artifacts'), images: false });
   const mk = model.sections.find((s) => s.id === 'makeup')!;
   assert.equal(mk.plots.length, 0);
-  assert.match(mk.intro.join(' '), /ResNet-18: no make-up plot: 1 poison draw has make-up numbers among ECLIPSE's main cells \(at least 3 needed/);
+  assert.match(mk.intro.join(' '), /ResNet-18: no plot of ECLIPSE's accuracy against the poison's make-up: 1 poison draw has make-up numbers among ECLIPSE's main cells \(at least 3 needed/);
+});
+
+test('what purification left: one point per purified set (poison seed x defence seed), the clean twin included', async () => {
+  const { buildReport } = await import('../src/report/build.js');
+  const { poisonDraws } = await import('../src/report/makeup.js');
+  const { ResultSet, toReportCells } = await import('../src/report/results.js');
+  // the purified set's class-wise share falls as ECLIPSE's accuracy rises (the clean twin's too)
+  const left = (acc: number): PoisonMakeupNumbers => ({ l2: 0.5, high_freq: 0.2, classwise: (100 - 100 * acc) / 1000, scan_score: null });
+  const runs = [
+    ...syntheticRuns().map((r): SyntheticRun => (r.defense === 'eclipse' && !r.options ? { ...r, purified: left(r.acc) } : r)),
+    { attack: 'clean', defense: 'eclipse', acc: 0.9, purified: left(0.9) },
+  ];
+  const rows = await syntheticRows(runs);
+  const sets = poisonDraws(new ResultSet(toReportCells(rows)), 'resnet18', 'purified');
+  // EM: 3 poison draws x 2 defence seeds; TAP: 3 x 1; the clean twin: 1 (last, as in the tables)
+  assert.deepEqual(sets.map((d) => `${d.attack} ${d.poisonSeed}/${d.defenseSeed} n${d.n}`), ['em 0/0 n1', 'em 0/1 n1', 'em 1/0 n1', 'em 1/1 n1', 'em 2/0 n1', 'em 2/1 n1', 'tap 0/0 n1', 'tap 1/0 n1', 'tap 2/0 n1', 'clean 0/0 n1']);
+  const model = await buildReport(rows, { db: 'synthetic.sqlite', artifactsDir: join(tmp.dir, 'no-artifacts'), images: false });
+  const mk = model.sections.find((s) => s.id === 'makeup')!;
+  assert.deepEqual(mk.plots.map((p) => p.id), ['makeup-resnet18', 'purified-makeup-resnet18']);
+  const cap = mk.plots[1]!.caption;
+  assert.match(cap, /One point per purified set \(attack x poison seed x defence seed, 10 sets; "Clean" is the clean twin/);
+  assert.match(cap, /class-wise energy share: r = -\d\.\d\d, ρ = -1\.00, n = 10/);
+  assert.match(mk.intro.join(' '), /Of the purified set's make-up measures, class-wise energy share predicts ECLIPSE's accuracy best .*the higher it is, the lower ECLIPSE's accuracy/);
 });

@@ -72,10 +72,11 @@ export async function buildReport(rows: readonly ResultRow[], o: BuildOptions, s
     intro: sweeps.length ? [] : ['No ECLIPSE option has more than one value among the finished cells (add a "sweep" to a matrix group, e.g. {"tStar": [50, 100, 150]}).'],
     tables: [], plots: sweeps, figures: [],
   });
-  const makeup = await Promise.all((eclArchs.length ? eclArchs : ['resnet18']).map((a) => makeupPlots(rs, a)));
+  // the poison's make-up (issue 28), then what ECLIPSE's purification left of it (issue 25)
+  const makeup = await Promise.all((eclArchs.length ? eclArchs : ['resnet18']).flatMap((a) => [makeupPlots(rs, a, 'poison'), makeupPlots(rs, a, 'purified')]));
   sections.push({
     id: 'makeup',
-    title: 'Poison make-up',
+    title: 'Poison make-up, and what purification left',
     intro: makeup.flatMap((m) => m.notes),
     tables: [], plots: makeup.flatMap((m) => m.plots), figures: [],
   });

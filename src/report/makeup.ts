@@ -1,6 +1,8 @@
 // What makes a poison hard to purify (issue 28): ECLIPSE's test accuracy against each measure of
 // the poison's make-up, one point per poison draw (attack x poison seed), with Pearson's r and
 // Spearman's rho per measure and the sentence naming the measure that predicts accuracy best.
+// The same plot of what purification left (issue 25): the purified set measured against the clean
+// one, one point per purified set (attack x poison seed x defence seed; the clean twin included).
 import { ECLIPSE } from '../defenses/registry.js';
 import { attackOrder } from './figures.js';
 import { fmt, profileSentence, spreadText } from './format.js';
@@ -65,10 +67,15 @@ export function spearman(xs: readonly number[], ys: readonly number[]): number |
   return pearson(ranks(xs), ranks(ys));
 }
 
-/** One poison draw: its make-up and ECLIPSE's accuracy over its main cells. */
+/** What a plot's points are: the poisons ECLIPSE was given, or the sets its purification made. */
+export type MakeupOf = 'poison' | 'purified';
+
+/** One poison draw (or purified set): its make-up and ECLIPSE's accuracy over its main cells. */
 export interface PoisonDraw {
   attack: string;
   poisonSeed: number;
+  /** the defence seed of a purified set (null for a poison draw, which ECLIPSE's seeds share) */
+  defenseSeed: number | null;
   makeup: PoisonMakeupNumbers;
   /** mean test accuracy (%) of the draw's ECLIPSE cells, with their n and range */
   acc: number;
@@ -83,19 +90,28 @@ export interface PoisonDraw {
 const finite = (v: number | null | undefined): v is number => typeof v === 'number' && Number.isFinite(v);
 const hasMakeup = (m: PoisonMakeupNumbers | undefined): m is PoisonMakeupNumbers => m !== undefined && m !== null && MAKEUP_MEASURES.some((x) => finite(m[x.key]));
 
-/** The poison draws of an architecture's ECLIPSE cells at the main settings that have a make-up. */
-export function poisonDraws(rs: ResultSet, arch: string): PoisonDraw[] {
-  const attacks = attackOrder(rs.cells.filter((c) => c.architecture === arch && c.defense === ECLIPSE && c.attack !== 'clean').map((c) => c.attack));
+/**
+ * The poison draws (of: 'poison') or purified sets (of: 'purified', the clean twin's included) of
+ * an architecture's ECLIPSE cells at the main settings that have a make-up.
+ */
+export function poisonDraws(rs: ResultSet, arch: string, of: MakeupOf = 'poison'): PoisonDraw[] {
+  const attacks = attackOrder(rs.cells.filter((c) => c.architecture === arch && c.defense === ECLIPSE && (of === 'purified' || c.attack !== 'clean')).map((c) => c.attack));
   const out: PoisonDraw[] = [];
   for (const attack of attacks) {
-    const bySeed = new Map<number, ReportCell[]>();
-    for (const c of rs.main(arch, ECLIPSE, attack)) bySeed.set(c.poisonSeed, [...(bySeed.get(c.poisonSeed) ?? []), c]);
-    for (const [poisonSeed, cells] of [...bySeed].sort((a, b) => a[0] - b[0])) {
-      // every cell of one poison carries its make-up; the first that has one speaks for it
-      const makeup = cells.map((c) => c.extra.makeup).find(hasMakeup);
+    // a poison is shared by ECLIPSE's defence seeds; a purified set by the classifier seeds only
+    const groups = new Map<string, ReportCell[]>();
+    for (const c of rs.main(arch, ECLIPSE, attack)) {
+      const k = of === 'poison' ? `${c.poisonSeed}` : `${c.poisonSeed}/${c.defenseSeed}`;
+      groups.set(k, [...(groups.get(k) ?? []), c]);
+    }
+    const sorted = [...groups.values()].sort((a, b) => a[0]!.poisonSeed - b[0]!.poisonSeed || a[0]!.defenseSeed - b[0]!.defenseSeed);
+    for (const cells of sorted) {
+      // every cell of one set carries its make-up; the first that has one speaks for it
+      const makeup = cells.map((c) => (of === 'poison' ? c.extra.makeup : c.extra.purified_makeup)).find(hasMakeup);
       const s = stat(cells);
       if (!makeup || !s) continue;
-      out.push({ attack, poisonSeed, makeup, acc: s.mean, n: s.n, min: s.min, max: s.max, spread: spreadText(s), cells });
+      const first = cells[0]!;
+      out.push({ attack, poisonSeed: first.poisonSeed, defenseSeed: of === 'poison' ? null : first.defenseSeed, makeup, acc: s.mean, n: s.n, min: s.min, max: s.max, spread: spreadText(s), cells });
     }
   }
   return out;
@@ -130,17 +146,18 @@ export function fitText(f: MeasureFit): string {
 }
 
 /** The plain sentence: which measure predicts ECLIPSE's accuracy best, and how well. */
-export function bestMeasureSentence(fits: readonly MeasureFit[]): string {
+export function bestMeasureSentence(fits: readonly MeasureFit[], of: MakeupOf = 'poison'): string {
   const scored = fits.filter((f): f is MeasureFit & { r: number } => f.r !== null);
-  if (scored.length === 0) return 'No measure has enough draws (or spread) for a correlation with ECLIPSE\'s accuracy.';
+  const points = of === 'poison' ? 'draws' : 'purified sets';
+  if (scored.length === 0) return `No measure has enough ${points} (or spread) for a correlation with ECLIPSE's accuracy.`;
   const byR = [...scored].sort((a, b) => Math.abs(b.r) - Math.abs(a.r) || Math.abs(b.rho ?? 0) - Math.abs(a.rho ?? 0));
   const best = byR[0]!;
   const strength = Math.abs(best.r) >= 0.7 ? 'strongly' : Math.abs(best.r) >= 0.4 ? 'moderately' : 'weakly';
   const direction = best.r > 0 ? 'the higher it is, the higher ECLIPSE\'s accuracy' : 'the higher it is, the lower ECLIPSE\'s accuracy';
   const byRho = [...scored].filter((f) => f.rho !== null).sort((a, b) => Math.abs(b.rho!) - Math.abs(a.rho!))[0];
   const rankNote = byRho && byRho.key !== best.key ? ` By rank (Spearman), ${byRho.label} does best (ρ = ${corr(byRho.rho)}).` : '';
-  const few = best.n < 10 ? ` Over ${best.n} draws this is a hint, not a finding.` : '';
-  return `Of the make-up measures, ${best.label} predicts ECLIPSE's accuracy best (${fitText(best)}; r² = ${fmt(best.r * best.r, 2)}): ${strength}, and ${direction}.${rankNote}${few}`;
+  const few = best.n < 10 ? ` Over ${best.n} ${points} this is a hint, not a finding.` : '';
+  return `Of the ${of === 'poison' ? "poison's" : "purified set's"} make-up measures, ${best.label} predicts ECLIPSE's accuracy best (${fitText(best)}; r² = ${fmt(best.r * best.r, 2)}): ${strength}, and ${direction}.${rankNote}${few}`;
 }
 
 /**
@@ -148,13 +165,14 @@ export function bestMeasureSentence(fits: readonly MeasureFit[]): string {
  * bars where a draw averages more than one ECLIPSE cell) and its notes; no plot, a note, where
  * fewer than MIN_DRAWS poison draws have make-up numbers.
  */
-export async function makeupPlots(rs: ResultSet, arch: string): Promise<{ plots: Plot[]; notes: string[] }> {
-  const draws = poisonDraws(rs, arch);
+export async function makeupPlots(rs: ResultSet, arch: string, of: MakeupOf = 'poison'): Promise<{ plots: Plot[]; notes: string[] }> {
+  const draws = poisonDraws(rs, arch, of);
+  const what = of === 'poison' ? { one: 'poison draw', many: 'poison draws', since: 'issue 28', of: "the poison's make-up" } : { one: 'purified set', many: 'purified sets', since: 'issue 25', of: 'what purification left (the purified set against the clean one)' };
   if (draws.length < MIN_DRAWS)
     return {
       plots: [],
       notes: [
-        `${archLabel(arch)}: no make-up plot: ${draws.length} poison draw${draws.length === 1 ? ' has' : 's have'} make-up numbers among ECLIPSE's main cells (at least ${MIN_DRAWS} needed; cells from before issue 28 keep no make-up).`,
+        `${archLabel(arch)}: no plot of ECLIPSE's accuracy against ${what.of}: ${draws.length} ${draws.length === 1 ? `${what.one} has` : `${what.many} have`} make-up numbers among ECLIPSE's main cells (at least ${MIN_DRAWS} needed; cells from before ${what.since} keep none).`,
       ],
     };
   const fits = makeupFits(draws);
@@ -163,7 +181,7 @@ export async function makeupPlots(rs: ResultSet, arch: string): Promise<{ plots:
     fits
       .filter((f) => finite(d.makeup[f.key]))
       .map((f) => ({
-        measure: panel(f), attack: attackLabel(d.attack), poisonSeed: d.poisonSeed, value: d.makeup[f.key] as number, acc: d.acc, n: d.n,
+        measure: panel(f), attack: attackLabel(d.attack), poisonSeed: d.poisonSeed, defenseSeed: d.defenseSeed, value: d.makeup[f.key] as number, acc: d.acc, n: d.n,
         spread: d.spread, lo: d.n > 1 ? d.min : null, hi: d.n > 1 ? d.max : null,
       })),
   );
@@ -173,7 +191,7 @@ export async function makeupPlots(rs: ResultSet, arch: string): Promise<{ plots:
   const spread = values.some((v) => v.lo !== null);
   const spec = {
     $schema: SCHEMA,
-    title: `${archLabel(arch)}, ECLIPSE: test accuracy vs the poison's make-up`,
+    title: `${archLabel(arch)}, ECLIPSE: test accuracy vs ${of === 'poison' ? "the poison's make-up" : 'what purification left'}`,
     data: { values },
     facet: { field: 'measure', type: 'nominal', title: null, sort: fits.map(panel) },
     columns: 2,
@@ -188,7 +206,8 @@ export async function makeupPlots(rs: ResultSet, arch: string): Promise<{ plots:
             x, color,
             y: { field: 'acc', type: 'quantitative', title: 'test accuracy (%)', scale: { domain: [0, 100] } },
             tooltip: [
-              { field: 'attack' }, { field: 'poisonSeed', title: 'poison seed' }, { field: 'value', title: 'measure', format: '.4f' },
+              { field: 'attack' }, { field: 'poisonSeed', title: 'poison seed' }, ...(of === 'purified' ? [{ field: 'defenseSeed', title: 'defence seed' }] : []),
+              { field: 'value', title: 'measure', format: '.4f' },
               { field: 'acc', title: 'mean acc.', format: '.1f' }, { field: 'n', title: 'n (cells)' }, { field: 'spread' },
             ],
           },
@@ -205,15 +224,20 @@ export async function makeupPlots(rs: ResultSet, arch: string): Promise<{ plots:
   } as unknown as TopLevelSpec;
   const used = draws.flatMap((d) => d.cells);
   const perMeasure = fits.map((f) => `${f.label}: ${fitText(f)}`);
-  const sentence = bestMeasureSentence(fits);
+  const sentence = bestMeasureSentence(fits, of);
+  const points =
+    of === 'poison'
+      ? `One point per poison draw (attack x poison seed, ${draws.length} draws): ECLIPSE's test accuracy (%), the mean over that poison's ECLIPSE cells at Table 1's settings ` +
+        "(defence and classifier seeds), against each measure of the poison's make-up"
+      : `One point per purified set (attack x poison seed x defence seed, ${draws.length} sets; "Clean" is the clean twin: the purification's own distortion): ECLIPSE's test accuracy (%), the mean over the classifier seeds trained on it, ` +
+        'against each measure of the purified training set taken as a poison of the clean one (what is left of the poison, plus what purification changes)';
   return {
     plots: [
       {
-        id: `makeup-${arch}`,
-        title: `ECLIPSE's accuracy vs the poison's make-up (${archLabel(arch)})`,
+        id: of === 'poison' ? `makeup-${arch}` : `purified-makeup-${arch}`,
+        title: `ECLIPSE's accuracy vs ${of === 'poison' ? "the poison's make-up" : 'what purification left'} (${archLabel(arch)})`,
         caption:
-          `One point per poison draw (attack x poison seed, ${draws.length} draws): ECLIPSE's test accuracy (%), the mean over that poison's ECLIPSE cells at Table 1's settings ` +
-          `(defence and classifier seeds), against each measure of the poison's make-up; colour: attack${spread ? '; error bars: min-max over the cells of a draw that averages more than one (n in the tooltip)' : ''}. ` +
+          `${points}; colour: attack${spread ? '; error bars: min-max over the cells of a draw that averages more than one (n in the tooltip)' : ''}. ` +
           `Pearson r and Spearman ρ per measure: ${perMeasure.join('; ')}. ${sentence} ${profileSentence(used)}`,
         svg: await renderVegaLite(spec),
       },

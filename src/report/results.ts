@@ -19,8 +19,9 @@ export interface ReportCell extends CellIdentity {
   /** the cell's resolved recipe (null if its JSON could not be read) */
   cell: ResolvedCell | null;
   /** `curve`: the classifier's training curve, kept with the result (older rows lack it);
-   * `makeup`: the poison's make-up, in poisoned cells (older rows lack it; NaN reads as null) */
-  extra: { train?: string; purified?: string; clean_twin?: string | null; curve?: CurvePoint[]; makeup?: PoisonMakeupNumbers };
+   * `makeup`: the poison's make-up, in poisoned cells (older rows lack it; NaN reads as null);
+   * `purified_makeup`: the purified set's, against the clean set (ECLIPSE cells since issue 25) */
+  extra: { train?: string; purified?: string; clean_twin?: string | null; curve?: CurvePoint[]; makeup?: PoisonMakeupNumbers; purified_makeup?: PoisonMakeupNumbers };
   finishedAt: string;
 }
 
