@@ -74,6 +74,22 @@ test('config: every option is checked when the config loads, naming the option, 
   bad({ cleanTwins: 'no' }, /"cleanTwins" must be true or false, got "no"/);
 });
 
+test('the shipped matrix configs load: every group expands, the sensitivity study shares the main cells\' database and data', () => {
+  const dir = join(import.meta.dirname, '..', '..', 'configs');
+  const configs = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => ({ f, raw: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown> })).filter((c) => 'groups' in c.raw);
+  assert.ok(configs.some((c) => c.f === 'mini-matrix.json') && configs.some((c) => c.f === 'mini-sensitivity.json'), configs.map((c) => c.f).join());
+  const cells = new Map(configs.map((c) => [c.f, expandMatrix(parseMatrixConfig(c.raw, c.f))]));
+  assert.ok(cells.get('mini-sensitivity.json')!.length > 100);
+  const main = configs.find((c) => c.f === 'mini-matrix.json')!.raw;
+  const sens = configs.find((c) => c.f === 'mini-sensitivity.json')!.raw;
+  assert.deepEqual([sens.name, sens.profile, sens.poisons], [main.name, main.profile, main.poisons]);
+  // its t* table purifies from one denoiser trained on t <= 150: t* 100 there is not the main cell
+  const tStar = cells.get('mini-sensitivity.json')!.filter((c) => c.spec.attack === 'sep' && c.spec.options.trainMaxT === 150);
+  assert.deepEqual(tStar.map((c) => c.eclipse!.profile.purify.tStar), [50, 100, 150]);
+  const mainSep = cells.get('mini-matrix.json')!.find((c) => c.spec.attack === 'sep' && c.spec.defense === 'eclipse' && c.poisonSeed === 0 && !c.defenseSeed)!;
+  assert.ok(!tStar.some((c) => c.hash === mainSep.hash));
+});
+
 test('config: the name stays inside runs/ (issue 23, case 8)', () => {
   for (const name of ['../x', '../../etc', '/tmp/abs', 'a/b', 'a\\b', '', 'x y', 5])
     assert.throws(() => parseMatrixConfig({ ...base, name }, 'c.json'), /^Error: c\.json: "name" must be 1 to 100 letters, digits, dots, dashes or underscores \(it names the folder runs\/matrix-<name>\/\), got /, String(name));
