@@ -158,6 +158,7 @@ export const FLAG_RANGES: Readonly<Record<string, NumberRange>> = {
   'patch-size': COUNT,
   'class-sep': POSITIVE,
   crop: NON_NEGATIVE_INT,
+  'blur-parameter': { kind: 'number', above: 0, max: 1 },
   // ECLIPSE's own flags (the sparse set, the denoiser, purification, the compensation module)
   // take their ranges from its settings table (src/eclipse-settings.ts)
   'classifier-seed': NON_NEGATIVE_INT,

@@ -44,7 +44,8 @@ function shapeOf(k: number, n: number, h = 32, w = 32): DatasetShape {
 
 function gen(g: PerturbationGenerator, i: number, y: number, per = PIX): Float64Array {
   const out = new Float64Array(per);
-  g.perturbation(i, y, out);
+  // additive noise does not read the clean image
+  g.perturbation(i, y, out, new Uint8Array(per));
   return out;
 }
 
@@ -318,7 +319,10 @@ test('bound check: quantisation allowances', () => {
 });
 
 test('registry, option checks and parsers', () => {
-  assert.deepEqual(Object.keys(ATTACKS), ['urp', 'lsp', 'ar', 'em', 'tap', 'rem', 'sep', 'efp', 'adp']);
+  assert.deepEqual(Object.keys(ATTACKS), ['urp', 'lsp', 'ar', 'em', 'tap', 'rem', 'sep', 'efp', 'adp', 'ops', 'cuda']);
+  assert.throws(() => createAttack('cuda', { blurParameter: 4 }), /cuda: the blur parameter must be in \(0, 1\]/);
+  assert.throws(() => createAttack('ops', { epsilon: 8 / 255 }), /ops: has no epsilon/);
+  assert.throws(() => createAttack('urp', { blurParameter: 0.3 }), /"blurParameter" does not apply to urp \(only to cuda\)/);
   assert.throws(() => createAttack('emm'), /unknown attack "emm" \(did you mean em\?\)/);
   assert.throws(() => createAttack('urp', { patchSize: 4 }), /"patchSize" does not apply to urp \(only to lsp\)/);
   assert.throws(() => createAttack('lsp', { crop: 2 }), /only to ar/);

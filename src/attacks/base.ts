@@ -9,11 +9,12 @@ import {
   type PoisonOptions, type PoisonResult, type Quantization,
 } from './types.js';
 
-/** Metadata keys poison() may write (source_seed only when the clean set had a seed, ar_coefficients only for AR, attack_setting/attack_notes only for model-based attacks). */
+/** Metadata keys poison() may write (source_seed only when the clean set had a seed, ar_coefficients only for AR, attack_setting/attack_notes only for model-based attacks, l0_pixels/ops_pixels for OPS, cuda_filters/psnr_mean/ssim_mean for CUDA). */
 export const POISON_META_KEYS = [
   'attack', 'attack_params', 'attack_recipe', 'norm', 'epsilon', 'seed', 'quantization',
   'linf_max', 'linf_mean', 'l2_max', 'l2_mean', 'l2_nominal_mean', 'linf_nominal_max',
   'clamped_fraction', 'bounds_checked', 'stats_units', 'source', 'source_seed', 'ar_coefficients', 'attack_setting', 'attack_notes',
+  'l0_pixels', 'ops_pixels', 'cuda_filters', 'psnr_mean', 'ssim_mean',
 ] as const;
 
 export function checkSeed(seed: number, what: string): void {
@@ -68,9 +69,9 @@ export abstract class BaseAttack implements Attack {
     let clamped = 0;
     for (let i = 0; i < ds.n; i++) {
       delta.fill(0);
-      gen.perturbation(i, ds.labels[i], delta);
-      nominal.addUnit(delta);
       const o = i * per;
+      gen.perturbation(i, ds.labels[i], delta, ds.images.subarray(o, o + per));
+      nominal.addUnit(delta);
       let linf = 0;
       let ss = 0;
       for (let p = 0; p < per; p++) {

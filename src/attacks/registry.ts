@@ -5,6 +5,8 @@ import { ArAttack, type ArCoefficientChoice, type ArSearchOptions } from './ar.j
 import { LspAttack, lspDefaultL2 } from './lsp.js';
 import type { Attack, PerturbationBound, PerturbationNorm, PoisonResult, PrepareContext, Quantization } from './types.js';
 import { UrpAttack } from './urp.js';
+import { OpsAttack } from './ops.js';
+import { CudaAttack } from './cuda.js';
 import { EM_SETTINGS, EmAttack } from './em.js';
 import { suggest, type SettingOverrides, type SettingTable } from '../settings.js';
 import type { ModelAttackOptions } from './model/attack.js';
@@ -46,6 +48,8 @@ export interface PoisonDatasetOptions {
   coefficients?: ArCoefficientChoice;
   /** AR: search settings when the search runs. */
   search?: ArSearchOptions;
+  /** CUDA: upper end of the filters' uniform weights, in (0, 1] (default 0.3). */
+  blurParameter?: number;
 }
 
 export interface AttackSpec {
@@ -200,6 +204,38 @@ const REGISTRY = {
     options: ['settings'],
     create: modelAttack(AdpAttack),
   },
+  // beyond the paper (issue 29): newer attacks a 2026 reviewer asks about
+  ops: {
+    name: 'ops',
+    label: 'OPS',
+    title: 'one-pixel shortcut: per class one pixel and one colour, searched on the clean images (Wu et al. 2023; beyond the paper)',
+    norm: 'linf',
+    defaultEpsilon: 'none (one pixel per image set to a colour: L0 = 1 pixel)',
+    modelBased: false,
+    citation: 'Wu et al., ICLR 2023 (cychomatica/One-Pixel-Shotcut)',
+    cost: 'model-free, seconds (a search over every pixel and 8 colours per class)',
+    options: [],
+    create: (o) => {
+      if (o.epsilon !== undefined) throw new Error('ops: has no epsilon (it sets one pixel per image to a colour; the pixels chosen are in the output metadata)');
+      if (o.quantization !== undefined && o.quantization !== 'round') throw new Error('ops: the pixels it sets are exactly 0 or 255; it takes no quantization');
+      return new OpsAttack();
+    },
+  },
+  cuda: {
+    name: 'cuda',
+    label: 'CUDA',
+    title: 'convolution-based unlearnable data: a class-wise 3x3 blur from a private key (Sadasivan et al. 2023; beyond the paper)',
+    norm: 'linf',
+    defaultEpsilon: 'none (a blur, not an L_p perturbation: its filters, PSNR and SSIM are in the output metadata)',
+    modelBased: false,
+    citation: 'Sadasivan et al., CVPR 2023 (vinusankars/Convolution-based-Unlearnability)',
+    cost: 'model-free, seconds',
+    options: ['blurParameter'],
+    create: (o) => {
+      if (o.epsilon !== undefined) throw new Error('cuda: has no epsilon (a blur is not an L_p perturbation); its strength is the blur parameter');
+      return new CudaAttack({ blurParameter: o.blurParameter, quantization: o.quantization });
+    },
+  },
 } as const satisfies Record<string, AttackSpec>;
 
 /** An attack's registry name. */
@@ -209,7 +245,7 @@ export const ATTACKS: Readonly<Record<AttackName, AttackSpec>> = REGISTRY;
 
 export const ATTACK_NAMES = Object.keys(ATTACKS) as AttackName[];
 
-/** The attacks that poison synchronously without a model (URP, LSP, AR). */
+/** The attacks that poison synchronously without a model (URP, LSP, AR, OPS, CUDA). */
 export const MODEL_AGNOSTIC_ATTACKS: readonly AttackName[] = ATTACK_NAMES.filter((a) => !ATTACKS[a].modelBased);
 
 export function isAttackName(s: string): s is AttackName {

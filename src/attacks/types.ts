@@ -31,9 +31,10 @@ export type DatasetShape = Pick<ImageDataset, 'n' | 'channels' | 'height' | 'wid
 export interface PerturbationGenerator {
   /**
    * Write image `index`'s perturbation (its label is `label`) into `out` (length 3*H*W, CHW planar,
-   * [0,1] pixel units), before clamping and quantisation.
+   * [0,1] pixel units), before clamping and quantisation. `image` is the clean image (CHW, bytes):
+   * the attacks that set pixels or filter the image (OPS, CUDA) read it; additive noise does not.
    */
-  perturbation(index: number, label: number, out: Float64Array): void;
+  perturbation(index: number, label: number, out: Float64Array, image: Uint8Array): void;
 }
 
 export type AttackParamValue = string | number | boolean;

@@ -35,11 +35,13 @@ Model-based attacks (${ATTACK_NAMES.filter((a) => ATTACKS[a].modelBased).join(',
   --list               every attack with its defaults, cost and citation
   --in FILE            clean dataset (default data/cifar10-<profile>/train.safetensors)
   --out FILE           default data/cifar10-<profile>/poison-<attack>-s<seed>.safetensors
-  --epsilon E          urp and model-based: L_inf (default 8/255); lsp: L2 (default sqrt(3072)*6/255); ar: L2 (default 1)
+  --epsilon E          urp and model-based: L_inf (default 8/255); lsp: L2 (default sqrt(3072)*6/255); ar: L2 (default 1);
+                       ops and cuda take none (a pixel set, a blur)
   --bound linf:8/255   also check this bound (repeatable: comma-separated)
   --quantization round|floor
   --patch-size N --class-sep X       (lsp)
   --crop N --ar-coefficients auto|paper|search   (ar)
+  --blur-parameter B   (cuda) the filters' weights are drawn from U(0, B), B in (0, 1] (default 0.3)
   --surrogate FILE     (model-based) classifier checkpoint from eclipse train, used as the surrogate
                        or reference model (default: trained on --in as the recipe says, cached in OUT.work)
   --work DIR           (model-based) resumable state (default OUT.work)
@@ -61,6 +63,7 @@ export async function poisonCommand(argv: string[]): Promise<void> {
     'patch-size': { type: 'string' },
     'class-sep': { type: 'string' },
     crop: { type: 'string' },
+    'blur-parameter': { type: 'string' },
     'ar-coefficients': { type: 'string', check: oneOf(['auto', 'paper', 'search']) },
     surrogate: { type: 'string' },
     ...tableFlags(ATTACK_TABLES),
@@ -96,6 +99,7 @@ export async function poisonCommand(argv: string[]): Promise<void> {
     patchSize: int(flags, 'patch-size'),
     classSep: num(flags, 'class-sep'),
     crop: int(flags, 'crop'),
+    blurParameter: num(flags, 'blur-parameter'),
     coefficients: coeff as 'auto' | 'paper' | 'search' | undefined,
     profile,
     surrogate: str(flags, 'surrogate'),

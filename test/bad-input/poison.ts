@@ -1,5 +1,6 @@
 // Bad input to `eclipse poison`: a bad profile, misspelt flags and attacks, a missing --attack,
-// negative and non-numeric numbers, a setting out of range or of another attack, a bad bound,
+// negative and non-numeric numbers, a setting out of range or of another attack (an epsilon for
+// OPS, a blur parameter out of CUDA's range), a bad bound,
 // missing and wrong-type inputs. Each fails before poisoning, and nothing is written.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,8 @@ export const rows: BadInputRow[] = [
   { name: 'an attack setting out of range', args: ['poison', '--attack', 'em', '--steps', '0'], error: /--steps must be >= 1, got 0/, code: 2 },
   { name: 'a patch size that is not a number', args: ['poison', '--attack', 'lsp', '--patch-size', 'big'], error: /--patch-size must be a whole number, at least 1 \(got "big"\)/, code: 2 },
   { name: "another attack's setting", args: ['poison', '--attack', 'urp', '--steps', '3'], error: /--steps does not apply to urp \(only to /, code: 2 },
+  { name: 'a CUDA blur parameter above 1', args: ['poison', '--attack', 'cuda', '--blur-parameter', '2'], error: /--blur-parameter must be positive and at most 1 \(got 2\)/, code: 2 },
+  { name: 'an epsilon for OPS, which sets a pixel', args: ['poison', '--attack', 'ops', '--epsilon', '8/255', '--in', 'nope.safetensors', '--out', 'p.safetensors'], error: /ops: has no epsilon/ },
   { name: 'a negative bound', args: ['poison', '--attack', 'urp', '--bound', 'linf:-1'], error: /--bound: cannot read epsilon "-1": expected a number such as/, code: 2 },
   { name: 'no CIFAR-10 import and no --in', args: ['poison', '--attack', 'urp'], error: /data\/cifar10-mini\/train\.safetensors not found: run eclipse data import --profile mini first, or pass --in FILE/, code: 2 },
   { name: 'an input that does not exist', args: ['poison', '--attack', 'urp', '--in', 'nope.safetensors', '--out', 'p.safetensors'], error: /nope\.safetensors: file not found/ },

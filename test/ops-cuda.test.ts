@@ -1,0 +1,163 @@
+// OPS and CUDA (issue 29, beyond the paper): the one-pixel shortcut and the class-wise blur, on real
+// CIFAR-10 images (what each writes, checked image by image; the stated measure in the metadata;
+// determinism), and SSIM against a second computation through libtorch's convolution.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+import { createAttack } from '../src/attacks/index.js';
+import { pixelSearch } from '../src/attacks/ops.js';
+import { balancedSubset, type ImageDataset } from '../src/data/dataset.js';
+import { loadCifar10 } from '../src/data/cifar.js';
+import { Rng } from '../src/data/rng.js';
+import { loadDataset, saveDataset } from '../src/data/store.js';
+import { F, noGrad, tidy } from '../src/engine/index.js';
+import { ssim, ssimPlane } from '../src/metrics/ssim.js';
+import { findCifar, makeTempDir } from './helpers/tmp.js';
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclipse.js');
+const tmp = makeTempDir('eclipse-ops-cuda-');
+test.after(() => tmp.cleanup());
+
+let cached: ImageDataset | null = null;
+/** 30 real test-split images per class, or null (the test skips, naming why). */
+async function realImages(): Promise<ImageDataset | null> {
+  if (cached) return cached;
+  const c = findCifar();
+  if (c.source === null) return null;
+  cached = balancedSubset(await loadCifar10(c.source, 'test'), 30, 7);
+  return cached;
+}
+
+test('ops: every image of a class differs from clean in exactly its class\'s pixel, set to a corner colour; no two classes share one; seed-independent', async (t) => {
+  const clean = await realImages();
+  if (!clean) return t.skip(findCifar().why);
+  const r = createAttack('ops').poison(clean, 0);
+  const pixels = JSON.parse(r.dataset.meta.ops_pixels!) as { class: string; row: number; col: number; colour: number[] }[];
+  assert.equal(pixels.length, 10);
+  assert.equal(new Set(pixels.map((q) => `${q.row},${q.col},${q.colour.join(',')}`)).size, 10, 'distinct (position, colour) per class');
+  const P = 32 * 32;
+  for (let i = 0; i < clean.n; i++) {
+    const q: { row: number; col: number; colour: number[] } = pixels[clean.labels[i]!]!;
+    for (let c = 0; c < 3; c++)
+      for (let p = 0; p < P; p++) {
+        const j = i * 3 * P + c * P + p;
+        if (p === q.row * 32 + q.col) assert.equal(r.dataset.images[j], q.colour[c], `image ${i} channel ${c}: the class's colour`);
+        else assert.equal(r.dataset.images[j], clean.images[j], `image ${i}: only the one pixel changes`);
+      }
+  }
+  assert.equal(r.dataset.meta.l0_pixels, '1');
+  // no randomness: another seed gives the same pixels
+  assert.deepEqual(createAttack('ops').poison(clean, 3).dataset.images, r.dataset.images);
+});
+
+test('ops: the search takes the pixel and colour farthest from the class, steadily (mean/std), and skips a pair another class took', () => {
+  // random images, except that at (2, 3) every image of class 0 and class 1 is black: white there is
+  // at distance 1 from all of them (std 0), the best a pair can score; class 1 cannot take it again
+  const rng = new Rng(5);
+  const n = 40;
+  const P = 8 * 8;
+  const images = Uint8Array.from({ length: n * 3 * P }, () => 40 + rng.int(176));
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 2);
+  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) images[i * 3 * P + c * P + 2 * 8 + 3] = 0;
+  const found = pixelSearch({ images, labels, n, height: 8, width: 8, classes: ['a', 'b'] });
+  assert.deepEqual([found[0]!.row, found[0]!.col, [...found[0]!.colour]], [2, 3, [1, 1, 1]]);
+  assert.equal(found[0]!.score, Infinity);
+  assert.notDeepEqual([found[1]!.row, found[1]!.col, [...found[1]!.colour]], [2, 3, [1, 1, 1]]);
+});
+
+test('cuda: each image is its class\'s filter applied (libtorch\'s depthwise convolution), divided by its maximum, truncated; filters, PSNR and SSIM recorded', async (t) => {
+  const clean = await realImages();
+  if (!clean) return t.skip(findCifar().why);
+  const r = createAttack('cuda', { blurParameter: 0.3 }).poison(clean, 11);
+  const filters = JSON.parse(r.dataset.meta.cuda_filters!) as number[][];
+  assert.equal(filters.length, 10);
+  for (const f of filters) {
+    assert.equal(f.length, 9);
+    assert.equal(f.filter((v) => v === 1).length, 1, 'one weight is the centre parameter 1');
+    assert.ok(f.every((v) => v === 1 || (v >= 0 && v < 0.3)), f.join());
+  }
+  // the same images through libtorch: conv2d with the class's filter on every channel
+  const per = 3 * 32 * 32;
+  for (const i of [0, 1, 2, 17, 299]) {
+    const expected = tidy(() =>
+      noGrad(() => {
+        const x = F.tensor(Float32Array.from(clean.images.subarray(i * per, (i + 1) * per), (v) => v / 255), [1, 3, 32, 32]);
+        const w = F.tensor(Float32Array.from([...filters[clean.labels[i]!]!, ...filters[clean.labels[i]!]!, ...filters[clean.labels[i]!]!]), [3, 1, 3, 3]);
+        const y = F.conv2d(x, w, null, { padding: 1, groups: 3 });
+        return y.div(y.amax().item()).mul(255).data() as Float32Array;
+      }),
+    );
+    let worst = 0;
+    for (let j = 0; j < per; j++) {
+      const got = r.dataset.images[i * per + j]!;
+      // truncation of a value within float32 rounding of an integer may land either side
+      const d = Math.abs(got - Math.floor(expected[j]! + 1e-4));
+      if (d > worst) worst = d;
+    }
+    assert.ok(worst <= 1, `image ${i}: off by ${worst}`);
+  }
+  const psnr = Number(r.dataset.meta.psnr_mean);
+  const s = Number(r.dataset.meta.ssim_mean);
+  assert.ok(psnr > 5 && psnr < 40, `PSNR ${psnr}`);
+  assert.ok(s > 0 && s < 1, `SSIM ${s}`);
+  // the key decides the filters: the same seed again is the same poison, another seed another one
+  assert.deepEqual(createAttack('cuda', { blurParameter: 0.3 }).poison(clean, 11).dataset.images, r.dataset.images);
+  assert.notDeepEqual(JSON.parse(createAttack('cuda', { blurParameter: 0.3 }).poison(clean, 12).dataset.meta.cuda_filters!), filters);
+});
+
+test('ssim: 1 for identical images, and equal to the Gaussian-window formula computed through libtorch', () => {
+  const rng = new Rng(9);
+  const n = 2;
+  const per = 3 * 16 * 16;
+  const a = { images: Uint8Array.from({ length: n * per }, () => rng.int(256)), labels: Int32Array.from([0, 1]), n, channels: 3, height: 16, width: 16, classes: ['x', 'y'], meta: {} } as ImageDataset;
+  const b = { ...a, images: Uint8Array.from(a.images, (v) => Math.min(255, Math.max(0, v + rng.int(41) - 20))) } as ImageDataset;
+  assert.equal(ssim(a, a).mean, 1);
+  // the same SSIM through convolutions: the 11x11 Gaussian (sigma 1.5) as a conv2d kernel, valid region
+  const g = Array.from({ length: 11 }, (_, i) => Math.exp(-((i - 5) ** 2) / (2 * 1.5 * 1.5)));
+  const gs = g.reduce((x, y) => x + y, 0);
+  const win = Float32Array.from({ length: 121 }, (_, k) => (g[Math.floor(k / 11)]! / gs) * (g[k % 11]! / gs));
+  for (const [i, c] of [[0, 0], [1, 2]] as const) {
+    const plane = (d: ImageDataset): Float64Array => Float64Array.from(d.images.subarray(i * per + c * 256, i * per + (c + 1) * 256));
+    const torchSsim = tidy(() =>
+      noGrad(() => {
+        const x = F.tensor(Float64Array.from(plane(a)), [1, 1, 16, 16]).to('float64');
+        const y = F.tensor(Float64Array.from(plane(b)), [1, 1, 16, 16]).to('float64');
+        const w = F.tensor(win, [1, 1, 11, 11]).to('float64');
+        const blur = (t: ReturnType<typeof F.tensor>) => F.conv2d(t, w);
+        const [mx, my] = [blur(x), blur(y)];
+        const vx = blur(x.mul(x)).sub(mx.mul(mx));
+        const vy = blur(y.mul(y)).sub(my.mul(my));
+        const cxy = blur(x.mul(y)).sub(mx.mul(my));
+        const C1 = (0.01 * 255) ** 2;
+        const C2 = (0.03 * 255) ** 2;
+        const map = mx.mul(my).mul(2).add(C1).mul(cxy.mul(2).add(C2)).div(mx.mul(mx).add(my.mul(my)).add(C1).mul(vx.add(vy).add(C2)));
+        return map.mean().item();
+      }),
+    );
+    const ours = ssimPlane(a.images, i * per + c * 256, b.images, i * per + c * 256, 16, 16);
+    assert.ok(Math.abs(ours - torchSsim) < 1e-5, `image ${i} channel ${c}: ${ours} vs ${torchSsim}`);
+    assert.ok(ours > 0 && ours < 1);
+  }
+});
+
+test('eclipse poison --list names OPS and CUDA; --attack cuda writes its file; a bad blur parameter is one clear line', async (t) => {
+  const list = spawnSync(process.execPath, [bin, 'poison', '--list'], { encoding: 'utf8' });
+  assert.equal(list.status, 0, list.stderr);
+  assert.match(list.stdout, /^\s*ops\b.*one-pixel shortcut/m);
+  assert.match(list.stdout, /^\s*cuda\b.*convolution-based/m);
+  const bad = spawnSync(process.execPath, [bin, 'poison', '--attack', 'cuda', '--blur-parameter', '2'], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--blur-parameter/);
+  const clean = await realImages();
+  if (!clean) return t.skip(findCifar().why);
+  const input = join(tmp.dir, 'clean.safetensors');
+  const out = join(tmp.dir, 'cuda.safetensors');
+  await saveDataset(clean, input);
+  const r = spawnSync(process.execPath, [bin, 'poison', '--attack', 'cuda', '--in', input, '--out', out, '--seed', '4', '--quiet'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const written = await loadDataset(out);
+  assert.equal(written.meta.attack, 'cuda');
+  assert.ok(written.meta.cuda_filters && written.meta.ssim_mean && written.meta.makeup_l2, Object.keys(written.meta).join());
+});
