@@ -7,6 +7,7 @@ import { AA_SETTINGS, AaDefense } from './baselines/aa.js';
 import { AT_SETTINGS, AtDefense } from './baselines/at.js';
 import { CUTMIX_SETTINGS, CUTOUT_SETTINGS, CutmixDefense, CutoutDefense, MIXUP_SETTINGS, MixupDefense } from './baselines/augment.js';
 import { AVATAR_SETTINGS, AvatarDefense } from './baselines/avatar.js';
+import { COIN_SETTINGS, CoinDefense } from './baselines/coin.js';
 import type { DefenseOptions } from './baselines/base.js';
 import { DPSGD_SETTINGS, DpSgdDefense } from './baselines/dpsgd.js';
 import { ISSJ_SETTINGS, IssGDefense, IssJDefense } from './baselines/iss.js';
@@ -93,6 +94,11 @@ const REGISTRY = {
     name: 'eclipse', label: 'ECLIPSE', title: "ECLIPSE: a denoiser learnt from a sparse clean set purifies the training set; grayscale and noise compensate in training",
     citation: 'ESORICS 2024 (CGCL-codes/ECLIPSE; this package: Algorithm 1)',
     cost: 'a denoiser on the sparse set + purification at t* + 1x', settings: ECLIPSE_SETTINGS, runs: 'stages', randomness: 'defense', create: (o) => new EclipseDefense(o),
+  },
+  // beyond the paper (issue 29)
+  coin: {
+    name: 'coin', label: 'COIN', title: 'COIN: a random per-pixel displacement (bilinear, up to alpha pixels) in every training image (beyond the paper)',
+    citation: 'Li et al., AAAI 2025 (wxldragon/COIN)', cost: '1x', settings: COIN_SETTINGS, runs: 'plan', randomness: 'training', create: (o) => new CoinDefense(o),
   },
 } as const satisfies Record<string, DefenseSpec>;
 

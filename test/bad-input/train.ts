@@ -11,6 +11,7 @@ const textFile = (name: string) => ({ dir }: RowContext): void => writeFileSync(
 
 export const rows: BadInputRow[] = [
   { name: 'a misspelt profile', args: ['train', '--profile', 'smok'], error: /--profile must be one of smoke, mini, paper \(got "smok"\) \(did you mean smoke\?\)/, code: 2 },
+  { name: 'a COIN severity past 7', args: ['train', '--defense', 'coin', '--coin-severity', '9'], error: /--coin-severity must be <= 7, got 9/, code: 2 },
   { name: 'a misspelt flag', args: ['train', '--epoch', '3'], error: /unknown option --epoch \(did you mean --epochs\?\)/, code: 2 },
   { name: 'a negative epoch count after a space', args: ['train', '--epochs', '-1'], error: /--epochs must be at least 1 \(got -1\)/, code: 2 },
   { name: 'a negative learning rate', args: ['train', '--lr=-0.1'], error: /--lr must be positive \(got -0\.1\)/, code: 2 },

@@ -1,6 +1,6 @@
-// OPS and CUDA (issue 29, beyond the paper): the one-pixel shortcut and the class-wise blur, on real
-// CIFAR-10 images (what each writes, checked image by image; the stated measure in the metadata;
-// determinism), and SSIM against a second computation through libtorch's convolution.
+// Beyond the paper (issue 29): the OPS and CUDA attacks on real CIFAR-10 images (what each writes,
+// checked image by image; the stated measure in the metadata; determinism), SSIM against a second
+// computation through libtorch's convolution, and the COIN defence's resampling.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,6 +14,8 @@ import { Rng } from '../src/data/rng.js';
 import { loadDataset, saveDataset } from '../src/data/store.js';
 import { F, noGrad, tidy } from '../src/engine/index.js';
 import { ssim, ssimPlane } from '../src/metrics/ssim.js';
+import { coinAlpha, coinTransform, coinWarp } from '../src/defenses/baselines/coin.js';
+import { createDefense } from '../src/defenses/registry.js';
 import { findCifar, makeTempDir } from './helpers/tmp.js';
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclipse.js');
@@ -160,4 +162,72 @@ test('eclipse poison --list names OPS and CUDA; --attack cuda writes its file; a
   const written = await loadDataset(out);
   assert.equal(written.meta.attack, 'cuda');
   assert.ok(written.meta.cuda_filters && written.meta.ssim_mean && written.meta.makeup_l2, Object.keys(written.meta).join());
+});
+
+test('coin: bilinear resampling at displaced coordinates, wrapped as map_coordinates(mode=wrap), truncated to bytes', () => {
+  // one channel, 3 x 4: values 10 * row + col
+  const H = 3;
+  const W = 4;
+  const img = Uint8Array.from({ length: H * W }, (_, p) => 10 * Math.floor(p / W) + (p % W));
+  const dx = new Float64Array(H * W);
+  const dy = new Float64Array(H * W);
+  dx[0] = 0.5; // (0, 0) from (0, 0.5): halfway between 0 and 1 -> 0.5 -> 0
+  dy[5] = 0.25; // (1, 1) from (1.25, 1): 11 + 0.25 * 10 = 13.5 -> 13
+  dx[3] = 0.5; // (0, 3) from (0, 3.5): wraps with period W - 1 = 3 to 0.5 -> 0.5 -> 0
+  dx[4] = -0.5; // (1, 0) from (1, -0.5): wraps to 2.5 -> 12.5 -> 12
+  dy[11] = 1; // (2, 3) from (3, 3): wraps with period H - 1 = 2 to (1, 3) -> 13
+  const out = Uint8Array.from(img);
+  coinWarp(out, 0, 1, H, W, dx, dy, new Float64Array(H * W));
+  const expected = Uint8Array.from(img);
+  expected[0] = 0;
+  expected[5] = 13;
+  expected[3] = 0;
+  expected[4] = 12;
+  expected[11] = 13;
+  assert.deepEqual([...out], [...expected]);
+  // no displacement: every byte kept exactly
+  const same = Uint8Array.from(img);
+  coinWarp(same, 0, 1, H, W, new Float64Array(H * W), new Float64Array(H * W), new Float64Array(H * W));
+  assert.deepEqual([...same], [...img]);
+});
+
+test('coin: a flat image stays flat, every output byte lies within the values alpha pixels around it, and the draws follow the generator', () => {
+  const shape = { channels: 3, height: 16, width: 16 };
+  const per = 3 * 16 * 16;
+  const flat = new Uint8Array(2 * per).fill(77);
+  coinTransform(4).apply(flat, 2, shape, new Rng(1));
+  assert.ok(flat.every((v) => v === 77 || v === 76), 'bilinear weights sum to 1 (a hair below 77 truncates to 76)');
+  const rng = new Rng(3);
+  const img = Uint8Array.from({ length: per }, () => rng.int(256));
+  const a = Uint8Array.from(img);
+  const b = Uint8Array.from(img);
+  coinTransform(4).apply(a, 1, shape, new Rng(8));
+  coinTransform(4).apply(b, 1, shape, new Rng(8));
+  assert.deepEqual(a, b, 'same generator, same field');
+  assert.notDeepEqual(a, img, 'the image moved');
+  const alpha = coinAlpha(4);
+  assert.equal(alpha, 2);
+  const r = Math.ceil(alpha) + 1;
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < 16; y++)
+      for (let x = 0; x < 16; x++) {
+        let lo = 255;
+        let hi = 0;
+        // wrapped with period 15, where row (column) 15 meets row 0: both count as neighbours
+        const near = (k: number): number[] => {
+          const w = ((k % 15) + 15) % 15;
+          return w === 0 ? [0, 15] : [w];
+        };
+        for (let yy = y - r; yy <= y + r; yy++)
+          for (let xx = x - r; xx <= x + r; xx++)
+            for (const py of near(yy))
+              for (const px of near(xx)) {
+                const v = img[c * 256 + py * 16 + px]!;
+                lo = Math.min(lo, v);
+                hi = Math.max(hi, v);
+              }
+        const v = a[c * 256 + y * 16 + x]!;
+        assert.ok(v >= lo - 1 && v <= hi, `(${c}, ${y}, ${x}): ${v} outside [${lo}, ${hi}]`);
+      }
+  assert.throws(() => createDefense('coin', { settings: { severity: 8 } }), /severity/);
 });
