@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { createAttack } from '../src/attacks/index.js';
@@ -19,7 +20,7 @@ import { createDefense } from '../src/defenses/registry.js';
 import { findCifar, makeTempDir } from './helpers/tmp.js';
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclipse.js');
-const tmp = makeTempDir('eclipse-ops-cuda-');
+const tmp = makeTempDir('eclipse-beyond-');
 test.after(() => tmp.cleanup());
 
 let cached: ImageDataset | null = null;
@@ -230,4 +231,47 @@ test('coin: a flat image stays flat, every output byte lies within the values al
         assert.ok(v >= lo - 1 && v <= hi, `(${c}, ${y}, ${x}): ${v} outside [${lo}, ${hi}]`);
       }
   assert.throws(() => createDefense('coin', { settings: { severity: 8 } }), /severity/);
+});
+
+/**
+ * A poison folder in APBench's layout (poisons_generate.py export_poison): DIR/data/<index>.png, one
+ * RGB PNG per training image, named by its index, no labels. Written here with sharp as APBench
+ * writes it with PIL (the poisoned image as bytes, PNG, nothing else in the folder).
+ */
+async function writeApbenchFolder(dir: string, images: Uint8Array, n: number, skip?: number): Promise<void> {
+  const { mkdirSync } = await import('node:fs');
+  const sharp = (await import('sharp')).default;
+  mkdirSync(join(dir, 'data'), { recursive: true });
+  const P = 32 * 32;
+  for (let i = 0; i < n; i++) {
+    if (i === skip) continue;
+    const hwc = Buffer.alloc(P * 3);
+    for (let p = 0; p < P; p++) for (let c = 0; c < 3; c++) hwc[p * 3 + c] = images[i * 3 * P + c * P + p]!;
+    await sharp(hwc, { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(join(dir, 'data', `${i}.png`));
+  }
+}
+
+test('eclipse data import --poisons DIR reads an APBench poison folder (indexed PNGs, labels from the clean set); a missing index is one clear line', async (t) => {
+  const clean = await realImages();
+  if (!clean) return t.skip(findCifar().why);
+  const small = balancedSubset(clean, 3, 1);
+  const poisoned = createAttack('urp').poison(small, 5).dataset;
+  const cleanFile = join(tmp.dir, 'ap-clean.safetensors');
+  await saveDataset(small, cleanFile);
+  const dir = join(tmp.dir, 'urp_poisons', 'c10');
+  await writeApbenchFolder(dir, poisoned.images, small.n);
+  const out = join(tmp.dir, 'ap.safetensors');
+  const r = spawnSync(process.execPath, [bin, 'data', 'import', '--poisons', dir, '--clean', cleanFile, '--out', out, '--eps', '8/255', '--norm', 'linf'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const got = await loadDataset(out);
+  assert.deepEqual(got.images, poisoned.images, 'the pixels, in index order');
+  assert.deepEqual(got.labels, small.labels, "the clean set's labels");
+  assert.match(got.meta.import_layout ?? '', /NHWC/);
+  // an incomplete folder: the missing file is named
+  const holey = join(tmp.dir, 'holey');
+  await writeApbenchFolder(holey, poisoned.images, small.n, 7);
+  const bad = spawnSync(process.execPath, [bin, 'data', 'import', '--poisons', holey, '--clean', cleanFile, '--out', join(tmp.dir, 'h.safetensors')], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /holey\/data\/7\.png is missing \(APBench writes one PNG per training image/);
+  assert.ok(!existsSync(join(tmp.dir, 'h.safetensors')), 'nothing written');
 });

@@ -5,7 +5,7 @@
 // dataset's metadata, together with what had to be assumed, so a result can be traced back.
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import * as path from 'node:path';
@@ -19,6 +19,7 @@ import { perturbationStats } from '../metrics/perturbation.js';
 import { elementAt, openNpyFile, openNpz, type NdArray, type NpyDtype } from '../io/npy.js';
 import { decodeSafetensors, type Tensor } from '../io/safetensors.js';
 import { CIFAR10_CLASSES } from '../data/cifar.js';
+import { probeIndexedPngs, readIndexedPngs, type IndexedPngs } from '../data/apbench.js';
 import { imageSize, validateDataset, type ImageDataset } from '../data/dataset.js';
 
 export type PoisonKind = 'images' | 'perturbations';
@@ -92,6 +93,14 @@ interface OpenedFile {
   sha256(): Promise<string>;
 }
 
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function readError(file: string, e: unknown): Error {
   const code = (e as { code?: string }).code;
   const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' ? 'permission denied' : String(e);
@@ -111,9 +120,18 @@ function hashFile(file: string): Promise<string> {
  * than its size on disk).
  */
 async function openArrays(file: string): Promise<OpenedFile> {
+  // APBench's export: a folder of PNGs named by image index (its shape from the names and 0.png)
+  if (isDirectory(file)) {
+    const { n, height, width } = await probeIndexedPngs(file);
+    let read: Promise<IndexedPngs> | undefined;
+    const pngs = (): Promise<IndexedPngs> => (read ??= readIndexedPngs(file));
+    const shape = [n, height, width, 3];
+    const ref: ArrayRef = { dtype: 'u1', shape, bytes: n * height * width * 3, load: async () => ({ dtype: 'u1', shape, data: (await pngs()).data }) };
+    return { arrays: new Map([['images', ref]]), sha256: async () => (await pngs()).sha256 };
+  }
   const ext = path.extname(file).toLowerCase();
   if (ext !== '.npy' && ext !== '.npz' && ext !== '.safetensors') {
-    throw new Error(`${file}: unknown file type "${ext}"; poisons are read from .npy, .npz or .safetensors files`);
+    throw new Error(`${file}: unknown file type "${ext}"; poisons are read from .npy, .npz or .safetensors files, or an APBench folder of indexed PNGs`);
   }
   if (ext === '.npy') {
     let m;

@@ -86,7 +86,7 @@ export const rows: BadInputRow[] = [
   { name: 'poisons .npz that is not a zip', args: poisons('poisons.npz'), setup: withClean({ 'poisons.npz': 'PK but not a zip' }), error: /poisons\.npz: not a \.npz file \(no zip directory found\)/ },
   { name: 'poisons as a PNG', args: poisons('poisons.png'), setup: async (c) => { await cleanSet(c.dir); await png(join(c.dir, 'poisons.png')); }, error: /poisons\.png: unknown file type "\.png"; poisons are read from \.npy, \.npz or \.safetensors files/ },
   { name: 'poisons .safetensors that is a PNG', args: poisons('poisons.safetensors'), setup: async (c) => { await cleanSet(c.dir); await png(join(c.dir, 'poisons.safetensors')); }, error: /poisons\.safetensors: not a valid safetensors file/ },
-  { name: 'poisons a folder', args: poisons('poisons.npy'), setup: async (c) => { await cleanSet(c.dir); mkdirSync(join(c.dir, 'poisons.npy')); }, error: /poisons\.npy: cannot read \(it is a folder, not a file\)/ },
+  { name: 'poisons a folder', args: poisons('poisons.npy'), setup: async (c) => { await cleanSet(c.dir); mkdirSync(join(c.dir, 'poisons.npy')); }, error: /poisons\.npy: no APBench poison folder \(PNG files named by image index/ },
 
   // ---- the array against the clean set (issue 23 case 6, and 11: the count, not the labels) ----
   {
