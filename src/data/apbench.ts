@@ -62,9 +62,7 @@ export async function probeIndexedPngs(dir: string): Promise<{ folder: string; n
 
 /** Decode DIR/data/0.png .. (n-1).png (or DIR/0.png ..): every index present, one size, RGB. */
 export async function readIndexedPngs(dir: string): Promise<IndexedPngs> {
-  const folder = apbenchFolder(dir);
-  if (folder === null) throw new Error(`${dir}: no APBench poison folder (PNG files named by image index, 0.png, 1.png, ..., in ${join(dir, 'data')} or in the folder itself)`);
-  const n = indexCount(folder);
+  const { folder, n } = await probeIndexedPngs(dir);
   let height = 0;
   let width = 0;
   let data = new Uint8Array(0);
