@@ -4,6 +4,11 @@
 // 10/25/50/100% poisoned (the mini training set with that share of images replaced by their
 // poisoned copies; seeded choice). Resumable: each scan is one line of runs/scan-eval.jsonl.
 //   node scripts/scan-eval.mjs [--clean 21] [--attacks em,tap,...] [--shares 0.1,0.25,0.5,1] [--order reverse] [--threads 1]
+//     [--detector scan|simple-linear|simple-2nn|bias-shift] [--variant mini|published]
+// --detector other than scan measures the published detector of Zhu et al. (src/scan/simple-networks.ts)
+// on the same sets, into runs/scan-eval-<detector>-<variant>.jsonl; scripts/scan-table.mjs --compare
+// puts them side by side. A model-based attack's poison is data/cifar10-mini/poison-<attack>-s0.safetensors,
+// or its seed-1 draw where seed 0 is not on this machine (the row records which file).
 // Two processes can share the work (each re-reads the file before a scan), e.g. a second one with
 //   --shares 0.1,0.25,0.5 --clean 0 --order reverse
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
@@ -20,14 +25,21 @@ const { ATTACK_NAMES, MODEL_AGNOSTIC_ATTACKS, createAttack } = await import(join
 const { scanDataset } = await import(join(root, 'dist/src/scan/scan.js'));
 const { Rng } = await import(join(root, 'dist/src/data/rng.js'));
 setNumThreads(Number(arg('threads', '1')));
-const out = join(root, 'runs', 'scan-eval.jsonl');
+const detector = arg('detector', 'scan');
+const variant = arg('variant', 'mini');
+const { detectPoison } = await import(join(root, 'dist/src/scan/simple-networks.js'));
+const out = join(root, 'runs', detector === 'scan' ? 'scan-eval.jsonl' : `scan-eval-${detector}-${variant}.jsonl`);
+// One scan (or detection) of a set: the same sets for every detector.
+const measure = async (ds) => (detector === 'scan' ? scanDataset(ds) : detectPoison(ds, detector, { variant, quiet: true }));
 // Read again before every scan: two processes may share the work (e.g. one with --order reverse).
 const doneIds = () => new Set(existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).id) : []);
 const done = { has: (id) => doneIds().has(id) };
 const record = (id, r, extra) => {
-  const row = { id, ...extra, verdict: r.verdict, score: r.score, share_estimate: r.poisonedShare.estimate, seconds: r.seconds, evidence: Object.fromEntries(r.evidence.map((e) => [e.stat, [e.value, e.z]])), flagged_classes: r.classes.filter((c) => c.flagged).map((c) => c.name) };
+  const row = 'detector' in r
+    ? { id, ...extra, detector: r.detector, variant: r.variant, verdict: r.verdict, validation_acc: r.validationAcc, train_acc: r.trainAcc, bound: r.bound, seconds: r.seconds }
+    : { id, ...extra, verdict: r.verdict, score: r.score, share_estimate: r.poisonedShare.estimate, seconds: r.seconds, evidence: Object.fromEntries(r.evidence.map((e) => [e.stat, [e.value, e.z]])), flagged_classes: r.classes.filter((c) => c.flagged).map((c) => c.name) };
   appendFileSync(out, JSON.stringify(row) + '\n');
-  console.error(`${id}: ${r.verdict} (score ${r.score.toFixed(1)}, share ${(100 * r.poisonedShare.estimate).toFixed(0)}%, ${r.seconds.toFixed(0)} s)`);
+  console.error(`${id}: ${r.verdict} (${'detector' in r ? `validation accuracy ${(100 * r.validationAcc).toFixed(1)}%` : `score ${r.score.toFixed(1)}, share ${(100 * r.poisonedShare.estimate).toFixed(0)}%`}, ${r.seconds.toFixed(0)} s)`);
 };
 
 // 2. attacks at shares of the mini training set
@@ -39,9 +51,10 @@ if (reverse) attacks.reverse();
 const poisons = new Map();
 async function poisonOf(a) {
   if (poisons.has(a)) return poisons.get(a);
-  const file = join(root, `data/cifar10-mini/poison-${a}-s0.safetensors`);
-  const p = existsSync(file) ? await loadDataset(file) : MODEL_AGNOSTIC_ATTACKS.includes(a) ? createAttack(a, {}).poison(clean, 0).dataset : null;
-  if (!p) console.error(`${a}: no poison at ${file} yet (scripts/attack-eval.sh ${a} none makes it); skipped`);
+  const files = [0, 1].map((s) => join(root, `data/cifar10-mini/poison-${a}-s${s}.safetensors`));
+  const file = files.find((f) => existsSync(f));
+  const p = MODEL_AGNOSTIC_ATTACKS.includes(a) ? { ds: createAttack(a, {}).poison(clean, 0).dataset, file: 'made here, seed 0' } : file ? { ds: await loadDataset(file), file: file.slice(root.length + 1) } : null;
+  if (!p) console.error(`${a}: no poison at ${files[0]} yet (scripts/attack-eval.sh ${a} none makes it); skipped`);
   poisons.set(a, p);
   return p;
 }
@@ -56,7 +69,7 @@ for (let s = 0; s < nClean; s++) {
   const id = `clean-n${n}-s${s}`;
   if (done.has(id)) continue;
   train ??= await loadCifar10(resolveCifar10Source(process.env.ECLIPSE_CIFAR10 || join(root, '..', 'shared', 'datasets', 'cifar-10-binary.tar.gz')), 'train');
-  record(id, scanDataset(balancedSubset(train, n / 10, s)), { kind: 'clean', n, seed: s });
+  record(id, await measure(balancedSubset(train, n / 10, s)), { kind: 'clean', n, seed: s });
 }
 }
 for (const [si, share] of shares.entries()) {
@@ -70,8 +83,8 @@ for (const [si, share] of shares.entries()) {
     const images = clean.images.slice();
     const rng = new Rng(7, Math.round(share * 1000));
     let k = 0;
-    for (let i = 0; i < clean.n; i++) if (rng.float() < share) { images.set(poisoned.images.subarray(i * per, (i + 1) * per), i * per); k++; }
-    record(id, scanDataset({ ...clean, images, meta: { ...clean.meta } }), { kind: 'attack', attack: a, share, poisoned: k / clean.n, n: clean.n });
+    for (let i = 0; i < clean.n; i++) if (rng.float() < share) { images.set(poisoned.ds.images.subarray(i * per, (i + 1) * per), i * per); k++; }
+    record(id, await measure({ ...clean, images, meta: { ...clean.meta } }), { kind: 'attack', attack: a, share, poisoned: k / clean.n, n: clean.n, poison: poisoned.file });
   }
 }
 if (shares.length < 2) await cleanSubsets();

@@ -4,16 +4,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { createAttack } from '../src/attacks/index.js';
 import { pixelSearch } from '../src/attacks/ops.js';
-import { balancedSubset, type ImageDataset } from '../src/data/dataset.js';
+import { balancedSubset, makeDataset, type ImageDataset } from '../src/data/dataset.js';
 import { loadCifar10 } from '../src/data/cifar.js';
 import { Rng } from '../src/data/rng.js';
 import { loadDataset, saveDataset } from '../src/data/store.js';
-import { F, noGrad, tidy } from '../src/engine/index.js';
+import { F, Generator, noGrad, tidy } from '../src/engine/index.js';
+import { createClassifier } from '../src/nn/models/index.js';
+import { DETECTOR_RECIPES, VALIDATION_SHARE, detectPoison, detectorSplit, type DetectorName, type DetectorRecipe } from '../src/scan/simple-networks.js';
 import { ssim, ssimPlane } from '../src/metrics/ssim.js';
 import { coinAlpha, coinTransform, coinWarp } from '../src/defenses/baselines/coin.js';
 import { createDefense } from '../src/defenses/registry.js';
@@ -274,4 +276,86 @@ test('eclipse data import --poisons DIR reads an APBench poison folder (indexed 
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /holey\/data\/7\.png is missing \(APBench writes one PNG per training image/);
   assert.ok(!existsSync(join(tmp.dir, 'h.safetensors')), 'nothing written');
+});
+
+// ---------------------------------------------------------------------------
+// The published detector of Zhu et al. (AAAI 2024): simple networks and the bias-shifting test
+
+let detectorSet: ImageDataset | null = null;
+/** 100 real test-split images per class: a one-pixel shortcut needs more than a few dozen per class to generalise. */
+async function detectorImages(): Promise<ImageDataset | null> {
+  const c = findCifar();
+  if (c.source === null) return null;
+  detectorSet ??= balancedSubset(await loadCifar10(c.source, 'test'), 100, 11);
+  return detectorSet;
+}
+
+const quickLinear = (): DetectorRecipe => ({ ...DETECTOR_RECIPES['simple-linear'].mini, classifier: { ...DETECTOR_RECIPES['simple-linear'].mini.classifier, epochs: 40, milestones: [30, 36] } });
+
+test('simple-linear detector: flags OPS and URP on real images, passes the clean images (accuracy on the held-out 20%, bound 0.7)', async (t) => {
+  const clean = await detectorImages();
+  if (!clean) return t.skip(findCifar().why);
+  const recipe = quickLinear();
+  const c = await detectPoison(clean, 'simple-linear', { recipe, quiet: true });
+  assert.equal(c.verdict, 'clean', `clean validation accuracy ${c.validationAcc}`);
+  assert.ok(c.validationAcc < 0.5 && c.validationAcc > 0.1, `a linear model on 800 clean images generalises a little: ${c.validationAcc}`);
+  for (const a of ['ops', 'urp']) {
+    const r = await detectPoison(createAttack(a).poison(clean, 0).dataset, 'simple-linear', { recipe, quiet: true });
+    assert.equal(r.verdict, 'poisoned', `${a}: validation accuracy ${r.validationAcc}`);
+    assert.ok(r.validationAcc > c.validationAcc + 0.3, `${a}: ${r.validationAcc} well above clean ${c.validationAcc}`);
+  }
+});
+
+test('detector split: 80/20, disjoint, seeded; recipes are the published ones; bad input is refused', async () => {
+  // image i is marked by its first byte
+  const ds = makeDataset({ images: Uint8Array.from({ length: 50 * 48 }, (_, j) => (j % 48 === 0 ? j / 48 : 0)), labels: Int32Array.from({ length: 50 }, (_, i) => i % 2), classes: ['a', 'b'], height: 4, width: 4 });
+  const ids = (d: ImageDataset): number[] => Array.from({ length: d.n }, (_, i) => d.images[i * 48]!);
+  const s = detectorSplit(ds, VALIDATION_SHARE, 3);
+  assert.equal(s.train.n, 40);
+  assert.equal(s.validation.n, 10);
+  assert.deepEqual([...ids(s.train), ...ids(s.validation)].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i), 'disjoint and complete');
+  assert.deepEqual(ids(detectorSplit(ds, VALIDATION_SHARE, 3).validation), ids(s.validation), 'seeded');
+  assert.notDeepEqual(ids(detectorSplit(ds, VALIDATION_SHARE, 4).validation), ids(s.validation), 'another seed, another split');
+  const p = DETECTOR_RECIPES['simple-2nn'].published;
+  assert.deepEqual([p.classifier.model, p.classifier.width, p.classifier.epochs, p.classifier.lr, p.classifier.batchSize, p.classifier.milestones, p.bound], ['mlp2', 64, 100, 0.01, 128, [75, 90], 0.7]);
+  assert.equal(DETECTOR_RECIPES['bias-shift'].published.shift, 0.5);
+  assert.equal(DETECTOR_RECIPES['simple-linear'].published.classifier.crop, false);
+  assert.throws(() => detectorSplit(ds, 0.001, 0), /50 images with a 0.001 validation share leave 50 and 0/);
+  await assert.rejects(detectPoison(ds, 'simple-cnn' as DetectorName), /unknown detector "simple-cnn" \(choose one of simple-linear, simple-2nn, bias-shift\)/);
+});
+
+test('simple networks: a two-layer net is linear1 -> ReLU -> linear2 on the flattened pixels, hidden as wide as the input at width 64', () => {
+  const m = createClassifier('mlp2', { width: 64, imageShape: [3, 4, 4], numClasses: 3, generator: new Generator(2) });
+  const l = createClassifier('linear', { imageShape: [3, 4, 4], numClasses: 3, generator: new Generator(2) });
+  try {
+    assert.deepEqual(m.namedParameters().map(([n, p]) => [n, p.shape]), [['linear1.weight', [48, 48]], ['linear1.bias', [48]], ['linear2.weight', [3, 48]], ['linear2.bias', [3]]]);
+    assert.deepEqual(l.namedParameters().map(([n, p]) => [n, p.shape]), [['linear.weight', [3, 48]], ['linear.bias', [3]]]);
+    tidy(() => {
+      const x = F.randn([2, 3, 4, 4], { generator: new Generator(5) });
+      const [w1, b1, w2, b2] = m.parameters();
+      const want = F.linear(F.linear(x.reshape(2, 48), w1!, b1!).relu(), w2!, b2!);
+      assert.ok(noGrad(() => m.forward(x).sub(want).abs().amax().item()) < 1e-6);
+    });
+  } finally {
+    m.dispose();
+    l.dispose();
+  }
+});
+
+test('eclipse scan --detector simple-linear: one verdict line, a JSON result, and --pool refused with the fix', async (t) => {
+  const clean = await detectorImages();
+  if (!clean) return t.skip(findCifar().why);
+  const file = join(tmp.dir, 'ops-scan.safetensors');
+  await saveDataset(createAttack('ops').poison(clean, 0).dataset, file);
+  const out = join(tmp.dir, 'ops-detect');
+  const r = spawnSync(process.execPath, [bin, 'scan', file, '--detector', 'simple-linear', '--out', out, '--quiet', '--threads', '1'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /verdict: poisoned \(simple-linear, mini recipe: validation accuracy [0-9.]+% against the bound 70%\)/);
+  const json = JSON.parse(readFileSync(join(out, 'simple-linear.json'), 'utf8')) as { verdict: string; validationAcc: number };
+  assert.equal(json.verdict, 'poisoned');
+  const bad = spawnSync(process.execPath, [bin, 'scan', file, '--detector', 'simple-linear', '--pool', file], { encoding: 'utf8', timeout: 60_000 });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--pool is the scan's; the simple-linear detector uses DATA alone/);
+  const typo = spawnSync(process.execPath, [bin, 'scan', file, '--detector', 'simple-lin'], { encoding: 'utf8', timeout: 60_000 });
+  assert.match(typo.stderr, /must be one of scan, simple-linear, simple-2nn, bias-shift/);
 });

@@ -108,7 +108,7 @@ const shapesOf = (list: [string, Tensor][]): [string, number[]][] => list.map(([
 test('createClassifier knows every classifier and rejects unknown names and widths', () => {
   assert.deepEqual([...CLASSIFIERS], ['resnet18', 'resnet34', 'resnet50', 'vgg16', 'vgg19', 'densenet121']);
   assert.ok(isClassifierName('vgg19') && !isClassifierName('vgg11'));
-  assert.throws(() => createClassifier('vgg11'), /unknown classifier "vgg11" \(choose one of resnet18, .*densenet121\)/);
+  assert.throws(() => createClassifier('vgg11'), /unknown classifier "vgg11" \(choose one of resnet18, .*densenet121; linear, mlp2 for detection\)/);
   assert.throws(() => createClassifier('vgg16', { width: 0 }), /width must be a positive integer/);
   for (const [c, k] of [[{ width: 8 }, 4], [{ width: 64 }, 32], [{ width: 8, growthRate: 6 }, 6]] as const) {
     const d = densenet121(c);

@@ -9,10 +9,11 @@ import { NoLabelsError, importPoisons } from '../attacks/imported.js';
 import { loadDataset } from '../data/store.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { scanDataset, type ScanResult } from '../scan/scan.js';
-import { COMMON_HELP, UsageError, int, parse, str, type Flags } from './args.js';
+import { DETECTORS, detectPoison, type DetectorName, type DetectorResult } from '../scan/simple-networks.js';
+import { COMMON_HELP, UsageError, int, oneOf, parse, str, type Flags } from './args.js';
 import { runtimeFrom } from './train.js';
 
-export const SCAN_HELP = `eclipse scan DATA [--pool TRUSTED] [--out DIR]
+export const SCAN_HELP = `eclipse scan DATA [--pool TRUSTED] [--out DIR] [--detector NAME]
 
 Is this training set poisoned? Linear probes on raw pixels and on a high-pass residual are
 cross-fitted on DATA; availability poisons make a set far more separable than clean images are.
@@ -26,6 +27,13 @@ poisoned share; writes OUT/scan.json and OUT/scan.html. Under a minute for 5,000
   --labels FILE      labels for a .npy/.npz without them
   --resize N         image folders of any size: short side to N, centre crop
   --out DIR          default: beside DATA, <name>-scan/
+  --detector NAME    scan (default: the probes above), or the published detector of Zhu et al.
+                     (AAAI 2024) as a baseline: simple-linear / simple-2nn (a linear model or a
+                     two-layer network fitted on 80% of DATA; poisoned when its accuracy on the
+                     other 20% passes 0.7) or bias-shift (a ResNet-18 trained on images shifted
+                     by +0.5, validated unshifted, same bound). --profile paper runs their
+                     published recipe (100 epochs), other profiles the cheaper mini variant;
+                     writes OUT/<detector>.json, and a stopped run resumes from OUT/<detector>-run/
 ${COMMON_HELP}`;
 
 /** Any dataset the data commands read. */
@@ -60,8 +68,16 @@ export async function writeScan(r: ScanResult, dir: string, name: string): Promi
   await atomicWriteFile(join(dir, 'scan.html'), await scanPage(r, name));
 }
 
+export function formatDetection(r: DetectorResult): string {
+  const c = r.recipe.classifier;
+  return [
+    `verdict: ${r.verdict} (${r.detector}, ${r.variant} recipe: validation accuracy ${(100 * r.validationAcc).toFixed(1)}% against the bound ${(100 * r.bound).toFixed(0)}%)`,
+    `  - ${c.model}${c.model === 'linear' ? '' : ` width ${c.width}`}, ${c.epochs} epochs on ${r.n - Math.round(r.n * r.recipe.validationShare)} of ${r.n} images${r.recipe.shift ? `, shifted by ${r.recipe.shift}` : ''}; training accuracy ${(100 * r.trainAcc).toFixed(1)}%; ${r.seconds.toFixed(0)} s`,
+  ].join('\n');
+}
+
 export async function scanCommand(argv: string[]): Promise<void> {
-  const { flags, positionals } = parse(argv, { pool: { type: 'string' }, labels: { type: 'string' }, resize: { type: 'string' }, out: { type: 'string' } }, 1);
+  const { flags, positionals } = parse(argv, { pool: { type: 'string' }, labels: { type: 'string' }, resize: { type: 'string' }, out: { type: 'string' }, detector: { type: 'string', check: oneOf(['scan', ...DETECTORS]) } }, 1);
   if (flags.help) return console.log(SCAN_HELP);
   const path = positionals[0];
   if (!path) throw new UsageError('give the dataset to scan: eclipse scan DATA');
@@ -69,7 +85,18 @@ export async function scanCommand(argv: string[]): Promise<void> {
   // The output is checked before the data is read and scanned: a file in its place fails at once.
   const out = str(flags, 'out') ?? `${path.replace(/\.(safetensors|npy|npz|tar\.gz|tgz)$/, '').replace(/\/$/, '')}-scan`;
   if (existsSync(out) && !statSync(out).isDirectory()) throw new Error(`the scan's output folder ${out} is a file: give another --out`);
+  const detector = str(flags, 'detector') ?? 'scan';
+  if (detector !== 'scan' && str(flags, 'pool')) throw new UsageError(`--pool is the scan's; the ${detector} detector uses DATA alone: drop --pool or --detector`);
   const data = await readAnyDataset(path, flags);
+  if (detector !== 'scan') {
+    const name = detector as DetectorName;
+    await mkdir(out, { recursive: true });
+    const r = await detectPoison(data, name, { variant: flags.profile === 'paper' ? 'published' : 'mini', seed: rt.seed, device: rt.device, threads: rt.threads, quiet: !!flags.quiet, workDir: join(out, `${name}-run`) });
+    await atomicWriteFile(join(out, `${name}.json`), JSON.stringify(r, null, 2) + '\n');
+    console.log(formatDetection(r));
+    console.log(`written to ${join(out, `${name}.json`)}`);
+    return;
+  }
   const pool = str(flags, 'pool');
   const r = scanDataset(data, { trusted: pool ? await readAnyDataset(pool, flags) : undefined, seed: rt.seed, device: rt.device, log: flags.quiet ? undefined : (m) => console.error(m) });
   await writeScan(r, out, basename(path));

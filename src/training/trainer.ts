@@ -198,7 +198,7 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
   }
 
   manualSeed(o.seed);
-  const model = createClassifier(r.model, { width: r.width, numClasses: train.classes.length, generator: new Generator(o.seed), device });
+  const model = createClassifier(r.model, { width: r.width, numClasses: train.classes.length, generator: new Generator(o.seed), device, imageShape: [train.channels, train.height, train.width] });
   if (channelsLast) model.to(undefined, 'channels_last');
   const opt = new SGD(model.parameters(), { lr: r.lr, momentum: r.momentum, nesterov: r.nesterov, weightDecay: r.weightDecay });
 

@@ -4,12 +4,15 @@ import type { Module } from '../module.js';
 import { ResNet, resnet18, resnet34, resnet50, type ResNetConfig } from './resnet.js';
 import { VGG, vgg16, vgg19, type VGGConfig, type VGGName } from './vgg.js';
 import { DenseNet, densenet121, denseGrowthRate, type DenseNetConfig } from './densenet.js';
+import { LinearNet, TwoLayerNet, type SimpleNetConfig } from './simple.js';
 
-export { ResNet, resnet18, resnet34, resnet50, VGG, vgg16, vgg19, DenseNet, densenet121, denseGrowthRate };
-export type { ResNetConfig, VGGConfig, VGGName, DenseNetConfig };
+export { ResNet, resnet18, resnet34, resnet50, VGG, vgg16, vgg19, DenseNet, densenet121, denseGrowthRate, LinearNet, TwoLayerNet };
+export type { ResNetConfig, VGGConfig, VGGName, DenseNetConfig, SimpleNetConfig };
 
 export const CLASSIFIERS = ['resnet18', 'resnet34', 'resnet50', 'vgg16', 'vgg19', 'densenet121'] as const;
 export type ClassifierName = (typeof CLASSIFIERS)[number];
+/** Not victims: the simple networks a poison detector fits (scan/simple-networks.ts). */
+export const SIMPLE_NETWORKS = ['linear', 'mlp2'] as const;
 
 export interface ClassifierOptions {
   /** 64 is the standard network; smaller widths scale every layer down */
@@ -18,6 +21,8 @@ export interface ClassifierOptions {
   /** seeds the initial weights */
   generator?: Generator;
   device?: Device;
+  /** [channels, height, width]: the simple networks' input size (default CIFAR's 3x32x32) */
+  imageShape?: readonly [number, number, number];
 }
 
 export function isClassifierName(name: string): name is ClassifierName {
@@ -45,7 +50,11 @@ export function createClassifier(name: ClassifierName | (string & {}), opts: Cla
       return vgg19(c);
     case 'densenet121':
       return densenet121(c);
+    case 'linear':
+      return new LinearNet(c);
+    case 'mlp2':
+      return new TwoLayerNet(c);
     default:
-      throw new Error(`unknown classifier "${name}" (choose one of ${CLASSIFIERS.join(', ')})`);
+      throw new Error(`unknown classifier "${name}" (choose one of ${CLASSIFIERS.join(', ')}; ${SIMPLE_NETWORKS.join(', ')} for detection)`);
   }
 }
