@@ -598,3 +598,31 @@ test('what purification left: one point per purified set (poison seed x defence 
   assert.match(cap, /class-wise energy share: r = -\d\.\d\d, ρ = -1\.00, n = 10/);
   assert.match(mk.intro.join(' '), /Of the purified set's make-up measures, class-wise energy share predicts ECLIPSE's accuracy best .*the higher it is, the lower ECLIPSE's accuracy/);
 });
+
+test('methods beyond the paper (issue 29): OPS after the paper\'s columns and COIN after its rows, marked ‡ with a note, judged by the same qualified rule', async () => {
+  const { buildReport } = await import('../src/report/build.js');
+  const rows = await syntheticRows([
+    { attack: 'clean', defense: 'none', acc: 0.8 },
+    { attack: 'clean', defense: 'coin', acc: 0.75 },
+    { attack: 'em', defense: 'none', acc: 0.2 },
+    { attack: 'ops', defense: 'none', acc: 0.2 },
+    { attack: 'em', defense: 'eclipse', acc: 0.6 },
+    { attack: 'ops', defense: 'eclipse', acc: 0.3 },
+    { attack: 'em', defense: 'coin', acc: 0.5 },
+    { attack: 'ops', defense: 'coin', acc: 0.55 },
+  ]);
+  const model = await buildReport(rows, { db: 'synthetic.sqlite', artifactsDir: join(tmp.dir, 'no-artifacts'), images: false });
+  const t1 = model.sections.find((s) => s.id === 'table1')!.tables[0]!;
+  assert.ok(t1.columns.indexOf('OPS ‡') > t1.columns.indexOf('ADP'), `OPS after the paper's attacks: ${t1.columns.join(', ')}`);
+  assert.ok(t1.columns.includes('EM') && !t1.columns.includes('EM ‡'), 'a paper attack is not marked');
+  const heads = t1.rows.map((r) => r.head);
+  assert.ok(heads.indexOf('COIN ‡') > heads.indexOf('ECLIPSE'), `COIN after the paper's defences: ${heads.join(', ')}`);
+  const notes = t1.notes.join('\n');
+  assert.match(notes, /‡ not in the paper/);
+  // line 50 x 80 / 94.95 = 42.1: ECLIPSE's 30 on OPS makes it unqualified; COIN (50, 55) is the best qualified on both
+  assert.match(notes, /: COIN; not qualified: ECLIPSE \(OPS 30\.0\)/);
+  const ops = t1.columns.indexOf('OPS ‡') - 1;
+  assert.ok(t1.rows.find((r) => r.head === 'COIN ‡')!.cells[ops]!.best);
+  const t3 = model.sections.flatMap((s) => s.tables).find((t) => t.id === 'table3')!;
+  assert.ok(t3.rows.some((r) => r.head === 'COIN ‡') && t3.notes.some((n) => n.startsWith('‡ not in the paper')));
+});

@@ -40,6 +40,14 @@ export const ARCH_LABELS: Readonly<Record<string, string>> = {
 };
 export const attackLabel = (a: string): string => ATTACK_LABELS[a] ?? a.toUpperCase();
 export const defenseLabel = (d: string): string => DEFENSE_LABELS[d] ?? d;
+/** Marks an attack or defence the paper has no number for (methods beyond it, issue 29). */
+export const BEYOND_MARK = '‡';
+export const isBeyondAttack = (a: string): boolean => !(PAPER_ATTACKS as readonly string[]).includes(a);
+export const isBeyondDefense = (d: string): boolean => !(PAPER_DEFENSES as readonly string[]).includes(d);
+/** A label with the beyond-the-paper mark where the paper has no such method. */
+export const attackHead = (a: string): string => attackLabel(a) + (isBeyondAttack(a) ? ` ${BEYOND_MARK}` : '');
+export const defenseHead = (d: string): string => defenseLabel(d) + (isBeyondDefense(d) ? ` ${BEYOND_MARK}` : '');
+export const BEYOND_NOTE = `${BEYOND_MARK} not in the paper (a method published after it): no paper number to compare with; the qualified and best-qualified rules apply to it as to the others, and it is left out of AVG's paper attacks.`;
 export const archLabel = (a: string): string => ARCH_LABELS[a] ?? a;
 /** A matrix option's name in the report: the paper's symbol of an ECLIPSE setting (t*, M, B, ...), else the option's name. */
 export const optionLabel = (key: string): string => {

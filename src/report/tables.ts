@@ -6,7 +6,7 @@ import { attackOrder } from './figures.js';
 import { DASH, archOrder, defenseOrder, fmt, paperText, profileSentence, runsCell, statCell } from './format.js';
 import type { ReportTable } from './model.js';
 import {
-  ABLATION_ROWS, AVG_ATTACKS, PAPER_ATTACKS, archLabel, attackLabel, defenseLabel, paperAblationAvg, paperAverage, paperCleanAcc, paperTable1Defenses, paperTestAcc,
+  ABLATION_ROWS, AVG_ATTACKS, BEYOND_NOTE, attackHead, defenseHead, isBeyondAttack, isBeyondDefense, PAPER_ATTACKS, archLabel, attackLabel, defenseLabel, paperAblationAvg, paperAverage, paperCleanAcc, paperTable1Defenses, paperTestAcc,
 } from './paper.js';
 import { ablationOf, defaultValue, optionValue, stat, type ReportCell, type ResultSet, type Stat } from './results.js';
 
@@ -130,7 +130,7 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
       title: `average over ${over.map(attackLabel).join(', ')}`,
       ...(ours !== null ? { has: true } : {}),
     });
-    return { head: defenseLabel(d), cells: [runsCell(stats), ...cells] };
+    return { head: defenseHead(d), cells: [runsCell(stats), ...cells] };
   });
   const standing: string[] = [];
   if (q && withNumbers.length) {
@@ -180,6 +180,7 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
     `AVG: the mean over the non-adaptive attacks present in this table (${avgSet.length ? avgSet.map(attackLabel).join(', ') : 'none yet'}), ADP excluded as in the paper's 8-attack average${partial ? '; * = over fewer attacks (the row misses some)' : ''}.`,
     ...standing,
     ...variantNote(rs, arch, defenses, [...attacksHere]),
+    ...(attackCols.some(isBeyondAttack) || defenses.some(isBeyondDefense) ? [BEYOND_NOTE] : []),
   ];
   if (missingAttacks.length || missingDefenses.length)
     notes.push(
@@ -188,7 +189,7 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
   return {
     id: `table1-${arch}`,
     title: `Table 1 (${archLabel(arch)}): test accuracy (%) per attack and defence`,
-    columns: ['defence', 'seeds', ...attackCols.map(attackLabel), 'AVG'],
+    columns: ['defence', 'seeds', ...attackCols.map(attackHead), 'AVG'],
     rows,
     notes,
   };
@@ -202,7 +203,7 @@ export function table3(rs: ResultSet): ReportTable {
   const defenses = defenseOrder([...clean.map((c) => c.defense), 'none', 'at', 'iss-j', ECLIPSE]);
   const used: ReportCell[] = [];
   const rows = defenses.map((d) => ({
-    head: defenseLabel(d),
+    head: defenseHead(d),
     cells: archs.map((a) => {
       const cells = rs.main(a, d, 'clean');
       used.push(...cells);
@@ -213,6 +214,7 @@ export function table3(rs: ResultSet): ReportTable {
     profileSentence(used),
     'Clean accuracy: the defence applied to the unpoisoned training set (the matrix\'s "clean" cells), mean over runs ("mean ±sd" where n > 1; the tooltip gives n, min–max and the seeds); in brackets the paper\'s Table 3.',
     ...variantNote(rs, archs[0]!, defenses, ['clean']),
+    ...(defenses.some(isBeyondDefense) ? [BEYOND_NOTE] : []),
   ];
   if (clean.length === 0) notes.push('Missing: no clean cell has finished (the matrix adds them unless cleanTwins is false).');
   return { id: 'table3', title: 'Table 3: clean accuracy (%) per architecture and defence', columns: ['defence', ...archs.map(archLabel)], rows, notes };
