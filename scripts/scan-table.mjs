@@ -2,16 +2,51 @@
 // The scan's measured tables for docs/results.md, from runs/scan-eval.jsonl (scripts/scan-eval.mjs):
 // detection per attack at 100%, the false-positive rate on clean subsets, and the detection
 // curve against the poisoned share.   node scripts/scan-table.mjs [FILE]
+// Side by side, the scan and the published detectors (scripts/scan-eval.mjs --detector ...):
+//   node scripts/scan-table.mjs --compare FILE FILE ...   (one column per file, named by its detector)
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const file = process.argv[2] ?? join(root, 'runs', 'scan-eval.jsonl');
-const rows = readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const readRows = (f) => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const { ATTACKS: REGISTRY, ATTACK_NAMES: ATTACKS } = await import(join(root, 'dist/src/attacks/index.js'));
 const pct = (x) => `${(100 * x).toFixed(0)}%`;
 const out = [];
+
+if (process.argv[2] === '--compare') {
+  // One column per detector: P = called poisoned, c = clean, ? = unsure; the number is the
+  // detector's statistic (the scan's score z; a detector's validation accuracy in %).
+  const files = process.argv.slice(3);
+  const sets = files.map((f) => {
+    const rs = readRows(f);
+    const d = rs.find((r) => r.detector);
+    return { name: d ? `${d.detector} (${d.variant})` : 'eclipse scan', rows: rs };
+  });
+  const mark = (r) => (r ? `${{ poisoned: 'P', clean: 'c', unsure: '?' }[r.verdict]} ${r.detector ? (100 * r.validation_acc).toFixed(0) : r.score.toFixed(1)}` : '-');
+  const shares = [...new Set(sets.flatMap((s) => s.rows.filter((r) => r.kind === 'attack').map((r) => r.share)))].sort((a, b) => b - a);
+  out.push(`Verdict per detector (P poisoned, c clean, ? unsure) and its statistic (scan: largest z; simple networks: validation accuracy %, bound 70), at each share of poisoned images:`, '');
+  out.push(`| attack | share | ${sets.map((s) => s.name).join(' | ')} |`, `| --- | --- | ${sets.map(() => '---').join(' | ')} |`);
+  for (const a of ATTACKS)
+    for (const sh of shares) {
+      const cells = sets.map((s) => mark(s.rows.find((r) => r.kind === 'attack' && r.attack === a && r.share === sh)));
+      if (cells.some((c) => c !== '-')) out.push(`| ${REGISTRY[a].label} | ${pct(sh)} | ${cells.join(' | ')} |`);
+    }
+  out.push('', '| detector | detected at 100% | at 50% | at 25% | at 10% | clean subsets flagged (false positives) | largest clean statistic |', '| --- | --- | --- | --- | --- | --- | --- |');
+  for (const s of sets) {
+    const at = (sh) => {
+      const rs = s.rows.filter((r) => r.kind === 'attack' && r.share === sh);
+      return rs.length ? `${rs.filter((r) => r.verdict === 'poisoned').length}/${rs.length}` : '-';
+    };
+    const clean = s.rows.filter((r) => r.kind === 'clean');
+    const top = clean.length ? Math.max(...clean.map((r) => (r.detector ? 100 * r.validation_acc : r.score))).toFixed(1) : '-';
+    out.push(`| ${s.name} | ${at(1)} | ${at(0.5)} | ${at(0.25)} | ${at(0.1)} | ${clean.filter((r) => r.verdict === 'poisoned').length}/${clean.length} | ${top} |`);
+  }
+  console.log(out.join('\n'));
+  process.exit(0);
+}
+const file = process.argv[2] ?? join(root, 'runs', 'scan-eval.jsonl');
+const rows = readRows(file);
 
 const full = rows.filter((r) => r.kind === 'attack' && r.share === 1);
 out.push('Every image poisoned (the mini training set, 5,000 images):', '');
