@@ -177,7 +177,7 @@ test('iss-g: PIL grayscale arithmetic, copied to 3 channels; iss-j: a real JPEG 
 });
 
 test('registry: every defence has a citation; unknown names and bad settings are clear errors', () => {
-  assert.deepEqual(DEFENSE_NAMES, ['none', 'cutout', 'mixup', 'cutmix', 'dp-sgd', 'iss-g', 'iss-j', 'aa', 'op', 'at', 'avatar', 'eclipse', 'coin']);
+  assert.deepEqual(DEFENSE_NAMES, ['none', 'cutout', 'mixup', 'cutmix', 'dp-sgd', 'iss-g', 'iss-j', 'aa', 'op', 'at', 'avatar', 'eclipse', 'coin', 'dvae']);
   // ECLIPSE is registered beside the baselines; it runs its own stages, they are plans
   assert.deepEqual(BASELINE_NAMES, DEFENSE_NAMES.filter((d) => d !== 'eclipse'));
   assert.equal(DEFENSES.eclipse.runs, 'stages');

@@ -10,6 +10,7 @@ import { AVATAR_SETTINGS, AvatarDefense } from './baselines/avatar.js';
 import { COIN_SETTINGS, CoinDefense } from './baselines/coin.js';
 import type { DefenseOptions } from './baselines/base.js';
 import { DPSGD_SETTINGS, DpSgdDefense } from './baselines/dpsgd.js';
+import { DVAE_SETTINGS, DvaeDefense } from './baselines/dvae.js';
 import { ISSJ_SETTINGS, IssGDefense, IssJDefense } from './baselines/iss.js';
 import { NoDefense } from './baselines/none.js';
 import { OP_SETTINGS, OpDefense } from './baselines/op.js';
@@ -99,6 +100,10 @@ const REGISTRY = {
   coin: {
     name: 'coin', label: 'COIN', title: 'COIN: a random per-pixel displacement (bilinear, up to alpha pixels) in every training image (beyond the paper)',
     citation: 'Li et al., AAAI 2025 (wxldragon/COIN)', cost: '1x', settings: COIN_SETTINGS, runs: 'plan', randomness: 'training', create: (o) => new CoinDefense(o),
+  },
+  dvae: {
+    name: 'dvae', label: 'D-VAE', title: 'D-VAE: two rate-constrained VAEs trained on the poisoned set subtract a learned class-conditioned perturbation, then reconstruct (beyond the paper)',
+    citation: 'Yu et al., ICML 2024 (yuyi-sd/D-VAE)', cost: '1x + two VAEs trained on the poisoned set', settings: DVAE_SETTINGS, runs: 'plan', randomness: 'defense', create: (o) => new DvaeDefense(o),
   },
 } as const satisfies Record<string, DefenseSpec>;
 
