@@ -1,5 +1,5 @@
-// Import poisons made elsewhere (APBench, the attack authors' releases): NumPy .npy/.npz or
-// safetensors arrays of poisoned images, or of perturbations that are added to a clean set the
+// Import poisons made elsewhere (APBench, the attack authors' releases): NumPy .npy/.npz,
+// safetensors or PyTorch .pt/.pth (torch.save) arrays of poisoned images, or of perturbations that are added to a clean set the
 // same way the project's own attacks add theirs (BaseAttack.poison: clamp, 8-bit quantisation,
 // bound checks, provenance). Every detection (layout, units, labels, classes) is recorded in the
 // dataset's metadata, together with what had to be assumed, so a result can be traced back.
@@ -17,6 +17,7 @@ import {
 } from './types.js';
 import { perturbationStats } from '../metrics/perturbation.js';
 import { elementAt, openNpyFile, openNpz, type NdArray, type NpyDtype } from '../io/npy.js';
+import { openTorchFile } from '../io/torchfile.js';
 import { decodeSafetensors, type Tensor } from '../io/safetensors.js';
 import { CIFAR10_CLASSES } from '../data/cifar.js';
 import { probeIndexedPngs, readIndexedPngs, type IndexedPngs } from '../data/apbench.js';
@@ -28,7 +29,7 @@ export type PerturbationUnits = 'unit' | 'pixel';
 export type ArrayLayout = 'nchw' | 'nhwc';
 
 export interface PoisonImportOptions {
-  /** .npy, .npz or .safetensors file holding the images or perturbations. */
+  /** .npy, .npz, .safetensors or .pt/.pth (torch.save) file holding the images or perturbations. */
   file: string;
   kind: PoisonKind;
   /** Array name inside an .npz/.safetensors file (default: its only 4-D array, or a usual name). */
@@ -130,8 +131,8 @@ async function openArrays(file: string): Promise<OpenedFile> {
     return { arrays: new Map([['images', ref]]), sha256: async () => (await pngs()).sha256 };
   }
   const ext = path.extname(file).toLowerCase();
-  if (ext !== '.npy' && ext !== '.npz' && ext !== '.safetensors') {
-    throw new Error(`${file}: unknown file type "${ext}"; poisons are read from .npy, .npz or .safetensors files, or an APBench folder of indexed PNGs`);
+  if (!['.npy', '.npz', '.safetensors', '.pt', '.pth'].includes(ext)) {
+    throw new Error(`${file}: unknown file type "${ext}"; poisons are read from .npy, .npz, .safetensors or PyTorch .pt/.pth files, or an APBench folder of indexed PNGs`);
   }
   if (ext === '.npy') {
     let m;
@@ -151,6 +152,11 @@ async function openArrays(file: string): Promise<OpenedFile> {
   }
   const digest = async (): Promise<string> => sha256(bytes);
   const arrays = new Map<string, ArrayRef>();
+  if (ext === '.pt' || ext === '.pth') {
+    // torch.save of a tensor ('' like a bare .npy) or of a dict/list of tensors (by key)
+    for (const [name, t] of await openTorchFile(bytes, file)) arrays.set(name, t);
+    return { arrays, sha256: digest };
+  }
   if (ext === '.npz') {
     for (const [name, m] of await openNpz(bytes, file)) {
       arrays.set(name, { dtype: m.header.dtype, shape: m.header.shape, bytes: m.header.dataBytes, load: m.load });

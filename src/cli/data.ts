@@ -26,14 +26,14 @@ const IMPORT_USAGE = `  eclipse data import [--source PATH | --folder PATH] [--o
       --resize N            image folder of any size: short side to N, centre crop N x N
 
   eclipse data import --poisons FILE | --perturbations FILE [options] [--out FILE]
-      Poisons made elsewhere (APBench, the authors' releases): .npy, .npz or .safetensors arrays of
-      poisoned images (uint8 0..255 or float [0,1], NCHW or NHWC) or of perturbations ([-1,1]
+      Poisons made elsewhere (APBench, the authors' releases): .npy, .npz, .safetensors or PyTorch
+      .pt/.pth (torch.save: a tensor, or a dict of them) arrays of poisoned images (uint8 0..255 or float [0,1], NCHW or NHWC) or of perturbations ([-1,1]
       in [0,1] units or -255..255 pixel steps) added to the clean set, clamped and quantised like
       eclipse poison. Labels: an array labels/targets/y in the file, --labels FILE, or the clean set.
       --clean FILE          clean set (perturbations: default data/cifar10-<profile>/train.safetensors;
                             images: optional, gives labels and the measured perturbation)
       --labels FILE         labels .npy (or .npz/.safetensors with a labels array)
-      --key NAME            array to read from an .npz/.safetensors holding several
+      --key NAME            array to read from an .npz/.safetensors/.pt holding several
       --layout nchw|nhwc    when the shape does not tell (both axes of size 3)
       --units unit|pixel    perturbation units (default: detected from dtype and range)
       --eps EPS [--norm linf|l2]  bound to check (e.g. 8/255; norm default linf)
@@ -205,7 +205,7 @@ async function importPoisonsCommand(flags: Flags): Promise<void> {
       throw new UsageError((e as Error).message.replace(/^(?!--eps)/, '--eps: '));
     }
   }
-  const out = str(flags, 'out') ?? join(dir, `imported-${basename(file).replace(/\.(npy|npz|safetensors)$/i, '')}.safetensors`);
+  const out = str(flags, 'out') ?? join(dir, `imported-${basename(file).replace(/\.(npy|npz|safetensors|pt|pth)$/i, '')}.safetensors`);
   if (existsSync(out) && !flags.overwrite) throw new UsageError(`${out} already exists (pass --overwrite to replace it, or another --out)`);
   const imported = await importPoisons({
     file,

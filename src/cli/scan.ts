@@ -40,7 +40,7 @@ ${COMMON_HELP}`;
 export async function readAnyDataset(path: string, f: Flags): Promise<ImageDataset> {
   if (!existsSync(path)) throw new Error(`${path} does not exist: give a dataset (.safetensors), an image folder or .tar.gz, or .npy/.npz images`);
   if (statSync(path).isDirectory() || /\.(tar\.gz|tgz|tar)$/.test(path)) return loadImageFolder(path, { resize: int(f, 'resize', 1) });
-  if (/\.(npy|npz)$/.test(path)) {
+  if (/\.(npy|npz|pt|pth)$/.test(path)) {
     try {
       return (await importPoisons({ file: path, kind: 'images', labelsFile: str(f, 'labels') })).dataset;
     } catch (e) {
@@ -83,7 +83,7 @@ export async function scanCommand(argv: string[]): Promise<void> {
   if (!path) throw new UsageError('give the dataset to scan: eclipse scan DATA');
   const rt = runtimeFrom(flags);
   // The output is checked before the data is read and scanned: a file in its place fails at once.
-  const out = str(flags, 'out') ?? `${path.replace(/\.(safetensors|npy|npz|tar\.gz|tgz)$/, '').replace(/\/$/, '')}-scan`;
+  const out = str(flags, 'out') ?? `${path.replace(/\.(safetensors|npy|npz|pt|pth|tar\.gz|tgz)$/, '').replace(/\/$/, '')}-scan`;
   if (existsSync(out) && !statSync(out).isDirectory()) throw new Error(`the scan's output folder ${out} is a file: give another --out`);
   const detector = str(flags, 'detector') ?? 'scan';
   if (detector !== 'scan' && str(flags, 'pool')) throw new UsageError(`--pool is the scan's; the ${detector} detector uses DATA alone: drop --pool or --detector`);
