@@ -234,7 +234,7 @@ async function inflateExact(raw: Buffer, size: number, what: string, implied: st
 export async function openNpz(buf: Uint8Array, where: string): Promise<Map<string, NpyMember>> {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const out = new Map<string, NpyMember>();
-  for (const e of zipEntries(b, where, '.npz archive')) {
+  for (const e of zipEntries(b, where, '.npz file')) {
     const what = `${where}:${e.name}`;
     const header = parseNpyHeader(e.method === 0 ? e.raw : await inflateHead(e.raw, what), what);
     const total = header.dataOffset + header.dataBytes;
