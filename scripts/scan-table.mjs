@@ -9,7 +9,8 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const readRows = (f) => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+// one row per id (the last): two processes sharing a run can both finish the same scan
+const readRows = (f) => [...new Map(readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)).map((r) => [r.id, r])).values()];
 const { ATTACKS: REGISTRY, ATTACK_NAMES: ATTACKS } = await import(join(root, 'dist/src/attacks/index.js'));
 const pct = (x) => `${(100 * x).toFixed(0)}%`;
 const out = [];

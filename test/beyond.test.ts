@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { createAttack } from '../src/attacks/index.js';
 import { pixelSearch } from '../src/attacks/ops.js';
 import { balancedSubset, makeDataset, type ImageDataset } from '../src/data/dataset.js';
-import { loadCifar10 } from '../src/data/cifar.js';
 import { Rng } from '../src/data/rng.js';
 import { loadDataset, saveDataset } from '../src/data/store.js';
 import { F, Generator, noGrad, tidy } from '../src/engine/index.js';
@@ -19,21 +18,14 @@ import { DETECTOR_RECIPES, VALIDATION_SHARE, detectPoison, detectorSplit, type D
 import { ssim, ssimPlane } from '../src/metrics/ssim.js';
 import { coinAlpha, coinTransform, coinWarp } from '../src/defenses/baselines/coin.js';
 import { createDefense } from '../src/defenses/registry.js';
-import { findCifar, makeTempDir } from './helpers/tmp.js';
+import { findCifar, makeTempDir, realCifarSubset } from './helpers/tmp.js';
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclipse.js');
 const tmp = makeTempDir('eclipse-beyond-');
 test.after(() => tmp.cleanup());
 
-let cached: ImageDataset | null = null;
 /** 30 real test-split images per class, or null (the test skips, naming why). */
-async function realImages(): Promise<ImageDataset | null> {
-  if (cached) return cached;
-  const c = findCifar();
-  if (c.source === null) return null;
-  cached = balancedSubset(await loadCifar10(c.source, 'test'), 30, 7);
-  return cached;
-}
+const realImages = (): Promise<ImageDataset | null> => realCifarSubset(30, 7);
 
 test('ops: every image of a class differs from clean in exactly its class\'s pixel, set to a corner colour; no two classes share one; seed-independent', async (t) => {
   const clean = await realImages();
@@ -281,14 +273,8 @@ test('eclipse data import --poisons DIR reads an APBench poison folder (indexed 
 // ---------------------------------------------------------------------------
 // The published detector of Zhu et al. (AAAI 2024): simple networks and the bias-shifting test
 
-let detectorSet: ImageDataset | null = null;
 /** 100 real test-split images per class: a one-pixel shortcut needs more than a few dozen per class to generalise. */
-async function detectorImages(): Promise<ImageDataset | null> {
-  const c = findCifar();
-  if (c.source === null) return null;
-  detectorSet ??= balancedSubset(await loadCifar10(c.source, 'test'), 100, 11);
-  return detectorSet;
-}
+const detectorImages = (): Promise<ImageDataset | null> => realCifarSubset(100, 11);
 
 const quickLinear = (): DetectorRecipe => ({ ...DETECTOR_RECIPES['simple-linear'].mini, classifier: { ...DETECTOR_RECIPES['simple-linear'].mini.classifier, epochs: 40, milestones: [30, 36] } });
 

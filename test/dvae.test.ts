@@ -9,14 +9,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { balancedSubset, type ImageDataset } from '../src/data/dataset.js';
-import { loadCifar10 } from '../src/data/cifar.js';
 import { F, Generator, liveTensors, tidy } from '../src/engine/index.js';
 import { ConvTranspose2d } from '../src/defenses/baselines/dvae-model.js';
 import { DVAE_SETTINGS, DvaeDefense, checkDvaeInput } from '../src/defenses/baselines/dvae.js';
 import type { DefenseContext } from '../src/defenses/baselines/types.js';
 import { DEFENSES, DEFENSE_NAMES, createDefense } from '../src/defenses/registry.js';
 import { classifierProfile } from '../src/profiles.js';
-import { findCifar, makeTempDir } from './helpers/tmp.js';
+import { findCifar, makeTempDir, realCifarSubset } from './helpers/tmp.js';
 
 F.setNumThreads(2);
 
@@ -24,15 +23,8 @@ const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclipse.js');
 const tmp = makeTempDir('eclipse-dvae-');
 test.after(() => tmp.cleanup());
 
-let cached: ImageDataset | null = null;
 /** 20 real test-split images per class, or null (the test skips, naming why). */
-async function realImages(): Promise<ImageDataset | null> {
-  if (cached) return cached;
-  const c = findCifar();
-  if (c.source === null) return null;
-  cached = balancedSubset(await loadCifar10(c.source, 'test'), 20, 5);
-  return cached;
-}
+const realImages = (): Promise<ImageDataset | null> => realCifarSubset(20, 5);
 
 let dirs = 0;
 const ctxFor = (logs: string[], over: Partial<DefenseContext> = {}): DefenseContext => ({

@@ -74,3 +74,23 @@ export function findCifar(): { source: string | null; why: string } {
     return { source: null, why: (e as Error).message };
   }
 }
+
+const realSubsets = new Map<string, Promise<ImageDataset>>();
+/**
+ * A balanced subset of real CIFAR-10 test-split images (`perClass` per class, drawn with `seed`),
+ * loaded once per process; null where CIFAR-10 is not here (skip the test with findCifar().why).
+ */
+export async function realCifarSubset(perClass: number, seed: number): Promise<ImageDataset | null> {
+  const c = findCifar();
+  if (c.source === null) return null;
+  const key = `${perClass}/${seed}`;
+  if (!realSubsets.has(key)) {
+    const source = c.source;
+    realSubsets.set(key, (async () => {
+      const { loadCifar10 } = await import('../../src/data/cifar.js');
+      const { balancedSubset } = await import('../../src/data/dataset.js');
+      return balancedSubset(await loadCifar10(source, 'test'), perClass, seed);
+    })());
+  }
+  return realSubsets.get(key)!;
+}
