@@ -3,8 +3,9 @@
 // src/scan/calibration-data.ts (then rebuild). Balanced subsets of the CIFAR-10 training split,
 // sizes SIZES (images), SEEDS seeds each (seeds 1000+ so that the evaluation subsets of
 // scripts/scan-eval.mjs, seeds 0-99, are other draws):
-//   node scripts/scan-calibrate.mjs [--sizes 1000,2000,5000] [--seeds 6] [--threads 1] [--energy-only]
-// --energy-only adds the residual-energy statistic (no probes, seconds) to the existing calibration.
+//   node scripts/scan-calibrate.mjs [--sizes 1000,2000,5000] [--seeds 6] [--threads 1] [--probe-free-only]
+// --probe-free-only (formerly --energy-only) measures the statistics that need no probe (the
+// residual energy and the pixel spike: seconds) and adds them to the existing calibration.
 import { writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,12 +14,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : def; };
 const sizes = arg('sizes', '1000,2000,5000').split(',').map(Number);
 const seeds = Number(arg('seeds', '6'));
-const energyOnly = process.argv.includes('--energy-only');
+const energyOnly = process.argv.includes('--probe-free-only') || process.argv.includes('--energy-only');
 const { setNumThreads } = await import(join(root, 'dist/src/engine/index.js'));
 const { loadCifar10, resolveCifar10Source } = await import(join(root, 'dist/src/data/cifar.js'));
 const { balancedSubset } = await import(join(root, 'dist/src/data/dataset.js'));
 const { linearProbe, PROBE_DEFAULTS, AUTOCORR_PROBE, residualEnergy } = await import(join(root, 'dist/src/scan/probe.js'));
 const { CONFIDENT } = await import(join(root, 'dist/src/scan/scan.js'));
+const { pixelSpike } = await import(join(root, 'dist/src/scan/pixels.js'));
 setNumThreads(Number(arg('threads', '1')));
 
 const train = await loadCifar10(resolveCifar10Source(process.env.ECLIPSE_CIFAR10 || join(root, '..', 'shared', 'datasets', 'cifar-10-binary.tar.gz')), 'train');
@@ -29,11 +31,12 @@ const points = [];
 const KINDS = ['raw', 'highpass', 'autocorr'];
 const classAcc = Object.fromEntries(KINDS.map((kind) => [kind, Array.from({ length: k }, () => [])]));
 for (const n of sizes) {
-  const rows = Object.fromEntries([...KINDS.flatMap((kind) => [`${kind}_acc`, `${kind}_confident`]), 'any_confident', 'residual_energy'].map((s) => [s, []]));
+  const rows = Object.fromEntries([...KINDS.flatMap((kind) => [`${kind}_acc`, `${kind}_confident`]), 'any_confident', 'residual_energy', 'pixel_spike'].map((s) => [s, []]));
   for (let s = 0; s < seeds; s++) {
     const t0 = Date.now();
     const ds = balancedSubset(train, n / k, 1000 + s);
     rows.residual_energy.push(residualEnergy(ds).geomean);
+    rows.pixel_spike.push(pixelSpike(ds).value);
     if (energyOnly) continue;
     const probes = {};
     for (const kind of KINDS) {
@@ -55,8 +58,9 @@ if (energyOnly) {
     const o = old.points.find((q) => q.n === p.n);
     if (!o) throw new Error(`the existing calibration has no size ${p.n}`);
     o.stats.residual_energy = p.stats.residual_energy;
+    o.stats.pixel_spike = p.stats.pixel_spike;
   }
-  old.source = old.source.replace(/ \(scripts\/scan-calibrate.mjs, /, `; residual_energy on the same subsets, ${new Date().toISOString().slice(0, 10)} (scripts/scan-calibrate.mjs, `);
+  if (!old.source.includes('pixel_spike')) old.source = old.source.replace(/ \(scripts\/scan-calibrate.mjs, /, `; pixel_spike on the same subsets, ${new Date().toISOString().slice(0, 10)} (scripts/scan-calibrate.mjs, `);
   writeCalibration(old);
   process.exit(0);
 }

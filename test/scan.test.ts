@@ -14,6 +14,7 @@ import { saveDataset } from '../src/data/store.js';
 import { createAttack } from '../src/attacks/index.js';
 import { features, linearProbe, PROBE_DEFAULTS, residualEnergy } from '../src/scan/probe.js';
 import { scanDataset } from '../src/scan/scan.js';
+import { pixelSpike } from '../src/scan/pixels.js';
 import type { Calibration } from '../src/scan/calibration.js';
 import { CALIBRATION } from '../src/scan/calibration.js';
 import { findCifar, makeTempDir } from './helpers/tmp.js';
@@ -128,4 +129,40 @@ test('real CIFAR-10: clean images are not flagged; URP (class-wise) and AR (samp
   const json = JSON.parse(readFileSync(join(tmp.dir, 'ar-scan', 'scan.json'), 'utf8')) as { verdict: string };
   assert.equal(json.verdict, 'poisoned');
   assert.match(readFileSync(join(tmp.dir, 'ar-scan', 'scan.html'), 'utf8'), /<svg/);
+});
+
+test('pixel spike: a colour that stands alone at one pixel in a share of a class is measured; colour runs (a white sky) are not', () => {
+  // 2 classes x 40 images of noise; class 1's top rows are white in every image (a run: no spike)
+  const H = 8;
+  const W = 8;
+  const n = 80;
+  const rng = new Rng(5);
+  const images = Uint8Array.from({ length: n * 3 * H * W }, () => Math.floor(rng.float() * 256));
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 2);
+  const ds: ImageDataset = { n, channels: 3, height: H, width: W, classes: ['a', 'b'], labels, images, meta: {} };
+  for (let i = 1; i < n; i += 2) for (let c = 0; c < 3; c++) for (let p = 0; p < 2 * W; p++) images[i * 3 * H * W + c * H * W + p] = 255;
+  const before = pixelSpike(ds);
+  assert.ok(before.value < 0.1, `a run of white is no spike: ${JSON.stringify(before)}`);
+  // a one-pixel shortcut in 10 of class 0's 40 images: (0, 255, 0) at (5, 3)
+  let k = 0;
+  for (let i = 0; i < n && k < 10; i += 2, k++) [0, 255, 0].forEach((v, c) => (images[i * 3 * H * W + c * H * W + 5 * W + 3] = v));
+  const after = pixelSpike(ds);
+  assert.deepEqual([after.cls, after.row, after.col, after.colour], [0, 5, 3, [0, 255, 0]]);
+  assert.ok(Math.abs(after.value - 0.25) < 0.03, `10 of 40 images, less the chance of that exact colour nearby: ${after.value}`);
+});
+
+test('real CIFAR-10: OPS in 10% of a clean set raises the pixel spike far past clean data\'s (the scan calls it poisoned); the clean set stays clean on it', async (t) => {
+  const cifar = findCifar();
+  if (cifar.source === null) return t.skip(cifar.why);
+  const clean = balancedSubset(await loadCifar10(cifar.source, 'train'), 200, 77);
+  const ops = createAttack('ops', {}).poison(clean, 0).dataset;
+  const mixed = { ...clean, images: clean.images.slice(), meta: { ...clean.meta } };
+  const per = 3 * 32 * 32;
+  for (let i = 0; i < clean.n; i += 10) mixed.images.set(ops.images.subarray(i * per, (i + 1) * per), i * per);
+  const pts = CALIBRATION.points;
+  const ref = pts[0]!.stats.pixel_spike!;
+  const c = pixelSpike(clean).value;
+  const p = pixelSpike(mixed).value;
+  assert.ok(c < ref.mean + 4 * Math.max(ref.std, CALIBRATION.stdFloor), `clean: ${c} against calibration ${JSON.stringify(ref)}`);
+  assert.ok(p > ref.mean + 6 * Math.max(ref.std, CALIBRATION.stdFloor), `OPS at 10%: ${p}`);
 });

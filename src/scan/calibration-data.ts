@@ -2,7 +2,7 @@
 import type { Calibration } from './calibration-types.js';
 
 export const CALIBRATION_DATA: Calibration = {
-  "source": "clean CIFAR-10 training subsets, balanced, sizes 1000/2000/5000 x 6 seeds (1000+), 4-fold probes; residual_energy on the same subsets, 2026-12-01 (scripts/scan-calibrate.mjs, 2026-12-01)",
+  "source": "clean CIFAR-10 training subsets, balanced, sizes 1000/2000/5000 x 6 seeds (1000+), 4-fold probes; residual_energy on the same subsets, 2026-12-01; pixel_spike on the same subsets, 2026-12-06 (scripts/scan-calibrate.mjs, 2026-12-01)",
   "height": 32,
   "width": 32,
   "classes": [
@@ -53,6 +53,10 @@ export const CALIBRATION_DATA: Calibration = {
         "residual_energy": {
           "mean": 0.03366170828295258,
           "std": 0.0002734733736923306
+        },
+        "pixel_spike": {
+          "mean": 0.028333333333333335,
+          "std": 0.004082482904638624
         }
       }
     },
@@ -91,6 +95,10 @@ export const CALIBRATION_DATA: Calibration = {
         "residual_energy": {
           "mean": 0.03353837564787694,
           "std": 0.0002625847586536228
+        },
+        "pixel_spike": {
+          "mean": 0.022500000000000017,
+          "std": 0.006892024376045114
         }
       }
     },
@@ -129,6 +137,10 @@ export const CALIBRATION_DATA: Calibration = {
         "residual_energy": {
           "mean": 0.03357932928287765,
           "std": 0.00014738826011289328
+        },
+        "pixel_spike": {
+          "mean": 0.016000000000000014,
+          "std": 0.0052153619241621235
         }
       }
     }

@@ -2,7 +2,10 @@
 // scripts/scan-calibrate.mjs) and calibration.ts (which reads it) both import them from below.
 import type { FeatureKind } from './probe.js';
 
-export type StatName = 'raw_acc' | 'highpass_acc' | 'autocorr_acc' | 'raw_confident' | 'highpass_confident' | 'autocorr_confident' | 'any_confident' | 'residual_energy';
+export type StatName = 'raw_acc' | 'highpass_acc' | 'autocorr_acc' | 'raw_confident' | 'highpass_confident' | 'autocorr_confident' | 'any_confident' | 'residual_energy' | 'pixel_spike';
+
+/** Every statistic's clean distribution; pixel_spike came later, so an older calibration may lack it (the scan then skips it). */
+export type CalibrationStats = Record<Exclude<StatName, 'pixel_spike'>, MeanStd> & { pixel_spike?: MeanStd };
 
 export interface MeanStd {
   mean: number;
@@ -16,7 +19,7 @@ export interface Calibration {
   width: number;
   classes: string[];
   /** per set size: each statistic's mean and standard deviation over the clean subsets */
-  points: { n: number; subsets: number; stats: Record<StatName, MeanStd> }[];
+  points: { n: number; subsets: number; stats: CalibrationStats }[];
   /** per class (calibration's class order), pooled over the sizes: held-out accuracy */
   classAcc: Record<FeatureKind, MeanStd[]>;
   /** the smallest standard deviation used (a few subsets underestimate the spread) */

@@ -8,7 +8,7 @@ import type { Calibration, MeanStd, StatName } from './calibration-types.js';
 // the types live in calibration-types.ts, which the written data file imports (no cycle)
 export type { Calibration, MeanStd, StatName };
 
-export const STAT_NAMES: readonly StatName[] = ['raw_acc', 'highpass_acc', 'autocorr_acc', 'raw_confident', 'highpass_confident', 'autocorr_confident', 'any_confident', 'residual_energy'];
+export const STAT_NAMES: readonly StatName[] = ['raw_acc', 'highpass_acc', 'autocorr_acc', 'raw_confident', 'highpass_confident', 'autocorr_confident', 'any_confident', 'residual_energy', 'pixel_spike'];
 /**
  * The smallest standard deviation of a statistic, relative to its clean mean, where an absolute
  * floor (stdFloor, for shares and accuracies) does not fit: the residual energy's clean value

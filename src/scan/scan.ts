@@ -10,6 +10,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import { classCounts } from '../data/dataset.js';
 import type { Device } from '../engine/index.js';
 import { CALIBRATION, RELATIVE_STD_FLOOR, type Calibration, type StatName } from './calibration.js';
+import { pixelSpike } from './pixels.js';
 import { AUTOCORR_PROBE, PROBE_DEFAULTS, linearProbe, residualEnergy, type FeatureKind, type ProbeResult } from './probe.js';
 
 export type Verdict = 'poisoned' | 'clean' | 'unsure';
@@ -65,8 +66,8 @@ function cleanAt(cal: Calibration, stat: StatName, n: number): { mean: number; s
   let i = 0;
   while (i < pts.length - 2 && x > xs[i + 1]!) i++;
   const t = pts.length === 1 ? 0 : Math.min(1, Math.max(0, (x - xs[i]!) / (xs[i + 1]! - xs[i]!)));
-  const a = pts[i]!.stats[stat];
-  const b = pts[Math.min(i + 1, pts.length - 1)]!.stats[stat];
+  const a = pts[i]!.stats[stat]!;
+  const b = pts[Math.min(i + 1, pts.length - 1)]!.stats[stat]!;
   const mean = a.mean + t * (b.mean - a.mean);
   const rel = RELATIVE_STD_FLOOR[stat];
   return { mean, std: Math.max(rel === undefined ? cal.stdFloor : rel * mean, a.std + t * (b.std - a.std)) };
@@ -133,6 +134,11 @@ export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
     }
     // at least this set's own sampling error of a geometric mean
     add('residual_energy', energy.geomean, "high-frequency energy: the images' mean high-pass residual magnitude, in the pixel range (raised by any added noise, poisons included)", energy.geomean * (energy.logStd / Math.sqrt(ds.n)));
+    // a calibration measured before this statistic existed has no clean distribution for it
+    if (cal.points.every((p) => p.stats.pixel_spike)) {
+      const s = pixelSpike(ds);
+      add('pixel_spike', s.value, `share of class ${ds.classes[s.cls]}'s images with colour (${s.colour.join(', ')}) at pixel (${s.row}, ${s.col}), beyond its share at any neighbouring pixel (a one-pixel shortcut such as OPS)`);
+    }
   } else reasons.push(`the clean-data calibration does not apply (${calWhy}): the verdict rests on the trusted set alone`);
   if (trusted) {
     for (const kind of KINDS) {

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// Before/after for a probe-free statistic added to `eclipse scan` (issue 29: pixel_spike, for
+// one-pixel shortcuts): it is computed on the same sets scripts/scan-eval.mjs scanned (the mini
+// training set with a seeded share of poisoned images; the clean subsets, seeds 0+), its z taken
+// against the calibration, and the new score is the recorded one's maximum with it, which is
+// what the scan now computes (the score is the largest z; the probes are unchanged and not rerun).
+//   node scripts/scan-stat-eval.mjs FILE.jsonl ... > runs/scan-stat-eval.jsonl
+import { existsSync, readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const { loadCifar10, resolveCifar10Source } = await import(join(root, 'dist/src/data/cifar.js'));
+const { balancedSubset } = await import(join(root, 'dist/src/data/dataset.js'));
+const { loadDataset } = await import(join(root, 'dist/src/data/store.js'));
+const { MODEL_AGNOSTIC_ATTACKS, createAttack } = await import(join(root, 'dist/src/attacks/index.js'));
+const { pixelSpike } = await import(join(root, 'dist/src/scan/pixels.js'));
+const { CALIBRATION, RELATIVE_STD_FLOOR } = await import(join(root, 'dist/src/scan/calibration.js'));
+const { Z_POISONED, Z_CLEAN } = await import(join(root, 'dist/src/scan/scan.js'));
+const { Rng } = await import(join(root, 'dist/src/data/rng.js'));
+
+const rows = [...new Map(process.argv.slice(2).flatMap((f) => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))).map((r) => [r.id, r])).values()];
+// the calibration's clean mean and sd at n (log-n interpolation, the floors), as scan.ts does it
+function cleanAt(n) {
+  const pts = CALIBRATION.points;
+  const x = Math.log(n);
+  let i = 0;
+  while (i < pts.length - 2 && x > Math.log(pts[i + 1].n)) i++;
+  const t = Math.min(1, Math.max(0, (x - Math.log(pts[i].n)) / (Math.log(pts[i + 1].n) - Math.log(pts[i].n))));
+  const a = pts[i].stats.pixel_spike, b = pts[i + 1].stats.pixel_spike;
+  const mean = a.mean + t * (b.mean - a.mean);
+  return { mean, std: Math.max(RELATIVE_STD_FLOOR.pixel_spike === undefined ? CALIBRATION.stdFloor : RELATIVE_STD_FLOOR.pixel_spike * mean, a.std + t * (b.std - a.std)) };
+}
+const verdict = (z) => (z >= Z_POISONED ? 'poisoned' : z < Z_CLEAN ? 'clean' : 'unsure');
+const clean = await loadDataset(join(root, 'data/cifar10-mini/train.safetensors'));
+let train = null;
+const poisons = new Map();
+for (const r of rows) {
+  let ds;
+  if (r.kind === 'clean') {
+    train ??= await loadCifar10(resolveCifar10Source(process.env.ECLIPSE_CIFAR10 || join(root, '..', 'shared', 'datasets', 'cifar-10-binary.tar.gz')), 'train');
+    ds = balancedSubset(train, r.n / 10, r.seed);
+  } else {
+    const a = r.attack;
+    if (!poisons.has(a)) {
+      const file = r.poison && !r.poison.startsWith('made here') ? join(root, r.poison) : join(root, `data/cifar10-mini/poison-${a}-s0.safetensors`);
+      poisons.set(a, MODEL_AGNOSTIC_ATTACKS.includes(a) ? createAttack(a, {}).poison(clean, 0).dataset : existsSync(file) ? await loadDataset(file) : null);
+    }
+    const p = poisons.get(a);
+    if (!p) { console.error(`${r.id}: its poison is not on this machine; skipped`); continue; }
+    const per = 3 * clean.height * clean.width;
+    const images = clean.images.slice();
+    const rng = new Rng(7, Math.round(r.share * 1000));
+    for (let i = 0; i < clean.n; i++) if (rng.float() < r.share) images.set(p.images.subarray(i * per, (i + 1) * per), i * per);
+    ds = { ...clean, images, meta: { ...clean.meta } };
+  }
+  const s = pixelSpike(ds);
+  const c = cleanAt(ds.n);
+  const z = (s.value - c.mean) / c.std;
+  const after = Math.max(r.score, z);
+  console.log(JSON.stringify({ id: r.id, kind: r.kind, attack: r.attack, share: r.share, n: r.n, seed: r.seed, before: { verdict: r.verdict, score: r.score }, pixel_spike: { value: s.value, z }, after: { verdict: verdict(after), score: after } }));
+}
