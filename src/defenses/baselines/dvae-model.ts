@@ -21,6 +21,7 @@
 import { F, Generator, Tensor, empty, type Device } from '../../nn/init.js';
 import { BatchNorm2d, Conv2d, type InitOptions } from '../../nn/layers.js';
 import { Module } from '../../nn/module.js';
+import { BasicBlock } from '../../nn/models/resnet.js';
 
 export interface DvaeNetConfig extends InitOptions {
   /** c: the stem's first width (64 in the release); the stem ends at 2c */
@@ -97,32 +98,6 @@ export class ConvTranspose2d extends Module {
   }
 }
 
-/** ResNet-18's basic block (the CIFAR variant: 1x1 conv + BN shortcut when the shape changes). */
-class Block extends Module {
-  readonly conv1: Conv2d;
-  readonly bn1: BatchNorm2d;
-  readonly conv2: Conv2d;
-  readonly bn2: BatchNorm2d;
-  readonly scConv: Conv2d | null;
-  readonly scBn: BatchNorm2d | null;
-  constructor(inPlanes: number, planes: number, stride: number, o: InitOptions) {
-    super();
-    this.conv1 = this.child('conv1', new Conv2d(inPlanes, planes, 3, { ...o, stride, padding: 1, bias: false }));
-    this.bn1 = this.child('bn1', new BatchNorm2d(planes, 0.1, 1e-5, o));
-    this.conv2 = this.child('conv2', new Conv2d(planes, planes, 3, { ...o, padding: 1, bias: false }));
-    this.bn2 = this.child('bn2', new BatchNorm2d(planes, 0.1, 1e-5, o));
-    const change = stride !== 1 || inPlanes !== planes;
-    this.scConv = change ? this.child('shortcut_conv', new Conv2d(inPlanes, planes, 1, { ...o, stride, bias: false })) : null;
-    this.scBn = change ? this.child('shortcut_bn', new BatchNorm2d(planes, 0.1, 1e-5, o)) : null;
-  }
-  forward(x: Tensor): Tensor {
-    // Intermediates are left to the caller's tidy() (the autograd graph holds them anyway).
-    const b = this.bn2.forward(this.conv2.forward(this.bn1.forward(this.conv1.forward(x)).relu()));
-    const s = this.scConv && this.scBn ? this.scBn.forward(this.scConv.forward(x)) : x;
-    return b.add(s).relu();
-  }
-}
-
 /** One of the two decoders: 2c -> c (x2 up) -> c -> c/2 -> 3, instance norm and ReLU between. */
 class Decoder extends Module {
   readonly up: ConvTranspose2d;
@@ -157,7 +132,7 @@ export interface DvaeOutput {
 export class DvaeNet extends Module {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
-  readonly blocks: Block[];
+  readonly blocks: BasicBlock[];
   readonly fcMu: Conv2d;
   readonly fcVar: Conv2d;
   readonly postConv: Conv2d;
@@ -173,7 +148,7 @@ export class DvaeNet extends Module {
     const o: InitOptions = { generator: config.generator, device: config.device };
     this.conv1 = this.child('conv1', new Conv2d(3, c, 3, { ...o, padding: 1, bias: false }));
     this.bn1 = this.child('bn1', new BatchNorm2d(c, 0.1, 1e-5, o));
-    this.blocks = [new Block(c, c, 1, o), new Block(c, c, 1, o), new Block(c, 2 * c, 2, o)].map((b, i) => this.child(`block${i}`, b));
+    this.blocks = [new BasicBlock(c, c, 1, o), new BasicBlock(c, c, 1, o), new BasicBlock(c, 2 * c, 2, o)].map((b, i) => this.child(`block${i}`, b));
     this.fcMu = this.child('fc_mu', new Conv2d(2 * c, latent, 1, o));
     this.fcVar = this.child('fc_var', new Conv2d(2 * c, latent, 1, o));
     this.postConv = this.child('post_conv', new Conv2d(latent, 2 * c, 1, o));

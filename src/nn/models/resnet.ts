@@ -20,7 +20,8 @@ function residual(branch: Tensor, x: Tensor, shortcut: Sequential | null): Tenso
   return out;
 }
 
-class BasicBlock extends Module {
+/** ResNet-18/34's block (the CIFAR variant: 1x1 conv + BN shortcut when the shape changes); D-VAE's encoder reuses it. */
+export class BasicBlock extends Module {
   static readonly expansion = 1;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
