@@ -84,7 +84,7 @@ export const rows: BadInputRow[] = [
   },
   { name: 'poisons .npy that is a text file', args: poisons('poisons.npy'), setup: withClean({ 'poisons.npy': 'x,y\n1,2\n' }), error: /poisons\.npy: not a \.npy file \(missing the \\x93NUMPY magic\)/ },
   { name: 'poisons .npz that is not a zip', args: poisons('poisons.npz'), setup: withClean({ 'poisons.npz': 'PK but not a zip' }), error: /poisons\.npz: not a \.npz file \(no zip directory found\)/ },
-  { name: 'poisons as a PNG', args: poisons('poisons.png'), setup: async (c) => { await cleanSet(c.dir); await png(join(c.dir, 'poisons.png')); }, error: /poisons\.png: unknown file type "\.png"; poisons are read from \.npy, \.npz or \.safetensors files/ },
+  { name: 'poisons as a PNG', args: poisons('poisons.png'), setup: async (c) => { await cleanSet(c.dir); await png(join(c.dir, 'poisons.png')); }, error: /poisons\.png: unknown file type "\.png"; poisons are read from \.npy, \.npz, \.safetensors or PyTorch \.pt\/\.pth files/ },
   { name: 'poisons .safetensors that is a PNG', args: poisons('poisons.safetensors'), setup: async (c) => { await cleanSet(c.dir); await png(join(c.dir, 'poisons.safetensors')); }, error: /poisons\.safetensors: not a valid safetensors file/ },
   { name: 'poisons a folder', args: poisons('poisons.npy'), setup: async (c) => { await cleanSet(c.dir); mkdirSync(join(c.dir, 'poisons.npy')); }, error: /poisons\.npy: no APBench poison folder \(PNG files named by image index/ },
 
