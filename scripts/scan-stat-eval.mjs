@@ -15,22 +15,12 @@ const { balancedSubset } = await import(join(root, 'dist/src/data/dataset.js'));
 const { loadDataset } = await import(join(root, 'dist/src/data/store.js'));
 const { MODEL_AGNOSTIC_ATTACKS, createAttack } = await import(join(root, 'dist/src/attacks/index.js'));
 const { pixelSpike } = await import(join(root, 'dist/src/scan/pixels.js'));
-const { CALIBRATION, RELATIVE_STD_FLOOR } = await import(join(root, 'dist/src/scan/calibration.js'));
-const { Z_POISONED, Z_CLEAN } = await import(join(root, 'dist/src/scan/scan.js'));
+const { CALIBRATION } = await import(join(root, 'dist/src/scan/calibration.js'));
+// the calibration's clean mean and sd at n, exactly as the scan takes them
+const { Z_POISONED, Z_CLEAN, cleanAt } = await import(join(root, 'dist/src/scan/scan.js'));
 const { Rng } = await import(join(root, 'dist/src/data/rng.js'));
 
 const rows = [...new Map(process.argv.slice(2).flatMap((f) => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))).map((r) => [r.id, r])).values()];
-// the calibration's clean mean and sd at n (log-n interpolation, the floors), as scan.ts does it
-function cleanAt(n) {
-  const pts = CALIBRATION.points;
-  const x = Math.log(n);
-  let i = 0;
-  while (i < pts.length - 2 && x > Math.log(pts[i + 1].n)) i++;
-  const t = Math.min(1, Math.max(0, (x - Math.log(pts[i].n)) / (Math.log(pts[i + 1].n) - Math.log(pts[i].n))));
-  const a = pts[i].stats.pixel_spike, b = pts[i + 1].stats.pixel_spike;
-  const mean = a.mean + t * (b.mean - a.mean);
-  return { mean, std: Math.max(RELATIVE_STD_FLOOR.pixel_spike === undefined ? CALIBRATION.stdFloor : RELATIVE_STD_FLOOR.pixel_spike * mean, a.std + t * (b.std - a.std)) };
-}
 const verdict = (z) => (z >= Z_POISONED ? 'poisoned' : z < Z_CLEAN ? 'clean' : 'unsure');
 const clean = await loadDataset(join(root, 'data/cifar10-mini/train.safetensors'));
 let train = null;
@@ -55,7 +45,7 @@ for (const r of rows) {
     ds = { ...clean, images, meta: { ...clean.meta } };
   }
   const s = pixelSpike(ds);
-  const c = cleanAt(ds.n);
+  const c = cleanAt(CALIBRATION, 'pixel_spike', ds.n);
   const z = (s.value - c.mean) / c.std;
   const after = Math.max(r.score, z);
   console.log(JSON.stringify({ id: r.id, kind: r.kind, attack: r.attack, share: r.share, n: r.n, seed: r.seed, before: { verdict: r.verdict, score: r.score }, pixel_spike: { value: s.value, z }, after: { verdict: verdict(after), score: after } }));

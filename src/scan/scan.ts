@@ -59,7 +59,7 @@ export interface ScanResult {
 }
 
 /** Linear interpolation of a calibration statistic at n, in log n (clamped to the measured range). */
-function cleanAt(cal: Calibration, stat: StatName, n: number): { mean: number; std: number } {
+export function cleanAt(cal: Calibration, stat: StatName, n: number): { mean: number; std: number } {
   const pts = cal.points;
   const x = Math.log(n);
   const xs = pts.map((p) => Math.log(p.n));
