@@ -7,23 +7,21 @@
 // --probe-free-only (formerly --energy-only) measures the statistics that need no probe (the
 // residual energy and the pixel spike: seconds) and adds them to the existing calibration.
 import { writeFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { root, cifarTrain } from './lib/scan-sets.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : def; };
 const sizes = arg('sizes', '1000,2000,5000').split(',').map(Number);
 const seeds = Number(arg('seeds', '6'));
 const energyOnly = process.argv.includes('--probe-free-only') || process.argv.includes('--energy-only');
 const { setNumThreads } = await import(join(root, 'dist/src/engine/index.js'));
-const { loadCifar10, resolveCifar10Source } = await import(join(root, 'dist/src/data/cifar.js'));
 const { balancedSubset } = await import(join(root, 'dist/src/data/dataset.js'));
 const { linearProbe, PROBE_DEFAULTS, AUTOCORR_PROBE, residualEnergy } = await import(join(root, 'dist/src/scan/probe.js'));
 const { CONFIDENT } = await import(join(root, 'dist/src/scan/scan.js'));
 const { pixelSpike } = await import(join(root, 'dist/src/scan/pixels.js'));
 setNumThreads(Number(arg('threads', '1')));
 
-const train = await loadCifar10(resolveCifar10Source(process.env.ECLIPSE_CIFAR10 || join(root, '..', 'shared', 'datasets', 'cifar-10-binary.tar.gz')), 'train');
+const train = await cifarTrain();
 const k = train.classes.length;
 const ms = (xs) => { const m = xs.reduce((a, b) => a + b, 0) / xs.length; return { mean: m, std: Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1)) }; };
 const conf = (p) => p.reduce((s, v) => s + (v > CONFIDENT ? 1 : 0), 0) / p.length;

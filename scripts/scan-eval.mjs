@@ -12,18 +12,15 @@
 // Two processes can share the work (each re-reads the file before a scan), e.g. a second one with
 //   --shares 0.1,0.25,0.5 --clean 0 --order reverse
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { root, cifarTrain, sharePoisoned } from './lib/scan-sets.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name, def) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : def; };
 const { setNumThreads } = await import(join(root, 'dist/src/engine/index.js'));
-const { loadCifar10, resolveCifar10Source } = await import(join(root, 'dist/src/data/cifar.js'));
-const { balancedSubset, subset } = await import(join(root, 'dist/src/data/dataset.js'));
+const { balancedSubset } = await import(join(root, 'dist/src/data/dataset.js'));
 const { loadDataset } = await import(join(root, 'dist/src/data/store.js'));
 const { ATTACK_NAMES, MODEL_AGNOSTIC_ATTACKS, createAttack } = await import(join(root, 'dist/src/attacks/index.js'));
 const { scanDataset } = await import(join(root, 'dist/src/scan/scan.js'));
-const { Rng } = await import(join(root, 'dist/src/data/rng.js'));
 setNumThreads(Number(arg('threads', '1')));
 const detector = arg('detector', 'scan');
 const variant = arg('variant', 'mini');
@@ -63,13 +60,11 @@ async function poisonOf(a) {
 async function cleanSubsets() {
 const nClean = Number(arg('clean', '21'));
 const sizes = [1000, 2000, 5000];
-let train = null;
 for (let s = 0; s < nClean; s++) {
   const n = sizes[s % sizes.length];
   const id = `clean-n${n}-s${s}`;
   if (done.has(id)) continue;
-  train ??= await loadCifar10(resolveCifar10Source(process.env.ECLIPSE_CIFAR10 || join(root, '..', 'shared', 'datasets', 'cifar-10-binary.tar.gz')), 'train');
-  record(id, await measure(balancedSubset(train, n / 10, s)), { kind: 'clean', n, seed: s });
+  record(id, await measure(balancedSubset(await cifarTrain(), n / 10, s)), { kind: 'clean', n, seed: s });
 }
 }
 for (const [si, share] of shares.entries()) {
@@ -79,12 +74,8 @@ for (const [si, share] of shares.entries()) {
     if (done.has(id)) continue;
     const poisoned = await poisonOf(a);
     if (!poisoned) continue;
-    const per = 3 * clean.height * clean.width;
-    const images = clean.images.slice();
-    const rng = new Rng(7, Math.round(share * 1000));
-    let k = 0;
-    for (let i = 0; i < clean.n; i++) if (rng.float() < share) { images.set(poisoned.ds.images.subarray(i * per, (i + 1) * per), i * per); k++; }
-    record(id, await measure({ ...clean, images, meta: { ...clean.meta } }), { kind: 'attack', attack: a, share, poisoned: k / clean.n, n: clean.n, poison: poisoned.file });
+    const mixed = sharePoisoned(clean, poisoned.ds, share);
+    record(id, await measure(mixed.ds), { kind: 'attack', attack: a, share, poisoned: mixed.poisoned, n: clean.n, poison: poisoned.file });
   }
 }
 if (shares.length < 2) await cleanSubsets();

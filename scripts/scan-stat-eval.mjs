@@ -6,11 +6,9 @@
 // what the scan now computes (the score is the largest z; the probes are unchanged and not rerun).
 //   node scripts/scan-stat-eval.mjs FILE.jsonl ... > runs/scan-stat-eval.jsonl
 import { existsSync, readFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { root, cifarTrain, sharePoisoned } from './lib/scan-sets.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { loadCifar10, resolveCifar10Source } = await import(join(root, 'dist/src/data/cifar.js'));
 const { balancedSubset } = await import(join(root, 'dist/src/data/dataset.js'));
 const { loadDataset } = await import(join(root, 'dist/src/data/store.js'));
 const { MODEL_AGNOSTIC_ATTACKS, createAttack } = await import(join(root, 'dist/src/attacks/index.js'));
@@ -18,18 +16,15 @@ const { pixelSpike } = await import(join(root, 'dist/src/scan/pixels.js'));
 const { CALIBRATION } = await import(join(root, 'dist/src/scan/calibration.js'));
 // the calibration's clean mean and sd at n, exactly as the scan takes them
 const { Z_POISONED, Z_CLEAN, cleanAt } = await import(join(root, 'dist/src/scan/scan.js'));
-const { Rng } = await import(join(root, 'dist/src/data/rng.js'));
 
 const rows = [...new Map(process.argv.slice(2).flatMap((f) => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))).map((r) => [r.id, r])).values()];
 const verdict = (z) => (z >= Z_POISONED ? 'poisoned' : z < Z_CLEAN ? 'clean' : 'unsure');
 const clean = await loadDataset(join(root, 'data/cifar10-mini/train.safetensors'));
-let train = null;
 const poisons = new Map();
 for (const r of rows) {
   let ds;
   if (r.kind === 'clean') {
-    train ??= await loadCifar10(resolveCifar10Source(process.env.ECLIPSE_CIFAR10 || join(root, '..', 'shared', 'datasets', 'cifar-10-binary.tar.gz')), 'train');
-    ds = balancedSubset(train, r.n / 10, r.seed);
+    ds = balancedSubset(await cifarTrain(), r.n / 10, r.seed);
   } else {
     const a = r.attack;
     if (!poisons.has(a)) {
@@ -38,11 +33,7 @@ for (const r of rows) {
     }
     const p = poisons.get(a);
     if (!p) { console.error(`${r.id}: its poison is not on this machine; skipped`); continue; }
-    const per = 3 * clean.height * clean.width;
-    const images = clean.images.slice();
-    const rng = new Rng(7, Math.round(r.share * 1000));
-    for (let i = 0; i < clean.n; i++) if (rng.float() < r.share) images.set(p.images.subarray(i * per, (i + 1) * per), i * per);
-    ds = { ...clean, images, meta: { ...clean.meta } };
+    ds = sharePoisoned(clean, p, r.share).ds;
   }
   const s = pixelSpike(ds);
   const c = cleanAt(CALIBRATION, 'pixel_spike', ds.n);

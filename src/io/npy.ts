@@ -8,7 +8,7 @@
 
 import { open, readFile } from 'node:fs/promises';
 
-import { inflatePieces, zipEntries } from './zip.js';
+import { inflateAtMost, inflatePieces, zipEntries } from './zip.js';
 
 /** Element types we read: bytes, 32/64-bit floats, 32/64-bit signed integers (little-endian). */
 export type NpyDtype = 'u1' | 'f4' | 'f8' | 'i4' | 'i8';
@@ -211,17 +211,8 @@ async function inflateHead(raw: Buffer, what: string): Promise<Buffer> {
 
 /** Inflate a deflated entry into exactly `size` bytes; more or fewer is an error, found as soon as it happens. */
 async function inflateExact(raw: Buffer, size: number, what: string, implied: string): Promise<Uint8Array> {
-  const out = new Uint8Array(size);
-  let got = 0;
-  await inflatePieces(raw, what, (piece) => {
-    if (got + piece.length > size) {
-      return new Error(`${what}: inflates past the ${size} bytes its .npy header implies (${implied}); the archive is corrupt or a zip bomb`);
-    }
-    out.set(piece, got);
-    got += piece.length;
-    return true;
-  });
-  if (got < size) throw new Error(`${what}: inflates to ${got} bytes, short of the ${size} its .npy header implies (${implied}); the archive is truncated or corrupt`);
+  const out = await inflateAtMost(raw, size, what, `its .npy header implies (${implied}); the archive is corrupt or a zip bomb`);
+  if (out.length < size) throw new Error(`${what}: inflates to ${out.length} bytes, short of the ${size} its .npy header implies (${implied}); the archive is truncated or corrupt`);
   return out;
 }
 

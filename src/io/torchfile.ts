@@ -8,7 +8,7 @@
 // global is refused by name.
 
 import type { NdArray, NpyDtype } from './npy.js';
-import { inflatePieces, zipEntries, type ZipEntry } from './zip.js';
+import { inflateAtMost, zipEntries, type ZipEntry } from './zip.js';
 
 /** A tensor in the file, known by its header until load(). */
 export interface TorchTensorRef {
@@ -164,17 +164,8 @@ function tensorsOf(v: Value, name: string, out: Map<string, TensorSpec>): void {
   else if (Array.isArray(v) || isObj(v, 'tuple')) (Array.isArray(v) ? v : v.items).forEach((x, i) => tensorsOf(x, name ? `${name}.${i}` : String(i), out));
 }
 
-async function entryBytes(e: ZipEntry, what: string): Promise<Buffer> {
-  if (e.method === 0) return e.raw;
-  const pieces: Buffer[] = [];
-  let got = 0;
-  await inflatePieces(e.raw, what, (piece) => {
-    got += piece.length;
-    if (got > e.size) return new Error(`${what}: inflates past the ${e.size} bytes its zip directory states; the archive is corrupt`);
-    pieces.push(piece);
-    return true;
-  });
-  return Buffer.concat(pieces, got);
+function entryBytes(e: ZipEntry, what: string): Promise<Buffer> {
+  return e.method === 0 ? Promise.resolve(e.raw) : inflateAtMost(e.raw, e.size, what, 'its zip directory states; the archive is corrupt');
 }
 
 /** The tensors of a torch.save file held in memory, by name, each checked against its storage before load(). */

@@ -121,3 +121,19 @@ export function inflatePieces(raw: Buffer, what: string, take: (piece: Buffer) =
   });
 }
 
+/**
+ * Inflate a deflated entry whole, refusing it as soon as it passes `limit` bytes (the size its
+ * zip directory or its own header states): `past` ends that error. Pieces are kept, not a
+ * `limit`-sized buffer, so a lying size never allocates what the archive does not hold.
+ */
+export async function inflateAtMost(raw: Buffer, limit: number, what: string, past: string): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  let got = 0;
+  await inflatePieces(raw, what, (piece) => {
+    got += piece.length;
+    if (got > limit) return new Error(`${what}: inflates past the ${limit} bytes ${past}`);
+    pieces.push(piece);
+    return true;
+  });
+  return Buffer.concat(pieces, got);
+}
