@@ -505,12 +505,16 @@ test('seeds as runs: mean ±sd with n in the title, second-best and ≈ in Table
   const issEm = row('ISS-J').cells[em]!;
   assert.ok(issEm.second && !issEm.best && issEm.mark === '≈', 'ISS-J is second on EM, its range overlapping');
   assert.match(issEm.title!, /≈: its range \[55\.0, 61\.0\] overlaps ECLIPSE's \[50\.0, 72\.0\]/);
-  assert.ok(row('ECLIPSE').cells[tap]!.best && row('ECLIPSE').cells[tap]!.mark === undefined);
-  assert.ok(row('ISS-J').cells[tap]!.second && row('ISS-J').cells[tap]!.mark === undefined);
+  // on TAP the ranges do not overlap, but ECLIPSE has poison seeds 0-2 and ISS-J 0-1: marked ≠
+  assert.ok(row('ECLIPSE').cells[tap]!.best && row('ECLIPSE').cells[tap]!.mark === '≠');
+  assert.ok(row('ISS-J').cells[tap]!.second && row('ISS-J').cells[tap]!.mark === '≠');
+  assert.match(row('ISS-J').cells[tap]!.title!, /≠: ISS-J over poison seeds 0, 1, ECLIPSE over poison seeds 0, 1, 2: not the same draws/);
+  assert.ok(!row('ISS-J').cells[em]!.title!.includes('≠'), 'EM: both over poison seeds 0, 1, 2');
   assert.ok(!row('AT').cells[em]!.best && !row('AT').cells[em]!.second, 'third: neither mark');
   const notes = t1.notes.join('\n');
   assert.match(notes, /Qualified defences, by the paper's rule \(under 50% on any attack is unqualified, judged on the means\).*: 42\.1% = 50 x 80\.0 \/ 94\.95 .*: ISS-J, AT, ECLIPSE/);
-  assert.match(notes, /Best qualified defence per attack \(bold\): EM ECLIPSE 61\.0 \(second, italic: ISS-J 58\.0 ≈\); TAP ECLIPSE 82\.0 \(second, italic: ISS-J 61\.0\)/);
+  assert.match(notes, /Best qualified defence per attack \(bold\): EM ECLIPSE 61\.0 \(second, italic: ISS-J 58\.0 ≈\); TAP ECLIPSE 82\.0 \(second, italic: ISS-J 61\.0 ≠\)/);
+  assert.match(notes, /≠ marks a best and second-best averaged over different poison draws.*\(TAP: ECLIPSE over poison seeds 0, 1, 2; ISS-J over poison seeds 0, 1\)/);
   assert.match(notes, /≈ marks a best and second-best whose ranges \[min, max\] over their runs overlap.*EM: ECLIPSE \[50\.0, 72\.0\] vs ISS-J \[55\.0, 61\.0\]/);
   assert.match(notes, /cross the line \(42\.1%\).*: AT on EM \[40\.0, 48\.0\], mean 44\.0 \(qualified\)\./);
   assert.match(row('AT').cells[em]!.title!, /crosses the qualification line 42\.1%/);
@@ -527,7 +531,7 @@ test('seeds as runs: mean ±sd with n in the title, second-best and ≈ in Table
   assert.equal(mdRow('ECLIPSE')[mdCols.indexOf('EM')], `**${ecl.ours}** ≈ (82.80)`);
   assert.equal(mdRow('ISS-J')[mdCols.indexOf('EM')], `*${issEm.ours}* ≈ (78.35)`);
   assert.equal(mdRow('w/o')[mdCols.indexOf('EM')], '20.0 (17.58)');
-  assert.match(mdRow('ECLIPSE')[mdCols.indexOf('TAP')]!, /^\*\*82\.0 ±2\.0\*\* \(/);
+  assert.match(mdRow('ECLIPSE')[mdCols.indexOf('TAP')]!, /^\*\*82\.0 ±2\.0\*\* ≠ \(/);
 
   // the t* sweep: the two defence seeds at t* = 50 are one point with a min-max error bar
   const sweeps = model.sections.find((s) => s.id === 'sweeps')!.plots;

@@ -87,6 +87,18 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
     const s = secondOf[i] ? statOf(secondOf[i]!, i) : null;
     return b !== null && s !== null && b.min <= s.max && s.min <= b.max;
   });
+  // best and second averaged over different poison draws: the draw moves a result as much as a
+  // defence does (issue 28), so their means are not like for like
+  const drawsDiffer = attackCols.map((_, i) => {
+    const b = bestOf[i] ? statOf(bestOf[i]!, i) : null;
+    const s = secondOf[i] ? statOf(secondOf[i]!, i) : null;
+    return b !== null && s !== null && b.poisonSeeds.join(',') !== s.poisonSeeds.join(',');
+  });
+  const drawsText = (d: string, i: number): string => {
+    const seeds = statOf(d, i)!.poisonSeeds;
+    return `${defenseLabel(d)} over poison seed${seeds.length > 1 ? 's' : ''} ${seeds.join(', ')}`;
+  };
+  const marksOf = (i: number): string => [overlaps[i] ? '≈' : '', drawsDiffer[i] ? '≠' : ''].filter(Boolean).join(' ');
   const rangeText = (s: Stat): string => `[${fmt(s.min)}, ${fmt(s.max)}]`;
   // a defence whose range over runs reaches across the line on an attack: its verdict there rests on the draw
   const crossing = q
@@ -107,6 +119,7 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
       const cross = crossing.find((x) => x.d === d && x.i === i);
       const notes = [
         ...(ranks && overlaps[i] ? [`≈: its range ${rangeText(stats[i]!)} overlaps ${defenseLabel(other!)}'s ${rangeText(statOf(other!, i)!)}: the spread does not support their order`] : []),
+        ...(ranks && drawsDiffer[i] ? [`≠: ${drawsText(d, i)}, ${drawsText(other!, i)}: not the same draws, so the means are not like for like`] : []),
         ...(cross && q ? [`its range ${rangeText(cross.s)} crosses the qualification line ${fmt(q.line)}%`] : []),
       ];
       return {
@@ -114,7 +127,7 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
         ...(notes.length ? { title: [c.title, ...notes].filter((t) => t !== undefined).join('; ') } : {}),
         ...(bestOf[i] === d ? { best: true } : {}),
         ...(secondOf[i] === d ? { second: true } : {}),
-        ...(ranks && overlaps[i] ? { mark: '≈' } : {}),
+        ...(ranks && marksOf(i) ? { mark: marksOf(i) } : {}),
       };
     });
     // AVG: over the non-adaptive attacks present in this table; * = the row has fewer of them
@@ -156,7 +169,7 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
       else if (withNumbers.includes(ECLIPSE)) eclipse = 'ECLIPSE itself is not qualified here.';
       const entry = (i: number): string => {
         const second = secondOf[i];
-        return `${attackLabel(attackCols[i]!)} ${defenseLabel(bestOf[i]!)} ${fmt(meanOf(bestOf[i]!, i)!)}` + (second ? ` (second, italic: ${defenseLabel(second)} ${fmt(meanOf(second, i)!)}${overlaps[i] ? ' ≈' : ''})` : '');
+        return `${attackLabel(attackCols[i]!)} ${defenseLabel(bestOf[i]!)} ${fmt(meanOf(bestOf[i]!, i)!)}` + (second ? ` (second, italic: ${defenseLabel(second)} ${fmt(meanOf(second, i)!)}${marksOf(i) ? ` ${marksOf(i)}` : ''})` : '');
       };
       standing.push(`Best qualified defence per attack (bold): ${judged.map(entry).join('; ')}. ${eclipse}`);
       const pairs = judged.filter((i) => secondOf[i] !== null);
@@ -167,7 +180,14 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
             .map((i) => `${attackLabel(attackCols[i]!)}: ${defenseLabel(bestOf[i]!)} ${rangeText(statOf(bestOf[i]!, i)!)} vs ${defenseLabel(secondOf[i]!)} ${rangeText(statOf(secondOf[i]!, i)!)}`)
             .join('; ')}).`,
         );
-      else if (pairs.some((i) => statOf(bestOf[i]!, i)!.n > 1 || statOf(secondOf[i]!, i)!.n > 1))
+      const apart = pairs.filter((i) => drawsDiffer[i]);
+      if (apart.length)
+        standing.push(
+          `≠ marks a best and second-best averaged over different poison draws, so that their order may be the draws' rather than the defences' (${apart
+            .map((i) => `${attackLabel(attackCols[i]!)}: ${drawsText(bestOf[i]!, i)}; ${drawsText(secondOf[i]!, i)}`)
+            .join('; ')}); run both on the same poison seeds to compare them.`,
+        );
+      if (!over.length && pairs.some((i) => statOf(bestOf[i]!, i)!.n > 1 || statOf(secondOf[i]!, i)!.n > 1))
         standing.push('On every attack with a second-best, the best\'s range [min, max] over its runs lies above the second\'s: the spread supports each order.');
     }
   }
