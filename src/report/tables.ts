@@ -80,25 +80,22 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
   const ranked = attackCols.map((_, i) => qualified.filter((d) => meanOf(d, i) !== null).sort((a, b) => meanOf(b, i)! - meanOf(a, i)!));
   const bestOf = ranked.map((r) => r[0] ?? null);
   const secondOf = ranked.map((r) => r[1] ?? null);
-  // where the best's and the second's ranges [min, max] over their runs overlap, the spread does
-  // not support their order
-  const overlaps = attackCols.map((_, i) => {
+  // the best's and the second's stats per attack, null where there is no second
+  const pairOf = attackCols.map((_, i) => {
     const b = bestOf[i] ? statOf(bestOf[i]!, i) : null;
     const s = secondOf[i] ? statOf(secondOf[i]!, i) : null;
-    return b !== null && s !== null && b.min <= s.max && s.min <= b.max;
+    return b !== null && s !== null ? { b, s } : null;
   });
-  // best and second averaged over different poison draws: the draw moves a result as much as a
-  // defence does (issue 28), so their means are not like for like
-  const drawsDiffer = attackCols.map((_, i) => {
-    const b = bestOf[i] ? statOf(bestOf[i]!, i) : null;
-    const s = secondOf[i] ? statOf(secondOf[i]!, i) : null;
-    return b !== null && s !== null && b.poisonSeeds.join(',') !== s.poisonSeeds.join(',');
-  });
+  // where their ranges [min, max] over their runs overlap, the spread does not support their order
+  const overlaps = pairOf.map((p) => p !== null && p.b.min <= p.s.max && p.s.min <= p.b.max);
+  // averaged over different poison draws: the draw moves a result as much as a defence does
+  // (issue 28), so their means are not like for like
+  const drawsDiffer = pairOf.map((p) => p !== null && p.b.poisonSeeds.join(',') !== p.s.poisonSeeds.join(','));
   const drawsText = (d: string, i: number): string => {
     const seeds = statOf(d, i)!.poisonSeeds;
     return `${defenseLabel(d)} over poison seed${seeds.length > 1 ? 's' : ''} ${seeds.join(', ')}`;
   };
-  const marksOf = (i: number): string => [overlaps[i] ? '≈' : '', drawsDiffer[i] ? '≠' : ''].filter(Boolean).join(' ');
+  const marks = attackCols.map((_, i) => [overlaps[i] ? '≈' : '', drawsDiffer[i] ? '≠' : ''].filter(Boolean).join(' '));
   const rangeText = (s: Stat): string => `[${fmt(s.min)}, ${fmt(s.max)}]`;
   // a defence whose range over runs reaches across the line on an attack: its verdict there rests on the draw
   const crossing = q
@@ -127,7 +124,7 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
         ...(notes.length ? { title: [c.title, ...notes].filter((t) => t !== undefined).join('; ') } : {}),
         ...(bestOf[i] === d ? { best: true } : {}),
         ...(secondOf[i] === d ? { second: true } : {}),
-        ...(ranks && marksOf(i) ? { mark: marksOf(i) } : {}),
+        ...(ranks && marks[i] ? { mark: marks[i] } : {}),
       };
     });
     // AVG: over the non-adaptive attacks present in this table; * = the row has fewer of them
@@ -169,7 +166,7 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
       else if (withNumbers.includes(ECLIPSE)) eclipse = 'ECLIPSE itself is not qualified here.';
       const entry = (i: number): string => {
         const second = secondOf[i];
-        return `${attackLabel(attackCols[i]!)} ${defenseLabel(bestOf[i]!)} ${fmt(meanOf(bestOf[i]!, i)!)}` + (second ? ` (second, italic: ${defenseLabel(second)} ${fmt(meanOf(second, i)!)}${marksOf(i) ? ` ${marksOf(i)}` : ''})` : '');
+        return `${attackLabel(attackCols[i]!)} ${defenseLabel(bestOf[i]!)} ${fmt(meanOf(bestOf[i]!, i)!)}` + (second ? ` (second, italic: ${defenseLabel(second)} ${fmt(meanOf(second, i)!)}${marks[i] ? ` ${marks[i]}` : ''})` : '');
       };
       standing.push(`Best qualified defence per attack (bold): ${judged.map(entry).join('; ')}. ${eclipse}`);
       const pairs = judged.filter((i) => secondOf[i] !== null);
