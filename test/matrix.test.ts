@@ -137,6 +137,28 @@ test('cells: one per combination, hashed by the resolved recipe, clean twins add
   assert.deepEqual(ab.eclipse!.components, { purify: true, grayscale: false, noise: true });
 });
 
+test('time estimates: the median of finished cells of the same recipe, whatever their attack, seeds or key order; else the formula', async () => {
+  const { CostModel, costSummary, estimateSeconds } = await import('../src/matrix/runner.js');
+  const cells = expandMatrix(parseMatrixConfig({ ...base, groups: [{ attacks: ['em', 'urp', 'lsp'], defenses: ['none'] }, { attacks: ['em', 'urp', 'lsp'], defenses: ['eclipse'], sweep: { tStar: [50, 100] } }] }));
+  const pick = (attack: string, defense: string, tStar?: number) => cells.find((c) => c.spec.attack === attack && c.spec.defense === defense && (tStar === undefined || c.eclipse?.profile.purify.tStar === tStar))!;
+  // stored by other code: the same recipe with its keys in another order
+  const reorder = <T,>(v: T): T => JSON.parse(JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).reverse()) : x))) as T;
+  const model = new CostModel([
+    { cell: pick('em', 'eclipse', 50), seconds: 100 },
+    { cell: reorder(pick('urp', 'eclipse', 50)), seconds: 900 },
+    { cell: { ...pick('lsp', 'eclipse', 50), poisonSeed: 2, defenseSeed: 1 }, seconds: 300 },
+    { cell: pick('em', 'none'), seconds: 40 },
+    { cell: pick('urp', 'none'), seconds: 60 },
+    { cell: pick('lsp', 'none'), seconds: 0 }, // no time recorded: not a measurement
+  ]);
+  assert.deepEqual(model.estimate(pick('clean', 'eclipse', 50)), { seconds: 300, measured: 3 });
+  assert.deepEqual(model.estimate(pick('clean', 'none')), { seconds: 50, measured: 2 });
+  const t100 = pick('em', 'eclipse', 100);
+  assert.deepEqual(model.estimate(t100), { seconds: estimateSeconds(t100), measured: 0 }, 'another t* is another recipe');
+  assert.match(costSummary([model.estimate(t100), model.estimate(pick('em', 'none'))], 'smoke', ' (marked *)'), /^about 0\.0 h left \(1 cells at the median time of finished cells of their recipe, 1 \(marked \*\) with none as classifier training only/);
+  assert.equal(new CostModel([]).estimate(t100).measured, 0);
+});
+
 test('results database: one claim per cell, leases, history, results written once', { skip: noSqlite ?? false }, async () => {
   const { ResultsDb } = await import('../src/matrix/db.js');
   const file = join(tmp.dir, 'unit.sqlite');
@@ -358,6 +380,20 @@ test('a given poison file that changed: its cells run again, the old results sta
   const dry = spawnSync(process.execPath, [bin, 'matrix', 'run', movedConfig, '--db', db, '--dry-run'], { env, encoding: 'utf8' });
   assert.equal(dry.status, 0, dry.stderr);
   assert.equal((dry.stdout.match(/ done /g) ?? []).length, 3, `moved files keep their finished cells: ${dry.stdout}`);
+  // a pending cell is timed by the finished cells of its recipe in the database (whatever their
+  // attack), and by the classifier-training formula, marked *, where none has finished
+  const timed = (options: Record<string, number>): string => {
+    writeFileSync(join(moved, 'wider.json'), JSON.stringify({ name: 'given', profile: 'smoke', data, poisons: { urp: 'poison.safetensors' }, options, groups: [{ attacks: ['urp', 'lsp', 'ar'], defenses: ['none'] }] }));
+    const r = spawnSync(process.execPath, [bin, 'matrix', 'run', join(moved, 'wider.json'), '--db', db, '--dry-run'], { env, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const like = timed({ epochs: 1, width: 4 });
+  assert.match(like, /pending +~[\dhms]+ +ar \/ none/, like);
+  assert.match(like, /about [\d.]+ h left \(each cell at the median time of finished cells of its recipe\)/, like);
+  const other = timed({ epochs: 2, width: 4 });
+  assert.match(other, /pending +~[\dhms]+\* +ar \/ none/, other);
+  assert.match(other, /about [\d.]+ h left \(classifier training only/, other);
   // a dry run writes nothing: no database where there was none
   const none = join(tmp.dir, 'dry-none.sqlite');
   const dry2 = spawnSync(process.execPath, [bin, 'matrix', 'run', movedConfig, '--db', none, '--dry-run'], { env, encoding: 'utf8' });

@@ -3,9 +3,10 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { atomicWriteFile } from '../io/atomic.js';
+import { formatDuration } from '../io/progress.js';
 import { MATRIX_OPTIONS, expandMatrix, readMatrixConfig } from '../matrix/config.js';
 import { CSV_COLUMNS, CSV_DERIVED_COLUMNS, ResultsDb, parseCsv, toCsv, type ResultRow } from '../matrix/db.js';
-import { defaultArtifacts, estimateSeconds, missingPoison, missingText, previewMatrix, runMatrix, selectCells } from '../matrix/runner.js';
+import { costSummary, defaultArtifacts, missingPoison, missingText, previewMatrix, runMatrix, selectCells, type CellCost } from '../matrix/runner.js';
 import { suggest } from '../settings.js';
 import { COMMON_HELP, UsageError, interruptible, parse, required, str } from './args.js';
 import { queueFlag } from './queue.js';
@@ -24,7 +25,8 @@ purified sets are shared between cells by their own hashes (ARTIFACTS/).
   --db FILE          results database (default runs/matrix-<config name>/results.sqlite)
   --artifacts DIR    shared artifacts (default: beside the database)
   --only WORDS       only cells whose label has every word, e.g. --only "em eclipse"
-  --dry-run          list the cells, their state and a cost estimate; run nothing
+  --dry-run          list the cells, their state and time (a pending cell: the median of finished
+                     cells of its recipe in the database, else a formula, marked *); run nothing
   --queue URL        run the cells on workers (eclipse worker) through Redis, redis://HOST:PORT;
                      this process owns the database and waits for them (docs/queue.md)
   --store DIR        with --queue: the artifact store every worker mounts (a shared path)
@@ -70,16 +72,17 @@ export async function matrixCommand(argv: string[]): Promise<void> {
         throw new UsageError(`--only "${only[0]}" matches none of the ${all.length} cells: every word must be in a cell's label, e.g. "${all[0]!.label}" (--dry-run lists them)`);
     }
     if (flags['dry-run']) {
-      const cells = previewMatrix({ config, only, db });
-      let left = 0;
+      const { cells, costs } = previewMatrix({ config, only, db });
+      const pending: CellCost[] = [];
       for (const c of cells) {
-        const est = estimateSeconds(c.cell);
-        if (c.status !== 'done') left += est;
+        const est = costs.estimate(c.cell);
+        if (c.status !== 'done') pending.push(est);
         const missing = c.status !== 'done' ? missingPoison(c.cell) : null;
-        console.log(`${c.cell.hash}  ${c.status.padEnd(7)}  ${c.status === 'done' ? `${((c.seconds ?? 0) / 60).toFixed(1)} min` : `~${(est / 60).toFixed(1)} min`}  ${c.cell.label}${missing ? `  [cannot run: given poison ${missing} is missing]` : ''}`);
+        const time = c.status === 'done' ? formatDuration(c.seconds ?? 0) : `~${formatDuration(est.seconds)}${est.measured ? '' : '*'}`;
+        console.log(`${c.cell.hash}  ${c.status.padEnd(7)}  ${time.padEnd(9)}  ${c.cell.label}${missing ? `  [cannot run: given poison ${missing} is missing]` : ''}`);
       }
       const blocked = cells.filter((c) => c.status !== 'done' && missingPoison(c.cell) !== null);
-      console.log(`${cells.length} cells, ${cells.filter((c) => c.status === 'done').length} finished; about ${(left / 3600).toFixed(1)} h of classifier training left at the ${config.profile} profile's rate (poisons and denoisers not yet made come on top)`);
+      console.log(`${cells.length} cells, ${cells.filter((c) => c.status === 'done').length} finished; ${costSummary(pending, config.profile, ' (marked *)')}`);
       if (blocked.length) console.log(`${blocked.length} of the unfinished cells cannot run until their given poison is there: ${missingText(blocked.map((c) => c.cell))}`);
       return;
     }

@@ -341,6 +341,12 @@ export class ResultsDb {
     return out;
   }
 
+  /** Every finished cell's recipe and run time (for the time estimates of cells like it). */
+  finishedRuns(): { cell: ResolvedCell; seconds: number }[] {
+    const rows = this.db.prepare("SELECT c.config, r.seconds FROM results r JOIN cells c ON c.hash = r.hash WHERE r.current = 1 AND c.status = 'done'").all() as { config: string; seconds: number }[];
+    return rows.map((r) => ({ cell: JSON.parse(r.config) as ResolvedCell, seconds: r.seconds }));
+  }
+
   /** Every current result, with the clean twin's accuracy where it has run. */
   results(): ResultRow[] {
     const rows = this.db

@@ -43,9 +43,10 @@ export function selectCells(cells: readonly ResolvedCell[], only?: readonly stri
 }
 
 /**
- * Rough seconds of a cell on this profile's hardware, for --dry-run and the first ETA: the
+ * Rough seconds of a cell on this profile's hardware when no like cell has finished: the
  * classifier's images times epochs at a profile throughput (mini: measured on the 2-core CPU),
- * times the defence's cost factor. Shared artifacts (poisons, denoisers) are not included.
+ * times the defence's cost factor. A defence's own stages (denoiser, purification) and shared
+ * artifacts (poisons) are not included: CostModel prefers measured times.
  */
 export function estimateSeconds(cell: ResolvedCell): number {
   const c = cell.classifier;
@@ -59,6 +60,70 @@ export function estimateSeconds(cell: ResolvedCell): number {
   return (images / imgPerSec) * factor;
 }
 
+/** JSON with object keys sorted, so recipes stored by older code compare by content. */
+function sortedJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  );
+}
+
+/**
+ * What a cell's run time depends on: its recipe less its attack, seeds and poison file (a
+ * denoiser's size or a baseline's settings change the time; which poison draw it cleans does not).
+ */
+function costKey(c: Pick<ResolvedCell, 'spec' | 'classifier' | 'eclipse' | 'baseline'>): string {
+  return sortedJson([c.spec.profile, c.spec.defense, c.spec.architecture, c.classifier, c.eclipse ?? null, c.baseline ?? null]);
+}
+
+export interface CellCost {
+  seconds: number;
+  /** how many finished cells of the same cost the estimate is the median of; 0: estimateSeconds */
+  measured: number;
+}
+
+/**
+ * A pending cell's time from the finished cells of the same cost in the results database (any
+ * config that shares it): their median, so the cell that also trained a shared denoiser, or ran
+ * beside another job, does not set it. Without one, estimateSeconds.
+ */
+export class CostModel {
+  private readonly times = new Map<string, number[]>();
+
+  constructor(finished: Iterable<{ cell: Pick<ResolvedCell, 'spec' | 'classifier' | 'eclipse' | 'baseline'>; seconds: number }>) {
+    for (const f of finished) {
+      if (!(f.seconds > 0)) continue;
+      const k = costKey(f.cell);
+      const t = this.times.get(k);
+      if (t) t.push(f.seconds);
+      else this.times.set(k, [f.seconds]);
+    }
+  }
+
+  /** From a database's finished cells (an empty model without one). */
+  static of(db: ResultsDb | null): CostModel {
+    return new CostModel(db?.finishedRuns() ?? []);
+  }
+
+  estimate(cell: ResolvedCell): CellCost {
+    const t = this.times.get(costKey(cell));
+    if (!t) return { seconds: estimateSeconds(cell), measured: 0 };
+    const s = [...t].sort((a, b) => a - b);
+    const m = s.length >> 1;
+    return { seconds: s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2, measured: s.length };
+  }
+}
+
+/** What is left, in hours, and how much of it is measured rather than estimated (`mark` flags the estimated cells where they are listed). */
+export function costSummary(costs: readonly CellCost[], profile: string, mark = ''): string {
+  const h = costs.reduce((a, c) => a + c.seconds, 0) / 3600;
+  const guessed = costs.filter((c) => c.measured === 0).length;
+  const how =
+    guessed === 0 ? 'each cell at the median time of finished cells of its recipe'
+    : guessed === costs.length ? `classifier training only, at the ${profile} profile's rate: a defence's own stages and poisons not yet made come on top`
+    : `${costs.length - guessed} cells at the median time of finished cells of their recipe, ${guessed}${mark} with none as classifier training only: their defence's own stages come on top`;
+  return `about ${h.toFixed(1)} h left (${how})`;
+}
+
 /** The cells of a run with their state, registered in the database for the run. */
 export function planMatrix(o: Pick<MatrixRunOptions, 'config' | 'only' | 'db'>): { cells: PlannedCell[]; db: ResultsDb } {
   const all = expandMatrix(o.config);
@@ -68,12 +133,12 @@ export function planMatrix(o: Pick<MatrixRunOptions, 'config' | 'only' | 'db'>):
 }
 
 /** The same for --dry-run: reads the database if there is one and writes nothing. */
-export function previewMatrix(o: Pick<MatrixRunOptions, 'config' | 'only' | 'db'>): PlannedCell[] {
+export function previewMatrix(o: Pick<MatrixRunOptions, 'config' | 'only' | 'db'>): { cells: PlannedCell[]; costs: CostModel } {
   const cells = selectCells(expandMatrix(o.config), o.only);
-  if (!existsSync(o.db)) return withStatus(cells, null);
+  if (!existsSync(o.db)) return { cells: withStatus(cells, null), costs: CostModel.of(null) };
   const db = ResultsDb.open(o.db, { create: false });
   try {
-    return withStatus(cells, db);
+    return { cells: withStatus(cells, db), costs: CostModel.of(db) };
   } finally {
     db.close();
   }
@@ -175,8 +240,11 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
     const outside = cells.filter((c) => !inOrder.has(c.cell.hash));
     const outsideSt = db.status(outside.map((c) => c.cell.hash));
     const left = outside.filter((c) => outsideSt.get(c.cell.hash)?.status !== 'done').length;
-    const total = order.reduce((s, c) => s + (isDone(c) ? 0 : estimateSeconds(c.cell)), 0);
-    o.log(`matrix ${o.config.name}: ${order.length} cells (${done0} finished, ${order.length - done0} to run, about ${(total / 3600).toFixed(1)} h of classifier training at the ${o.config.profile} profile's rate)${left ? `, ${left} left out` : ''} -> ${o.db}`);
+    const model = CostModel.of(db);
+    const cost = new Map(order.map((c) => [c.cell.hash, model.estimate(c.cell)]));
+    const pending = order.filter((c) => !isDone(c)).map((c) => cost.get(c.cell.hash)!);
+    const total = pending.reduce((s, c) => s + c.seconds, 0);
+    o.log(`matrix ${o.config.name}: ${order.length} cells (${done0} finished, ${order.length - done0} to run, ${costSummary(pending, o.config.profile)})${left ? `, ${left} left out` : ''} -> ${o.db}`);
     const progress = new Progress({ label: 'matrix', total: Math.max(1, total), showRate: false, quiet: o.quiet });
     const res: MatrixRunResult = { ran: 0, skipped: done0, failed: 0, others: 0, left };
     // Each cell is tried once per run: a failed one is not claimed again in this run (it failed
@@ -212,7 +280,7 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
       } finally {
         clearInterval(timer);
       }
-      progress.tick(estimateSeconds(cell), { cells: `${res.ran + res.skipped + res.failed}/${order.length}` });
+      progress.tick(cost.get(hash)!.seconds, { cells: `${res.ran + res.skipped + res.failed}/${order.length}` });
     }
     progress.finish({ ran: String(res.ran), failed: String(res.failed) });
     return res;

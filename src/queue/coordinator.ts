@@ -10,9 +10,9 @@ import type { Job, Queue } from 'bullmq';
 import { loadDataset, saveDataset } from '../data/store.js';
 import { assemblePurified, existingPurification, purificationKey, shardBounds, shardCount } from '../defenses/purify.js';
 import type { PurifyRecipe } from '../defenses/purify.js';
-import { cleanTwinHash } from '../matrix/config.js';
+import { cleanTwinHash, type ResolvedCell } from '../matrix/config.js';
 import type { CellContext, CellResult } from '../matrix/cell.js';
-import { estimateSeconds, planMatrix, runOrder, type MatrixRunOptions, type MatrixRunResult } from '../matrix/runner.js';
+import { CostModel, planMatrix, runOrder, type MatrixRunOptions, type MatrixRunResult } from '../matrix/runner.js';
 import type { ResultsDb } from '../matrix/db.js';
 import { keyHash } from '../io/stage.js';
 import { Progress } from '../io/progress.js';
@@ -111,7 +111,9 @@ export async function runMatrixOnQueue(o: Omit<MatrixRunOptions, 'artifactsDir' 
     const claimed: string[] = [];
     for (let h = db.claim(order.map((p) => p.cell.hash)); h !== null; h = db.claim(order.map((p) => p.cell.hash).filter((x) => !claimed.includes(x)))) claimed.push(h);
     const done0 = order.length - claimed.length;
-    const total = claimed.reduce((s, h) => s + estimateSeconds(byHash.get(h)!), 0);
+    const model = CostModel.of(db);
+    const seconds = (cell: ResolvedCell): number => model.estimate(cell).seconds;
+    const total = claimed.reduce((s, h) => s + seconds(byHash.get(h)!), 0);
     o.log(`matrix ${o.config.name}: ${order.length} cells, ${claimed.length} queued on ${redactUrl(o.queue)} (store ${c.store.root}), ${done0} finished or held by another runner -> ${o.db}`);
     const progress = new Progress({ label: 'matrix', total: Math.max(1, total), showRate: false, quiet: o.quiet });
     const renew = setInterval(() => claimed.forEach((h) => db.renew(h)), 60_000);
@@ -146,7 +148,7 @@ export async function runMatrixOnQueue(o: Omit<MatrixRunOptions, 'artifactsDir' 
             db.fail(out.id, out.error);
             o.log(`matrix: ${cell.label} FAILED after ${JOB_ATTEMPTS} attempts: ${out.error.split('\n')[0]}`);
           }
-          progress.tick(estimateSeconds(cell), { cells: `${res.ran + res.skipped + res.failed}/${order.length}` });
+          progress.tick(seconds(cell), { cells: `${res.ran + res.skipped + res.failed}/${order.length}` });
         },
         { backoffMs: o.backoffMs ?? 5_000, log: o.log, signal: o.signal, record: c.record, nap: c.nap },
       );
