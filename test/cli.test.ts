@@ -356,3 +356,41 @@ test('defend checks every flag before its --scan writes anything; demo leaves no
     tmp.cleanup();
   }
 });
+
+test('Ctrl-C stops a job at its next checkpoint, exits 130 and says how this command continues it; doing so continues it', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const tmp = makeTempDir();
+  t.after(() => tmp.cleanup());
+  const dir = tmp.dir;
+  const data = join(dir, 'data.safetensors');
+  await saveDataset(syntheticDataset({ classes: ['a', 'b'], perClass: 8 }), data);
+  const args = [bin, 'train', '--profile', 'smoke', '--train', data, '--test', data, '--out', join(dir, 'run'), '--epochs', '400', '--threads', '1'];
+  // Ctrl-C once the line `when` is out: the job stops after the epoch it is in
+  const interrupt = (more: string[], when: RegExp): Promise<{ code: number | null; err: string }> =>
+    new Promise((done) => {
+      const p = spawn(process.execPath, [...args, ...more], { env: { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' } });
+      let err = '';
+      let sent = false;
+      p.stderr.on('data', (b: Buffer) => {
+        err += b.toString();
+        if (!sent && when.test(err)) {
+          sent = true;
+          p.kill('SIGINT');
+        }
+      });
+      p.on('close', (code) => done({ code, err }));
+    });
+  const first = await interrupt([], /^training /m);
+  assert.equal(first.code, 130, first.err);
+  assert.match(first.err, /stopping at the next checkpoint \(then run the same command with --resume to continue\)/);
+  const at = /^eclipse train: stopped: training interrupted after epoch (\d+)\/400 \(checkpoint .*checkpoint\.safetensors\); run the same command with --resume to continue$/m.exec(first.err);
+  assert.ok(at, first.err);
+  assert.doesNotMatch(first.err, /error:/, 'a requested stop is no error');
+  // without --resume the unfinished run is refused, naming the flag; with it, it continues where it stopped
+  const plain = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  assert.equal(plain.status, 2, plain.stderr);
+  assert.match(plain.stderr, /--resume continues it/);
+  const second = await interrupt(['--resume'], /^resuming at epoch/m);
+  assert.equal(second.code, 130, second.err);
+  assert.match(second.err, new RegExp(`^resuming at epoch ${Number(at[1]) + 1}/400 from `, 'm'));
+});

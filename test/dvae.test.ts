@@ -155,7 +155,7 @@ test('dvae: an interrupted stage resumes from its checkpoint and ends with the b
   stop.abort();
   const logs: string[] = [];
   const ctx = ctxFor(logs, { signal: stop.signal });
-  await assert.rejects(d.plan(small, ctx), /dvae defence: interrupted after stage 1 epoch 1\/2; run it again to resume/);
+  await assert.rejects(d.plan(small, ctx), /dvae defence: interrupted after stage 1 epoch 1\/2 \(its checkpoint is kept\)/);
   const resumed = (await d.plan(small, { ...ctx, signal: undefined })).train.images;
   assert.ok(logs.some((l) => /stage 1: resuming after epoch 1\/2/.test(l)), logs.join('\n'));
   assert.deepEqual(resumed, whole);

@@ -174,18 +174,28 @@ Common options:
   -h, --help                   this help`;
 
 let interrupted = false;
+let resumeHint = 'run the same command again to continue';
 /** Whether Ctrl-C stopped a command early (it then exits 130, so scripts can tell a stop from the end). */
 export function wasInterrupted(): boolean {
   return interrupted;
 }
 
-/** Ctrl-C stops after the current checkpoint/shard; a second one quits at once. */
-export function interruptible(): { signal: AbortSignal; done: () => void } {
+/** How the running command continues a stopped job (set by interruptible). */
+export function howToResume(): string {
+  return resumeHint;
+}
+
+/**
+ * Ctrl-C stops after the current checkpoint/shard; a second one quits at once. `hint` says how
+ * this command continues (a command whose output refuses a rerun without --resume says so).
+ */
+export function interruptible(hint = 'run the same command again to continue'): { signal: AbortSignal; done: () => void } {
+  resumeHint = hint;
   const stop = new AbortController();
   const on = (): void => {
     interrupted = true;
     if (stop.signal.aborted) process.exit(130);
-    console.error('\nstopping at the next checkpoint (re-run the same command to resume); Ctrl-C again to quit now');
+    console.error(`\nstopping at the next checkpoint (then ${resumeHint}); Ctrl-C again to quit now`);
     stop.abort();
   };
   process.on('SIGINT', on);

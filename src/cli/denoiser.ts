@@ -35,7 +35,7 @@ export async function denoiserCommand(argv: string[]): Promise<void> {
   const pool = await loadDataset(dataFile(flags, 'pool', profile, 'sparse-pool.safetensors'));
   const train = await loadDataset(dataFile(flags, 'train', profile, 'train.safetensors'));
   const sparse = selectSparseSet(pool, { perClass: e.sparse.perClass, seed: rt.seed, trainSet: train, force: flags.force === true });
-  const stop = interruptible();
+  const stop = interruptible('run the same command with --resume to continue');
   const res = await trainDenoiser(enlarge(sparse, e.sparse.replication), {
     recipe: e.denoiser,
     seed: rt.seed,

@@ -1,6 +1,7 @@
 // The eclipse command line: a thin layer over the library (src/index.ts).
 import { OutputExistsError } from '../io/atomic.js';
-import { UsageError, wasInterrupted } from './args.js';
+import { UsageError, howToResume, wasInterrupted } from './args.js';
+import { JobInterrupted } from '../io/resume.js';
 import { suggest } from '../settings.js';
 import { DATA_HELP, dataCommand } from './data.js';
 import { EVAL_HELP, TRAIN_HELP, evalCommand, trainCommand } from './train.js';
@@ -74,6 +75,10 @@ export async function main(argv: string[]): Promise<number> {
       // the library names the problem; the fix here is in flags
       console.error(`eclipse ${cmd}: ${e.what}: use another --out, or --overwrite to replace it${e.unfinished ? ' (--resume continues it)' : ''}`);
       return 2;
+    }
+    if (e instanceof JobInterrupted) {
+      console.error(`eclipse ${cmd}: stopped: ${e.message}; ${howToResume()}`);
+      return 130;
     }
     if (e instanceof UsageError) {
       console.error(`eclipse ${cmd}: ${e.message}`); // one line; --help is named where it helps

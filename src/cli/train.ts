@@ -179,7 +179,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const data = await datasetsFrom(flags, profile, quiet);
   const test = data.test;
   const out = str(flags, 'out') ?? join('runs', `train-${profile}-seed${rt.seed}`);
-  const stop = interruptible();
+  const stop = interruptible('run the same command with --resume to continue');
   const plan = await defense.plan(data.train, {
     profile, seed: rt.seed, device: rt.device, recipe, workDir: join(out, 'defense-work'), cleanTrain: await cleanTrainFrom(flags, defense, profile),
     quiet, log: (m) => quiet || console.error(m), signal: stop.signal,

@@ -19,6 +19,7 @@ import { Progress } from '../io/progress.js';
 import { OutputExistsError, atomicWriteFile } from '../io/atomic.js';
 import { fileSha256 } from '../io/hash.js';
 import { readSafetensors } from '../io/safetensors.js';
+import { JobInterrupted } from '../io/resume.js';
 
 /** How purification runs (its values per profile are in src/eclipse-settings.ts). */
 export interface PurifyRecipe {
@@ -42,7 +43,7 @@ export interface PurifyOptions extends RunContext {
   overwrite?: boolean;
 }
 
-export class PurifyInterrupted extends Error {}
+export class PurifyInterrupted extends JobInterrupted {}
 
 /**
  * Everything a purified set depends on: the images and labels, the denoiser's bytes, the recipe
@@ -222,7 +223,7 @@ export async function purifyDataset(ds: ImageDataset, o: PurifyOptions): Promise
     await saveDataset(purifyShard(ds, s, p, r, o.seed, (n) => progress.tick(n, { shard: `${s + 1}/${shards}` })), shardPath(s));
     if (o.signal?.aborted && s + 1 < shards) {
       p.dispose();
-      throw new PurifyInterrupted(`interrupted after shard ${s + 1}/${shards}; run the same command again to continue`);
+      throw new PurifyInterrupted(`purification interrupted after shard ${s + 1}/${shards} (the finished shards are kept)`);
     }
   }
   p.dispose();

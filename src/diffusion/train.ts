@@ -12,7 +12,7 @@ import { loadCheckpoint, readCheckpointMetadata, saveCheckpoint } from '../nn/ch
 import { iterateBatches } from '../data/loader.js';
 import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import { ensureWritableDir } from '../io/atomic.js';
-import { decideResume, type ResumeMode } from '../io/resume.js';
+import { JobInterrupted, decideResume, type ResumeMode } from '../io/resume.js';
 import { writeGridPng } from '../io/grid.js';
 import { Progress } from '../io/progress.js';
 import type { DenoiserRecipe } from './recipe.js';
@@ -49,7 +49,7 @@ export interface DenoiserTrainResult {
   seconds: number;
 }
 
-export class DenoiserInterrupted extends Error {}
+export class DenoiserInterrupted extends JobInterrupted {}
 
 export function unetConfig(r: DenoiserRecipe): UNetConfig {
   return { imageSize: 32, inChannels: 3, outChannels: 6, useScaleShiftNorm: true, numHeadsUpsample: r.unet.numHeads, ...r.unet };
@@ -183,8 +183,8 @@ export async function trainDenoiser(enlarged: ImageDataset, o: DenoiserTrainOpti
       }
       if (o.signal?.aborted && !last) {
         await saveCheckpoint(ckpt, { model: unet, optimizer: opt, ema, metadata: metadata(iter, smooth) });
-        progress.log(`stopped at iteration ${iter}; run the same command with --resume to continue`);
-        throw new DenoiserInterrupted(`interrupted at iteration ${iter}/${r.iterations} (checkpoint ${ckpt})`);
+        progress.log(`stopped at iteration ${iter}, checkpoint saved`);
+        throw new DenoiserInterrupted(`denoiser training interrupted at iteration ${iter}/${r.iterations} (checkpoint ${ckpt})`);
       }
     }
     epoch++;

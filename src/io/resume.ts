@@ -15,6 +15,12 @@ import { readSafetensors, type SafetensorsContents } from './safetensors.js';
  */
 export type ResumeMode = boolean | 'auto';
 
+/**
+ * A long job stopped on request (its abort signal) with its progress on disk: the same job on the
+ * same inputs continues from there. Each job's own class extends it; callers catch this one.
+ */
+export class JobInterrupted extends Error {}
+
 /** restart: drop what is there and start fresh; resume: continue it; done: it is this run, finished. */
 export type ResumeDecision = 'restart' | 'resume' | 'done';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 
 import { Progress } from '../io/progress.js';
 import type { Device, RunContext } from '../engine/index.js';
-import { TrainingInterrupted } from '../training/trainer.js';
+import { JobInterrupted } from '../io/resume.js';
 import { cleanTwinHash, expandMatrix, type MatrixConfig, type ResolvedCell } from './config.js';
 import { cellInputs, runCell, sameInputs, type CellContext } from './cell.js';
 import { ResultsDb } from './db.js';
@@ -269,7 +269,7 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
           o.log(`matrix: ${cell.label} was taken over by another runner (its lease lapsed); its result stands, this one is dropped`);
         }
       } catch (e) {
-        if (e instanceof TrainingInterrupted || o.signal?.aborted) {
+        if (e instanceof JobInterrupted || o.signal?.aborted) {
           db.release(hash);
           o.log(`matrix: stopped in ${cell.label}; run the same command to resume it`);
           break;

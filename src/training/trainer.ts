@@ -16,7 +16,7 @@ import { iterateBatches, batchCount } from '../data/loader.js';
 import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import type { Rng } from '../data/rng.js';
 import { atomicWriteFile, ensureWritableDir } from '../io/atomic.js';
-import { decideResume, type ResumeMode } from '../io/resume.js';
+import { JobInterrupted, decideResume, type ResumeMode } from '../io/resume.js';
 import type { ClassifierRecipe } from '../profiles.js';
 import { Progress } from '../io/progress.js';
 
@@ -117,8 +117,8 @@ export interface TrainResult {
 }
 
 export class NonFiniteLossError extends Error {}
-/** Raised when a run was stopped by its signal; its checkpoint lets --resume continue. */
-export class TrainingInterrupted extends Error {}
+/** Raised when a run was stopped by its signal; a resumed run continues from its checkpoint. */
+export class TrainingInterrupted extends JobInterrupted {}
 
 /** uint8 CHW batch -> float tensor in [0,1] on the device, in the model's memory format. */
 export function batchToTensor(images: Uint8Array, count: number, ds: Pick<ImageDataset, 'height' | 'width'>, device: Device, channelsLast: boolean): Tensor {
@@ -294,8 +294,8 @@ export async function trainClassifier(train: ImageDataset, test: ImageDataset, o
     if (o.signal?.aborted && epoch + 1 < r.epochs) {
       opt.dispose();
       model.dispose();
-      progress.log(`stopped after epoch ${epoch + 1}/${r.epochs}; run the same command with --resume to continue`);
-      throw new TrainingInterrupted(`interrupted after epoch ${epoch + 1}/${r.epochs} (checkpoint ${ckptPath})`);
+      progress.log(`stopped after epoch ${epoch + 1}/${r.epochs}, checkpoint saved`);
+      throw new TrainingInterrupted(`training interrupted after epoch ${epoch + 1}/${r.epochs} (checkpoint ${ckptPath})`);
     }
   }
   if (last === null) last = evaluate(model, test, { device, channelsLast });

@@ -19,7 +19,7 @@ import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
 import { Rng } from '../../data/rng.js';
 import { writeSafetensors } from '../../io/safetensors.js';
 import { Progress } from '../../io/progress.js';
-import { readStampedCheckpoint } from '../../io/resume.js';
+import { JobInterrupted, readStampedCheckpoint } from '../../io/resume.js';
 
 /** What perturbBatch gets for one batch. Tensors are owned by the driver (do not dispose). */
 export interface PerturbBatchInput {
@@ -78,7 +78,7 @@ export interface GenerateResult {
 }
 
 /** Raised when generation was stopped by its signal; re-running with the same key resumes. */
-export class GenerationInterrupted extends Error {}
+export class GenerationInterrupted extends JobInterrupted {}
 
 /** Random stream id of the driver's per-batch generators (attacks' own streams are 1..). */
 const BATCH_STREAM = 0x6e6;

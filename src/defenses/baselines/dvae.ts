@@ -43,7 +43,7 @@ import { datasetDigest, type ImageDataset } from '../../data/dataset.js';
 import { iterateBatches } from '../../data/loader.js';
 import { Rng } from '../../data/rng.js';
 import { loadDataset, saveDataset } from '../../data/store.js';
-import { readStampedCheckpoint } from '../../io/resume.js';
+import { JobInterrupted, readStampedCheckpoint } from '../../io/resume.js';
 import { keyHash, stage } from '../../io/stage.js';
 import { Progress } from '../../io/progress.js';
 import { loadCheckpoint, saveCheckpoint } from '../../nn/checkpoint.js';
@@ -212,7 +212,7 @@ export async function trainDvae(ds: ImageDataset, o: DvaeStageOptions): Promise<
       const psnr = -10 * Math.log10(sums.rec / Math.max(1, sums.n));
       o.log(`[dvae] stage ${o.stage} epoch ${epoch + 1}/${r.epochs}: lr ${opt.lr.toPrecision(3)}, loss ${m(sums.loss)}, reconstruction PSNR ${psnr.toFixed(2)} dB, KL ${m(sums.kl)} (target ${r.klTarget}), mean p^2 ${m(sums.p)}`);
       await saveCheckpoint(o.checkpoint, { model, optimizer: opt, metadata: { run_key: o.key, epoch: String(epoch + 1), stage: String(o.stage), model: 'dvae', width: String(r.channels) } });
-      if (o.signal?.aborted && epoch + 1 < r.epochs) throw new Error(`dvae defence: interrupted after stage ${o.stage} epoch ${epoch + 1}/${r.epochs}; run it again to resume`);
+      if (o.signal?.aborted && epoch + 1 < r.epochs) throw new JobInterrupted(`dvae defence: interrupted after stage ${o.stage} epoch ${epoch + 1}/${r.epochs} (its checkpoint is kept)`);
     }
     return model;
   } catch (e) {
