@@ -35,7 +35,7 @@ for entry in "${given[@]}"; do
   read -r attack seed file <<< "$entry"
   [ -f "$file" ] && continue
   # A poison whose cells have all finished (their results merged from the CSV) is not remade.
-  words="$attack"; [ "$seed" -ne 0 ] && words="$attack poison seed $seed"
+  words="$attack poison seed $seed"
   if ! run --dry-run --only "$words" | grep -Eq ' (pending|running|failed) '; then
     echo "matrix-mini: every $attack cell of poison seed $seed has finished; not remaking its poison" >&2
     continue

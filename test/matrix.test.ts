@@ -137,6 +137,29 @@ test('cells: one per combination, hashed by the resolved recipe, clean twins add
   assert.deepEqual(ab.eclipse!.components, { purify: true, grayscale: false, noise: true });
 });
 
+test('--only: each run of words is a part of the label, whole or without its value; "poison seed 1" is not "defence seed 1"', async () => {
+  const { selectCells } = await import('../src/matrix/runner.js');
+  const cells = expandMatrix(parseMatrixConfig({ ...base, groups: [{ attacks: ['em', 'urp'], defenses: ['eclipse'], seeds: [0, 1], poisonSeeds: [0, 1, 2], defenseSeeds: [0, 1, 2] }, { attacks: ['em'], defenses: ['none'], poisonSeeds: [0, 1] }] }));
+  const pick = (only: string): string[] => selectCells(cells, [only]).map((c) => c.label).sort();
+  const seedsOf = (only: string): string[] => selectCells(cells, [only]).map((c) => `${c.spec.attack} c${c.spec.seed} p${c.poisonSeed} d${c.defenseSeed ?? 0} ${c.spec.defense}`).sort();
+  // a seed phrase is one part: before, these words matched any label holding "poison", "seed" and "1"
+  assert.deepEqual(seedsOf('em eclipse poison seed 1 seed 0'), ['em c0 p1 d0 eclipse', 'em c0 p1 d1 eclipse', 'em c0 p1 d2 eclipse']);
+  assert.deepEqual(seedsOf('em eclipse defence seed 1 seed 1 poison seed 2'), ['em c1 p2 d1 eclipse']);
+  // the seeds a label leaves out (0) can be asked for
+  assert.deepEqual(seedsOf('em poison seed 0 defence seed 0 seed 0'), ['em c0 p0 d0 eclipse']);
+  assert.deepEqual(seedsOf('em none poison seed 0'), ['em c0 p0 d0 none']);
+  // a part without its value matches every value; the order of the parts does not matter
+  assert.equal(pick('urp poison seed').length, 18);
+  assert.deepEqual(pick('eclipse em seed 1 poison seed 2'), pick('em eclipse poison seed 2 seed 1'));
+  assert.equal(pick('em eclipse seed 1 poison seed 2').length, 3);
+  // a word that is no part, nor one without its value, matches nothing: not a part's first word alone
+  assert.deepEqual(pick('em 1'), []);
+  assert.deepEqual(pick('em eclipse defence'), []);
+  assert.deepEqual(pick('seed 3'), []);
+  assert.deepEqual(pick('clip'), []);
+  assert.equal(pick('').length, cells.length);
+});
+
 test('time estimates: the median of finished cells of the same recipe, whatever their attack, seeds or key order; else the formula', async () => {
   const { CostModel, costSummary, estimateSeconds } = await import('../src/matrix/runner.js');
   const cells = expandMatrix(parseMatrixConfig({ ...base, groups: [{ attacks: ['em', 'urp', 'lsp'], defenses: ['none'] }, { attacks: ['em', 'urp', 'lsp'], defenses: ['eclipse'], sweep: { tStar: [50, 100] } }] }));

@@ -24,7 +24,8 @@ one; several runners may share one database (each cell runs once). Poisons, deno
 purified sets are shared between cells by their own hashes (ARTIFACTS/).
   --db FILE          results database (default runs/matrix-<config name>/results.sqlite)
   --artifacts DIR    shared artifacts (default: beside the database)
-  --only WORDS       only cells whose label has every word, e.g. --only "em eclipse"
+  --only WORDS       only cells whose label has these parts, each whole or without its value:
+                     "em eclipse", "sep eclipse poison seed 1" (not defence seed 1), "tStar"
   --dry-run          list the cells, their state and time (a pending cell: the median of finished
                      cells of its recipe in the database, else a formula, marked *); run nothing
   --queue URL        run the cells on workers (eclipse worker) through Redis, redis://HOST:PORT;
@@ -69,7 +70,7 @@ export async function matrixCommand(argv: string[]): Promise<void> {
     if (only) {
       const all = expandMatrix(config);
       if (selectCells(all, only).length === 0)
-        throw new UsageError(`--only "${only[0]}" matches none of the ${all.length} cells: every word must be in a cell's label, e.g. "${all[0]!.label}" (--dry-run lists them)`);
+        throw new UsageError(`--only "${only[0]}" matches none of the ${all.length} cells: its words must be parts of a cell's label (a part without its value, "poison seed", is any poison seed), e.g. "${all[0]!.label}" (--dry-run lists them)`);
     }
     if (flags['dry-run']) {
       const { cells, costs } = previewMatrix({ config, only, db });

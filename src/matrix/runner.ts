@@ -32,14 +32,33 @@ export interface PlannedCell {
   seconds: number | null;
 }
 
-/** Cells selected by --only (every word must appear in the label, e.g. "em eclipse seed 0"). */
+/**
+ * Cells selected by --only: its words, read in runs, must be parts of the cell's label, each whole
+ * or without its value ("em eclipse poison seed 1": attack em, defence eclipse, poison seed 1;
+ * "poison seed": any poison seed). A part is matched as a whole, so "poison seed 1" is not
+ * "defence seed 1". Seeds a label leaves out count as said: "poison seed 0", "defence seed 0".
+ */
 export function selectCells(cells: readonly ResolvedCell[], only?: readonly string[]): ResolvedCell[] {
   if (!only || only.length === 0) return [...cells];
   const words = only.flatMap((w) => w.split(/[\s,]+/)).filter(Boolean).map((w) => w.toLowerCase());
   return cells.filter((c) => {
-    const parts = c.label.toLowerCase().split(' / ').flatMap((p) => p.split(' '));
-    return words.every((w) => parts.includes(w));
+    const parts = c.label.toLowerCase().split(' / ');
+    if (c.spec.attack !== 'clean' && !parts.some((p) => p.startsWith('poison seed '))) parts.push(`poison seed ${c.poisonSeed}`);
+    if (c.spec.defense !== 'none' && !parts.some((p) => p.startsWith('defence seed '))) parts.push(`defence seed ${c.defenseSeed ?? 0}`);
+    const phrases = parts.map((p) => p.split(' ')).flatMap((p) => (p.length > 1 ? [p, p.slice(0, -1)] : [p]));
+    return coveredBy(words, phrases);
   });
+}
+
+/** Whether `words` split into runs each equal to one of `phrases`. */
+function coveredBy(words: readonly string[], phrases: readonly (readonly string[])[]): boolean {
+  const reach = new Array<boolean>(words.length + 1).fill(false);
+  reach[0] = true;
+  for (let i = 0; i < words.length; i++) {
+    if (!reach[i]) continue;
+    for (const p of phrases) if (p.every((w, k) => words[i + k] === w)) reach[i + p.length] = true;
+  }
+  return reach[words.length]!;
 }
 
 /**
