@@ -213,3 +213,36 @@ test('tar reader: filters entries, handles long names, detects truncation', asyn
     for await (const _ of readTar(plain)) { /* drain */ }
   }, (e: Error) => e.message.includes(plain) && /truncated/.test(e.message));
 });
+
+test('stage: skipped on the same key, rerun on another; its work time is summed over interrupted attempts and read back only for the key built', async () => {
+  const { stage, stageSeconds } = await import('../src/io/stage.js');
+  const tmp = makeTempDir();
+  try {
+    const dir = tmp.dir;
+    const out = path.join(dir, 'out.txt');
+    const log = (): void => undefined;
+    const busy = (ms: number): void => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+    };
+    assert.equal(await stageSeconds(dir, 's'), null, 'nothing built yet');
+    // attempt 1 is interrupted after ~60 ms; attempt 2 finishes after ~40 ms more
+    await assert.rejects(stage(dir, 's', { k: 1 }, async () => { busy(60); throw new Error('stopped'); }, log, [out]), /stopped/);
+    assert.equal(await stageSeconds(dir, 's'), null, 'an unfinished stage has no time');
+    assert.equal(await stage(dir, 's', { k: 1 }, async () => { busy(40); writeFileSync(out, 'x'); }, log, [out]), true);
+    const t = (await stageSeconds(dir, 's'))!;
+    assert.ok(t >= 0.1 && t < 5, `both attempts counted: ${t} s`);
+    // skipped: the recorded time stays that of the build
+    assert.equal(await stage(dir, 's', { k: 1 }, async () => assert.fail('ran again'), log, [out]), false);
+    assert.equal(await stageSeconds(dir, 's'), t);
+    // another key rebuilds from zero, not carrying the old finished time
+    assert.equal(await stage(dir, 's', { k: 2 }, async () => { busy(5); writeFileSync(out, 'y'); }, log, [out]), true);
+    const t2 = (await stageSeconds(dir, 's'))!;
+    assert.ok(t2 < t, `${t2} s is this build's alone`);
+    // a time record of another key than the stamp is not read back
+    writeFileSync(path.join(dir, '.stage-s.seconds.json'), JSON.stringify({ key: JSON.stringify({ k: 1 }), seconds: 99, finished: true }));
+    assert.equal(await stageSeconds(dir, 's'), null);
+  } finally {
+    tmp.cleanup();
+  }
+});

@@ -93,6 +93,12 @@ test('matrix run: a new poison seed makes a new poison and purification but reus
       assert.ok(Number(row.purified_l2) > 0 && Number(row.purified_l2) !== Number(row.makeup_l2), `${row.label}: purified ${row.purified_l2}, poison ${row.makeup_l2}`);
       assert.ok(Number(row.purified_classwise) >= 0 && Number(row.purified_classwise) <= 1, `${row.label}: ${row.purified_classwise}`);
     }
+    // ECLIPSE's cost by stage, each the build time of the stage whichever cell built it: the two
+    // cells of a defence seed share one denoiser, so they record its one time
+    const rows = parseCsv(csv.join('\n'));
+    const times = rows.map((r) => ({ d: r.defense_seed, t: (JSON.parse(r.extra) as { stage_seconds: Record<string, number | null> }).stage_seconds }));
+    for (const { t } of times) for (const k of ['denoiser', 'purify', 'purified_makeup', 'classifier']) assert.ok(t[k]! > 0, `${k}: ${JSON.stringify(t)}`);
+    for (const d of ['0', '1']) assert.equal(new Set(times.filter((x) => x.d === d).map((x) => x.t.denoiser)).size, 1, `defence seed ${d}: one denoiser time`);
     // measured once per purified set
     assert.equal(readdirSync(join(art, 'makeup')).filter((f) => /^[0-9a-f]{16}-[0-9a-f]{16}\.json$/.test(f)).length, count('purified'));
     // a given poison made with another seed than the one it is listed under is refused, not used

@@ -50,15 +50,45 @@ export async function stage(dir: string, name: string, key: unknown, work: () =>
         await rm(stamp, { force: true });
       }
       log(`[${name}] running`);
+      // The work's wall time, summed over the attempts an interruption split it into (same key).
+      const times = join(dir, `.stage-${name}.seconds.json`);
+      const before = existsSync(times) ? (JSON.parse(await readFile(times, 'utf8')) as StageTime) : null;
+      const carried = before && before.key === k && !before.finished ? before.seconds : 0;
       const t0 = performance.now();
-      await work();
+      const record = (finished: boolean): Promise<void> => atomicWriteFile(times, JSON.stringify({ key: k, seconds: carried + (performance.now() - t0) / 1000, finished } satisfies StageTime));
+      try {
+        await work();
+      } catch (e) {
+        await record(false).catch(() => undefined); // the work's own error is the one to report
+        throw e;
+      }
       if (outputs.length) await atomicWriteFile(sums, JSON.stringify(Object.fromEntries(await Promise.all(outputs.map(async (f) => [f, await fileSha256(f)] as const)))));
+      await record(true);
       await atomicWriteFile(stamp, k);
       log(`[${name}] done in ${((performance.now() - t0) / 60000).toFixed(1)} min`);
       return true;
     },
     { onWait: (who) => log(`[${name}] being built by ${who}: waiting for it`) },
   );
+}
+
+interface StageTime {
+  key: string;
+  seconds: number;
+  finished: boolean;
+}
+
+/**
+ * The wall time the work of the stage now in `dir` took (summed over interrupted attempts), or
+ * null where it was not recorded: not built, built by an older eclipse, or the record is of
+ * another key than the stage's stamp.
+ */
+export async function stageSeconds(dir: string, name: string): Promise<number | null> {
+  const stamp = join(dir, `.stage-${name}.json`);
+  const times = join(dir, `.stage-${name}.seconds.json`);
+  if (!existsSync(stamp) || !existsSync(times)) return null;
+  const t = JSON.parse(await readFile(times, 'utf8')) as StageTime;
+  return t.finished && t.key === (await readFile(stamp, 'utf8')) ? t.seconds : null;
 }
 
 /** A short (16 hex) sha256 of a key's JSON: names artifacts and cells by what made them. */

@@ -14,7 +14,7 @@ import { createDefense } from '../defenses/baselines/index.js';
 import { engineVersion, getNumThreads, type Device, type RunContext } from '../engine/index.js';
 import { compensationOf, denoiserStage, purifyStage } from '../defenses/eclipse.js';
 import { classifierStage, defendWithBaseline } from '../pipeline/defend.js';
-import { keyHash, stage, type StageLog } from '../io/stage.js';
+import { keyHash, stage, stageSeconds, type StageLog } from '../io/stage.js';
 import { trainingCurve } from '../training/trainer.js';
 import type { ResolvedCell } from './config.js';
 
@@ -174,7 +174,8 @@ const toRecord = (m: { l2: number; highFreq: number; classwise: number; scanScor
 async function makeupOf(train: ImageDataset, clean: ImageDataset, ctx: CellContext): Promise<MakeupRecord> {
   const stamped = makeupFromMeta(train.meta);
   if (stamped) return toRecord(stamped);
-  return measuredMakeup(train, clean, ctx, 'poison (made before make-ups were recorded)');
+  const { seconds: _s, ...m } = await measuredMakeup(train, clean, ctx, 'poison (made before make-ups were recorded)');
+  return m;
 }
 
 /**
@@ -182,7 +183,7 @@ async function makeupOf(train: ImageDataset, clean: ImageDataset, ctx: CellConte
  * ARTIFACTS/makeup/<digest>-<clean digest>.json (metadata is not read: a purified set may carry
  * its poison's).
  */
-async function measuredMakeup(data: ImageDataset, clean: ImageDataset, ctx: CellContext, what: string): Promise<MakeupRecord> {
+async function measuredMakeup(data: ImageDataset, clean: ImageDataset, ctx: CellContext, what: string): Promise<MakeupRecord & { seconds: number | null }> {
   const digest = datasetDigest(data).slice(0, 16);
   const cleanDigest = datasetDigest(clean).slice(0, 16);
   const dir = join(ctx.artifactsDir, 'makeup');
@@ -192,7 +193,7 @@ async function measuredMakeup(data: ImageDataset, clean: ImageDataset, ctx: Cell
     ctx.log(`measuring the make-up of ${what} ${digest}`);
     await atomicWriteFile(file, JSON.stringify(toRecord(poisonMakeup(clean, data, { device: ctx.device }))));
   }, ctx.log, [file]);
-  return JSON.parse(readFileSync(file, 'utf8')) as MakeupRecord;
+  return { ...(JSON.parse(readFileSync(file, 'utf8')) as MakeupRecord), seconds: await stageSeconds(dir, name) };
 }
 
 /** Run one cell to its test accuracy (resuming whatever an interrupted run left). */
@@ -213,6 +214,7 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
   if (cell.eclipse) {
     const e = cell.eclipse.profile;
     const c = cell.eclipse.components;
+    const stageTimes: Record<string, number | null> = {};
     let purified = train;
     let trainKey: unknown = key;
     if (c.purify) {
@@ -221,20 +223,26 @@ export async function runCell(cell: ResolvedCell, ctx: CellContext, cleanTwin: s
       const common = { train, trainKey: key, sparsePool: data.sparsePool, eclipse: e, seed: defenseSeed, device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal };
       const den = await denoiserStage({ ...common, outDir: denDir });
       ctx.heartbeat?.();
-      const pur = await purifyStage({ ...common, outDir: join(ctx.artifactsDir, 'purified', keyHash({ den: den.key, purify: e.purify, train: key })) }, den);
+      const purDir = join(ctx.artifactsDir, 'purified', keyHash({ den: den.key, purify: e.purify, train: key }));
+      const pur = await purifyStage({ ...common, outDir: purDir }, den);
       purified = pur.purified;
       trainKey = pur.key;
       extra.purified = pur.path;
       ctx.heartbeat?.();
       // What purification left (issue 25): the purified set against the clean one, measured as a
       // poison's make-up (the clean twin's row is the purification's own distortion).
-      extra.purified_makeup = await measuredMakeup(purified, data.train, ctx, 'the purified set');
+      const { seconds: makeupSeconds, ...left } = await measuredMakeup(purified, data.train, ctx, 'the purified set');
+      extra.purified_makeup = left;
+      // ECLIPSE's cost (issue 25 ranks settings by it): each stage's own build time, whichever
+      // cell built it (a denoiser is shared by every cell of its pool, recipe and seed)
+      Object.assign(stageTimes, { denoiser: await stageSeconds(denDir, 'denoiser'), purify: await stageSeconds(purDir, 'purify'), purified_makeup: makeupSeconds });
       ctx.heartbeat?.();
     }
     const comp = compensationOf(e, c);
     const r = await classifierStage(purified, trainKey, data.test, cell.classifier, { comp }, cell.spec.seed, join(cellDir, 'classifier'), o);
     testAcc = r.testAcc;
     extra.curve = trainingCurve(r.epochs);
+    extra.stage_seconds = { ...stageTimes, classifier: await stageSeconds(cellDir, 'classifier') };
   } else {
     const b = cell.baseline!;
     const defense = createDefense(cell.spec.defense, { profile: cell.spec.profile, settings: b.overrides });
