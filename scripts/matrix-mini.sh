@@ -36,7 +36,7 @@ for entry in "${given[@]}"; do
   [ -f "$file" ] && continue
   # A poison whose cells have all finished (their results merged from the CSV) is not remade.
   words="$attack poison seed $seed"
-  if ! run --dry-run --only "$words" | grep -Eq ' (pending|running|failed) '; then
+  if ! run --dry-run --only "$words" | grep -Eq ' (pending|running|stopped|failed) '; then
     echo "matrix-mini: every $attack cell of poison seed $seed has finished; not remaking its poison" >&2
     continue
   fi

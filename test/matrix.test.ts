@@ -341,6 +341,10 @@ test('a runner stopped (Ctrl-C) or killed mid-cell: finished cells are kept, onl
   const doneBefore = before.results();
   const finishedAt = new Map(doneBefore.map((r) => [r.hash, r.finished_at]));
   before.close();
+  // the dry run tells the killed runner's cell from one that runs: its process is gone
+  const dry = spawnSync(process.execPath, [bin, 'matrix', 'run', config, '--db', db, '--dry-run'], { env, encoding: 'utf8' });
+  assert.match(dry.stdout, new RegExp(`^${killedDuring} +stopped `, 'm'), dry.stdout);
+  assert.doesNotMatch(dry.stdout, / running /, dry.stdout);
   const second = await finished(runner(config, db));
   assert.equal(second.code, 0, second.err);
   const after = ResultsDb.open(db);
@@ -479,7 +483,7 @@ test('a failing cell is tried once per run and counted once (issue 23, case 11)'
     assert.equal((r.err.match(/FAILED: .*is not a poisoned copy/g) ?? []).length, 1, `run ${attempt} tried the cell once: ${r.err}`);
     assert.match(r.err, /eclipse matrix: error: 1 cell\(s\) failed/);
     const h = ResultsDb.open(db);
-    assert.deepEqual({ ...h.status([hash]).get(hash), error: null, seconds: null }, { status: 'failed', attempts: attempt, error: null, seconds: null });
+    assert.deepEqual({ ...h.status([hash]).get(hash), error: null, seconds: null }, { status: 'failed', attempts: attempt, error: null, seconds: null, abandoned: false });
     h.close();
   }
 });

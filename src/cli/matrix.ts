@@ -26,8 +26,10 @@ purified sets are shared between cells by their own hashes (ARTIFACTS/).
   --artifacts DIR    shared artifacts (default: beside the database)
   --only WORDS       only cells whose label has these parts, each whole or without its value:
                      "em eclipse", "sep eclipse poison seed 1" (not defence seed 1), "tStar"
-  --dry-run          list the cells, their state and time (a pending cell: the median of finished
-                     cells of its recipe in the database, else a formula, marked *); run nothing
+  --dry-run          list the cells, their state and time; run nothing. States: done, pending,
+                     running, stopped (its runner is gone: the next run resumes it), failed. A
+                     cell not done is timed by the median of finished cells of its recipe in
+                     the database, else by a formula (marked *)
   --queue URL        run the cells on workers (eclipse worker) through Redis, redis://HOST:PORT;
                      this process owns the database and waits for them (docs/queue.md)
   --store DIR        with --queue: the artifact store every worker mounts (a shared path)

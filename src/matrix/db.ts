@@ -141,6 +141,27 @@ function whileBusy<T>(fn: () => T, timeoutMs = 30_000): T {
   }
 }
 
+/** A cell's state as the runners see it. */
+export interface CellStatus {
+  status: string;
+  attempts: number;
+  error: string | null;
+  seconds: number | null;
+  /** 'running' but its runner is gone (lease lapsed, or its process on this host has ended): the next run takes it over */
+  abandoned: boolean;
+}
+
+interface Lease {
+  host: string | null;
+  pid: number | null;
+  lease_until: number | null;
+}
+
+/** A running cell whose lease lapsed, or whose runner on this host is no longer alive. */
+function abandoned(c: Lease, now: number, me: string): boolean {
+  return (c.lease_until ?? 0) < now || (c.host === me && c.pid !== null && c.pid !== process.pid && !alive(c.pid));
+}
+
 export class ResultsDb {
   readonly runner = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   /** the cells table's insert, prepared on first use (registerCell runs once per cell of a config) */
@@ -290,10 +311,7 @@ export class ResultsDb {
       for (const h of hashes) {
         const c = get.get(h) as { status: string; host: string | null; pid: number | null; lease_until: number | null; attempts: number } | undefined;
         if (!c) continue;
-        const runnable =
-          c.status === 'pending' ||
-          (c.status === 'failed' && c.attempts < maxAttempts) ||
-          (c.status === 'running' && ((c.lease_until ?? 0) < now || (c.host === me && c.pid !== null && c.pid !== process.pid && !alive(c.pid))));
+        const runnable = c.status === 'pending' || (c.status === 'failed' && c.attempts < maxAttempts) || (c.status === 'running' && abandoned(c, now, me));
         if (!runnable) continue;
         take.run(this.runner, me, process.pid, now + LEASE_SECONDS, new Date().toISOString(), h);
         return h;
@@ -331,12 +349,14 @@ export class ResultsDb {
     whileBusy(() => this.db.prepare("UPDATE cells SET status = 'pending', lease_until = NULL, updated_at = ? WHERE hash = ? AND runner = ?").run(new Date().toISOString(), hash, this.runner));
   }
 
-  status(hashes: readonly string[]): Map<string, { status: string; attempts: number; error: string | null; seconds: number | null }> {
-    const get = this.db.prepare('SELECT c.status, c.attempts, c.error, r.seconds FROM cells c LEFT JOIN results r ON r.hash = c.hash AND r.current = 1 WHERE c.hash = ?');
-    const out = new Map<string, { status: string; attempts: number; error: string | null; seconds: number | null }>();
+  status(hashes: readonly string[]): Map<string, CellStatus> {
+    const get = this.db.prepare('SELECT c.status, c.attempts, c.error, c.host, c.pid, c.lease_until, r.seconds FROM cells c LEFT JOIN results r ON r.hash = c.hash AND r.current = 1 WHERE c.hash = ?');
+    const out = new Map<string, CellStatus>();
+    const now = Date.now() / 1000;
+    const me = hostname();
     for (const h of hashes) {
-      const r = get.get(h) as { status: string; attempts: number; error: string | null; seconds: number | null } | undefined;
-      if (r) out.set(h, r);
+      const r = get.get(h) as (Lease & { status: string; attempts: number; error: string | null; seconds: number | null }) | undefined;
+      if (r) out.set(h, { status: r.status, attempts: r.attempts, error: r.error, seconds: r.seconds, abandoned: r.status === 'running' && abandoned(r, now, me) });
     }
     return out;
   }

@@ -27,6 +27,7 @@ export interface MatrixRunOptions extends RunContext {
 
 export interface PlannedCell {
   cell: ResolvedCell;
+  /** the database's state, 'stopped' for a 'running' cell whose runner is gone */
   status: string;
   /** seconds, from a finished result or an estimate */
   seconds: number | null;
@@ -165,7 +166,11 @@ export function previewMatrix(o: Pick<MatrixRunOptions, 'config' | 'only' | 'db'
 
 function withStatus(cells: readonly ResolvedCell[], db: ResultsDb | null): PlannedCell[] {
   const st = db?.status(cells.map((c) => c.hash));
-  return cells.map((cell) => ({ cell, status: st?.get(cell.hash)?.status ?? 'pending', seconds: st?.get(cell.hash)?.seconds ?? null }));
+  // a cell left 'running' by a runner that is gone shows as stopped: the next run resumes it
+  return cells.map((cell) => {
+    const s = st?.get(cell.hash);
+    return { cell, status: s?.abandoned ? 'stopped' : (s?.status ?? 'pending'), seconds: s?.seconds ?? null };
+  });
 }
 
 /**
