@@ -89,7 +89,7 @@ export const rows: BadInputRow[] = [
     setup: writes(config({ data: { train: 'train.safetensors', test: 'test.safetensors', pool: 'pool.safetensors' } })),
     error: /matrix t: its data file "train" .*train\.safetensors does not exist/,
   },
-  { name: '--only matching no cell', args: run('--only', 'emm'), setup: writes(config()), error: /--only "emm" matches none of the 1 cells: every word must be in a cell's label/ },
+  { name: '--only matching no cell', args: run('--only', 'emm'), setup: writes(config()), error: /--only "emm" matches none of the 1 cells: its words must be parts of a cell's label/ },
   { name: '--store without --queue', args: run('--store', 'store'), setup: writes(config()), error: /--store is the shared artifact store of a --queue run/ },
   { name: '--queue not a Redis URL', args: run('--queue', 'http://localhost:6379', '--store', 'store'), setup: writes(config()), error: /--queue must be a Redis URL starting with redis:\/\/ or rediss:\/\// },
   { name: '--queue without --store', args: run('--queue', 'redis://127.0.0.1:1'), setup: writes(config()), error: /--store is required: the shared artifact store every worker mounts/ },
