@@ -23,10 +23,10 @@ const mean = (xs) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const sd = (xs) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((s, x) => s + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const range = (xs) => Math.max(...xs) - Math.min(...xs);
 const stat = (xs) => (xs.length === 0 ? '' : xs.length === 1 ? `${xs[0].toFixed(2)} (n 1)` : `${mean(xs).toFixed(2)} (sd ${sd(xs).toFixed(2)}, n ${xs.length})`);
-const seeds = (a, d) => [...new Set(rows.filter((r) => r.attack === a && r.defense === d).map((r) => Number(r.poison_seed)))].sort();
+const eclipseOf = (a, p) => [0, 1, 2].map((s) => get(a, p, 'eclipse', s)).filter((v) => v !== undefined);
 
 for (const a of attacks) {
-  const draws = [...new Set([...seeds(a, 'none'), ...seeds(a, 'eclipse')])];
+  const draws = [...new Set(rows.filter((r) => r.attack === a && (r.defense === 'none' || r.defense === 'eclipse')).map((r) => Number(r.poison_seed)))].sort((x, y) => x - y);
   console.log(`\n**${a.toUpperCase()}** (${draws.length} poison draws)\n`);
   console.log('| poison seed | no defence | ISS-J | AVATAR | ECLIPSE, defence seed 0 / 1 / 2 | ECLIPSE draw mean | make-up: L2 / high-freq / class-wise / scan score |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
@@ -34,7 +34,7 @@ for (const a of attacks) {
   const drawMeans = [];
   const within = [];
   for (const p of draws) {
-    const e = [0, 1, 2].map((s) => get(a, p, 'eclipse', s)).filter((v) => v !== undefined);
+    const e = eclipseOf(a, p);
     for (const d of ['none', 'iss-j', 'avatar']) if (get(a, p, d) !== undefined) all[d].push(get(a, p, d));
     all.eclipse.push(...e);
     if (e.length) drawMeans.push(mean(e));
@@ -50,7 +50,7 @@ for (const a of attacks) {
   for (const d of ['none', 'iss-j', 'avatar']) if (all[d].length > 1) parts.push(`${d === 'none' ? 'no defence' : d.toUpperCase()} spans ${range(all[d]).toFixed(1)} over ${all[d].length} draws`);
   // per draw, ECLIPSE's mean against the better of ISS-J and AVATAR on the same draw
   const versus = draws.flatMap((p) => {
-    const e = [0, 1, 2].map((s) => get(a, p, 'eclipse', s)).filter((v) => v !== undefined);
+    const e = eclipseOf(a, p);
     const b = ['iss-j', 'avatar'].map((d) => get(a, p, d)).filter((v) => v !== undefined);
     return e.length && b.length ? [`seed ${p}: ${(mean(e) - Math.max(...b)) >= 0 ? '+' : ''}${(mean(e) - Math.max(...b)).toFixed(1)}`] : [];
   });

@@ -174,7 +174,8 @@ Common options:
   -h, --help                   this help`;
 
 let interrupted = false;
-let resumeHint = 'run the same command again to continue';
+const RERUN = 'run the same command again to continue';
+let resumeHint = RERUN;
 /** Whether Ctrl-C stopped a command early (it then exits 130, so scripts can tell a stop from the end). */
 export function wasInterrupted(): boolean {
   return interrupted;
@@ -189,7 +190,7 @@ export function howToResume(): string {
  * Ctrl-C stops after the current checkpoint/shard; a second one quits at once. `hint` says how
  * this command continues (a command whose output refuses a rerun without --resume says so).
  */
-export function interruptible(hint = 'run the same command again to continue'): { signal: AbortSignal; done: () => void } {
+export function interruptible(hint = RERUN): { signal: AbortSignal; done: () => void } {
   resumeHint = hint;
   const stop = new AbortController();
   const on = (): void => {

@@ -26,6 +26,12 @@ async function damagedOutputs(sums: string): Promise<string[]> {
   return bad;
 }
 
+/** The files a stage keeps beside its outputs: its key, its outputs' digests, its build time, its lock. */
+function stageFiles(dir: string, name: string): { stamp: string; sums: string; times: string; lock: string } {
+  const at = (suffix: string): string => join(dir, `.stage-${name}${suffix}`);
+  return { stamp: at('.json'), sums: at('.sha256.json'), times: at('.seconds.json'), lock: at('.lock') };
+}
+
 /**
  * Run `work` unless `dir/.stage-<name>.json` holds the same key (and its `outputs`, when given,
  * still have the bytes they were written with); returns whether it ran. The stamp is written
@@ -34,11 +40,10 @@ async function damagedOutputs(sums: string): Promise<string[]> {
  */
 export async function stage(dir: string, name: string, key: unknown, work: () => Promise<void>, log: StageLog, outputs: readonly string[] = []): Promise<boolean> {
   await mkdir(dir, { recursive: true });
-  const stamp = join(dir, `.stage-${name}.json`);
-  const sums = join(dir, `.stage-${name}.sha256.json`);
+  const { stamp, sums, times, lock } = stageFiles(dir, name);
   const k = JSON.stringify(key);
   return withFileLock(
-    join(dir, `.stage-${name}.lock`),
+    lock,
     async () => {
       if (existsSync(stamp) && (await readFile(stamp, 'utf8')) === k) {
         const bad = await damagedOutputs(sums);
@@ -51,7 +56,6 @@ export async function stage(dir: string, name: string, key: unknown, work: () =>
       }
       log(`[${name}] running`);
       // The work's wall time, summed over the attempts an interruption split it into (same key).
-      const times = join(dir, `.stage-${name}.seconds.json`);
       const before = existsSync(times) ? (JSON.parse(await readFile(times, 'utf8')) as StageTime) : null;
       const carried = before && before.key === k && !before.finished ? before.seconds : 0;
       const t0 = performance.now();
@@ -84,8 +88,7 @@ interface StageTime {
  * another key than the stage's stamp.
  */
 export async function stageSeconds(dir: string, name: string): Promise<number | null> {
-  const stamp = join(dir, `.stage-${name}.json`);
-  const times = join(dir, `.stage-${name}.seconds.json`);
+  const { stamp, times } = stageFiles(dir, name);
   if (!existsSync(stamp) || !existsSync(times)) return null;
   const t = JSON.parse(await readFile(times, 'utf8')) as StageTime;
   return t.finished && t.key === (await readFile(stamp, 'utf8')) ? t.seconds : null;

@@ -107,15 +107,22 @@ export interface CellCost {
  * beside another job, does not set it. Without one, estimateSeconds.
  */
 export class CostModel {
-  private readonly times = new Map<string, number[]>();
+  /** per cost key, the median of its finished cells' seconds and how many there are */
+  private readonly medians = new Map<string, CellCost>();
 
   constructor(finished: Iterable<{ cell: Pick<ResolvedCell, 'spec' | 'classifier' | 'eclipse' | 'baseline'>; seconds: number }>) {
+    const times = new Map<string, number[]>();
     for (const f of finished) {
       if (!(f.seconds > 0)) continue;
       const k = costKey(f.cell);
-      const t = this.times.get(k);
+      const t = times.get(k);
       if (t) t.push(f.seconds);
-      else this.times.set(k, [f.seconds]);
+      else times.set(k, [f.seconds]);
+    }
+    for (const [k, t] of times) {
+      const s = t.sort((a, b) => a - b);
+      const m = s.length >> 1;
+      this.medians.set(k, { seconds: s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2, measured: s.length });
     }
   }
 
@@ -125,11 +132,7 @@ export class CostModel {
   }
 
   estimate(cell: ResolvedCell): CellCost {
-    const t = this.times.get(costKey(cell));
-    if (!t) return { seconds: estimateSeconds(cell), measured: 0 };
-    const s = [...t].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    return { seconds: s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2, measured: s.length };
+    return this.medians.get(costKey(cell)) ?? { seconds: estimateSeconds(cell), measured: 0 };
   }
 }
 
