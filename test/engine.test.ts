@@ -3,7 +3,9 @@
 // Tensor API's contracts (dtypes, seeds, autograd switches, in-place ops, scopes, errors).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { F, Generator, Tensor, dispose, isGradEnabled, liveTensors, noGrad, tidy } from '../src/engine/index.js';
+import { readFileSync, realpathSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { F, Generator, Tensor, blasLibrary, describeBlas, dispose, isGradEnabled, liveTensors, noGrad, tidy } from '../src/engine/index.js';
 import {
   assertAllClose, assertMatches, fromGolden, gradcheck, loadGolden, tolFor,
 } from './helpers/gradcheck.js';
@@ -611,5 +613,22 @@ describe('misc', () => {
       assert.deepEqual(t.logicalNot().toArray(), [0, 1, 0]);
       assert.deepEqual(F.tensor([1, Infinity, NaN]).isfinite().toArray(), [1, 0, 0]);
     });
+  });
+});
+
+describe('the BLAS libtorch runs on (recorded with results beside the thread count)', () => {
+  test('blasLibrary names the file the loader resolved for libtorch_cpu\'s libblas.so.3', () => {
+    const b = blasLibrary();
+    assert.equal(blasLibrary(), b, 'read once');
+    if (process.platform !== 'linux') return assert.equal(b.kind, 'unknown');
+    const maps = readFileSync('/proc/self/maps', 'utf8');
+    const torchCpu = maps.split('\n').map((l) => l.slice(l.indexOf('/'))).find((f) => /\/libtorch_cpu\.so/.test(f));
+    assert.ok(torchCpu, 'libtorch_cpu is mapped once the engine ran');
+    const ldd = spawnSync('ldd', [torchCpu], { encoding: 'utf8' });
+    const line = /libblas\.so\.3 => (\S+)/.exec(ldd.stdout ?? '');
+    if (!line) return assert.ok(b.kind === 'mkl' || b.kind === 'unknown', `no shared libblas: ${describeBlas(b)}`);
+    assert.equal(b.file, realpathSync(line[1]!));
+    assert.ok(b.kind === 'reference' || b.kind === 'openblas', describeBlas(b));
+    assert.equal(describeBlas(b), `${b.kind} (${b.file})`);
   });
 });

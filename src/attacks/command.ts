@@ -12,7 +12,7 @@ import { checkSeed } from './base.js';
 import { describeMakeup, stampMakeup } from './makeup.js';
 import { createAttack, type PoisonDatasetOptions } from './registry.js';
 import { describeBound, fmt, type PoisonResult } from './types.js';
-import { getNumThreads, type Device, type RunContext } from '../engine/index.js';
+import { blasLibrary, getNumThreads, type Device, type RunContext } from '../engine/index.js';
 
 export interface PoisonFileOptions extends PoisonDatasetOptions, RunContext {
   /** Attack name: urp | lsp | ar | tap. */
@@ -62,7 +62,7 @@ export async function poisonFile(o: PoisonFileOptions): Promise<PoisonFileResult
   const poisonSeconds = (Date.now() - t0) / 1000;
   // The make-up (makeup.ts) goes into the metadata only: the pixels are the attack's.
   const threads = getNumThreads();
-  log(`poison: measuring the make-up (L2, high-frequency and class-wise shares, scan score at seed 0; ${threads} torch thread(s))`);
+  log(`poison: measuring the make-up (L2, high-frequency and class-wise shares, scan score at seed 0; ${threads} torch thread(s), ${blasLibrary().kind} BLAS)`);
   const { dataset, makeup } = stampMakeup(clean, poisoned.dataset, { device: o.device, threads, log });
   const result: PoisonResult = { ...poisoned, dataset };
   const report = psnr(clean, result.dataset);

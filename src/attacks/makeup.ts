@@ -23,7 +23,7 @@
 //   when the scan has no calibration for the data and no trusted set), with its verdict.
 // The two shares are NaN when the perturbation is zero everywhere.
 import { validateDataset, type ImageDataset } from '../data/dataset.js';
-import { getNumThreads, type Device } from '../engine/index.js';
+import { describeBlas, getNumThreads, type Device } from '../engine/index.js';
 import { scanDataset, type Verdict } from '../scan/scan.js';
 import { fmt } from './types.js';
 
@@ -54,7 +54,7 @@ export interface PoisonMakeup {
 }
 
 /** The metadata keys stampMakeup writes. */
-export const MAKEUP_META_KEYS = ['makeup_l2', 'makeup_high_freq', 'makeup_classwise', 'makeup_scan_score', 'makeup_scan_verdict', 'makeup_scan_seed', 'makeup_units', 'threads'] as const;
+export const MAKEUP_META_KEYS = ['makeup_l2', 'makeup_high_freq', 'makeup_classwise', 'makeup_scan_score', 'makeup_scan_verdict', 'makeup_scan_seed', 'makeup_units', 'threads', 'blas'] as const;
 
 /** Frequency indices 0..n-1 of an n-point DFT at |f| <= 1/4 cycles per sample (the low band). */
 function lowBand(n: number): Int32Array {
@@ -233,6 +233,8 @@ export function makeupMeta(m: PoisonMakeup, threads: number, scanSeed = 0): Reco
     makeup_scan_seed: m.scanVerdict === 'not run' ? '' : String(scanSeed),
     makeup_units: 'applied perturbation (poisoned - clean)/255; l2: mean per-image L2 in [0,1] units; high_freq: share of DFT energy at max(|fx|,|fy|) > 1/4 cycles/pixel; classwise: share of energy in the per-class mean perturbations; scan_score: eclipse scan\'s largest z (NaN: not computed)',
     threads: String(threads),
+    // the BLAS rounds like the thread count: a remake elsewhere matches only with both the same
+    blas: describeBlas(),
   };
 }
 

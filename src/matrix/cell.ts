@@ -11,7 +11,7 @@ import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
 import { loadDataset, saveDataset } from '../data/store.js';
 import { createDefense } from '../defenses/baselines/index.js';
-import { engineVersion, getNumThreads, type Device, type RunContext } from '../engine/index.js';
+import { describeBlas, engineVersion, getNumThreads, type Device, type RunContext } from '../engine/index.js';
 import { compensationOf, denoiserStage, purifyStage } from '../defenses/eclipse.js';
 import { classifierStage, defendWithBaseline } from '../pipeline/defend.js';
 import { keyHash, stage, stageSeconds, type StageLog } from '../io/stage.js';
@@ -49,7 +49,7 @@ export function versions(): Record<string, string> {
   if (cachedVersions) return cachedVersions;
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   const e = engineVersion();
-  cachedVersions = { eclipse: pkg.version, node: process.version, torch: e.torch, cuda: String(e.cuda) };
+  cachedVersions = { eclipse: pkg.version, node: process.version, torch: e.torch, cuda: String(e.cuda), blas: describeBlas() };
   return cachedVersions;
 }
 
