@@ -10,6 +10,7 @@ import sharp from 'sharp';
 
 import { main } from '../src/cli/main.js';
 import { recipeFrom } from '../src/cli/train.js';
+import { demoSeeds } from '../src/cli/demo.js';
 import { FLAG_RANGES, readNumbers, settingRange } from '../src/settings.js';
 import { encodeSafetensors } from '../src/io/safetensors.js';
 import { ECLIPSE_SETTINGS, eclipseProfile } from '../src/eclipse-settings.js';
@@ -303,6 +304,8 @@ test('flag values are checked as given: a missing value, a value for a switch, a
       [['poison', '--attack', 'ar', '--quantization', 'flor'], /^eclipse poison: --quantization must be one of round, floor \(got "flor"\) \(did you mean floor\?\)$/],
       [['poison', '--attack', 'em', '--steps', '-3'], /^eclipse poison: --steps must be >= 1, got -3$/],
       [['demo', '--seeds', '0,-1'], /^eclipse demo: --seeds must be comma-separated whole numbers, each at least 0 \(got "0,-1"\)$/],
+      [['demo', '--seeds', '0'], /^eclipse demo: --seeds is how many seeds to train \(at least 1; got 0\); name them as a list, e\.g\. --seeds 0,3$/],
+      [['demo', '--seeds', '0,1', '--seed', '2'], /^eclipse demo: give the classifier seeds either as --seeds A,B or as --seed N with --seeds COUNT, not both$/],
       [['denoiser', 'train', '--channel-mult', '1,2,x'], /^eclipse denoiser: --channel-mult must be comma-separated whole numbers, each at least 1/],
     ];
     for (const [args, line] of cases) {
@@ -393,4 +396,13 @@ test('Ctrl-C stops a job at its next checkpoint, exits 130 and says how this com
   const second = await interrupt(['--resume'], /^resuming at epoch/m);
   assert.equal(second.code, 130, second.err);
   assert.match(second.err, new RegExp(`^resuming at epoch ${Number(at[1]) + 1}/400 from `, 'm'));
+});
+
+test('eclipse demo --seeds: a count from --seed (default one seed, seed 0), or a list of seeds', () => {
+  assert.deepEqual(demoSeeds({}), [0]);
+  assert.deepEqual(demoSeeds({ seeds: '2' }), [0, 1]);
+  assert.deepEqual(demoSeeds({ seeds: '3', seed: '4' }), [4, 5, 6]);
+  assert.deepEqual(demoSeeds({ seed: '7' }), [7]);
+  assert.deepEqual(demoSeeds({ seeds: '0,3' }), [0, 3]);
+  assert.throws(() => demoSeeds({ seeds: '0' }), /how many seeds/);
 });
