@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { cleanTwinHash, expandMatrix, parseMatrixConfig, resolveCell } from '../src/matrix/config.js';
+import { cleanTwinHash, expandMatrix, parseMatrixConfig, resolveCell, type ResolvedCell } from '../src/matrix/config.js';
 import { saveDataset } from '../src/data/store.js';
 import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
@@ -178,8 +178,34 @@ test('time estimates: the median of finished cells of the same recipe, whatever 
   assert.deepEqual(model.estimate(pick('clean', 'none')), { seconds: 50, measured: 2 });
   const t100 = pick('em', 'eclipse', 100);
   assert.deepEqual(model.estimate(t100), { seconds: estimateSeconds(t100), measured: 0 }, 'another t* is another recipe');
-  assert.match(costSummary([model.estimate(t100), model.estimate(pick('em', 'none'))], 'smoke', ' (marked *)'), /^about 0\.0 h left \(1 cells at the median time of finished cells of their recipe, 1 \(marked \*\) with none as classifier training only/);
+  assert.match(costSummary([model.estimate(t100), model.estimate(pick('em', 'none'))], 'smoke', ' (marked *)'), /^about 0\.0 h left \(1 cells at the median time of finished cells of their recipe or stages, 1 \(marked \*\) estimated/);
   assert.equal(new CostModel([]).estimate(t100).measured, 0);
+});
+
+test('time estimates of sweep points: ECLIPSE stage by stage, a stage built once is free for the cells sharing it', async () => {
+  const { CostModel } = await import('../src/matrix/runner.js');
+  const cfg = { ...base, profile: 'mini', cleanTwins: false };
+  const main = expandMatrix(parseMatrixConfig({ ...cfg, groups: [{ attacks: ['em', 'urp'], defenses: ['eclipse'] }] }));
+  const sweep = (s: Record<string, unknown[]>) => expandMatrix(parseMatrixConfig({ ...cfg, groups: [{ attacks: ['em', 'urp'], defenses: ['eclipse'], sweep: s }] }));
+  const stages = { denoiser: 400, purify: 170, purified_makeup: 140, classifier: 200 };
+  const model = new CostModel(main.map((cell) => ({ cell, seconds: 999, stages })));
+  const [em, urp] = [(c: ResolvedCell[]) => c.find((x) => x.spec.attack === 'em')!, (c: ResolvedCell[]) => c.find((x) => x.spec.attack === 'urp')!];
+  // p and the ablation reuse the main cells' purified sets: the classifier alone
+  assert.deepEqual(model.estimate(em(sweep({ p: [0.6] }))), { seconds: 200, measured: 2 });
+  assert.deepEqual(model.estimate(em(sweep({ ablation: ['B'] }))), { seconds: 200, measured: 2 });
+  // a new purification recipe on the same denoiser: purification scaled by its reverse steps, plus the make-up
+  const full = model.estimate(em(sweep({ respacedSteps: [20] })));
+  assert.equal(full.measured, 0);
+  assert.ok(Math.abs(full.seconds - (200 + 170 * 2 + 140)) < 1e-6, String(full.seconds));
+  // a new denoiser (4x the iterations): built by the first cell of the plan only
+  const it = sweep({ iterations: [4000] });
+  const [first, second] = model.plan([em(it), urp(it)]);
+  assert.ok(Math.abs(first!.seconds - (200 + 170 + 140 + 400 * 4)) < 1e-6, String(first!.seconds));
+  assert.ok(Math.abs(second!.seconds - (200 + 170 + 140)) < 1e-6, String(second!.seconds));
+  // alone, each pays for the denoiser
+  assert.equal(model.estimate(urp(it)).seconds, first!.seconds);
+  // a wider U-Net costs more to purify than the measured one
+  assert.ok(model.estimate(em(sweep({ 'defense.channels': [64] }))).seconds > first!.seconds);
 });
 
 test('results database: one claim per cell, leases, history, results written once', { skip: noSqlite ?? false }, async () => {
@@ -417,10 +443,10 @@ test('a given poison file that changed: its cells run again, the old results sta
   };
   const like = timed({ epochs: 1, width: 4 });
   assert.match(like, /pending +~[\dhms]+ +ar \/ none/, like);
-  assert.match(like, /about [\d.]+ h left \(each cell at the median time of finished cells of its recipe\)/, like);
+  assert.match(like, /about [\d.]+ h left \(each cell at the median time of finished cells of its recipe or stages\)/, like);
   const other = timed({ epochs: 2, width: 4 });
   assert.match(other, /pending +~[\dhms]+\* +ar \/ none/, other);
-  assert.match(other, /about [\d.]+ h left \(classifier training only/, other);
+  assert.match(other, /about [\d.]+ h left \(estimated: classifier training at the smoke profile/, other);
   // a dry run writes nothing: no database where there was none
   const none = join(tmp.dir, 'dry-none.sqlite');
   const dry2 = spawnSync(process.execPath, [bin, 'matrix', 'run', movedConfig, '--db', none, '--dry-run'], { env, encoding: 'utf8' });

@@ -29,7 +29,9 @@ purified sets are shared between cells by their own hashes (ARTIFACTS/).
   --dry-run          list the cells, their state and time; run nothing. States: done, pending,
                      running, stopped (its runner is gone: the next run resumes it), failed. A
                      cell not done is timed by the median of finished cells of its recipe in
-                     the database, else by a formula (marked *)
+                     the database; an ECLIPSE sweep point stage by stage (a denoiser or purified
+                     set that a finished or earlier cell built is free; a new one is the median
+                     of its recipe's builds, else scaled from a measured one, marked *)
   --queue URL        run the cells on workers (eclipse worker) through Redis, redis://HOST:PORT;
                      this process owns the database and waits for them (docs/queue.md)
   --store DIR        with --queue: the artifact store every worker mounts (a shared path)
@@ -76,10 +78,11 @@ export async function matrixCommand(argv: string[]): Promise<void> {
     }
     if (flags['dry-run']) {
       const { cells, costs } = previewMatrix({ config, only, db });
-      const pending: CellCost[] = [];
+      const todo = cells.filter((c) => c.status !== 'done');
+      const pending: CellCost[] = costs.plan(todo.map((c) => c.cell));
+      const estimates = new Map(todo.map((c, i) => [c.cell.hash, pending[i]!]));
       for (const c of cells) {
-        const est = costs.estimate(c.cell);
-        if (c.status !== 'done') pending.push(est);
+        const est = estimates.get(c.cell.hash) ?? { seconds: 0, measured: 0 };
         const missing = c.status !== 'done' ? missingPoison(c.cell) : null;
         const time = c.status === 'done' ? formatDuration(c.seconds ?? 0) : `~${formatDuration(est.seconds)}${est.measured ? '' : '*'}`;
         console.log(`${c.cell.hash}  ${c.status.padEnd(7)}  ${time.padEnd(9)}  ${c.cell.label}${missing ? `  [cannot run: given poison ${missing} is missing]` : ''}`);

@@ -362,9 +362,9 @@ export class ResultsDb {
   }
 
   /** Every finished cell's recipe and run time (for the time estimates of cells like it). */
-  finishedRuns(): { cell: ResolvedCell; seconds: number }[] {
-    const rows = this.db.prepare("SELECT c.config, r.seconds FROM results r JOIN cells c ON c.hash = r.hash WHERE r.current = 1 AND c.status = 'done'").all() as { config: string; seconds: number }[];
-    return rows.map((r) => ({ cell: JSON.parse(r.config) as ResolvedCell, seconds: r.seconds }));
+  finishedRuns(): { cell: ResolvedCell; seconds: number; stages: Record<string, number | null> | null }[] {
+    const rows = this.db.prepare("SELECT c.config, r.seconds, r.extra FROM results r JOIN cells c ON c.hash = r.hash WHERE r.current = 1 AND c.status = 'done'").all() as { config: string; seconds: number; extra: string }[];
+    return rows.map((r) => ({ cell: JSON.parse(r.config) as ResolvedCell, seconds: r.seconds, stages: (JSON.parse(r.extra) as { stage_seconds?: Record<string, number | null> }).stage_seconds ?? null }));
   }
 
   /** Every current result, with the clean twin's accuracy where it has run. */

@@ -11,6 +11,9 @@ import { JobInterrupted } from '../io/resume.js';
 import { cleanTwinHash, expandMatrix, type MatrixConfig, type ResolvedCell } from './config.js';
 import { cellInputs, runCell, sameInputs, type CellContext } from './cell.js';
 import { ResultsDb } from './db.js';
+import { CostModel, costSummary, type CellCost } from './cost.js';
+
+export { CostModel, costSummary, estimateSeconds, type CellCost } from './cost.js';
 
 export interface MatrixRunOptions extends RunContext {
   config: MatrixConfig;
@@ -60,91 +63,6 @@ function coveredBy(words: readonly string[], phrases: readonly (readonly string[
     for (const p of phrases) if (p.every((w, k) => words[i + k] === w)) reach[i + p.length] = true;
   }
   return reach[words.length]!;
-}
-
-/**
- * Rough seconds of a cell on this profile's hardware when no like cell has finished: the
- * classifier's images times epochs at a profile throughput (mini: measured on the 2-core CPU),
- * times the defence's cost factor. A defence's own stages (denoiser, purification) and shared
- * artifacts (poisons) are not included: CostModel prefers measured times.
- */
-export function estimateSeconds(cell: ResolvedCell): number {
-  const c = cell.classifier;
-  const imgPerSec = { smoke: 400, mini: 600, paper: 4000 }[cell.spec.profile];
-  const images = (c.trainPerClass > 0 ? c.trainPerClass * 10 : 50_000) * c.epochs;
-  const p = cell.baseline?.params ?? {};
-  const factor =
-    cell.spec.defense === 'at' ? Number(p.steps ?? 10) + 1
-    : cell.spec.defense === 'aa' ? 1 + ((Number(p.copies ?? 5) - 1) * Math.min(c.epochs, Number(p.repeat_epochs ?? c.epochs))) / c.epochs
-    : 1;
-  return (images / imgPerSec) * factor;
-}
-
-/** JSON with object keys sorted, so recipes stored by older code compare by content. */
-function sortedJson(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
-  );
-}
-
-/**
- * What a cell's run time depends on: its recipe less its attack, seeds and poison file (a
- * denoiser's size or a baseline's settings change the time; which poison draw it cleans does not).
- */
-function costKey(c: Pick<ResolvedCell, 'spec' | 'classifier' | 'eclipse' | 'baseline'>): string {
-  return sortedJson([c.spec.profile, c.spec.defense, c.spec.architecture, c.classifier, c.eclipse ?? null, c.baseline ?? null]);
-}
-
-export interface CellCost {
-  seconds: number;
-  /** how many finished cells of the same cost the estimate is the median of; 0: estimateSeconds */
-  measured: number;
-}
-
-/**
- * A pending cell's time from the finished cells of the same cost in the results database (any
- * config that shares it): their median, so the cell that also trained a shared denoiser, or ran
- * beside another job, does not set it. Without one, estimateSeconds.
- */
-export class CostModel {
-  /** per cost key, the median of its finished cells' seconds and how many there are */
-  private readonly medians = new Map<string, CellCost>();
-
-  constructor(finished: Iterable<{ cell: Pick<ResolvedCell, 'spec' | 'classifier' | 'eclipse' | 'baseline'>; seconds: number }>) {
-    const times = new Map<string, number[]>();
-    for (const f of finished) {
-      if (!(f.seconds > 0)) continue;
-      const k = costKey(f.cell);
-      const t = times.get(k);
-      if (t) t.push(f.seconds);
-      else times.set(k, [f.seconds]);
-    }
-    for (const [k, t] of times) {
-      const s = t.sort((a, b) => a - b);
-      const m = s.length >> 1;
-      this.medians.set(k, { seconds: s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2, measured: s.length });
-    }
-  }
-
-  /** From a database's finished cells (an empty model without one). */
-  static of(db: ResultsDb | null): CostModel {
-    return new CostModel(db?.finishedRuns() ?? []);
-  }
-
-  estimate(cell: ResolvedCell): CellCost {
-    return this.medians.get(costKey(cell)) ?? { seconds: estimateSeconds(cell), measured: 0 };
-  }
-}
-
-/** What is left, in hours, and how much of it is measured rather than estimated (`mark` flags the estimated cells where they are listed). */
-export function costSummary(costs: readonly CellCost[], profile: string, mark = ''): string {
-  const h = costs.reduce((a, c) => a + c.seconds, 0) / 3600;
-  const guessed = costs.filter((c) => c.measured === 0).length;
-  const how =
-    guessed === 0 ? 'each cell at the median time of finished cells of its recipe'
-    : guessed === costs.length ? `classifier training only, at the ${profile} profile's rate: a defence's own stages and poisons not yet made come on top`
-    : `${costs.length - guessed} cells at the median time of finished cells of their recipe, ${guessed}${mark} with none as classifier training only: their defence's own stages come on top`;
-  return `about ${h.toFixed(1)} h left (${how})`;
 }
 
 /** The cells of a run with their state, registered in the database for the run. */
@@ -268,8 +186,11 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
     const outsideSt = db.status(outside.map((c) => c.cell.hash));
     const left = outside.filter((c) => outsideSt.get(c.cell.hash)?.status !== 'done').length;
     const model = CostModel.of(db);
-    const cost = new Map(order.map((c) => [c.cell.hash, model.estimate(c.cell)]));
-    const pending = order.filter((c) => !isDone(c)).map((c) => cost.get(c.cell.hash)!);
+    // in run order: the first cell to need a shared stage (a denoiser, a purified set) pays for it
+    const todo = order.filter((c) => !isDone(c));
+    const planned = model.plan(todo.map((c) => c.cell));
+    const cost = new Map<string, CellCost>(todo.map((c, i) => [c.cell.hash, planned[i]!]));
+    const pending = [...cost.values()];
     const total = pending.reduce((s, c) => s + c.seconds, 0);
     o.log(`matrix ${o.config.name}: ${order.length} cells (${done0} finished, ${order.length - done0} to run, ${costSummary(pending, o.config.profile)})${left ? `, ${left} left out` : ''} -> ${o.db}`);
     const progress = new Progress({ label: 'matrix', total: Math.max(1, total), showRate: false, quiet: o.quiet });
@@ -307,7 +228,7 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
       } finally {
         clearInterval(timer);
       }
-      progress.tick(cost.get(hash)!.seconds, { cells: `${res.ran + res.skipped + res.failed}/${order.length}` });
+      progress.tick(cost.get(hash)?.seconds ?? 0, { cells: `${res.ran + res.skipped + res.failed}/${order.length}` });
     }
     progress.finish({ ran: String(res.ran), failed: String(res.failed) });
     return res;
