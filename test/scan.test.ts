@@ -151,6 +151,58 @@ test('pixel spike: a colour that stands alone at one pixel in a share of a class
   assert.ok(Math.abs(after.value - 0.25) < 0.03, `10 of 40 images, less the chance of that exact colour nearby: ${after.value}`);
 });
 
+/** The pixel spike counted the direct way, image by image in maps (the first implementation): the reference. */
+function pixelSpikeByMaps(ds: ImageDataset): ReturnType<typeof pixelSpike> {
+  const { height: H, width: W, n } = ds;
+  const P = H * W;
+  const count = new Int32Array(ds.classes.length);
+  for (let i = 0; i < n; i++) count[ds.labels[i]!]!++;
+  const share = Array.from({ length: ds.classes.length }, () => Array.from({ length: P }, () => new Map<number, number>()));
+  for (let i = 0; i < n; i++) {
+    const c = ds.labels[i]!;
+    for (let p = 0; p < P; p++) {
+      const o = i * 3 * P;
+      const k = (ds.images[o + p]! << 16) | (ds.images[o + P + p]! << 8) | ds.images[o + 2 * P + p]!;
+      share[c]![p]!.set(k, (share[c]![p]!.get(k) ?? 0) + 1 / count[c]!);
+    }
+  }
+  let best = { value: 0, cls: 0, row: 0, col: 0, colour: [0, 0, 0] as [number, number, number] };
+  share.forEach((byPixel, c) =>
+    byPixel.forEach((m, p) => {
+      const [y, x] = [Math.floor(p / W), p % W];
+      for (const [k, f] of m) {
+        if (f < 0.02 || f <= best.value) continue;
+        let around = 0;
+        for (let dy = -1; dy <= 1; dy++)
+          for (let dx = -1; dx <= 1; dx++)
+            if ((dy || dx) && y + dy >= 0 && y + dy < H && x + dx >= 0 && x + dx < W) around = Math.max(around, byPixel[(y + dy) * W + x + dx]!.get(k) ?? 0);
+        if (f - around > best.value) best = { value: f - around, cls: c, row: y, col: x, colour: [(k >> 16) & 255, (k >> 8) & 255, k & 255] };
+      }
+    }),
+  );
+  return best;
+}
+
+test('pixel spike: the same value, place and colour as counting image by image, ties included', () => {
+  // class a has 39 images: 1/39 summed 8 times is not 8/39 in floating point
+  const [H, W, n] = [6, 7, 90];
+  for (const firstIsLarger of [true, false]) {
+    const rng = new Rng(firstIsLarger ? 1 : 2);
+    // 216 background colours (multiples of 40): some repeat at a pixel and next to it, none as often as the shortcut
+    const images = Uint8Array.from({ length: n * 3 * H * W }, () => 40 * Math.floor(rng.float() * 6));
+    const labels = Int32Array.from({ length: n }, (_, i) => (i % 3 === 0 || (i % 3 === 1 && i >= 61 && i <= 85) ? 0 : i < 60 ? 1 : 2));
+    const ds: ImageDataset = { n, channels: 3, height: H, width: W, classes: ['a', 'b', 'c'], labels, images, meta: {} };
+    const a = [...labels.keys()].filter((i) => labels[i] === 0);
+    assert.equal(a.length, 39);
+    // two colours at one pixel of class a, 8 images each, alternating: a tie, won by the colour of the earlier image
+    const [first, second] = firstIsLarger ? [[9, 8, 7], [1, 1, 1]] : [[1, 1, 1], [9, 8, 7]];
+    a.slice(0, 16).forEach((i, r) => (r % 2 ? second : first).forEach((v, ch) => (images[i * 3 * H * W + ch * H * W + 4 * W + 5] = v)));
+    const got = pixelSpike(ds);
+    assert.deepEqual(got, pixelSpikeByMaps(ds));
+    assert.deepEqual([got.cls, got.row, got.col, got.colour], [0, 4, 5, first]);
+  }
+});
+
 test('real CIFAR-10: OPS in 10% of a clean set raises the pixel spike far past clean data\'s (the scan calls it poisoned); the clean set stays clean on it', async (t) => {
   const cifar = findCifar();
   if (cifar.source === null) return t.skip(cifar.why);
