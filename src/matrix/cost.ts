@@ -90,7 +90,7 @@ function denoiserFormula(profile: ProfileName, e: Eclipse): number {
   return ((e.denoiser.iterations * e.denoiser.batchSize) / rate) * (unetWork(e.denoiser.unet) / unetWork(own.unet));
 }
 
-/** Medians of measured times by key, with one measured reference per stage to scale from. */
+/** Medians of measured times, by key. */
 class Medians {
   private readonly times = new Map<string, number[]>();
   private cache: Map<string, CellCost> | null = null;
