@@ -199,7 +199,8 @@ test('time estimates of sweep points: ECLIPSE stage by stage, a stage built once
   assert.ok(Math.abs(full.seconds - (200 + 170 * 2 + 140)) < 1e-6, String(full.seconds));
   // a new denoiser (4x the iterations): built by the first cell of the plan only
   const it = sweep({ iterations: [4000] });
-  const [first, second] = model.plan([em(it), urp(it)]);
+  const planned = model.plan([em(it), urp(it)]);
+  const [first, second] = [planned.get(em(it).hash), planned.get(urp(it).hash)];
   assert.ok(Math.abs(first!.seconds - (200 + 170 + 140 + 400 * 4)) < 1e-6, String(first!.seconds));
   assert.ok(Math.abs(second!.seconds - (200 + 170 + 140)) < 1e-6, String(second!.seconds));
   // alone, each pays for the denoiser

@@ -78,9 +78,8 @@ export async function matrixCommand(argv: string[]): Promise<void> {
     }
     if (flags['dry-run']) {
       const { cells, costs } = previewMatrix({ config, only, db });
-      const todo = cells.filter((c) => c.status !== 'done');
-      const pending: CellCost[] = costs.plan(todo.map((c) => c.cell));
-      const estimates = new Map(todo.map((c, i) => [c.cell.hash, pending[i]!]));
+      const estimates = costs.plan(cells.filter((c) => c.status !== 'done').map((c) => c.cell));
+      const pending: CellCost[] = [...estimates.values()];
       for (const c of cells) {
         const est = estimates.get(c.cell.hash) ?? { seconds: 0, measured: 0 };
         const missing = c.status !== 'done' ? missingPoison(c.cell) : null;

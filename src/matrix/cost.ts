@@ -29,6 +29,8 @@ export interface FinishedRun {
 }
 
 type Costed = FinishedRun['cell'];
+/** a cell to cost: its recipe and its hash */
+type Planned = Costed & Pick<ResolvedCell, 'hash'>;
 
 /**
  * Rough seconds of a cell on this profile's hardware when no like cell has finished: the
@@ -73,6 +75,9 @@ const denoiserId = (c: Costed, e: Eclipse): string => sortedJson([c.spec.profile
 // a given poison is named by its attack and seed, not its path (a database outlives checkouts)
 const purifiedId = (c: Costed, e: Eclipse): string => sortedJson([denoiserId(c, e), e.purify, c.spec.attack, c.poisonSeed ?? c.spec.poisonSeed ?? 0]);
 const classifierKey = (c: Costed): string => sortedJson([c.spec.profile, c.spec.architecture, c.classifier]);
+/** what a stage's build time depends on (not the data it runs on) */
+const purifyKey = (c: Costed, e: Eclipse): string => sortedJson([c.spec.profile, e.denoiser.unet, e.purify]);
+const denoiserKey = (c: Costed, e: Eclipse): string => sortedJson([c.spec.profile, e.denoiser]);
 /** reverse steps a purification runs, times the U-Net's work */
 const purifyWork = (e: Eclipse): number => (e.purify.respacedSteps || e.purify.tStar) * unetWork(e.denoiser.unet);
 const denoiserWork = (e: Eclipse): number => e.denoiser.iterations * e.denoiser.batchSize * unetWork(e.denoiser.unet);
@@ -125,7 +130,7 @@ export class CostModel {
   private readonly purify = new Medians();
   private readonly makeup = new Medians();
   private readonly denoiser = new Medians();
-  /** per stage, one measured recipe to scale from: its work and its median seconds' key */
+  /** per stage, the measured recipes to scale from: stage key -> its work */
   private readonly purifyRef = new Map<string, number>();
   private readonly denoiserRef = new Map<string, number>();
   /** stages a finished cell has built (they are on disk) */
@@ -142,11 +147,11 @@ export class CostModel {
       if (!ecl.components.purify) continue;
       this.built.add(denoiserId(f.cell, e));
       this.built.add(purifiedId(f.cell, e));
-      const pk = sortedJson([f.cell.spec.profile, e.denoiser.unet, e.purify]);
+      const pk = purifyKey(f.cell, e);
       this.purify.add(pk, s.purify);
       if (typeof s.purify === 'number' && s.purify > 0) this.purifyRef.set(pk, purifyWork(e));
       this.makeup.add(f.cell.spec.profile, s.purified_makeup);
-      const dk = sortedJson([f.cell.spec.profile, e.denoiser]);
+      const dk = denoiserKey(f.cell, e);
       this.denoiser.add(dk, s.denoiser);
       if (typeof s.denoiser === 'number' && s.denoiser > 0) this.denoiserRef.set(dk, denoiserWork(e));
     }
@@ -158,41 +163,44 @@ export class CostModel {
   }
 
   /** One cell alone (its shared stages not yet built by another pending cell). */
-  estimate(cell: Costed): CellCost {
-    return this.plan([cell])[0]!;
+  estimate(cell: Planned): CellCost {
+    return this.plan([cell]).get(cell.hash)!;
   }
 
   /**
-   * The cells in the order given (the order they will run): a stage one of them builds is free
-   * for the later ones.
+   * Each cell's cost by its hash, the cells taken in the order given (the order they will run):
+   * a stage one of them builds is free for the later ones.
    */
-  plan(cells: readonly Costed[]): CellCost[] {
+  plan(cells: readonly Planned[]): Map<string, CellCost> {
     const built = new Set(this.built);
-    return cells.map((cell) => {
-      const whole = this.cells.get(costKey(cell));
-      const ecl = cell.eclipse;
-      if (!ecl) return whole ?? { seconds: estimateSeconds(cell), measured: 0 };
-      const e = ecl.profile;
-      const parts: CellCost[] = [this.classifier.get(classifierKey(cell)) ?? { seconds: estimateSeconds(cell), measured: 0 }];
-      if (ecl.components.purify) {
-        const den = denoiserId(cell, e);
-        const pur = purifiedId(cell, e);
-        if (!built.has(pur)) {
-          parts.push(this.stage(this.purify, this.purifyRef, sortedJson([cell.spec.profile, e.denoiser.unet, e.purify]), purifyWork(e)));
-          parts.push(this.makeup.get(cell.spec.profile) ?? { seconds: 0, measured: 0 });
-        }
-        if (!built.has(den)) {
-          const d = this.stage(this.denoiser, this.denoiserRef, sortedJson([cell.spec.profile, e.denoiser]), denoiserWork(e));
-          parts.push(d.measured || d.seconds ? d : { seconds: denoiserFormula(cell.spec.profile, e), measured: 0 });
-        }
-        built.add(den);
-        built.add(pur);
+    return new Map(cells.map((cell) => [cell.hash, this.costOf(cell, built)]));
+  }
+
+  /** One cell's cost, given the stages built before it (the ones it builds are added). */
+  private costOf(cell: Costed, built: Set<string>): CellCost {
+    const whole = this.cells.get(costKey(cell));
+    const ecl = cell.eclipse;
+    if (!ecl) return whole ?? { seconds: estimateSeconds(cell), measured: 0 };
+    const e = ecl.profile;
+    const parts: CellCost[] = [this.classifier.get(classifierKey(cell)) ?? { seconds: estimateSeconds(cell), measured: 0 }];
+    if (ecl.components.purify) {
+      const den = denoiserId(cell, e);
+      const pur = purifiedId(cell, e);
+      if (!built.has(pur)) {
+        parts.push(this.stage(this.purify, this.purifyRef, purifyKey(cell, e), purifyWork(e)));
+        parts.push(this.makeup.get(cell.spec.profile) ?? { seconds: 0, measured: 0 });
       }
-      // measured stage by stage is best (it knows which stages are built); then the recipe's
-      // whole cells (cells made before stage times were recorded); then the scaled stages
-      const staged = { seconds: parts.reduce((a, p) => a + p.seconds, 0), measured: Math.min(...parts.map((p) => p.measured)) };
-      return staged.measured > 0 ? staged : (whole ?? staged);
-    });
+      if (!built.has(den)) {
+        const d = this.stage(this.denoiser, this.denoiserRef, denoiserKey(cell, e), denoiserWork(e));
+        parts.push(d.measured || d.seconds ? d : { seconds: denoiserFormula(cell.spec.profile, e), measured: 0 });
+      }
+      built.add(den);
+      built.add(pur);
+    }
+    // measured stage by stage is best (it knows which stages are built); then the recipe's
+    // whole cells (cells made before stage times were recorded); then the scaled stages
+    const staged = { seconds: parts.reduce((a, p) => a + p.seconds, 0), measured: Math.min(...parts.map((p) => p.measured)) };
+    return staged.measured > 0 ? staged : (whole ?? staged);
   }
 
   /** A stage's median for its own recipe; else the nearest measured recipe's, scaled by work. */

@@ -11,7 +11,7 @@ import { JobInterrupted } from '../io/resume.js';
 import { cleanTwinHash, expandMatrix, type MatrixConfig, type ResolvedCell } from './config.js';
 import { cellInputs, runCell, sameInputs, type CellContext } from './cell.js';
 import { ResultsDb } from './db.js';
-import { CostModel, costSummary, type CellCost } from './cost.js';
+import { CostModel, costSummary } from './cost.js';
 
 export { CostModel, costSummary, estimateSeconds, type CellCost } from './cost.js';
 
@@ -187,9 +187,7 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
     const left = outside.filter((c) => outsideSt.get(c.cell.hash)?.status !== 'done').length;
     const model = CostModel.of(db);
     // in run order: the first cell to need a shared stage (a denoiser, a purified set) pays for it
-    const todo = order.filter((c) => !isDone(c));
-    const planned = model.plan(todo.map((c) => c.cell));
-    const cost = new Map<string, CellCost>(todo.map((c, i) => [c.cell.hash, planned[i]!]));
+    const cost = model.plan(order.filter((c) => !isDone(c)).map((c) => c.cell));
     const pending = [...cost.values()];
     const total = pending.reduce((s, c) => s + c.seconds, 0);
     o.log(`matrix ${o.config.name}: ${order.length} cells (${done0} finished, ${order.length - done0} to run, ${costSummary(pending, o.config.profile)})${left ? `, ${left} left out` : ''} -> ${o.db}`);

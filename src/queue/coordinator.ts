@@ -112,9 +112,8 @@ export async function runMatrixOnQueue(o: Omit<MatrixRunOptions, 'artifactsDir' 
     for (let h = db.claim(order.map((p) => p.cell.hash)); h !== null; h = db.claim(order.map((p) => p.cell.hash).filter((x) => !claimed.includes(x)))) claimed.push(h);
     const done0 = order.length - claimed.length;
     const model = CostModel.of(db);
-    const planned = model.plan(claimed.map((h) => byHash.get(h)!));
-    const estimates = new Map(claimed.map((h, i) => [h, planned[i]!.seconds]));
-    const seconds = (cell: ResolvedCell): number => estimates.get(cell.hash) ?? 0;
+    const estimates = model.plan(claimed.map((h) => byHash.get(h)!));
+    const seconds = (cell: ResolvedCell): number => estimates.get(cell.hash)?.seconds ?? 0;
     const total = claimed.reduce((s, h) => s + seconds(byHash.get(h)!), 0);
     o.log(`matrix ${o.config.name}: ${order.length} cells, ${claimed.length} queued on ${redactUrl(o.queue)} (store ${c.store.root}), ${done0} finished or held by another runner -> ${o.db}`);
     const progress = new Progress({ label: 'matrix', total: Math.max(1, total), showRate: false, quiet: o.quiet });
