@@ -491,6 +491,26 @@ test('a missing given poison: the cells on it are counted as left out and the ru
   assert.match(some.err, /eclipse matrix: error: 1 cell\(s\) could not run: their given poison file is missing \(named above\)/);
 });
 
+test('the dry run prices a cell on a missing poison after the cells that can run: it builds no shared denoiser for them', { skip: noSqlite ?? false }, async () => {
+  const data = await dataFiles();
+  const dir = join(tmp.dir, 'left-cost');
+  mkdirSync(dir, { recursive: true });
+  // mini: the denoiser has a measured rate there, so a shared denoiser shows in the estimate
+  const dry = (name: string, attacks: string[]): string => {
+    const config = join(dir, `${name}.json`);
+    writeFileSync(config, JSON.stringify({ name, profile: 'mini', data, cleanTwins: false, poisons: { urp: 'missing.safetensors' }, groups: [{ attacks, defenses: ['eclipse'] }] }));
+    const r = spawnSync(process.execPath, [bin, 'matrix', 'run', config, '--db', join(dir, `${name}.sqlite`), '--dry-run'], { env, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const line = r.stdout.split('\n').find((l) => / lsp \/ eclipse /.test(l));
+    assert.ok(line, r.stdout);
+    return line.split(/\s+/)[2]!;
+  };
+  // the URP cell comes first in the config but cannot run: the LSP cell pays for the denoiser as if alone
+  const alone = dry('alone', ['lsp']);
+  assert.match(alone, /^~\d/);
+  assert.equal(dry('behind', ['urp', 'lsp']), alone);
+});
+
 test('a failing cell is tried once per run and counted once (issue 23, case 11)', { skip: noSqlite ?? false }, async () => {
   const { ResultsDb } = await import('../src/matrix/db.js');
   const data = await dataFiles();

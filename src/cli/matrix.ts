@@ -78,7 +78,11 @@ export async function matrixCommand(argv: string[]): Promise<void> {
     }
     if (flags['dry-run']) {
       const { cells, costs } = previewMatrix({ config, only, db });
-      const estimates = costs.plan(cells.filter((c) => c.status !== 'done').map((c) => c.cell));
+      // in the runner's order: it leaves out cells whose poison is missing, so those come last and
+      // build no shared stage (a denoiser, a purified set) for the cells that can run now
+      const open = cells.filter((c) => c.status !== 'done');
+      const canRun = open.filter((c) => missingPoison(c.cell) === null);
+      const estimates = costs.plan([...canRun, ...open.filter((c) => !canRun.includes(c))].map((c) => c.cell));
       const pending: CellCost[] = [...estimates.values()];
       for (const c of cells) {
         const est = estimates.get(c.cell.hash) ?? { seconds: 0, measured: 0 };
@@ -86,7 +90,7 @@ export async function matrixCommand(argv: string[]): Promise<void> {
         const time = c.status === 'done' ? formatDuration(c.seconds ?? 0) : `~${formatDuration(est.seconds)}${est.measured ? '' : '*'}`;
         console.log(`${c.cell.hash}  ${c.status.padEnd(7)}  ${time.padEnd(9)}  ${c.cell.label}${missing ? `  [cannot run: given poison ${missing} is missing]` : ''}`);
       }
-      const blocked = cells.filter((c) => c.status !== 'done' && missingPoison(c.cell) !== null);
+      const blocked = open.filter((c) => !canRun.includes(c));
       console.log(`${cells.length} cells, ${cells.filter((c) => c.status === 'done').length} finished; ${costSummary(pending, config.profile, ' (marked *)')}`);
       if (blocked.length) console.log(`${blocked.length} of the unfinished cells cannot run until their given poison is there: ${missingText(blocked.map((c) => c.cell))}`);
       return;
