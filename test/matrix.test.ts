@@ -209,6 +209,15 @@ test('time estimates of sweep points: ECLIPSE stage by stage, a stage built once
   assert.ok(model.estimate(em(sweep({ 'defense.channels': [64] }))).seconds > first!.seconds);
 });
 
+test('run order: the config\'s, each clean twin just before the first cell that needs it (a long config yields its groups in order)', async () => {
+  const { twinsFirst } = await import('../src/matrix/runner.js');
+  const cells = expandMatrix(parseMatrixConfig({ ...base, groups: [{ attacks: ['urp', 'lsp'], defenses: ['none'] }, { attacks: ['urp', 'lsp'], defenses: ['cutout'] }] }));
+  const order = twinsFirst(cells, (c) => c).map((c) => `${c.spec.attack}/${c.spec.defense}`);
+  assert.deepEqual(order, ['clean/none', 'urp/none', 'lsp/none', 'clean/cutout', 'urp/cutout', 'lsp/cutout']);
+  // with the twins left out of a selection, the rest keep their order
+  assert.deepEqual(twinsFirst(cells.filter((c) => c.spec.attack !== 'clean'), (c) => c).map((c) => c.spec.attack), ['urp', 'lsp', 'urp', 'lsp']);
+});
+
 test('results database: one claim per cell, leases, history, results written once', { skip: noSqlite ?? false }, async () => {
   const { ResultsDb } = await import('../src/matrix/db.js');
   const file = join(tmp.dir, 'unit.sqlite');

@@ -75,7 +75,8 @@ export function planMatrix(o: Pick<MatrixRunOptions, 'config' | 'only' | 'db'>):
 
 /** The same for --dry-run: reads the database if there is one and writes nothing. */
 export function previewMatrix(o: Pick<MatrixRunOptions, 'config' | 'only' | 'db'>): { cells: PlannedCell[]; costs: CostModel } {
-  const cells = selectCells(expandMatrix(o.config), o.only);
+  // listed in the order they run
+  const cells = twinsFirst(selectCells(expandMatrix(o.config), o.only), (c) => c);
   if (!existsSync(o.db)) return { cells: withStatus(cells, null), costs: CostModel.of(null) };
   const db = ResultsDb.open(o.db, { create: false });
   try {
@@ -96,8 +97,8 @@ function withStatus(cells: readonly ResolvedCell[], db: ResultsDb | null): Plann
 
 /**
  * The cells of a run in the order they run, after sending back to pending those whose result
- * came from other data or another eclipse version (old rows kept as history): clean twins first,
- * so a poisoned cell's row carries its clean accuracy. Cells on a given poison file that is not
+ * came from other data or another eclipse version (old rows kept as history): the config's order,
+ * each clean twin just before the first cell that needs it. Cells on a given poison file that is not
  * there are left out (their finished results stand: a missing file is not a changed one), with
  * one line naming the file. Shared by the local and the queue runner.
  */
@@ -119,7 +120,28 @@ export async function runOrder(cells: readonly PlannedCell[], db: ResultsDb, ctx
       log(`matrix: the given poison file ${f} is missing: ${waiting} unfinished cell(s) on it are left out of this run (finished ones stand); make it with eclipse poison from this matrix's training set, or drop it from the config's poisons to generate the attack here`);
     }
   }
-  return [...usable].sort((a, b) => Number(b.cell.spec.attack === 'clean') - Number(a.cell.spec.attack === 'clean'));
+  return twinsFirst(usable, (c) => c.cell);
+}
+
+/**
+ * The config's order, each clean twin moved just before the first cell that needs it: a
+ * poisoned cell's row carries its clean accuracy, and a long config yields its groups' results in
+ * its order (all twins first would build every group's denoisers before any poisoned cell ran).
+ */
+export function twinsFirst<C>(cells: readonly C[], cellOf: (c: C) => ResolvedCell): C[] {
+  const byHash = new Map(cells.map((c) => [cellOf(c).hash, c]));
+  const order: C[] = [];
+  const placed = new Set<string>();
+  const place = (c: C | undefined): void => {
+    if (c === undefined || placed.has(cellOf(c).hash)) return;
+    placed.add(cellOf(c).hash);
+    order.push(c);
+  };
+  for (const c of cells) {
+    if (cellOf(c).spec.attack !== 'clean') place(byHash.get(cleanTwinHash(cellOf(c))));
+    place(c);
+  }
+  return order;
 }
 
 export interface MatrixRunResult {
