@@ -81,16 +81,16 @@ export async function matrixCommand(argv: string[]): Promise<void> {
       // in the runner's order: it leaves out cells whose poison is missing, so those come last and
       // build no shared stage (a denoiser, a purified set) for the cells that can run now
       const open = cells.filter((c) => c.status !== 'done');
-      const canRun = open.filter((c) => missingPoison(c.cell) === null);
-      const estimates = costs.plan([...canRun, ...open.filter((c) => !canRun.includes(c))].map((c) => c.cell));
+      const missingOf = new Map(open.map((c) => [c.cell.hash, missingPoison(c.cell)]));
+      const blocked = open.filter((c) => missingOf.get(c.cell.hash) !== null);
+      const estimates = costs.plan([...open.filter((c) => missingOf.get(c.cell.hash) === null), ...blocked].map((c) => c.cell));
       const pending: CellCost[] = [...estimates.values()];
       for (const c of cells) {
         const est = estimates.get(c.cell.hash) ?? { seconds: 0, measured: 0 };
-        const missing = c.status !== 'done' ? missingPoison(c.cell) : null;
+        const missing = missingOf.get(c.cell.hash) ?? null;
         const time = c.status === 'done' ? formatDuration(c.seconds ?? 0) : `~${formatDuration(est.seconds)}${est.measured ? '' : '*'}`;
         console.log(`${c.cell.hash}  ${c.status.padEnd(7)}  ${time.padEnd(9)}  ${c.cell.label}${missing ? `  [cannot run: given poison ${missing} is missing]` : ''}`);
       }
-      const blocked = open.filter((c) => !canRun.includes(c));
       console.log(`${cells.length} cells, ${cells.filter((c) => c.status === 'done').length} finished; ${costSummary(pending, config.profile, ' (marked *)')}`);
       if (blocked.length) console.log(`${blocked.length} of the unfinished cells cannot run until their given poison is there: ${missingText(blocked.map((c) => c.cell))}`);
       return;
