@@ -193,6 +193,9 @@ test('time estimates of sweep points: ECLIPSE stage by stage, a stage built once
   // p and the ablation reuse the main cells' purified sets: the classifier alone
   assert.deepEqual(model.estimate(em(sweep({ p: [0.6] }))), { seconds: 200, measured: 2 });
   assert.deepEqual(model.estimate(em(sweep({ ablation: ['B'] }))), { seconds: 200, measured: 2 });
+  // merged from the CSV on a fresh machine: the results are there, their purified sets are not
+  const gone = new CostModel(main.map((cell) => ({ cell, seconds: 999, stages, purified: join(tmp.dir, 'no-such-purified.safetensors') })));
+  assert.deepEqual(gone.estimate(em(sweep({ p: [0.6] }))), { seconds: 200 + 170 + 140 + 400, measured: 2 });
   // a new purification recipe on the same denoiser: purification scaled by its reverse steps, plus the make-up
   const full = model.estimate(em(sweep({ respacedSteps: [20] })));
   assert.equal(full.measured, 0);

@@ -5,10 +5,12 @@
 // a new recipe (a sweep point) is costed stage by stage, because its stages are shared: the
 // denoiser by every cell of its sparse set, denoiser recipe and defence seed; the purified set by
 // every cell that also shares the poison and purification recipe (a sweep of p, sigma or the
-// ablation reuses the main cell's). A stage that a finished cell, or an earlier cell of the same
-// plan, has built costs nothing; one to build costs the median of its measured builds of the
-// same recipe, else a measured build of another recipe scaled by its work (reverse steps or
-// iterations x batch, times the U-Net's size), else (a denoiser) the profile's measured rate.
+// ablation reuses the main cell's). A stage that a finished cell (while its files are on disk)
+// or an earlier cell of the same plan has built costs nothing; one to build costs the median of
+// its measured builds of the same recipe, else a measured build of another recipe scaled by its
+// work (reverse steps or iterations x batch, times the U-Net's size), else (a denoiser) the
+// profile's measured rate.
+import { existsSync } from 'node:fs';
 import type { UNetSizes } from '../diffusion/recipe.js';
 import { eclipseProfile } from '../eclipse-settings.js';
 import type { ProfileName } from '../profiles.js';
@@ -26,6 +28,12 @@ export interface FinishedRun {
   seconds: number;
   /** extra.stage_seconds: denoiser, purify, purified_makeup, classifier (null: built before times were recorded) */
   stages?: Readonly<Record<string, number | null>> | null;
+  /**
+   * extra.purified: the purified set's file. Its stages count as built only while it is on disk (a
+   * database merged from the CSV on a fresh machine has the results, not their artifacts); absent:
+   * taken as on disk.
+   */
+  purified?: string | null;
 }
 
 type Costed = FinishedRun['cell'];
@@ -133,7 +141,7 @@ export class CostModel {
   /** per stage, the measured recipes to scale from: stage key -> its work */
   private readonly purifyRef = new Map<string, number>();
   private readonly denoiserRef = new Map<string, number>();
-  /** stages a finished cell has built (they are on disk) */
+  /** stages a finished cell has built and left on disk */
   private readonly built = new Set<string>();
 
   constructor(finished: Iterable<FinishedRun>) {
@@ -145,8 +153,10 @@ export class CostModel {
       const s = f.stages ?? {};
       this.classifier.add(classifierKey(f.cell), s.classifier);
       if (!ecl.components.purify) continue;
-      this.built.add(denoiserId(f.cell, e));
-      this.built.add(purifiedId(f.cell, e));
+      if (f.purified === undefined || (f.purified !== null && existsSync(f.purified))) {
+        this.built.add(denoiserId(f.cell, e));
+        this.built.add(purifiedId(f.cell, e));
+      }
       const pk = purifyKey(f.cell, e);
       this.purify.add(pk, s.purify);
       if (typeof s.purify === 'number' && s.purify > 0) this.purifyRef.set(pk, purifyWork(e));

@@ -362,9 +362,12 @@ export class ResultsDb {
   }
 
   /** Every finished cell's recipe and run time (for the time estimates of cells like it). */
-  finishedRuns(): { cell: ResolvedCell; seconds: number; stages: Record<string, number | null> | null }[] {
+  finishedRuns(): { cell: ResolvedCell; seconds: number; stages: Record<string, number | null> | null; purified: string | null }[] {
     const rows = this.db.prepare("SELECT c.config, r.seconds, r.extra FROM results r JOIN cells c ON c.hash = r.hash WHERE r.current = 1 AND c.status = 'done'").all() as { config: string; seconds: number; extra: string }[];
-    return rows.map((r) => ({ cell: JSON.parse(r.config) as ResolvedCell, seconds: r.seconds, stages: (JSON.parse(r.extra) as { stage_seconds?: Record<string, number | null> }).stage_seconds ?? null }));
+    return rows.map((r) => {
+      const extra = JSON.parse(r.extra) as { stage_seconds?: Record<string, number | null>; purified?: string };
+      return { cell: JSON.parse(r.config) as ResolvedCell, seconds: r.seconds, stages: extra.stage_seconds ?? null, purified: extra.purified ?? null };
+    });
   }
 
   /** Every current result, with the clean twin's accuracy where it has run. */
