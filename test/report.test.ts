@@ -394,6 +394,8 @@ interface SyntheticRun {
   options?: Record<string, number | string | boolean>;
   makeup?: PoisonMakeupNumbers;
   purified?: PoisonMakeupNumbers;
+  /** extra.stage_seconds (ECLIPSE's stages) */
+  stages?: Record<string, number>;
 }
 
 async function syntheticRows(runs: readonly SyntheticRun[]): Promise<ResultRow[]> {
@@ -409,7 +411,7 @@ async function syntheticRows(runs: readonly SyntheticRun[]): Promise<ResultRow[]
       makeup_l2: r.makeup?.l2 ?? null, makeup_high_freq: r.makeup?.high_freq ?? null, makeup_classwise: r.makeup?.classwise ?? null, makeup_scan_score: r.makeup?.scan_score ?? null,
       purified_l2: null, purified_high_freq: null, purified_classwise: null, purified_scan_score: null,
       test_acc: r.acc, clean_acc: null, seconds: 60, inputs: '{}', versions: '{}', finished_at: '2025-01-01 00:00:00', config: JSON.stringify(cell),
-      extra: JSON.stringify({ ...(r.makeup ? { makeup: r.makeup } : {}), ...(r.purified ? { purified_makeup: r.purified } : {}) }),
+      extra: JSON.stringify({ ...(r.makeup ? { makeup: r.makeup } : {}), ...(r.purified ? { purified_makeup: r.purified } : {}), ...(r.stages ? { stage_seconds: r.stages } : {}) }),
     };
   });
 }
@@ -601,6 +603,54 @@ test('what purification left: one point per purified set (poison seed x defence 
   assert.match(cap, /One point per purified set \(attack x poison seed x defence seed, 10 sets; "Clean" is the clean twin/);
   assert.match(cap, /class-wise energy share: r = -\d\.\d\d, ρ = -1\.00, n = 10/);
   assert.match(mk.intro.join(' '), /Of the purified set's make-up measures, class-wise energy share predicts ECLIPSE's accuracy best .*the higher it is, the lower ECLIPSE's accuracy/);
+});
+
+test("purifier recipes (issue 25): one row per sparse-set, denoiser and purification recipe, the poison left and the cost beside, the t* and iterations lines", async () => {
+  const { buildReport } = await import('../src/report/build.js');
+  const left = (score: number): PoisonMakeupNumbers => ({ l2: 0.5, high_freq: 0.2, classwise: 0.01, scan_score: score });
+  // accuracy (%) and the purified set's scan score per recipe, on clean data and TAP
+  const recipes: [Record<string, number>, number, number, number, number][] = [
+    [{}, 80, 1.0, 30, 12.0],
+    [{ iterations: 4000 }, 81, 0.9, 40, 9.0],
+    [{ trainMaxT: 150, tStar: 150 }, 76, 1.2, 45, 7.0],
+    [{ trainMaxT: 150, tStar: 50 }, 82, 0.8, 25, 14.0],
+    [{ trainMaxT: 200, tStar: 200 }, 70, 1.5, 55, 5.0],
+    [{ trainMaxT: 300, tStar: 300 }, 60, 2.0, 58, 4.0],
+  ];
+  const runs: SyntheticRun[] = recipes.flatMap(([options, clean, cs, tap, ts]) => [
+    { attack: 'clean', defense: 'eclipse', acc: clean / 100, options, purified: left(cs), stages: { denoiser: 420, purify: 180 } },
+    { attack: 'tap', defense: 'eclipse', acc: tap / 100, options, purified: left(ts) },
+  ]);
+  // a second defence seed of the main TAP cell; cells that change the compensation or the parts are not purifier rows
+  runs.push({ attack: 'tap', defense: 'eclipse', acc: 0.34, defenseSeed: 1, purified: left(10.0) });
+  runs.push({ attack: 'tap', defense: 'eclipse', acc: 0.9, options: { p: 0.8 }, purified: left(12.0) });
+  runs.push({ attack: 'tap', defense: 'eclipse', acc: 0.9, options: { ablation: 'A' }, purified: left(12.0) });
+  // an attack under one recipe only gets no column
+  runs.push({ attack: 'em', defense: 'eclipse', acc: 0.5, purified: left(3.0) });
+  const model = await buildReport(await syntheticRows(runs), { db: 'synthetic.sqlite', artifactsDir: join(tmp.dir, 'no-artifacts'), images: false });
+  const sec = model.sections.find((s) => s.id === 'purifier')!;
+  const [acc, lft] = sec.tables;
+  assert.deepEqual(acc!.columns, ['purifier', 'clean', 'TAP']);
+  assert.deepEqual(acc!.rows.map((r) => r.head), [
+    "mini's settings", 'denoiser iterations 4000', 'denoiser trained on t ≤ 150, t* 50', 'denoiser trained on t ≤ 150, t* 150',
+    'denoiser trained on t ≤ 200, t* 200', 'denoiser trained on t ≤ 300, t* 300',
+  ]);
+  const row = (t: typeof acc, head: string): string[] => t!.rows.find((r) => r.head === head)!.cells.map((c) => c.ours);
+  assert.deepEqual(row(acc, "mini's settings"), ['80.0', `32.0 ±${Math.sqrt(8).toFixed(1)}`], 'two defence seeds: mean ±sd');
+  assert.deepEqual(row(acc, 'denoiser trained on t ≤ 300, t* 300'), ['60.0', '58.0']);
+  assert.deepEqual(lft!.columns, ['purifier', 'clean', 'TAP', 'denoiser (min)', 'purify (min)']);
+  assert.deepEqual(row(lft, "mini's settings"), ['1.00', `11.00 ±${Math.sqrt(2).toFixed(2)}`, '7.0', '3.0']);
+  assert.deepEqual(row(lft, 'denoiser trained on t ≤ 200, t* 200'), ['1.50', '5.00', '7.0', '3.0']);
+  // the plots: t* with one line per denoiser range, and the denoiser's iterations
+  assert.deepEqual(sec.plots.map((p) => p.id), ['diagnosis-resnet18-tStar', 'diagnosis-resnet18-iterations']);
+  assert.match(sec.plots[0]!.caption, /one line per denoiser: trained on t ≤ t\* \(mini's rule\) or on a fixed range/);
+  for (const label of ['denoiser on t ≤ t*', 'denoiser trained on t ≤ 150']) assert.ok(sec.plots[0]!.svg.includes(label), label);
+  assert.match(sec.plots[1]!.svg, /<svg/);
+  // one recipe only: a note, no table
+  const one = await buildReport(await syntheticRows(runs.filter((r) => !r.options || Object.keys(r.options).length === 0)), { db: 'synthetic.sqlite', artifactsDir: join(tmp.dir, 'no-artifacts'), images: false });
+  const s1 = one.sections.find((s) => s.id === 'purifier')!;
+  assert.equal(s1.tables.length, 0);
+  assert.match(s1.intro.join(' '), /Only one purifier recipe/);
 });
 
 test('methods beyond the paper (issue 29): OPS after the paper\'s columns and COIN after its rows, marked ‡ with a note, judged by the same qualified rule', async () => {

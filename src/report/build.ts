@@ -12,6 +12,7 @@ import { attackOrder, findCleanTrain, imageFigures, type ImageFigure } from './f
 import { archOrder, defenseOrder, profileSentence } from './format.js';
 import { REPORT_FILES, checkReportOut } from './load.js';
 import { PAPER_NOTES, archLabel, attackLabel, defenseLabel } from './paper.js';
+import { diagnosisPlots, diagnosisTables } from './diagnosis.js';
 import { makeupPlots } from './makeup.js';
 import { curvePlots, sweepPlots } from './plots.js';
 import { ResultSet, toReportCells } from './results.js';
@@ -71,6 +72,16 @@ export async function buildReport(rows: readonly ResultRow[], o: BuildOptions, s
     title: 'Sweeps',
     intro: sweeps.length ? [] : ['No ECLIPSE option has more than one value among the finished cells (add a "sweep" to a matrix group, e.g. {"tStar": [50, 100, 150]}).'],
     tables: [], plots: sweeps, figures: [],
+  });
+  // issue 25: ECLIPSE's purifier recipes side by side, with what each left of the poison
+  const diagArchs = eclArchs.length ? eclArchs : ['resnet18'];
+  const diagTables = diagArchs.flatMap((a) => diagnosisTables(rs, a));
+  const diagPlots = (await Promise.all(diagArchs.map((a) => diagnosisPlots(rs, a)))).flat();
+  sections.push({
+    id: 'purifier',
+    title: "ECLIPSE's purifier recipes: accuracy and the poison left",
+    intro: diagTables.length ? [] : ['Only one purifier recipe (sparse set, denoiser, purification) has finished ECLIPSE cells: nothing to compare yet.'],
+    tables: diagTables, plots: diagPlots, figures: [],
   });
   // the poison's make-up (issue 28), then what ECLIPSE's purification left of it (issue 25)
   const makeup = await Promise.all((eclArchs.length ? eclArchs : ['resnet18']).flatMap((a) => [makeupPlots(rs, a, 'poison'), makeupPlots(rs, a, 'purified')]));
