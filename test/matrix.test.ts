@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 import { cleanTwinHash, expandMatrix, parseMatrixConfig, resolveCell, type ResolvedCell } from '../src/matrix/config.js';
 import { saveDataset } from '../src/data/store.js';
@@ -221,6 +222,17 @@ test('run order: the config\'s, each clean twin just before the first cell that 
   assert.deepEqual(twinsFirst(cells.filter((c) => c.spec.attack !== 'clean'), (c) => c).map((c) => c.spec.attack), ['urp', 'lsp', 'urp', 'lsp']);
 });
 
+test('results database: runners that create the same new file at once all open it (the tables appear together)', { skip: noSqlite ?? false }, async () => {
+  const dbModule = join(import.meta.dirname, '..', 'src', 'matrix', 'db.js');
+  const open = (file: string): ChildProcess =>
+    spawn(process.execPath, ['--input-type=module', '-e', `const { ResultsDb } = await import(${JSON.stringify(pathToFileURL(dbModule).href)}); ResultsDb.open(${JSON.stringify(file)}).close();`], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  for (let round = 0; round < 3; round++) {
+    const file = join(tmp.dir, 'race', `r${round}.sqlite`);
+    const runs = await Promise.all(Array.from({ length: 6 }, () => finished(open(file))));
+    for (const r of runs) assert.equal(r.code, 0, r.err);
+  }
+});
+
 test('results database: one claim per cell, leases, history, results written once', { skip: noSqlite ?? false }, async () => {
   const { ResultsDb } = await import('../src/matrix/db.js');
   const file = join(tmp.dir, 'unit.sqlite');
@@ -299,8 +311,8 @@ function writeConfig(name: string, epochs: number, data: { train: string; test: 
 }
 
 const env = { ...process.env, ECLIPSE_QUIET_NODE_WARNING: '1' };
-const runner = (config: string, db: string): ChildProcess =>
-  spawn(process.execPath, [bin, 'matrix', 'run', config, '--db', db, '--threads', '1', '--device', 'cpu', '--quiet'], { cwd: tmp.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+const runner = (config: string, db: string, ...more: string[]): ChildProcess =>
+  spawn(process.execPath, [bin, 'matrix', 'run', config, '--db', db, '--threads', '1', '--device', 'cpu', '--quiet', ...more], { cwd: tmp.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
 const finished = (p: ChildProcess): Promise<{ code: number | null; out: string; err: string }> =>
   new Promise((res) => {
     let out = '';
@@ -501,6 +513,54 @@ test('a missing given poison: the cells on it are counted as left out and the ru
   assert.notEqual(some.code, 0, `${some.out} ${some.err}`);
   assert.match(some.out, /ran 1, already finished 0, failed 0, left out 1 \(given poison missing\)/);
   assert.match(some.err, /eclipse matrix: error: 1 cell\(s\) could not run: their given poison file is missing \(named above\)/);
+});
+
+test('--make-poisons: a missing given poison is made when its first unfinished cell comes up, as eclipse poison makes it; not remade for finished cells', { skip: noSqlite ?? false }, async () => {
+  const { datasetDigest } = await import('../src/data/dataset.js');
+  const { loadDataset } = await import('../src/data/store.js');
+  const data = await dataFiles();
+  const dir = join(tmp.dir, 'make');
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, 'make.json');
+  const made = join(dir, 'poisons', 'urp-s0.safetensors');
+  const write = (defenses: string[]): void =>
+    writeFileSync(config, JSON.stringify({ name: 'make', profile: 'smoke', data, cleanTwins: false, poisons: { urp: 'poisons/urp-s0.safetensors' }, options: { epochs: 1, width: 4 }, groups: [{ attacks: ['lsp', 'urp'], defenses }] }));
+  write(['none']);
+  const db = join(dir, 'make.sqlite');
+  // the dry run says it will be made, and prices the cell in its place
+  const dry = spawnSync(process.execPath, [bin, 'matrix', 'run', config, '--db', db, '--dry-run', '--make-poisons'], { env, encoding: 'utf8' });
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.match(dry.stdout, /urp \/ none .*\[its given poison .*urp-s0\.safetensors is made first/);
+  assert.doesNotMatch(dry.stdout, /cannot run/);
+  // the run makes it (into a folder that did not exist) and runs both cells
+  const r = await finished(runner(config, db, '--make-poisons'));
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /ran 2, already finished 0, failed 0; results/);
+  assert.ok(existsSync(made), 'the given poison was made');
+  const got = await loadDataset(made);
+  assert.equal(got.meta.attack, 'urp');
+  assert.equal(Number(got.meta.seed), 0);
+  // the same content as eclipse poison makes from the matrix's training set
+  const cli = join(dir, 'cli-urp.safetensors');
+  const p = spawnSync(process.execPath, [bin, 'poison', '--attack', 'urp', '--profile', 'smoke', '--seed', '0', '--in', data.train, '--out', cli, '--threads', '1', '--quiet'], { env, encoding: 'utf8' });
+  assert.equal(p.status, 0, p.stderr);
+  assert.equal(datasetDigest(got), datasetDigest(await loadDataset(cli)));
+  // gone again: its cell has finished, so a run makes nothing and runs nothing
+  renameSync(made, `${made}.away`);
+  const again = await finished(runner(config, db, '--make-poisons'));
+  assert.equal(again.code, 0, again.err);
+  assert.match(again.out, /ran 0, already finished 2/);
+  assert.ok(!existsSync(made), 'not remade for a finished cell');
+  // a new cell on it: made again with the same content, so the finished URP cell stands
+  write(['none', 'cutout']);
+  const more = await finished(runner(config, db, '--make-poisons'));
+  assert.equal(more.code, 0, more.err);
+  assert.match(more.out, /ran 2, already finished 2/, 'the two cutout cells; both none cells stand');
+  assert.equal(datasetDigest(await loadDataset(made)), datasetDigest(got));
+  // --queue makes no poisons: refused in one line
+  const q = spawnSync(process.execPath, [bin, 'matrix', 'run', config, '--db', db, '--make-poisons', '--queue', 'redis://127.0.0.1:1', '--store', dir], { env, encoding: 'utf8' });
+  assert.notEqual(q.status, 0);
+  assert.match(q.stderr, /--make-poisons is for a run without --queue/);
 });
 
 test('the dry run prices a cell on a missing poison after the cells that can run: it builds no shared denoiser for them', { skip: noSqlite ?? false }, async () => {

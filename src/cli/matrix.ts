@@ -13,7 +13,7 @@ import { queueFlag } from './queue.js';
 import { defaultDataDir } from './data.js';
 import { runtimeFrom } from './train.js';
 
-export const MATRIX_HELP = `eclipse matrix run CONFIG [--db FILE] [--only WORDS] [--dry-run] [--queue URL --store DIR]
+export const MATRIX_HELP = `eclipse matrix run CONFIG [--db FILE] [--only WORDS] [--make-poisons] [--dry-run] [--queue URL --store DIR]
 eclipse matrix export [--db FILE] [--out FILE.csv [--overwrite]]
 eclipse matrix merge --db FILE FROM.csv
 
@@ -26,6 +26,9 @@ purified sets are shared between cells by their own hashes (ARTIFACTS/).
   --artifacts DIR    shared artifacts (default: beside the database)
   --only WORDS       only cells whose label has these parts, each whole or without its value:
                      "em eclipse", "sep eclipse poison seed 1" (not defence seed 1), "tStar"
+  --make-poisons     make a given poison file that is missing (as eclipse poison --attack A
+                     --profile P --seed S makes it, from the matrix's training set) when the first
+                     unfinished cell on it comes up, instead of leaving its cells out
   --dry-run          list the cells, their state and time; run nothing. States: done, pending,
                      running, stopped (its runner is gone: the next run resumes it), failed. A
                      cell not done is timed by the median of finished cells of its recipe in
@@ -53,7 +56,7 @@ const defaultDb = (name: string): string => join('runs', `matrix-${name}`, 'resu
 
 export async function matrixCommand(argv: string[]): Promise<void> {
   const { flags, positionals } = parse(argv, {
-    db: { type: 'string' }, artifacts: { type: 'string' }, only: { type: 'string' }, 'dry-run': { type: 'boolean' },
+    db: { type: 'string' }, artifacts: { type: 'string' }, only: { type: 'string' }, 'dry-run': { type: 'boolean' }, 'make-poisons': { type: 'boolean' },
     data: { type: 'string' }, source: { type: 'string' }, out: { type: 'string' }, queue: { type: 'string' }, store: { type: 'string' }, overwrite: { type: 'boolean' },
   });
   const [sub, arg] = positionals;
@@ -67,6 +70,8 @@ export async function matrixCommand(argv: string[]): Promise<void> {
     if (arg === undefined) throw new UsageError('matrix run needs a CONFIG file (e.g. configs/mini-matrix.json)');
     const queue = flags.queue === undefined ? undefined : queueFlag(flags);
     if (str(flags, 'store') !== undefined && !queue) throw new UsageError('--store is the shared artifact store of a --queue run (without a queue, --artifacts sets where artifacts go)');
+    const makePoisons = flags['make-poisons'] === true;
+    if (queue && makePoisons) throw new UsageError('--make-poisons is for a run without --queue: make the given poisons first (eclipse poison), then queue the matrix');
     if (queue && str(flags, 'artifacts') !== undefined) throw new UsageError('--artifacts is for a run without --queue: a --queue run keeps its artifacts in --store');
     const config = await readMatrixConfig(arg);
     const db = str(flags, 'db') ?? defaultDb(config.name);
@@ -78,18 +83,20 @@ export async function matrixCommand(argv: string[]): Promise<void> {
     }
     if (flags['dry-run']) {
       const { cells, costs } = previewMatrix({ config, only, db });
-      // in the runner's order: it leaves out cells whose poison is missing, so those come last and
-      // build no shared stage (a denoiser, a purified set) for the cells that can run now
+      // in the runner's order: it leaves out cells whose poison is missing (unless it makes it), so
+      // those come last and build no shared stage (a denoiser, a purified set) for the cells that can run now
       const open = cells.filter((c) => c.status !== 'done');
       const missingOf = new Map(open.map((c) => [c.cell.hash, missingPoison(c.cell)]));
-      const blocked = open.filter((c) => missingOf.get(c.cell.hash) !== null);
-      const estimates = costs.plan([...open.filter((c) => missingOf.get(c.cell.hash) === null), ...blocked].map((c) => c.cell));
+      const canRun = (c: (typeof open)[number]): boolean => makePoisons || missingOf.get(c.cell.hash) === null;
+      const blocked = open.filter((c) => !canRun(c));
+      const estimates = costs.plan([...open.filter(canRun), ...blocked].map((c) => c.cell));
       const pending: CellCost[] = [...estimates.values()];
       for (const c of cells) {
         const est = estimates.get(c.cell.hash) ?? { seconds: 0, measured: 0 };
         const missing = missingOf.get(c.cell.hash) ?? null;
         const time = c.status === 'done' ? formatDuration(c.seconds ?? 0) : `~${formatDuration(est.seconds)}${est.measured ? '' : '*'}`;
-        console.log(`${c.cell.hash}  ${c.status.padEnd(7)}  ${time.padEnd(9)}  ${c.cell.label}${missing ? `  [cannot run: given poison ${missing} is missing]` : ''}`);
+        const note = missing === null ? '' : makePoisons ? `  [its given poison ${missing} is made first; its time is not counted]` : `  [cannot run: given poison ${missing} is missing]`;
+        console.log(`${c.cell.hash}  ${c.status.padEnd(7)}  ${time.padEnd(9)}  ${c.cell.label}${note}`);
       }
       console.log(`${cells.length} cells, ${cells.filter((c) => c.status === 'done').length} finished; ${costSummary(pending, config.profile, ' (marked *)')}`);
       if (blocked.length) console.log(`${blocked.length} of the unfinished cells cannot run until their given poison is there: ${missingText(blocked.map((c) => c.cell))}`);
@@ -103,7 +110,7 @@ export async function matrixCommand(argv: string[]): Promise<void> {
           ...common, queue, store, device: 'cpu',
           backoffMs: process.env.ECLIPSE_QUEUE_BACKOFF_MS ? Number(process.env.ECLIPSE_QUEUE_BACKOFF_MS) : undefined,
         })
-      : await runMatrix({ ...common, artifactsDir: str(flags, 'artifacts') ?? defaultArtifacts(db), dataDir: str(flags, 'data') ?? defaultDataDir(config.profile), device: runtimeFrom(flags).device });
+      : await runMatrix({ ...common, makePoisons, artifactsDir: str(flags, 'artifacts') ?? defaultArtifacts(db), dataDir: str(flags, 'data') ?? defaultDataDir(config.profile), device: runtimeFrom(flags).device });
     stop.done();
     const left = r.left ?? 0;
     console.log(`matrix ${config.name}: ran ${r.ran}, already finished ${r.skipped}, failed ${r.failed}${r.others ? `, finished by another runner ${r.others}` : ''}${left ? `, left out ${left} (given poison missing)` : ''}; results in ${db}`);

@@ -2,10 +2,10 @@
 // denoisers, purified sets and a defence's derived sets are artifacts named by the hash of what
 // made them, shared by every cell that needs them and never rebuilt while they are there.
 import { readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
-import { createAttack, makeupFromMeta, poisonMakeup, stampMakeup } from '../attacks/index.js';
+import { createAttack, makeupFromMeta, poisonFile, poisonMakeup, stampMakeup } from '../attacks/index.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { datasetDigest, type ImageDataset } from '../data/dataset.js';
 import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
@@ -118,6 +118,30 @@ export function sameInputs(stored: { inputs: string; extra: string }, current: s
   return /:file:([0-9a-f]{16})$/.exec(train)?.[1] === now.poison_data;
 }
 
+/** The attack settings a cell's options give (its "attack.*" options), as createAttack takes them. */
+function attackSettings(cell: ResolvedCell): { settings?: Record<string, number | string> } {
+  const o = Object.entries(cell.spec.options).filter(([k]) => k.startsWith('attack.')).map(([k, v]) => [k.slice(7), v as number | string] as const);
+  return o.length ? { settings: Object.fromEntries(o) } : {};
+}
+
+/**
+ * Make a cell's given poison file where it is missing, as `eclipse poison --attack A --profile P
+ * --seed S --out FILE` makes it, from the matrix's own training set (imported first where it is
+ * missing). The file then keys its cells by its content, as any given poison does: a remade
+ * file with other pixels sends the cells finished on the old one back to run. A model-based
+ * attack keeps its resumable state in FILE.work.
+ */
+export async function makeGivenPoison(cell: ResolvedCell, ctx: CellContext): Promise<void> {
+  const output = cell.spec.poisonFile;
+  if (output === undefined) throw new Error(`${cell.label}: the cell is not on a given poison file`);
+  await cellData(cell, ctx);
+  await mkdir(dirname(output), { recursive: true });
+  await poisonFile({
+    attack: cell.spec.attack, input: ctx.data?.train ?? join(ctx.dataDir, 'train.safetensors'), output, seed: cell.poisonSeed,
+    profile: cell.spec.profile, ...attackSettings(cell), device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal,
+  });
+}
+
 /** The training set of a cell: clean, or the attack's poison (made once per attack and settings). */
 async function trainingSet(cell: ResolvedCell, data: Data, ctx: CellContext): Promise<{ train: ImageDataset; key: string }> {
   const s = cell.spec;
@@ -140,8 +164,7 @@ async function trainingSet(cell: ResolvedCell, data: Data, ctx: CellContext): Pr
     `${s.attack}-${key}`,
     { key },
     async () => {
-      const overrides = Object.fromEntries(Object.entries(s.options).filter(([k]) => k.startsWith('attack.')).map(([k, v]) => [k.slice(7), v as number | string]));
-      const attack = createAttack(s.attack, { profile: s.profile, ...(Object.keys(overrides).length ? { settings: overrides } : {}) });
+      const attack = createAttack(s.attack, { profile: s.profile, ...attackSettings(cell) });
       await attack.prepare?.(data.train, cell.poisonSeed, { workDir: `${file}.work`, device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal });
       ctx.heartbeat?.();
       // the poison's make-up goes into its metadata, as eclipse poison writes it (pixels untouched)

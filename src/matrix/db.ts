@@ -195,7 +195,12 @@ export class ResultsDb {
       throw new MatrixDbError(`${file} is another program's SQLite database (its tables: ${tables.slice(0, 5).join(', ')}), not an eclipse results database: it was left as it is; give a new file for the results`);
     }
     whileBusy(() => db.exec('PRAGMA journal_mode = WAL'));
-    whileBusy(() => db.exec(`
+    // The tables and the schema row in one transaction: a second runner opening the same new
+    // file sees all of them or none (between single statements it saw "meta" alone and took the
+    // file for another program's).
+    whileBusy(() => db.exec('BEGIN IMMEDIATE'));
+    try {
+      db.exec(`
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS cells (
         hash TEXT PRIMARY KEY, label TEXT NOT NULL, attack TEXT NOT NULL, defense TEXT NOT NULL,
@@ -207,10 +212,16 @@ export class ResultsDb {
         inputs TEXT NOT NULL, versions TEXT NOT NULL, extra TEXT NOT NULL, finished_at TEXT NOT NULL,
         current INTEGER NOT NULL DEFAULT 1, runner TEXT);
       CREATE INDEX IF NOT EXISTS results_hash ON results (hash, current);
-    `));
-    const v = whileBusy(() => db.prepare("SELECT value FROM meta WHERE key = 'schema'").get()) as { value: string } | undefined;
-    if (!v) whileBusy(() => db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION));
-    else if (v.value !== SCHEMA_VERSION) throw new MatrixDbError(`${file} has results schema ${v.value}; this eclipse writes schema ${SCHEMA_VERSION}: use another --db`);
+    `);
+      const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
+      if (!v) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
+      else if (v.value !== SCHEMA_VERSION) throw new MatrixDbError(`${file} has results schema ${v.value}; this eclipse writes schema ${SCHEMA_VERSION}: use another --db`);
+      db.exec('COMMIT');
+    } catch (e) {
+      db.exec('ROLLBACK');
+      db.close();
+      throw e;
+    }
     return new ResultsDb(file, db);
   }
 

@@ -9,7 +9,7 @@ import { Progress } from '../io/progress.js';
 import type { Device, RunContext } from '../engine/index.js';
 import { JobInterrupted } from '../io/resume.js';
 import { cleanTwinHash, expandMatrix, type MatrixConfig, type ResolvedCell } from './config.js';
-import { cellInputs, runCell, sameInputs, type CellContext } from './cell.js';
+import { cellInputs, makeGivenPoison, runCell, sameInputs, type CellContext } from './cell.js';
 import { ResultsDb } from './db.js';
 import { CostModel, costSummary } from './cost.js';
 
@@ -24,6 +24,11 @@ export interface MatrixRunOptions extends RunContext {
   source?: string;
   /** run only cells whose label contains every one of these words (e.g. ["em", "eclipse"]) */
   only?: string[];
+  /**
+   * Make a missing given poison file when the first unfinished cell on it comes up (as `eclipse
+   * poison` makes it: makeGivenPoison), instead of leaving its cells out of the run.
+   */
+  makePoisons?: boolean;
   device: Device;
   log: (m: string) => void;
 }
@@ -102,25 +107,34 @@ function withStatus(cells: readonly ResolvedCell[], db: ResultsDb | null): Plann
  * there are left out (their finished results stand: a missing file is not a changed one), with
  * one line naming the file. Shared by the local and the queue runner.
  */
-export async function runOrder(cells: readonly PlannedCell[], db: ResultsDb, ctx: CellContext, log: (m: string) => void): Promise<PlannedCell[]> {
+export async function runOrder(cells: readonly PlannedCell[], db: ResultsDb, ctx: CellContext, log: (m: string) => void, makePoisons = false): Promise<PlannedCell[]> {
   const missing = new Set(cells.map((c) => c.cell.spec.poisonFile).filter((f): f is string => f !== undefined && !existsSync(f)));
   const lacking = (c: PlannedCell): boolean => c.cell.spec.poisonFile !== undefined && missing.has(c.cell.spec.poisonFile);
   const usable = cells.filter((c) => !lacking(c));
-  if (usable.length > 0) {
-    const inputs = new Map<string, string>();
-    for (const c of usable) inputs.set(c.cell.hash, await cellInputs(c.cell, ctx));
-    const { changed, restored } = db.syncInputs(usable.map((c) => c.cell.hash), (h, stored) => sameInputs(stored, inputs.get(h)!));
-    if (changed > 0) log(`matrix: ${changed} finished cell(s) came from other inputs (data, given poison or eclipse version): recomputing them, old results kept as history`);
-    if (restored > 0) log(`matrix: ${restored} cell(s) waiting to be recomputed have their results' inputs again: those results stand`);
-  }
+  await syncInputs(usable.map((c) => c.cell), db, ctx, log);
   if (missing.size > 0) {
     const st = db.status(cells.filter(lacking).map((c) => c.cell.hash));
     for (const f of missing) {
       const waiting = cells.filter((c) => c.cell.spec.poisonFile === f && st.get(c.cell.hash)?.status !== 'done').length;
-      log(`matrix: the given poison file ${f} is missing: ${waiting} unfinished cell(s) on it are left out of this run (finished ones stand); make it with eclipse poison from this matrix's training set, or drop it from the config's poisons to generate the attack here`);
+      if (makePoisons) {
+        if (waiting > 0) log(`matrix: the given poison file ${f} is missing: it is made when the first of the ${waiting} unfinished cell(s) on it comes up (finished ones stand if the new file has their poison's content)`);
+      } else log(`matrix: the given poison file ${f} is missing: ${waiting} unfinished cell(s) on it are left out of this run (finished ones stand); make it with eclipse poison from this matrix's training set, or drop it from the config's poisons to generate the attack here`);
     }
   }
-  return twinsFirst(usable, (c) => c.cell);
+  return twinsFirst(makePoisons ? cells : usable, (c) => c.cell);
+}
+
+/**
+ * Send back to pending the finished cells whose result came from other inputs (data, given
+ * poison content, eclipse version), and restore the pending ones whose inputs are back.
+ */
+async function syncInputs(cells: readonly ResolvedCell[], db: ResultsDb, ctx: CellContext, log: (m: string) => void): Promise<void> {
+  if (cells.length === 0) return;
+  const inputs = new Map<string, string>();
+  for (const c of cells) inputs.set(c.hash, await cellInputs(c, ctx));
+  const { changed, restored } = db.syncInputs(cells.map((c) => c.hash), (h, stored) => sameInputs(stored, inputs.get(h)!));
+  if (changed > 0) log(`matrix: ${changed} finished cell(s) came from other inputs (data, given poison or eclipse version): recomputing them, old results kept as history`);
+  if (restored > 0) log(`matrix: ${restored} cell(s) waiting to be recomputed have their results' inputs again: those results stand`);
 }
 
 /**
@@ -183,7 +197,7 @@ function checkRunnable(o: MatrixRunOptions): void {
   if (d)
     for (const [k, f] of Object.entries(d))
       if (!existsSync(f)) throw new MatrixRunError(`matrix ${o.config.name}: its data file "${k}" ${f} does not exist (the config's "data" names files of eclipse data import, relative to the config file)`);
-  if (existsSync(o.db)) return;
+  if (existsSync(o.db) || o.makePoisons) return;
   const cells = selectCells(expandMatrix(o.config), o.only);
   const blocked = cells.filter((c) => missingPoison(c) !== null);
   if (cells.length > 0 && blocked.length === cells.length)
@@ -196,7 +210,7 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
   const { cells, db } = planMatrix(o);
   try {
     const ctx: CellContext = { dataDir: o.dataDir, data: o.config.data, source: o.source, artifactsDir: o.artifactsDir, device: o.device, quiet: o.quiet, log: o.log, signal: o.signal };
-    const order = await runOrder(cells, db, ctx, o.log);
+    const order = await runOrder(cells, db, ctx, o.log, o.makePoisons);
     const hashes = order.map((c) => c.cell.hash);
     const byHash = new Map(order.map((c) => [c.cell.hash, c.cell]));
     const st = db.status(hashes); // after the invalidation above
@@ -228,6 +242,13 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixRunResult> {
       o.log(`matrix: cell ${hash} ${cell.label}`);
       const timer = setInterval(() => db.renew(hash), 60_000);
       try {
+        const lacks = o.makePoisons ? missingPoison(cell) : null;
+        if (lacks !== null) {
+          o.log(`matrix: making the given poison ${lacks} (${cell.spec.attack}, poison seed ${cell.poisonSeed}) for ${cell.label}`);
+          await makeGivenPoison(cell, ctx);
+          // the other cells on it: those finished before stand only if it has their poison's content
+          await syncInputs(order.filter((c) => c.cell.spec.poisonFile === lacks && c.cell.hash !== hash).map((c) => c.cell), db, ctx, o.log);
+        }
         const r = await runCell(cell, { ...ctx, heartbeat: () => db.renew(hash) }, cell.spec.attack === 'clean' ? null : cleanTwinHash(cell));
         if (db.finish(hash, r)) {
           res.ran++;
