@@ -11,6 +11,7 @@ import { DASH, fmt, profileSentence, statCell } from './format.js';
 import type { Plot, ReportTable, TableCell } from './model.js';
 import { archLabel, attackLabel } from './paper.js';
 import { SEED_OPTIONS, ablationOf, stat, type ReportCell, type ResultSet } from './results.js';
+import { attackLinePanel } from './plots.js';
 import { renderVegaLite, type TopLevelSpec } from './vega.js';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
@@ -172,20 +173,12 @@ export async function diagnosisPlots(rs: ResultSet, arch: string): Promise<Plot[
     if (new Set(points.map((p) => p.x)).size < 2) continue;
     const order = attacks.map(attackLabel);
     const xEnc = { field: 'x', type: 'quantitative', title: line.title, scale: line.log ? { type: 'log' } : { zero: false } };
-    const panel = (field: string, title: string, extra: object = {}): object => ({
-      width: 300,
-      height: 220,
-      transform: [{ filter: `isValid(datum.${field})` }],
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: xEnc,
-        y: { field, type: 'quantitative', title, ...extra },
-        color: { field: 'attack', type: 'nominal', title: 'attack', sort: order },
-        strokeDash: { field: 'series', type: 'nominal', title: 'line' },
-        detail: { field: 'series', type: 'nominal' },
+    const panel = (field: string, title: string, extra: object = {}): object =>
+      attackLinePanel({
+        x: xEnc, field, title, extra, order, height: 220,
+        encoding: { strokeDash: { field: 'series', type: 'nominal', title: 'line' }, detail: { field: 'series', type: 'nominal' } },
         tooltip: [{ field: 'attack' }, { field: 'series' }, { field: 'x', title: line.title }, { field, format: '.2f' }, { field: 'n' }],
-      },
-    });
+      });
     const spec = {
       $schema: SCHEMA,
       title: `${archLabel(arch)}, ECLIPSE: accuracy and the poison left vs ${line.title}`,

@@ -125,19 +125,9 @@ export async function curvePlots(rs: ResultSet, arch: string, artifactsDir: stri
     if (values.length === 0) continue;
     const order = attacks.map(attackLabel);
     const multiSeed = new Set(values.map((v) => v.run)).size > new Set(values.map((v) => v.attack)).size;
-    const layer = (field: string, title: string, extra: object = {}): object => ({
-      width: 300,
-      height: 200,
-      transform: [{ filter: `isValid(datum.${field})` }],
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
-        y: { field, type: 'quantitative', title, ...extra },
-        color: { field: 'attack', type: 'nominal', title: 'attack', sort: order },
-        ...(multiSeed ? { detail: { field: 'run', type: 'nominal' } } : {}),
-        tooltip: [{ field: 'attack' }, { field: 'run' }, { field: 'epoch' }, { field, format: '.3f' }],
-      },
-    });
+    const x = { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } };
+    const layer = (field: string, title: string, extra: object = {}): object =>
+      attackLinePanel({ x, field, title, extra, order, height: 200, tooltip: [{ field: 'attack' }, { field: 'run' }, { field: 'epoch' }, { field, format: '.3f' }], ...(multiSeed ? { encoding: { detail: { field: 'run', type: 'nominal' } } } : {}) });
     const spec = {
       $schema: SCHEMA,
       title: `${archLabel(arch)}, ${defenseLabel(d)}: training curves`,
@@ -152,4 +142,24 @@ export async function curvePlots(rs: ResultSet, arch: string, artifactsDir: stri
     });
   }
   return plots;
+}
+
+/**
+ * One panel of a plot that draws a line per attack (filtered to the rows that have `field`): the
+ * training curves and the purifier lines share it.
+ */
+export function attackLinePanel(o: { x: object; field: string; title: string; extra?: object; order: string[]; height: number; tooltip: object[]; encoding?: object }): object {
+  return {
+    width: 300,
+    height: o.height,
+    transform: [{ filter: `isValid(datum.${o.field})` }],
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: o.x,
+      y: { field: o.field, type: 'quantitative', title: o.title, ...o.extra },
+      color: { field: 'attack', type: 'nominal', title: 'attack', sort: o.order },
+      ...o.encoding,
+      tooltip: o.tooltip,
+    },
+  };
 }
