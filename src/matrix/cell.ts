@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { createAttack, makeupFromMeta, poisonFile, poisonMakeup, stampMakeup } from '../attacks/index.js';
 import { atomicWriteFile } from '../io/atomic.js';
 import { datasetDigest, type ImageDataset } from '../data/dataset.js';
-import { SPARSE_POOL_PER_CLASS, prepareDataDir } from '../data/prepare.js';
+import { SPARSE_POOL_PER_CLASS, prepareDataDir, preparedFiles } from '../data/prepare.js';
 import { loadDataset, saveDataset } from '../data/store.js';
 import { createDefense } from '../defenses/baselines/index.js';
 import { describeBlas, engineVersion, getNumThreads, type Device, type RunContext } from '../engine/index.js';
@@ -137,7 +137,7 @@ export async function makeGivenPoison(cell: ResolvedCell, ctx: CellContext): Pro
   await cellData(cell, ctx);
   await mkdir(dirname(output), { recursive: true });
   await poisonFile({
-    attack: cell.spec.attack, input: ctx.data?.train ?? join(ctx.dataDir, 'train.safetensors'), output, seed: cell.poisonSeed,
+    attack: cell.spec.attack, input: ctx.data?.train ?? preparedFiles(ctx.dataDir).train, output, seed: cell.poisonSeed,
     profile: cell.spec.profile, ...attackSettings(cell), device: ctx.device, quiet: ctx.quiet, log: ctx.log, signal: ctx.signal,
   });
 }

@@ -198,31 +198,31 @@ export class ResultsDb {
     // The tables and the schema row in one transaction: a second runner opening the same new
     // file sees all of them or none (between single statements it saw "meta" alone and took the
     // file for another program's).
-    whileBusy(() => db.exec('BEGIN IMMEDIATE'));
+    const results = new ResultsDb(file, db);
     try {
-      db.exec(`
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS cells (
-        hash TEXT PRIMARY KEY, label TEXT NOT NULL, attack TEXT NOT NULL, defense TEXT NOT NULL,
-        architecture TEXT NOT NULL, seed INTEGER NOT NULL, options TEXT NOT NULL, config TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending', runner TEXT, host TEXT, pid INTEGER, lease_until REAL,
-        attempts INTEGER NOT NULL DEFAULT 0, error TEXT, updated_at TEXT);
-      CREATE TABLE IF NOT EXISTS results (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL, test_acc REAL NOT NULL, seconds REAL NOT NULL,
-        inputs TEXT NOT NULL, versions TEXT NOT NULL, extra TEXT NOT NULL, finished_at TEXT NOT NULL,
-        current INTEGER NOT NULL DEFAULT 1, runner TEXT);
-      CREATE INDEX IF NOT EXISTS results_hash ON results (hash, current);
-    `);
-      const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
-      if (!v) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
-      else if (v.value !== SCHEMA_VERSION) throw new MatrixDbError(`${file} has results schema ${v.value}; this eclipse writes schema ${SCHEMA_VERSION}: use another --db`);
-      db.exec('COMMIT');
+      results.tx(() => {
+        db.exec(`
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS cells (
+          hash TEXT PRIMARY KEY, label TEXT NOT NULL, attack TEXT NOT NULL, defense TEXT NOT NULL,
+          architecture TEXT NOT NULL, seed INTEGER NOT NULL, options TEXT NOT NULL, config TEXT NOT NULL,
+          status TEXT NOT NULL DEFAULT 'pending', runner TEXT, host TEXT, pid INTEGER, lease_until REAL,
+          attempts INTEGER NOT NULL DEFAULT 0, error TEXT, updated_at TEXT);
+        CREATE TABLE IF NOT EXISTS results (
+          id INTEGER PRIMARY KEY AUTOINCREMENT, hash TEXT NOT NULL, test_acc REAL NOT NULL, seconds REAL NOT NULL,
+          inputs TEXT NOT NULL, versions TEXT NOT NULL, extra TEXT NOT NULL, finished_at TEXT NOT NULL,
+          current INTEGER NOT NULL DEFAULT 1, runner TEXT);
+        CREATE INDEX IF NOT EXISTS results_hash ON results (hash, current);
+      `);
+        const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined;
+        if (!v) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
+        else if (v.value !== SCHEMA_VERSION) throw new MatrixDbError(`${file} has results schema ${v.value}; this eclipse writes schema ${SCHEMA_VERSION}: use another --db`);
+      });
     } catch (e) {
-      db.exec('ROLLBACK');
       db.close();
       throw e;
     }
-    return new ResultsDb(file, db);
+    return results;
   }
 
   /**
