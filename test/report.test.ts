@@ -680,3 +680,54 @@ test('methods beyond the paper (issue 29): OPS after the paper\'s columns and CO
   const t3 = model.sections.flatMap((s) => s.tables).find((t) => t.id === 'table3')!;
   assert.ok(t3.rows.some((r) => r.head === 'COIN ‡') && t3.notes.some((n) => n.startsWith('‡ not in the paper')));
 });
+
+test("issue 25's decision rule: each purifier recipe on the reference's draws, against the line and the reference; the cheapest that clears wins", async () => {
+  const { buildReport } = await import('../src/report/build.js');
+  const eight = ['em', 'tap', 'rem', 'sep', 'efp', 'urp', 'lsp', 'ar'];
+  // the line: 50 x 80 / 94.95 = 42.13%; the reference: clean 79/81 over two defence seeds, EM
+  // 42/44 over two poison draws, every other attack 45
+  const runs: SyntheticRun[] = [{ attack: 'clean', defense: 'none', acc: 0.8 }];
+  const recipe = (options: Record<string, number>, clean: [number, number], acc: (attack: string, poisonSeed: number) => number, stages: Record<string, number>): void => {
+    clean.forEach((a, defenseSeed) => runs.push({ attack: 'clean', defense: 'eclipse', acc: a / 100, defenseSeed, options, stages }));
+    for (const attack of eight) for (const poisonSeed of attack === 'em' ? [0, 1] : [0]) runs.push({ attack, defense: 'eclipse', acc: acc(attack, poisonSeed) / 100, poisonSeed, options, stages });
+  };
+  recipe({}, [79, 81], (a, p) => (a === 'em' ? 42 + 2 * p : 45), { denoiser: 420, purify: 180 });
+  recipe({ trainMaxT: 300, tStar: 300 }, [79, 80], () => 60, { denoiser: 420, purify: 180 }); // clears, 10 min
+  recipe({ iterations: 500 }, [80, 80], () => 50, { denoiser: 120, purify: 180 }); // clears, 5 min: the winner
+  recipe({ trainMaxT: 200, tStar: 200 }, [75, 76], () => 60, { denoiser: 420, purify: 180 }); // clean pays 4.5
+  // EM 42 and 43: mean 42.5 above the line, but mean - SE = 42.0 under it: "at the line" (and
+  // 0.5 under the reference's 43: no pay). TAP 43.5: over the line, 1.5 points under the reference
+  recipe({ trainMaxT: 0 }, [80, 80], (a, p) => (a === 'em' ? 42 + p : a === 'tap' ? 43.5 : 50), { denoiser: 420, purify: 180 });
+  // one EM draw of the two (and nothing else) ran: undecided, provisionally under the line
+  runs.push({ attack: 'em', defense: 'eclipse', acc: 0.3, options: { iterations: 4000 }, stages: { denoiser: 1680, purify: 180 } });
+  // a cell on a draw the reference lacks is left out (poison seed 2 of TAP)
+  runs.push({ attack: 'tap', defense: 'eclipse', acc: 0.01, poisonSeed: 2, options: { trainMaxT: 300, tStar: 300 } });
+  const model = await buildReport(await syntheticRows(runs), { db: 'synthetic.sqlite', artifactsDir: join(tmp.dir, 'no-artifacts'), images: false });
+  const t = model.sections.find((s) => s.id === 'purifier')!.tables.find((x) => x.id === 'decision-resnet18')!;
+  assert.deepEqual(t.columns, ['purifier', 'clean', 'EM', 'TAP', 'REM', 'SEP', 'EFP', 'URP', 'LSP', 'AR', 'own stages (min)', 'verdict']);
+  const row = (head: string): string[] => t.rows.find((r) => r.head === head)!.cells.map((c) => c.ours);
+  const verdict = (head: string): string => row(head).at(-1)!;
+  assert.deepEqual(row("mini's settings (the reference)").slice(0, 3), ['80.0 (2)', '43.0 (2)', '45.0 (1)']);
+  assert.deepEqual(row('denoiser trained on t ≤ 300, t* 300').slice(0, 4), ['79.5 (2/2)', '60.0 (2/2)', '60.0 (1/1)', '60.0 (1/1)']);
+  assert.equal(verdict('denoiser trained on t ≤ 300, t* 300'), 'clears');
+  assert.equal(row('denoiser trained on t ≤ 300, t* 300').at(-2), '10.0');
+  assert.equal(verdict('denoiser iterations 500'), 'clears');
+  assert.equal(verdict('denoiser trained on t ≤ 200, t* 200'), 'fails: clean data pays 4.5 points');
+  assert.equal(verdict('denoiser trained on every t'), 'fails: EM at the line (42.5 against 42.1); TAP pays 1.5 points');
+  const cellOf = (head: string, col: string): (typeof t.rows)[number]['cells'][number] => t.rows.find((r) => r.head === head)!.cells[t.columns.indexOf(col) - 1]!;
+  assert.equal(cellOf('denoiser trained on every t', 'EM').mark, '≈');
+  assert.match(cellOf('denoiser trained on every t', 'EM').title!, /mean − SE 42\.00 against the line 42\.13; at the line$/);
+  assert.equal(cellOf('denoiser trained on every t', 'TAP').mark, '✗');
+  assert.equal(cellOf('denoiser trained on every t', 'REM').mark, '✓');
+  assert.equal(cellOf('denoiser iterations 4000', 'EM').mark, '✗');
+  // a single failing cell on an attack with one reference draw is final
+  const final = await buildReport(await syntheticRows([...runs, { attack: 'tap', defense: 'eclipse', acc: 0.3, options: { iterations: 4000 } }]), { db: 'synthetic.sqlite', artifactsDir: join(tmp.dir, 'no-artifacts'), images: false });
+  const tf = final.sections.find((s) => s.id === 'purifier')!.tables.find((x) => x.id === 'decision-resnet18')!;
+  assert.equal(tf.rows.find((r) => r.head === 'denoiser iterations 4000')!.cells.at(-1)!.ours, 'fails: TAP under the line (30.0 against 42.1); TAP pays 15.0 points');
+  assert.equal(verdict('denoiser iterations 4000'), 'undecided: 1 of 11 cells ran; so far EM under the line (30.0 against 42.1), EM pays 12.0 points');
+  // paired: the provisional pay is against the reference's same draw (poison seed 0: 42), not its mean (43)
+  assert.match(cellOf('denoiser iterations 4000', 'EM').title!, /the profile's recipe on the same draws: 42\.00 \(n 1\)/);
+  assert.deepEqual(row('denoiser iterations 4000').slice(0, 3), ['– (0/2)', '30.0 (1/2)', '– (0/1)']);
+  assert.match(cellOf('denoiser iterations 4000', 'EM').title!, /not all draws yet: provisional$/);
+  assert.match(t.notes.join(' '), /Decision so far: denoiser iterations 500 clears the rule and is the cheapest that does \(5\.0 min\)/);
+});

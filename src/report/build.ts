@@ -12,6 +12,7 @@ import { attackOrder, findCleanTrain, imageFigures, type ImageFigure } from './f
 import { archOrder, defenseOrder, profileSentence } from './format.js';
 import { REPORT_FILES, checkReportOut } from './load.js';
 import { PAPER_NOTES, archLabel, attackLabel, defenseLabel } from './paper.js';
+import { decisionTable } from './decision.js';
 import { diagnosisPlots, diagnosisTables } from './diagnosis.js';
 import { makeupPlots } from './makeup.js';
 import { curvePlots, sweepPlots } from './plots.js';
@@ -75,7 +76,7 @@ export async function buildReport(rows: readonly ResultRow[], o: BuildOptions, s
   });
   // issue 25: ECLIPSE's purifier recipes side by side, with what each left of the poison
   const diagArchs = eclArchs.length ? eclArchs : ['resnet18'];
-  const diagTables = diagArchs.flatMap((a) => diagnosisTables(rs, a));
+  const diagTables = diagArchs.flatMap((a) => [...diagnosisTables(rs, a), ...[decisionTable(rs, a)].filter((t) => t !== null)]);
   const diagPlots = (await Promise.all(diagArchs.map((a) => diagnosisPlots(rs, a)))).flat();
   sections.push({
     id: 'purifier',

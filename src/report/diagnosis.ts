@@ -90,6 +90,12 @@ const median = (xs: number[]): number | null => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
+/** The median minutes a recipe's cells recorded for one of ECLIPSE's stages (null: none did). */
+export function stageMinutes(v: PurifierVariant, stage: string): number | null {
+  const m = median(v.cells.map((c) => stageOf(c, stage)).filter((x): x is number => x !== null));
+  return m === null ? null : m / 60;
+}
+
 /** Mean and sample sd of the scan scores of some cells (stat() reads accuracies as fractions). */
 function scanStat(cells: readonly ReportCell[]): { mean: number; std: number; n: number } | null {
   const xs = cells.map(scanOf).filter((x): x is number => x !== null && Number.isFinite(x));
@@ -105,8 +111,8 @@ export function diagnosisTables(rs: ResultSet, arch: string): ReportTable[] {
   const attacks = columnsOf(variants);
   const at = (v: PurifierVariant, a: string): ReportCell[] => v.cells.filter((c) => c.attack === a);
   const minutes = (v: PurifierVariant, stage: string): TableCell => {
-    const m = median(v.cells.map((c) => stageOf(c, stage)).filter((x): x is number => x !== null));
-    return m === null ? { ours: DASH } : { ours: fmt(m / 60), has: true, title: `median over the variant's cells that recorded it (${stage} stage)` };
+    const m = stageMinutes(v, stage);
+    return m === null ? { ours: DASH } : { ours: fmt(m), has: true, title: `median over the variant's cells that recorded it (${stage} stage)` };
   };
   const used = variants.flatMap((v) => v.cells.filter((c) => attacks.includes(c.attack)));
   const common = [

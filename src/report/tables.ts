@@ -43,7 +43,7 @@ function variantNote(rs: ResultSet, arch: string, defenses: readonly string[], a
  * accuracy over the paper's (both without defence): it keeps its meaning, about half of what
  * clean training gives. Null without a clean no-defence cell or a paper number to scale by.
  */
-function qualifiedLine(rs: ResultSet, arch: string): { line: number; clean: number; paperClean: number } | null {
+export function qualifiedLine(rs: ResultSet, arch: string): { line: number; clean: number; paperClean: number } | null {
   const clean = stat(rs.main(arch, 'none', 'clean'));
   const paper = paperCleanAcc(arch, 'none');
   return clean && paper ? { line: (50 * clean.mean) / paper.value, clean: clean.mean, paperClean: paper.value } : null;
