@@ -106,7 +106,7 @@ function withStatus(cells: readonly ResolvedCell[], db: ResultsDb | null): Plann
  * each clean twin just before the first cell that needs it. Cells on a given poison file that is not
  * there are left out (their finished results stand: a missing file is not a changed one), with
  * one line naming the file; with `makePoisons` they keep their place, and the runner makes the file
-when the first of them comes up. Shared by the local and the queue runner.
+ * when the first of them comes up. Shared by the local and the queue runner.
  */
 export async function runOrder(cells: readonly PlannedCell[], db: ResultsDb, ctx: CellContext, log: (m: string) => void, makePoisons = false): Promise<PlannedCell[]> {
   const missing = new Set(cells.map((c) => c.cell.spec.poisonFile).filter((f): f is string => f !== undefined && !existsSync(f)));

@@ -49,6 +49,9 @@ function ownStages(v: PurifierVariant): number | null {
   return den !== null && pur !== null ? den + pur : null;
 }
 
+/** The standard error of a mean (0 for one cell). */
+const seOf = (s: Stat): number => (s.n > 1 ? s.std / Math.sqrt(s.n) : 0);
+const nameOf = (attack: string): string => (attack === 'clean' ? 'clean data' : attackLabel(attack));
 const drawKey = (c: ReportCell): string => `${c.poisonSeed}/${c.defenseSeed}`;
 const ofSeed = (cells: readonly ReportCell[], attack: string): ReportCell[] => cells.filter((c) => c.attack === attack && c.seed === CLASSIFIER_SEED);
 
@@ -60,11 +63,11 @@ function check(attack: string, v: PurifierVariant, ref: PurifierVariant, line: n
   // paired: until every draw has run, the reference is its mean over the same draws
   const ran = new Set(mine.map(drawKey));
   const r = stat(refCells.filter((c) => ran.has(drawKey(c))));
-  const complete = draws.size > 0 && new Set(mine.map(drawKey)).size === draws.size;
+  const complete = draws.size > 0 && ran.size === draws.size;
   let failures: Failure[] | null = null;
   if (s && r && (attack === 'clean' || line !== null)) {
     failures = [];
-    if (attack !== 'clean' && s.mean - (s.n > 1 ? s.std / Math.sqrt(s.n) : 0) < line!) failures.push(s.mean >= line! ? 'at the line' : 'under the line');
+    if (attack !== 'clean' && s.mean - seOf(s) < line!) failures.push(s.mean >= line! ? 'at the line' : 'under the line');
     if (s.mean < r.mean - TOLERANCE) failures.push('pays');
   }
   return { attack, stat: s, need: draws.size, reference: r, complete, failures };
@@ -73,7 +76,7 @@ function check(attack: string, v: PurifierVariant, ref: PurifierVariant, line: n
 const failed = (k: RuleCheck): boolean => (k.failures?.length ?? 0) > 0;
 
 function reasonsOf(k: RuleCheck, line: number | null): string[] {
-  const name = k.attack === 'clean' ? 'clean data' : attackLabel(k.attack);
+  const name = nameOf(k.attack);
   return (k.failures ?? []).map((f) => (f === 'pays' ? `${name} pays ${fmt(k.reference!.mean - k.stat!.mean)} points` : `${name} ${f} (${fmt(k.stat!.mean)} against ${fmt(line ?? NaN)})`));
 }
 
@@ -90,16 +93,16 @@ export function decisions(rs: ResultSet, arch: string): { reference: PurifierVar
     // a failure on an attack whose draws all ran is final; one on part of them is provisional
     const final = checks.filter((k) => k.complete && failed(k));
     const open = checks.filter((k) => !k.complete || k.failures === null);
-    const ran = checks.reduce((t, k) => t + (k.stat?.n ?? 0), 0);
+    const cellsRan = checks.reduce((t, k) => t + (k.stat?.n ?? 0), 0);
     const need = checks.reduce((t, k) => t + k.need, 0);
-    const missingRef = checks.filter((k) => k.need === 0).map((k) => (k.attack === 'clean' ? 'clean data' : attackLabel(k.attack)));
+    const missingRef = checks.filter((k) => k.need === 0).map((k) => nameOf(k.attack));
     if (final.length) return { label: v.label, checks, cost, verdict: 'fails', reasons: final.flatMap((k) => reasonsOf(k, line)) };
     if (open.length === 0) return { label: v.label, checks, cost, verdict: 'clears', reasons: [] };
     const soFar = checks.filter((k) => !k.complete && failed(k)).flatMap((k) => reasonsOf(k, line));
     return {
       label: v.label, checks, cost, verdict: 'undecided',
       reasons: [
-        `${ran} of ${need} cells ran`,
+        `${cellsRan} of ${need} cells ran`,
         ...(missingRef.length ? [`${reference.label} has no cells on ${missingRef.join(', ')}`] : []),
         ...(line === null ? ['no qualification line (no clean cell without defence)'] : []),
         ...(soFar.length ? [`so far ${soFar.join(', ')}`] : []),
@@ -115,11 +118,10 @@ const markOf = (f: readonly Failure[]): string => (f.length === 0 ? '✓' : f.le
 function checkCell(k: RuleCheck, line: number | null): TableCell {
   if (!k.stat) return { ours: k.need ? `${DASH} (0/${k.need})` : DASH, title: k.need ? `none of the ${k.need} draws has run` : "the profile's recipe has no cell here" };
   const s = k.stat;
-  const se = s.n > 1 ? s.std / Math.sqrt(s.n) : 0;
   const title = [
     `mean ${fmt(s.mean, 2)}, sd ${fmt(s.std, 2)}, n ${s.n} of the ${k.need} draws (poison/defence seeds) the profile's recipe has`,
     `the profile's recipe on the same draws: ${fmt(k.reference!.mean, 2)} (n ${k.reference!.n})`,
-    ...(k.attack !== 'clean' && line !== null ? [`mean − SE ${fmt(s.mean - se, 2)} against the line ${fmt(line, 2)}`] : []),
+    ...(k.attack !== 'clean' && line !== null ? [`mean − SE ${fmt(s.mean - seOf(s), 2)} against the line ${fmt(line, 2)}`] : []),
     ...(k.failures ? [k.failures.length ? k.failures.join(', ') : 'holds'] : []),
     ...(k.complete ? [] : ['not all draws yet: provisional']),
   ].join('; ');
@@ -129,7 +131,11 @@ function checkCell(k: RuleCheck, line: number | null): TableCell {
 export function decisionTable(rs: ResultSet, arch: string): ReportTable | null {
   const d = decisions(rs, arch);
   if (!d) return null;
-  const refRow = { head: `${d.reference.label} (the reference)`, cells: [...d.attacks.map((a) => { const s = stat(ofSeed(d.reference.cells, a)); return s ? { ours: `${fmt(s.mean)} (${s.n})`, has: true, title: `mean ${fmt(s.mean, 2)}, sd ${fmt(s.std, 2)}, n ${s.n}` } : { ours: DASH }; }), costCell(ownStages(d.reference)), { ours: '' }] };
+  const refCell = (a: string): TableCell => {
+    const s = stat(ofSeed(d.reference.cells, a));
+    return s ? { ours: `${fmt(s.mean)} (${s.n})`, has: true, title: `mean ${fmt(s.mean, 2)}, sd ${fmt(s.std, 2)}, n ${s.n}` } : { ours: DASH };
+  };
+  const refRow = { head: `${d.reference.label} (the reference)`, cells: [...d.attacks.map(refCell), costCell(ownStages(d.reference)), { ours: '' }] };
   const winners = d.rows.filter((r) => r.verdict === 'clears').sort((a, b) => (a.cost ?? Infinity) - (b.cost ?? Infinity));
   const decided = winners.length
     ? `Decision so far: ${winners[0]!.label} clears the rule and is the cheapest that does (${winners[0]!.cost === null ? 'cost not recorded' : `${fmt(winners[0]!.cost)} min`}).`
