@@ -677,6 +677,8 @@ test('methods beyond the paper (issue 29): OPS after the paper\'s columns and CO
   assert.match(notes, /: COIN; not qualified: ECLIPSE \(OPS 30\.0\)/);
   const ops = t1.columns.indexOf('OPS ‡') - 1;
   assert.ok(t1.rows.find((r) => r.head === 'COIN ‡')!.cells[ops]!.best);
+  // judged on the paper's attacks alone, ECLIPSE (EM 60) qualifies and is the best on EM
+  assert.match(notes, /On the paper's attacks alone \(as its Table 1 judges\), qualified: ECLIPSE, COIN; the ‡ attacks take out ECLIPSE \(OPS 30\.0\)\. Best qualified per paper attack by that rule: EM ECLIPSE 60\.0\./);
   const t3 = model.sections.flatMap((s) => s.tables).find((t) => t.id === 'table3')!;
   assert.ok(t3.rows.some((r) => r.head === 'COIN ‡') && t3.notes.some((n) => n.startsWith('‡ not in the paper')));
 });
