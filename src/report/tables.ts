@@ -77,7 +77,11 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
   // the attacks (column indices) that take each defence under the line
   const failing = new Map(withNumbers.map((d) => [d, q ? attackCols.map((_, i) => i).filter((i) => (meanOf(d, i) ?? Infinity) < q.line) : []]));
   const qualified = q ? withNumbers.filter((d) => failing.get(d)!.length === 0) : [];
-  const ranked = attackCols.map((_, i) => qualified.filter((d) => meanOf(d, i) !== null).sort((a, b) => meanOf(b, i)! - meanOf(a, i)!));
+  // the defences of a set with a number on attack i, best first
+  const rankOn = (set: readonly string[], i: number): string[] => set.filter((d) => meanOf(d, i) !== null).sort((a, b) => meanOf(b, i)! - meanOf(a, i)!);
+  // a defence with the attacks that take it under the line, e.g. "ISS-J (CUDA 26.1)"
+  const failText = (d: string): string => `${defenseLabel(d)} (${failing.get(d)!.map((i) => `${attackLabel(attackCols[i]!)} ${fmt(meanOf(d, i)!)}`).join(', ')})`;
+  const ranked = attackCols.map((_, i) => rankOn(qualified, i));
   const bestOf = ranked.map((r) => r[0] ?? null);
   const secondOf = ranked.map((r) => r[1] ?? null);
   // the best's and the second's stats per attack, null where there is no second
@@ -148,7 +152,7 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
     standing.push(
       `Qualified defences, by the paper's rule (under 50% on any attack is unqualified, judged on the means) with the line rescaled to this profile: ${fmt(q.line)}% = 50 x ${fmt(q.clean)} / ${fmt(q.paperClean, 2)} (clean accuracy without defence, ours / the paper's): ` +
         `${qualified.length ? qualified.map(defenseLabel).join(', ') : 'none'}` +
-        (unq.length ? `; not qualified: ${unq.map((d) => `${defenseLabel(d)} (${failing.get(d)!.map((i) => `${attackLabel(attackCols[i]!)} ${fmt(meanOf(d, i)!)}`).join(', ')})`).join(', ')}` : '') +
+        (unq.length ? `; not qualified: ${unq.map(failText).join(', ')}` : '') +
         '. A row missing attacks is judged on those it has.',
     );
     // The paper judges on its own attacks; where the ‡ attacks change who qualifies, say who
@@ -158,12 +162,12 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
     const takenOut = onPaper.filter((d) => !qualified.includes(d));
     if (takenOut.length) {
       const bestOnPaper = paperIdx.flatMap((i) => {
-        const b = onPaper.filter((d) => meanOf(d, i) !== null).sort((x, y) => meanOf(y, i)! - meanOf(x, i)!)[0];
+        const b = rankOn(onPaper, i)[0];
         return b ? [`${attackLabel(attackCols[i]!)} ${defenseLabel(b)} ${fmt(meanOf(b, i)!)}`] : [];
       });
       standing.push(
         `On the paper's attacks alone (as its Table 1 judges), qualified: ${onPaper.map(defenseLabel).join(', ')}; the ${BEYOND_MARK} attacks take out ` +
-          `${takenOut.map((d) => `${defenseLabel(d)} (${failing.get(d)!.map((i) => `${attackLabel(attackCols[i]!)} ${fmt(meanOf(d, i)!)}`).join(', ')})`).join(', ')}. ` +
+          `${takenOut.map(failText).join(', ')}. ` +
           `Best qualified per paper attack by that rule: ${bestOnPaper.join('; ')}.`,
       );
     }
