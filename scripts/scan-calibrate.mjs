@@ -5,7 +5,7 @@
 // scripts/scan-eval.mjs, seeds 0-99, are other draws):
 //   node scripts/scan-calibrate.mjs [--sizes 1000,2000,5000] [--seeds 6] [--threads 1] [--probe-free-only]
 // --probe-free-only (formerly --energy-only) measures the statistics that need no probe (the
-// residual energy and the pixel spike: seconds) and adds them to the existing calibration.
+// residual energy, the pixel spike and the smoothness: seconds) and adds them to the existing calibration.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { root, cifarTrain } from './lib/scan-sets.mjs';
@@ -19,6 +19,7 @@ const { balancedSubset } = await import(join(root, 'dist/src/data/dataset.js'));
 const { linearProbe, PROBE_DEFAULTS, AUTOCORR_PROBE, residualEnergy } = await import(join(root, 'dist/src/scan/probe.js'));
 const { CONFIDENT } = await import(join(root, 'dist/src/scan/scan.js'));
 const { pixelSpike } = await import(join(root, 'dist/src/scan/pixels.js'));
+const { smoothness } = await import(join(root, 'dist/src/scan/smoothness.js'));
 setNumThreads(Number(arg('threads', '1')));
 
 const train = await cifarTrain();
@@ -29,12 +30,13 @@ const points = [];
 const KINDS = ['raw', 'highpass', 'autocorr'];
 const classAcc = Object.fromEntries(KINDS.map((kind) => [kind, Array.from({ length: k }, () => [])]));
 for (const n of sizes) {
-  const rows = Object.fromEntries([...KINDS.flatMap((kind) => [`${kind}_acc`, `${kind}_confident`]), 'any_confident', 'residual_energy', 'pixel_spike'].map((s) => [s, []]));
+  const rows = Object.fromEntries([...KINDS.flatMap((kind) => [`${kind}_acc`, `${kind}_confident`]), 'any_confident', 'residual_energy', 'pixel_spike', 'smoothness'].map((s) => [s, []]));
   for (let s = 0; s < seeds; s++) {
     const t0 = Date.now();
     const ds = balancedSubset(train, n / k, 1000 + s);
     rows.residual_energy.push(residualEnergy(ds).geomean);
     rows.pixel_spike.push(pixelSpike(ds).value);
+    rows.smoothness.push(smoothness(ds).value);
     if (energyOnly) continue;
     const probes = {};
     for (const kind of KINDS) {
@@ -50,15 +52,17 @@ for (const n of sizes) {
   points.push({ n, subsets: seeds, stats: Object.fromEntries(Object.entries(rows).filter(([, v]) => v.length).map(([k2, v]) => [k2, ms(v)])) });
 }
 if (energyOnly) {
-  // --energy-only: add the residual energy, measured on the same subsets, to the existing calibration
+  // --probe-free-only: add the probe-free statistics, measured on the same subsets, to the existing calibration
   const { CALIBRATION_DATA: old } = await import(join(root, 'dist/src/scan/calibration-data.js'));
   for (const p of points) {
     const o = old.points.find((q) => q.n === p.n);
     if (!o) throw new Error(`the existing calibration has no size ${p.n}`);
     o.stats.residual_energy = p.stats.residual_energy;
     o.stats.pixel_spike = p.stats.pixel_spike;
+    o.stats.smoothness = p.stats.smoothness;
   }
-  if (!old.source.includes('pixel_spike')) old.source = old.source.replace(/ \(scripts\/scan-calibrate.mjs, /, `; pixel_spike on the same subsets, ${new Date().toISOString().slice(0, 10)} (scripts/scan-calibrate.mjs, `);
+  for (const stat of ['pixel_spike', 'smoothness'])
+    if (!old.source.includes(stat)) old.source = old.source.replace(/ \(scripts\/scan-calibrate.mjs, /, `; ${stat} on the same subsets, ${new Date().toISOString().slice(0, 10)} (scripts/scan-calibrate.mjs, `);
   writeCalibration(old);
   process.exit(0);
 }

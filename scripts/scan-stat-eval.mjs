@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Before/after for a probe-free statistic added to `eclipse scan` (issue 29: pixel_spike, for
-// one-pixel shortcuts): it is computed on the same sets scripts/scan-eval.mjs scanned (the mini
-// training set with a seeded share of poisoned images; the clean subsets, seeds 0+), its z taken
-// against the calibration, and the new score is the recorded one's maximum with it, which is
-// what the scan now computes (the score is the largest z; the probes are unchanged and not rerun).
+// Before/after for the probe-free statistics added to `eclipse scan` (issue 29: pixel_spike, for
+// one-pixel shortcuts; smoothness, for blurs): they are computed on the same sets
+// scripts/scan-eval.mjs scanned (the mini training set with a seeded share of poisoned images;
+// the clean subsets, seeds 0+), their z taken against the calibration as the scan takes it, and
+// the new score is the recorded one's maximum with them, which is what the scan now computes (the
+// score is the largest z; the probes are unchanged and not rerun).
 //   node scripts/scan-stat-eval.mjs FILE.jsonl ... > runs/scan-stat-eval.jsonl
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ const { balancedSubset } = await import(join(root, 'dist/src/data/dataset.js'));
 const { loadDataset } = await import(join(root, 'dist/src/data/store.js'));
 const { MODEL_AGNOSTIC_ATTACKS, createAttack } = await import(join(root, 'dist/src/attacks/index.js'));
 const { pixelSpike } = await import(join(root, 'dist/src/scan/pixels.js'));
+const { smoothness } = await import(join(root, 'dist/src/scan/smoothness.js'));
 const { CALIBRATION } = await import(join(root, 'dist/src/scan/calibration.js'));
 // the calibration's clean mean and sd at n, exactly as the scan takes them
 const { Z_POISONED, Z_CLEAN, cleanAt } = await import(join(root, 'dist/src/scan/scan.js'));
@@ -35,9 +37,12 @@ for (const r of rows) {
     if (!p) { console.error(`${r.id}: its poison is not on this machine; skipped`); continue; }
     ds = sharePoisoned(clean, p, r.share).ds;
   }
-  const s = pixelSpike(ds);
-  const c = cleanAt(CALIBRATION, 'pixel_spike', ds.n);
-  const z = (s.value - c.mean) / c.std;
-  const after = Math.max(r.score, z);
-  console.log(JSON.stringify({ id: r.id, kind: r.kind, attack: r.attack, share: r.share, n: r.n, seed: r.seed, before: { verdict: r.verdict, score: r.score }, pixel_spike: { value: s.value, z }, after: { verdict: verdict(after), score: after } }));
+  // each statistic's value, and the least standard deviation the scan gives it (its own standard error)
+  const measured = { pixel_spike: { value: pixelSpike(ds).value, minStd: 0 }, smoothness: (({ value, stdError }) => ({ value, minStd: stdError }))(smoothness(ds)) };
+  const stats = Object.fromEntries(Object.entries(measured).map(([name, m]) => {
+    const c = cleanAt(CALIBRATION, name, ds.n);
+    return [name, { value: m.value, z: (m.value - c.mean) / Math.max(c.std, m.minStd) }];
+  }));
+  const after = Math.max(r.score, ...Object.values(stats).map((x) => x.z));
+  console.log(JSON.stringify({ id: r.id, kind: r.kind, attack: r.attack, share: r.share, n: r.n, seed: r.seed, before: { verdict: r.verdict, score: r.score }, stats, after: { verdict: verdict(after), score: after } }));
 }

@@ -23,7 +23,7 @@ if (process.argv[2] === '--compare') {
     const rs = readRows(f);
     const d = rs.find((r) => r.detector);
     // scan-stat-eval rows (before/after a statistic): their "after" verdict and score
-    if (rs[0]?.after) return { name: 'eclipse scan, with pixel_spike', rows: rs.map((r) => ({ ...r, ...r.after })) };
+    if (rs[0]?.after) return { name: `eclipse scan, with ${Object.keys(rs[0].stats).join(' and ')}`, rows: rs.map((r) => ({ ...r, ...r.after })) };
     return { name: d ? `${d.detector} (${d.variant})` : 'eclipse scan', rows: rs };
   });
   const mark = (r) => (r ? `${{ poisoned: 'P', clean: 'c', unsure: '?' }[r.verdict]} ${r.detector ? (100 * r.validation_acc).toFixed(0) : r.score.toFixed(1)}` : '-');

@@ -13,8 +13,9 @@ import { loadCifar10 } from '../src/data/cifar.js';
 import { saveDataset } from '../src/data/store.js';
 import { createAttack } from '../src/attacks/index.js';
 import { features, linearProbe, PROBE_DEFAULTS, residualEnergy } from '../src/scan/probe.js';
-import { scanDataset } from '../src/scan/scan.js';
+import { Z_CLEAN, Z_POISONED, cleanAt, formatStat, scanDataset } from '../src/scan/scan.js';
 import { pixelSpike } from '../src/scan/pixels.js';
+import { smoothness } from '../src/scan/smoothness.js';
 import type { Calibration } from '../src/scan/calibration.js';
 import { CALIBRATION } from '../src/scan/calibration.js';
 import { findCifar, makeTempDir } from './helpers/tmp.js';
@@ -217,4 +218,93 @@ test('real CIFAR-10: OPS in 10% of a clean set raises the pixel spike far past c
   const p = pixelSpike(mixed).value;
   assert.ok(c < ref.mean + 4 * Math.max(ref.std, CALIBRATION.stdFloor), `clean: ${c} against calibration ${JSON.stringify(ref)}`);
   assert.ok(p > ref.mean + 6 * Math.max(ref.std, CALIBRATION.stdFloor), `OPS at 10%: ${p}`);
+});
+
+/** Smooth random images (a few sine waves plus fine noise), `perClass` per class, 16x16. */
+function wavy(perClass: number, classes: number, seed: number): ImageDataset {
+  const [H, W] = [16, 16];
+  const n = perClass * classes;
+  const rng = new Rng(seed);
+  const images = new Uint8Array(n * 3 * H * W);
+  for (let i = 0; i < n; i++) {
+    const [fy, fx, ph] = [1 + 3 * rng.float(), 1 + 3 * rng.float(), 6 * rng.float()];
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) images[((i * 3 + c) * H + y) * W + x] = Math.round(128 + 80 * Math.sin((fy * y + fx * x) / 3 + ph + c) + 20 * (rng.float() - 0.5));
+  }
+  return { n, channels: 3, height: H, width: W, classes: Array.from({ length: classes }, (_, c) => `c${c}`), labels: Int32Array.from({ length: n }, (_, i) => i % classes), images, meta: {} };
+}
+
+/** log(var / Laplacian energy) of one image, written out directly: the reference. */
+function logRatioDirect(ds: ImageDataset, i: number): number {
+  const { height: H, width: W } = ds;
+  const g = (y: number, x: number): number => [0, 1, 2].reduce((a, c) => a + ds.images[((i * 3 + c) * H + y) * W + x]!, 0) / (3 * 255);
+  const px = Array.from({ length: H * W }, (_, p) => g(Math.floor(p / W), p % W));
+  const m = px.reduce((a, b) => a + b, 0) / px.length;
+  const v = px.reduce((a, b) => a + (b - m) ** 2, 0) / px.length;
+  let e = 0;
+  for (let y = 1; y < H - 1; y++) for (let x = 1; x < W - 1; x++) e += (4 * g(y, x) - g(y - 1, x) - g(y + 1, x) - g(y, x - 1) - g(y, x + 1)) ** 2;
+  return Math.log((v + 1e-8) / (e / ((H - 2) * (W - 2)) + 1e-8));
+}
+
+test('smoothness: the class-balanced mean of each image\'s log(variance / Laplacian energy), its standard error, and which way a blur and noise move it', () => {
+  const ds = wavy(12, 3, 4);
+  const s = smoothness(ds);
+  const per = [0, 1, 2].map((c) => [...ds.labels.keys()].filter((i) => ds.labels[i] === c).map((i) => logRatioDirect(ds, i)));
+  const means = per.map((r) => r.reduce((a, b) => a + b, 0) / r.length);
+  means.forEach((m, c) => assert.ok(Math.abs(s.perClass[c]! - m) < 1e-9, `class ${c}: ${s.perClass[c]} against ${m}`));
+  assert.ok(Math.abs(s.value - (means[0]! + means[1]! + means[2]!) / 3) < 1e-9);
+  const se = Math.sqrt(per.reduce((a, r, c) => a + r.reduce((b, v) => b + (v - means[c]!) ** 2, 0) / (r.length - 1) / r.length, 0)) / 3;
+  assert.ok(Math.abs(s.stdError - se) < 1e-9, `standard error ${s.stdError} against ${se}`);
+  // class mix: twice as many images of class 0 (copies) leaves the value where it was
+  const n2 = ds.n + 12;
+  const idx = [...Array(ds.n).keys(), ...[...ds.labels.keys()].filter((i) => ds.labels[i] === 0)];
+  const images = new Uint8Array(n2 * 768);
+  idx.forEach((i, j) => images.set(ds.images.subarray(i * 768, (i + 1) * 768), j * 768));
+  const mixed = smoothness({ ...ds, n: n2, images, labels: Int32Array.from(idx, (i) => ds.labels[i]!) });
+  assert.ok(Math.abs(mixed.value - s.value) < 1e-9, `class mix moved it: ${mixed.value} against ${s.value}`);
+  // a 3x3 box blur raises it; added noise lowers it
+  const blurred = { ...ds, images: ds.images.slice() };
+  const noisy = { ...ds, images: ds.images.slice() };
+  const rng = new Rng(9);
+  for (let i = 0; i < ds.n; i++)
+    for (let c = 0; c < 3; c++)
+      for (let y = 0; y < 16; y++)
+        for (let x = 0; x < 16; x++) {
+          let a = 0;
+          let k = 0;
+          for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) if (y + dy >= 0 && y + dy < 16 && x + dx >= 0 && x + dx < 16) (a += ds.images[((i * 3 + c) * 16 + y + dy) * 16 + x + dx]!), k++;
+          const o = ((i * 3 + c) * 16 + y) * 16 + x;
+          blurred.images[o] = Math.round(a / k);
+          noisy.images[o] = Math.min(255, Math.max(0, ds.images[o]! + Math.round(48 * (rng.float() - 0.5))));
+        }
+  assert.ok(smoothness(blurred).value > s.value + 0.2, `blur: ${smoothness(blurred).value} against ${s.value}`);
+  assert.ok(smoothness(noisy).value < s.value - 0.1, `noise: ${smoothness(noisy).value} against ${s.value}`);
+  assert.equal(formatStat('smoothness', 0.1234), '0.123');
+  assert.equal(formatStat('raw_acc', 0.1234), '12.3%');
+  assert.throws(() => smoothness({ ...ds, height: 2, width: 2, images: new Uint8Array(ds.n * 12) }), /at least 3x3/);
+});
+
+test('real CIFAR-10: CUDA in 25% of a clean set raises the smoothness past clean data\'s (poisoned), in 10% out of the clean range; the clean set stays clean on it', async (t) => {
+  const cifar = findCifar();
+  if (cifar.source === null) return t.skip(cifar.why);
+  const clean = balancedSubset(await loadCifar10(cifar.source, 'train'), 500, 77);
+  const cuda = createAttack('cuda', {}).poison(clean, 0).dataset;
+  const per = 3 * 32 * 32;
+  const mix = (every: number): ImageDataset => {
+    const images = clean.images.slice();
+    for (let i = 0; i < clean.n; i += every) images.set(cuda.images.subarray(i * per, (i + 1) * per), i * per);
+    return { ...clean, images, meta: { ...clean.meta } };
+  };
+  // z as the scan takes it: against the calibration, floored at the set's own standard error
+  const z = (ds: ImageDataset): number => {
+    const s = smoothness(ds);
+    const c = cleanAt(CALIBRATION, 'smoothness', ds.n);
+    return (s.value - c.mean) / Math.max(c.std, s.stdError);
+  };
+  // this clean subset is one of the smoothest measured (z -2.6): 10% lands at 5.1, between the thresholds
+  const [zc, z10, z25] = [z(clean), z(mix(10)), z(mix(4))];
+  assert.ok(zc < Z_CLEAN, `clean: z ${zc}`);
+  assert.ok(z10 >= Z_CLEAN && z10 > zc + 6, `CUDA at 10%: z ${z10} (clean ${zc})`);
+  assert.ok(z25 >= Z_POISONED, `CUDA at 25%: z ${z25}`);
 });

@@ -8,7 +8,7 @@ import { loadImageFolder } from '../data/imagefolder.js';
 import { NoLabelsError, importPoisons } from '../attacks/imported.js';
 import { loadDataset } from '../data/store.js';
 import { atomicWriteFile } from '../io/atomic.js';
-import { scanDataset, type ScanResult } from '../scan/scan.js';
+import { formatStat, scanDataset, type ScanResult } from '../scan/scan.js';
 import { DETECTORS, detectPoison, type DetectorName, type DetectorResult } from '../scan/simple-networks.js';
 import { COMMON_HELP, UsageError, int, oneOf, parse, str, type Flags } from './args.js';
 import { runtimeFrom } from './train.js';
@@ -17,7 +17,9 @@ export const SCAN_HELP = `eclipse scan DATA [--pool TRUSTED] [--out DIR] [--dete
 
 Is this training set poisoned? Linear probes on raw pixels and on a high-pass residual are
 cross-fitted on DATA; availability poisons make a set far more separable than clean images are.
-Prints a verdict (poisoned / clean / unsure), the score (z against clean CIFAR-10 subsets of the
+Three counts need no probe: high-frequency energy (added noise), a lone exact colour at one pixel
+in a share of a class (one-pixel shortcuts such as OPS) and how smooth the images are (blurs such
+as CUDA). Prints a verdict (poisoned / clean / unsure), the score (z against clean CIFAR-10 subsets of the
 same size; poisoned from 6, clean below 4), the classes that stand out and the estimated
 poisoned share; writes OUT/scan.json and OUT/scan.html. Under a minute for 5,000 images here.
   DATA               .safetensors (eclipse data import / poison), an image folder or .tar.gz
@@ -54,7 +56,7 @@ export async function readAnyDataset(path: string, f: Flags): Promise<ImageDatas
 
 export function formatScan(r: ScanResult): string {
   const lines = [`verdict: ${r.verdict}${Number.isFinite(r.score) ? ` (score ${r.score.toFixed(1)})` : ''}`, ...r.reasons.map((x) => `  - ${x}`)];
-  for (const e of r.evidence) lines.push(`  ${e.stat.padEnd(20)} ${(100 * e.value).toFixed(1).padStart(5)}%  clean ${(100 * e.clean.mean).toFixed(1)} ± ${(100 * e.clean.std).toFixed(1)}  z ${e.z.toFixed(1)}`);
+  for (const e of r.evidence) lines.push(`  ${e.stat.padEnd(20)} ${formatStat(e.stat, e.value).padStart(7)}  clean ${formatStat(e.stat, e.clean.mean)} ± ${formatStat(e.stat, e.clean.std)}  z ${e.z.toFixed(1)}`);
   const flagged = r.classes.filter((c) => c.flagged).map((c) => c.name);
   if (r.classes.length) lines.push(`  classes that stand out: ${flagged.length ? flagged.join(', ') : 'none'}`);
   if (Number.isFinite(r.poisonedShare.estimate)) lines.push(`  estimated poisoned share: ${(100 * r.poisonedShare.estimate).toFixed(0)}%`);

@@ -2,7 +2,7 @@
 import type { Calibration } from './calibration-types.js';
 
 export const CALIBRATION_DATA: Calibration = {
-  "source": "clean CIFAR-10 training subsets, balanced, sizes 1000/2000/5000 x 6 seeds (1000+), 4-fold probes; residual_energy on the same subsets, 2026-12-01; pixel_spike on the same subsets, 2026-12-06 (scripts/scan-calibrate.mjs, 2026-12-01)",
+  "source": "clean CIFAR-10 training subsets, balanced, sizes 1000/2000/5000 x 6 seeds (1000+), 4-fold probes; residual_energy on the same subsets, 2026-12-01; pixel_spike on the same subsets, 2026-12-06; smoothness on the same subsets, 2026-12-07 (scripts/scan-calibrate.mjs, 2026-12-01)",
   "height": 32,
   "width": 32,
   "classes": [
@@ -57,6 +57,10 @@ export const CALIBRATION_DATA: Calibration = {
         "pixel_spike": {
           "mean": 0.028333333333333335,
           "std": 0.004082482904638624
+        },
+        "smoothness": {
+          "mean": 0.1112335429663978,
+          "std": 0.015610798707696515
         }
       }
     },
@@ -99,6 +103,10 @@ export const CALIBRATION_DATA: Calibration = {
         "pixel_spike": {
           "mean": 0.022500000000000017,
           "std": 0.006892024376045114
+        },
+        "smoothness": {
+          "mean": 0.12245430517461069,
+          "std": 0.0062276548404892355
         }
       }
     },
@@ -141,6 +149,10 @@ export const CALIBRATION_DATA: Calibration = {
         "pixel_spike": {
           "mean": 0.016000000000000014,
           "std": 0.0052153619241621235
+        },
+        "smoothness": {
+          "mean": 0.11708589753985162,
+          "std": 0.00746452040375201
         }
       }
     }

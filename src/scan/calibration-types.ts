@@ -2,10 +2,13 @@
 // scripts/scan-calibrate.mjs) and calibration.ts (which reads it) both import them from below.
 import type { FeatureKind } from './probe.js';
 
-export type StatName = 'raw_acc' | 'highpass_acc' | 'autocorr_acc' | 'raw_confident' | 'highpass_confident' | 'autocorr_confident' | 'any_confident' | 'residual_energy' | 'pixel_spike';
+export type StatName = 'raw_acc' | 'highpass_acc' | 'autocorr_acc' | 'raw_confident' | 'highpass_confident' | 'autocorr_confident' | 'any_confident' | 'residual_energy' | 'pixel_spike' | 'smoothness';
 
-/** Every statistic's clean distribution; pixel_spike came later, so an older calibration may lack it (the scan then skips it). */
-export type CalibrationStats = Record<Exclude<StatName, 'pixel_spike'>, MeanStd> & { pixel_spike?: MeanStd };
+/** The statistics added after the first calibration: an older calibration may lack them (the scan then skips them). */
+export type LaterStat = 'pixel_spike' | 'smoothness';
+
+/** Every statistic's clean distribution. */
+export type CalibrationStats = Record<Exclude<StatName, LaterStat>, MeanStd> & Partial<Record<LaterStat, MeanStd>>;
 
 export interface MeanStd {
   mean: number;

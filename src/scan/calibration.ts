@@ -8,12 +8,13 @@ import type { Calibration, MeanStd, StatName } from './calibration-types.js';
 // the types live in calibration-types.ts, which the written data file imports (no cycle)
 export type { Calibration, MeanStd, StatName };
 
-export const STAT_NAMES: readonly StatName[] = ['raw_acc', 'highpass_acc', 'autocorr_acc', 'raw_confident', 'highpass_confident', 'autocorr_confident', 'any_confident', 'residual_energy', 'pixel_spike'];
+export const STAT_NAMES: readonly StatName[] = ['raw_acc', 'highpass_acc', 'autocorr_acc', 'raw_confident', 'highpass_confident', 'autocorr_confident', 'any_confident', 'residual_energy', 'pixel_spike', 'smoothness'];
 /**
- * The smallest standard deviation of a statistic, relative to its clean mean, where an absolute
- * floor (stdFloor, for shares and accuracies) does not fit: the residual energy's clean value
- * varies by a few tenths of a percent between subsets; 1% of it is the floor.
+ * The smallest standard deviation of a statistic where the absolute floor (stdFloor, for shares
+ * and accuracies) does not fit: the residual energy's clean value varies by a few tenths of a
+ * percent between subsets, so 1% of its mean is its floor; the smoothness is a log ratio near 0,
+ * so it has none here and the scan floors it at the set's own standard error instead.
  */
-export const RELATIVE_STD_FLOOR: Partial<Record<StatName, number>> = { residual_energy: 0.01 };
+export const STD_FLOOR: Partial<Record<StatName, (cleanMean: number) => number>> = { residual_energy: (m) => 0.01 * m, smoothness: () => 0 };
 
 export const CALIBRATION: Calibration = CALIBRATION_DATA;

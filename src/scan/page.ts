@@ -1,7 +1,7 @@
 // The scan's short HTML page: verdict, the evidence against clean data (a Vega-Lite plot),
 // the classes and the estimated poisoned share. Self-contained (inline SVG, no script).
 import { renderVegaLite } from '../report/vega.js';
-import type { ScanResult } from './scan.js';
+import { formatStat, type ScanResult } from './scan.js';
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '–');
@@ -18,7 +18,7 @@ export async function scanPage(r: ScanResult, name: string): Promise<string> {
         height: { step: 22 },
         data: { values: rows },
         layer: [
-          { mark: { type: 'rule', strokeWidth: 3, opacity: 0.5 }, encoding: { y: { field: 'statistic', type: 'nominal', title: null }, x: { field: 'lo', type: 'quantitative', title: 'percent' }, x2: { field: 'hi' }, color: { field: 'kind', type: 'nominal', title: null } } },
+          { mark: { type: 'rule', strokeWidth: 3, opacity: 0.5 }, encoding: { y: { field: 'statistic', type: 'nominal', title: null }, x: { field: 'lo', type: 'quantitative', title: 'percent (smoothness x 100)' }, x2: { field: 'hi' }, color: { field: 'kind', type: 'nominal', title: null } } },
           { mark: { type: 'point', filled: true, size: 80 }, encoding: { y: { field: 'statistic', type: 'nominal' }, x: { field: 'value', type: 'quantitative' }, color: { field: 'kind', type: 'nominal' } } },
         ],
       })
@@ -32,7 +32,7 @@ export async function scanPage(r: ScanResult, name: string): Promise<string> {
 <p>${r.n} images; estimated poisoned share <b>${pct(r.poisonedShare.estimate)}</b> (${esc(r.poisonedShare.method)}). Scan took ${r.seconds.toFixed(0)} s.</p>
 <h2>Evidence against clean data</h2>${plot}
 <table><tr><th>statistic</th><th>this data</th><th>clean mean</th><th>clean sd</th><th>z</th><th>what</th></tr>
-${r.evidence.map((e) => `<tr><td>${e.stat}</td><td>${pct(e.value)}</td><td>${pct(e.clean.mean)}</td><td>${pct(e.clean.std)}</td><td>${e.z.toFixed(1)}</td><td style="text-align:left">${esc(e.what)}</td></tr>`).join('\n')}</table>
+${r.evidence.map((e) => `<tr><td>${e.stat}</td><td>${formatStat(e.stat, e.value)}</td><td>${formatStat(e.stat, e.clean.mean)}</td><td>${formatStat(e.stat, e.clean.std)}</td><td>${e.z.toFixed(1)}</td><td style="text-align:left">${esc(e.what)}</td></tr>`).join('\n')}</table>
 <h2>Classes</h2><table><tr><th>class</th><th>raw-pixel probe</th><th>high-pass probe</th><th>autocorrelation probe</th><th>z</th><th>stands out</th></tr>
 ${r.classes.map((c) => `<tr><td>${esc(c.name)}</td><td>${pct(c.raw)}</td><td>${pct(c.highpass)}</td><td>${pct(c.autocorr)}</td><td>${Number.isFinite(c.z) ? c.z.toFixed(1) : '–'}</td><td>${c.flagged ? 'yes' : ''}</td></tr>`).join('\n')}</table>
 <p><small>Calibration: ${esc(r.calibration)}.</small></p></body></html>

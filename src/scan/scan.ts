@@ -9,8 +9,9 @@
 import type { ImageDataset } from '../data/dataset.js';
 import { classCounts } from '../data/dataset.js';
 import type { Device } from '../engine/index.js';
-import { CALIBRATION, RELATIVE_STD_FLOOR, type Calibration, type StatName } from './calibration.js';
+import { CALIBRATION, STD_FLOOR, type Calibration, type StatName } from './calibration.js';
 import { pixelSpike } from './pixels.js';
+import { smoothness } from './smoothness.js';
 import { AUTOCORR_PROBE, PROBE_DEFAULTS, linearProbe, residualEnergy, type FeatureKind, type ProbeResult } from './probe.js';
 
 export type Verdict = 'poisoned' | 'clean' | 'unsure';
@@ -58,6 +59,12 @@ export interface ScanResult {
   seconds: number;
 }
 
+/** A statistic's value as people read it: shares and accuracies as percentages, the smoothness (a log ratio) as it is. */
+export function formatStat(stat: Evidence['stat'], v: number): string {
+  if (!Number.isFinite(v)) return '–';
+  return stat === 'smoothness' ? v.toFixed(3) : `${(100 * v).toFixed(stat === 'residual_energy' ? 2 : 1)}%`;
+}
+
 /** Linear interpolation of a calibration statistic at n, in log n (clamped to the measured range). */
 export function cleanAt(cal: Calibration, stat: StatName, n: number): { mean: number; std: number } {
   const pts = cal.points;
@@ -69,8 +76,8 @@ export function cleanAt(cal: Calibration, stat: StatName, n: number): { mean: nu
   const a = pts[i]!.stats[stat]!;
   const b = pts[Math.min(i + 1, pts.length - 1)]!.stats[stat]!;
   const mean = a.mean + t * (b.mean - a.mean);
-  const rel = RELATIVE_STD_FLOOR[stat];
-  return { mean, std: Math.max(rel === undefined ? cal.stdFloor : rel * mean, a.std + t * (b.std - a.std)) };
+  const floor = STD_FLOOR[stat];
+  return { mean, std: Math.max(floor === undefined ? cal.stdFloor : floor(mean), a.std + t * (b.std - a.std)) };
 }
 
 /** Whether the calibration (clean CIFAR-10) applies to this data. */
@@ -139,6 +146,10 @@ export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
       const s = pixelSpike(ds);
       add('pixel_spike', s.value, `share of class ${ds.classes[s.cls]}'s images with colour (${s.colour.join(', ')}) at pixel (${s.row}, ${s.col}), beyond its share at any neighbouring pixel (a one-pixel shortcut such as OPS)`);
     }
+    if (cal.points.every((p) => p.stats.smoothness)) {
+      const b = smoothness(ds);
+      add('smoothness', b.value, "smoothness: the images' mean log ratio of variance to Laplacian energy, class-balanced (raised by a blur, such as CUDA's class-wise filters)", b.stdError);
+    }
   } else reasons.push(`the clean-data calibration does not apply (${calWhy}): the verdict rests on the trusted set alone`);
   if (trusted) {
     for (const kind of KINDS) {
@@ -161,7 +172,7 @@ export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
   const called: Verdict = score >= Z_POISONED ? 'poisoned' : score < Z_CLEAN ? 'clean' : 'unsure';
   const top = evidence.reduce((a, b) => (b.z > a.z ? b : a));
   reasons.unshift(
-    called === 'poisoned' ? `${top.what} is ${(100 * top.value).toFixed(top.stat === 'residual_energy' ? 2 : 1)}%, ${top.z.toFixed(1)} standard deviations above clean data of this size (${(100 * top.clean.mean).toFixed(top.stat === 'residual_energy' ? 2 : 1)}%)`
+    called === 'poisoned' ? `${top.what} is ${formatStat(top.stat, top.value)}, ${top.z.toFixed(1)} standard deviations above clean data of this size (${formatStat(top.stat, top.clean.mean)})`
     : called === 'clean' ? `every statistic is within ${Z_CLEAN} standard deviations of clean data (largest: ${top.stat}, z ${top.z.toFixed(1)})`
     : `the largest statistic (${top.stat}, z ${top.z.toFixed(1)}) is between the clean (${Z_CLEAN}) and poisoned (${Z_POISONED}) thresholds`,
   );
