@@ -110,6 +110,22 @@ test('verdicts: poisoned, clean, unsure for too little data, a mismatched truste
   assert.notEqual(cleanPool.verdict, 'poisoned', cleanPool.reasons.join('; '));
 });
 
+test('the smoothness joins the verdict when the calibration has it, printed as a log ratio; exclude leaves it out (as a poison\'s make-up does)', () => {
+  const base = noiseCalibration();
+  // noise images are rough (log ratio about -3); a calibration whose clean mean is -4 calls them blurred
+  const calibration: Calibration = { ...base, points: base.points.map((p) => ({ ...p, stats: { ...p.stats, smoothness: { mean: -4, std: 0.01 } } })) };
+  const ds = dataset(50, { seed: 2 });
+  const withIt = scanDataset(ds, { calibration });
+  assert.equal(withIt.verdict, 'poisoned', withIt.reasons.join('; '));
+  const e = withIt.evidence.find((x) => x.stat === 'smoothness')!;
+  assert.ok(e && e.z > 6 && Math.abs(e.value - smoothness(ds).value) < 1e-12);
+  assert.match(withIt.reasons[0]!, /smoothness: .* is -?\d\.\d{3}, [\d.]+ standard deviations above clean data of this size \(-4\.000\)/);
+  const without = scanDataset(ds, { calibration, exclude: ['smoothness'] });
+  assert.equal(without.verdict, 'clean', without.reasons.join('; '));
+  assert.ok(!without.evidence.some((x) => x.stat === 'smoothness'));
+  assert.deepEqual(without.evidence.map((x) => x.stat), withIt.evidence.filter((x) => x.stat !== 'smoothness').map((x) => x.stat));
+});
+
 const skipLong = process.env.ECLIPSE_TEST_SKIP_LONG ? 'a long real-data test, run once per CI (step 1), not again under heap checks (ECLIPSE_TEST_SKIP_LONG)' : false;
 test('real CIFAR-10: clean images are not flagged; URP (class-wise) and AR (sample-wise) are', { skip: CALIBRATION.points.length === 0 ? 'no calibration measured yet (scripts/scan-calibrate.mjs)' : skipLong }, async (t) => {
   const cifar = findCifar();

@@ -20,7 +20,11 @@
 //   same for every image of a class (URP; a perturbation shared by all images counts as class-wise
 //   too), about K/n for i.i.d. sample-wise noise (K classes, n images);
 // - scanScore: `eclipse scan`'s headline score of the poisoned set (scanDataset's largest z; NaN
-//   when the scan has no calibration for the data and no trusted set), with its verdict.
+//   when the scan has no calibration for the data and no trusted set), with its verdict, without
+//   the smoothness statistic: the score is read as "how much learnable poison is in this set",
+//   also of purified sets, and a purifier's own blur raises the smoothness (ECLIPSE's purified
+//   clean set: z about 7) with no poison in it. So the measure keeps the meaning it had before
+//   the smoothness existed (2026-12-07), and cached make-ups stay comparable.
 // The two shares are NaN when the perturbation is zero everywhere.
 import { validateDataset, type ImageDataset } from '../data/dataset.js';
 import { describeBlas, getNumThreads, type Device } from '../engine/index.js';
@@ -214,7 +218,7 @@ export function poisonMakeup(clean: ImageDataset, poisoned: ImageDataset, o: Mak
   let scanVerdict: Verdict | 'not run' = 'not run';
   let scanSeconds = 0;
   if (o.scan !== false) {
-    const r = scanDataset(poisoned, { seed: o.seed ?? 0, device: o.device, trusted: o.trusted, log });
+    const r = scanDataset(poisoned, { seed: o.seed ?? 0, device: o.device, trusted: o.trusted, log, exclude: ['smoothness'] });
     scanScore = r.score;
     scanVerdict = r.verdict;
     scanSeconds = r.seconds;
@@ -231,7 +235,7 @@ export function makeupMeta(m: PoisonMakeup, threads: number, scanSeed = 0): Reco
     makeup_scan_score: fmt(m.scanScore),
     makeup_scan_verdict: m.scanVerdict,
     makeup_scan_seed: m.scanVerdict === 'not run' ? '' : String(scanSeed),
-    makeup_units: 'applied perturbation (poisoned - clean)/255; l2: mean per-image L2 in [0,1] units; high_freq: share of DFT energy at max(|fx|,|fy|) > 1/4 cycles/pixel; classwise: share of energy in the per-class mean perturbations; scan_score: eclipse scan\'s largest z (NaN: not computed)',
+    makeup_units: 'applied perturbation (poisoned - clean)/255; l2: mean per-image L2 in [0,1] units; high_freq: share of DFT energy at max(|fx|,|fy|) > 1/4 cycles/pixel; classwise: share of energy in the per-class mean perturbations; scan_score: eclipse scan\'s largest z without the smoothness statistic (NaN: not computed)',
     threads: String(threads),
     // the BLAS rounds like the thread count: a remake elsewhere matches only with both the same
     blas: describeBlas(),

@@ -32,6 +32,8 @@ export interface ScanOptions {
   device?: Device;
   log?: (m: string) => void;
   calibration?: Calibration;
+  /** statistics left out of the evidence and the score (a poison's make-up leaves out the smoothness: see makeup.ts) */
+  exclude?: readonly StatName[];
 }
 
 export interface Evidence {
@@ -130,7 +132,9 @@ export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
   const confident = (p: Float32Array): number => p.reduce((s, v) => s + (v > CONFIDENT ? 1 : 0), 0) / p.length;
   const evidence: Evidence[] = [];
   if (!calWhy) {
+    const skip = new Set(o.exclude ?? []);
     const add = (stat: StatName, value: number, what: string, minStd = 0): void => {
+      if (skip.has(stat)) return;
       const c0 = cleanAt(cal, stat, ds.n);
       const c = { mean: c0.mean, std: Math.max(c0.std, minStd) };
       evidence.push({ stat, value, clean: c, z: (value - c.mean) / c.std, what });
@@ -142,11 +146,11 @@ export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
     // at least this set's own sampling error of a geometric mean
     add('residual_energy', energy.geomean, "high-frequency energy: the images' mean high-pass residual magnitude, in the pixel range (raised by any added noise, poisons included)", energy.geomean * (energy.logStd / Math.sqrt(ds.n)));
     // a calibration measured before this statistic existed has no clean distribution for it
-    if (cal.points.every((p) => p.stats.pixel_spike)) {
+    if (cal.points.every((p) => p.stats.pixel_spike) && !skip.has('pixel_spike')) {
       const s = pixelSpike(ds);
       add('pixel_spike', s.value, `share of class ${ds.classes[s.cls]}'s images with colour (${s.colour.join(', ')}) at pixel (${s.row}, ${s.col}), beyond its share at any neighbouring pixel (a one-pixel shortcut such as OPS)`);
     }
-    if (cal.points.every((p) => p.stats.smoothness)) {
+    if (cal.points.every((p) => p.stats.smoothness) && !skip.has('smoothness')) {
       const b = smoothness(ds);
       add('smoothness', b.value, "smoothness: the images' mean log ratio of variance to Laplacian energy, class-balanced (raised by a blur, such as CUDA's class-wise filters)", b.stdError);
     }
