@@ -681,6 +681,11 @@ test('methods beyond the paper (issue 29): OPS after the paper\'s columns and CO
   assert.match(notes, /On the paper's attacks alone \(as its Table 1 judges\), qualified: ECLIPSE, COIN; the ‡ attacks take out ECLIPSE \(OPS 30\.0\)\. Best qualified per paper attack by that rule: EM ECLIPSE 60\.0\./);
   const t3 = model.sections.flatMap((s) => s.tables).find((t) => t.id === 'table3')!;
   assert.ok(t3.rows.some((r) => r.head === 'COIN ‡') && t3.notes.some((n) => n.startsWith('‡ not in the paper')));
+  // Table 4: OPS is marked, and left out of AVG (beside the paper's 8-attack average): EM 60 alone, not (60 + 30) / 2
+  const t4 = model.sections.flatMap((s) => s.tables).find((t) => t.id === 'table4-resnet18')!;
+  assert.deepEqual(t4.columns, ['parts', 'EM', 'OPS ‡', 'AVG']);
+  assert.equal(t4.rows.find((r) => r.head === 'A+B+C')!.cells[2]!.ours, '60.0');
+  assert.ok(t4.notes.some((n) => n.startsWith('‡ not in the paper')));
 });
 
 test("issue 25's decision rule: each purifier recipe on the reference's draws, against the line and the reference; the cheapest that clears wins", async () => {

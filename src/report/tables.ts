@@ -262,6 +262,8 @@ export function table3(rs: ResultSet): ReportTable {
 export function table4(rs: ResultSet, arch: string): ReportTable {
   const ecl = rs.cells.filter((c) => c.architecture === arch && c.defense === ECLIPSE && c.attack !== 'clean' && c.attack !== 'adp');
   const attacks = attackOrder(ecl.map((c) => c.attack));
+  // AVG over the paper's non-adaptive attacks only, as beside it the paper's average and as in Table 1
+  const avgAt = attacks.map((a) => AVG_ATTACKS.includes(a));
   const paperCol = arch === 'resnet18';
   let partial = false;
   const used: ReportCell[] = [];
@@ -271,8 +273,8 @@ export function table4(rs: ResultSet, arch: string): ReportTable {
       used.push(...cells);
       return stat(cells);
     });
-    const have = stats.filter((s): s is Stat => s !== null);
-    const rowPartial = have.length > 0 && have.length < attacks.length;
+    const have = stats.filter((s, i): s is Stat => s !== null && avgAt[i]!);
+    const rowPartial = have.length > 0 && have.length < avgAt.filter(Boolean).length;
     partial ||= rowPartial;
     const avg = have.length ? have.reduce((s, x) => s + x.mean, 0) / have.length : null;
     return {
@@ -285,12 +287,13 @@ export function table4(rs: ResultSet, arch: string): ReportTable {
   });
   const notes = [
     profileSentence(used),
-    'ECLIPSE with some of its parts: A diffusion purification, B random grayscale, C Gaussian noise (option "ablation"; A+B+C is the full defence), other options at their main values; mean over runs ("mean ±sd" where n > 1); AVG over the non-adaptive attacks of the row' +
+    'ECLIPSE with some of its parts: A diffusion purification, B random grayscale, C Gaussian noise (option "ablation"; A+B+C is the full defence), other options at their main values; mean over runs ("mean ±sd" where n > 1); AVG over the paper\'s non-adaptive attacks of the row' +
       (paperCol ? ", beside it the paper's Table 4 average over its eight attacks" : '') + (partial ? '; * = the row misses some attacks.' : '.'),
+    ...(attacks.some(isBeyondAttack) ? [BEYOND_NOTE] : []),
   ];
   const missing = ABLATION_ROWS.filter((_, i) => !rows[i]!.cells.some((c) => c.has));
   if (missing.length) notes.push(`Missing: ${missing.map((m) => m.split('').join('+')).join(', ')} (no finished ECLIPSE cell with that ablation).`);
-  return { id: `table4-${arch}`, title: `Table 4 (${archLabel(arch)}): ECLIPSE's parts, test accuracy (%)`, columns: ['parts', ...attacks.map(attackLabel), 'AVG'], rows, notes };
+  return { id: `table4-${arch}`, title: `Table 4 (${archLabel(arch)}): ECLIPSE's parts, test accuracy (%)`, columns: ['parts', ...attacks.map(attackHead), 'AVG'], rows, notes };
 }
 
 // ------------------------------------------------------------------------------------------ CSV
