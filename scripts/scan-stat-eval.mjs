@@ -16,8 +16,8 @@ const { MODEL_AGNOSTIC_ATTACKS, createAttack } = await import(join(root, 'dist/s
 const { pixelSpike } = await import(join(root, 'dist/src/scan/pixels.js'));
 const { smoothness } = await import(join(root, 'dist/src/scan/smoothness.js'));
 const { CALIBRATION } = await import(join(root, 'dist/src/scan/calibration.js'));
-// the calibration's clean mean and sd at n, exactly as the scan takes them
-const { Z_POISONED, Z_CLEAN, cleanAt } = await import(join(root, 'dist/src/scan/scan.js'));
+// each statistic's z against clean data of its size, exactly as the scan takes it
+const { Z_POISONED, Z_CLEAN, cleanZ } = await import(join(root, 'dist/src/scan/scan.js'));
 
 const rows = [...new Map(process.argv.slice(2).flatMap((f) => readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))).map((r) => [r.id, r])).values()];
 const verdict = (z) => (z >= Z_POISONED ? 'poisoned' : z < Z_CLEAN ? 'clean' : 'unsure');
@@ -39,10 +39,7 @@ for (const r of rows) {
   }
   // each statistic's value, and the least standard deviation the scan gives it (its own standard error)
   const measured = { pixel_spike: { value: pixelSpike(ds).value, minStd: 0 }, smoothness: (({ value, stdError }) => ({ value, minStd: stdError }))(smoothness(ds)) };
-  const stats = Object.fromEntries(Object.entries(measured).map(([name, m]) => {
-    const c = cleanAt(CALIBRATION, name, ds.n);
-    return [name, { value: m.value, z: (m.value - c.mean) / Math.max(c.std, m.minStd) }];
-  }));
+  const stats = Object.fromEntries(Object.entries(measured).map(([name, m]) => [name, { value: m.value, z: cleanZ(CALIBRATION, name, m.value, ds.n, m.minStd).z }]));
   const after = Math.max(r.score, ...Object.values(stats).map((x) => x.z));
   console.log(JSON.stringify({ id: r.id, kind: r.kind, attack: r.attack, share: r.share, n: r.n, seed: r.seed, before: { verdict: r.verdict, score: r.score }, stats, after: { verdict: verdict(after), score: after } }));
 }

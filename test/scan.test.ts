@@ -13,7 +13,7 @@ import { loadCifar10 } from '../src/data/cifar.js';
 import { saveDataset } from '../src/data/store.js';
 import { createAttack } from '../src/attacks/index.js';
 import { features, linearProbe, PROBE_DEFAULTS, residualEnergy } from '../src/scan/probe.js';
-import { Z_CLEAN, Z_POISONED, cleanAt, formatStat, scanDataset } from '../src/scan/scan.js';
+import { Z_CLEAN, Z_POISONED, cleanZ, formatStat, scanDataset } from '../src/scan/scan.js';
 import { pixelSpike } from '../src/scan/pixels.js';
 import { smoothness } from '../src/scan/smoothness.js';
 import type { Calibration } from '../src/scan/calibration.js';
@@ -315,8 +315,7 @@ test('real CIFAR-10: CUDA in 25% of a clean set raises the smoothness past clean
   // z as the scan takes it: against the calibration, floored at the set's own standard error
   const z = (ds: ImageDataset): number => {
     const s = smoothness(ds);
-    const c = cleanAt(CALIBRATION, 'smoothness', ds.n);
-    return (s.value - c.mean) / Math.max(c.std, s.stdError);
+    return cleanZ(CALIBRATION, 'smoothness', s.value, ds.n, s.stdError).z;
   };
   // this clean subset is one of the smoothest measured (z -2.6): 10% lands at 5.1, between the thresholds
   const [zc, z10, z25] = [z(clean), z(mix(10)), z(mix(4))];

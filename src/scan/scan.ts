@@ -10,6 +10,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import { classCounts } from '../data/dataset.js';
 import type { Device } from '../engine/index.js';
 import { CALIBRATION, STD_FLOOR, type Calibration, type StatName } from './calibration.js';
+import type { LaterStat } from './calibration-types.js';
 import { pixelSpike } from './pixels.js';
 import { smoothness } from './smoothness.js';
 import { AUTOCORR_PROBE, PROBE_DEFAULTS, linearProbe, residualEnergy, type FeatureKind, type ProbeResult } from './probe.js';
@@ -82,6 +83,13 @@ export function cleanAt(cal: Calibration, stat: StatName, n: number): { mean: nu
   return { mean, std: Math.max(floor === undefined ? cal.stdFloor : floor(mean), a.std + t * (b.std - a.std)) };
 }
 
+/** A statistic's z against clean data of n images: the calibration's mean and sd, the sd floored at minStd (the set's own standard error, where the statistic has one). */
+export function cleanZ(cal: Calibration, stat: StatName, value: number, n: number, minStd = 0): { clean: { mean: number; std: number }; z: number } {
+  const c0 = cleanAt(cal, stat, n);
+  const clean = { mean: c0.mean, std: Math.max(c0.std, minStd) };
+  return { clean, z: (value - clean.mean) / clean.std };
+}
+
 /** Whether the calibration (clean CIFAR-10) applies to this data. */
 function calibrationApplies(ds: ImageDataset, cal: Calibration): string | null {
   if (ds.height !== cal.height || ds.width !== cal.width) return `images are ${ds.height}x${ds.width}, the calibration's ${cal.height}x${cal.width}`;
@@ -134,23 +142,22 @@ export function scanDataset(ds: ImageDataset, o: ScanOptions = {}): ScanResult {
   if (!calWhy) {
     const skip = new Set(o.exclude ?? []);
     const add = (stat: StatName, value: number, what: string, minStd = 0): void => {
-      if (skip.has(stat)) return;
-      const c0 = cleanAt(cal, stat, ds.n);
-      const c = { mean: c0.mean, std: Math.max(c0.std, minStd) };
-      evidence.push({ stat, value, clean: c, z: (value - c.mean) / c.std, what });
+      if (!skip.has(stat)) evidence.push({ stat, value, ...cleanZ(cal, stat, value, ds.n, minStd), what });
     };
+    // a statistic added after the first calibration is measured only when wanted and calibrated
+    // (a calibration measured before it existed has no clean distribution for it)
+    const later = (stat: LaterStat): boolean => !skip.has(stat) && cal.points.every((p) => p.stats[stat]);
     for (const kind of KINDS) {
       add(`${kind}_acc`, probes[kind].acc, `held-out accuracy of a probe on ${NAMES[kind]}`);
       add(`${kind}_confident`, confident(probes[kind].pTrue), `share of images the probe on ${NAMES[kind]} gives their label with p > ${CONFIDENT}`);
     }
     // at least this set's own sampling error of a geometric mean
     add('residual_energy', energy.geomean, "high-frequency energy: the images' mean high-pass residual magnitude, in the pixel range (raised by any added noise, poisons included)", energy.geomean * (energy.logStd / Math.sqrt(ds.n)));
-    // a calibration measured before this statistic existed has no clean distribution for it
-    if (cal.points.every((p) => p.stats.pixel_spike) && !skip.has('pixel_spike')) {
+    if (later('pixel_spike')) {
       const s = pixelSpike(ds);
       add('pixel_spike', s.value, `share of class ${ds.classes[s.cls]}'s images with colour (${s.colour.join(', ')}) at pixel (${s.row}, ${s.col}), beyond its share at any neighbouring pixel (a one-pixel shortcut such as OPS)`);
     }
-    if (cal.points.every((p) => p.stats.smoothness) && !skip.has('smoothness')) {
+    if (later('smoothness')) {
       const b = smoothness(ds);
       add('smoothness', b.value, "smoothness: the images' mean log ratio of variance to Laplacian energy, class-balanced (raised by a blur, such as CUDA's class-wise filters)", b.stdError);
     }
