@@ -15,7 +15,7 @@
 //                  at once use a 2-core machine; each file's output is printed whole when it ends,
 //                  longest files start first (the durations of the last run, kept in
 //                  DIR/.durations.json).
-// Hangs: each test has ECLIPSE_TEST_TIMEOUT_S (default 300 s; x20 under memcheck) enforced by a
+// Hangs: each test has ECLIPSE_TEST_TIMEOUT_S (default 600 s; x20 under memcheck) enforced by a
 // watchdog thread (test/helpers/watchdog.ts), and each file a wall-clock limit of
 // ECLIPSE_TEST_FILE_TIMEOUT_S (default 900 s; x20 under memcheck).
 import { spawn, spawnSync } from 'node:child_process';
@@ -65,7 +65,7 @@ if (!Number.isInteger(jobs) || jobs < 1) {
   process.exit(2);
 }
 const slow = memcheck ? 20 : 1;
-const testLimitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 300) * slow;
+const testLimitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 600) * slow;
 const fileLimitS = Number(process.env.ECLIPSE_TEST_FILE_TIMEOUT_S ?? 900) * slow;
 const env = { ...process.env, ECLIPSE_TEST_TIMEOUT_S: String(testLimitS) };
 if (heapChecks) {

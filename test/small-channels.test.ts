@@ -23,7 +23,7 @@ const tmp = makeTempDir();
 after(() => tmp.cleanup());
 const guard = buildGuardAlloc(tmp.dir);
 
-const testLimitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 300);
+const testLimitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 600);
 const childLimitMs = testLimitS > 0 ? Math.max(60, testLimitS - 20) * 1000 : undefined;
 
 type Detector = 'heap checks' | 'guard pages';

@@ -7,7 +7,7 @@ import { afterEach, beforeEach } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { basename } from 'node:path';
 
-const limitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 300);
+const limitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 600);
 
 const source = `
 const { parentPort, workerData } = require('node:worker_threads');
