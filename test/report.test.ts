@@ -738,3 +738,69 @@ test("issue 25's decision rule: each purifier recipe on the reference's draws, a
   assert.match(cellOf('denoiser iterations 4000', 'EM').title!, /not all draws yet: provisional$/);
   assert.match(t.notes.join(' '), /Decision so far: denoiser iterations 500 clears the rule and is the cheapest that does \(5\.0 min\)/);
 });
+
+test("the paper's Tables 5-7 as read here: each row's eight numbers average to the AVG the paper prints", async () => {
+  const { PAPER_STUDY, AVG_ATTACKS } = await import('../src/report/paper.js');
+  for (const [table, rows] of Object.entries(PAPER_STUDY))
+    for (const [value, r] of Object.entries(rows)) {
+      const xs = AVG_ATTACKS.map((a) => r.values[a as keyof typeof r.values]);
+      assert.ok(xs.every((x) => typeof x === 'number'), `${table} ${value}: eight numbers`);
+      const mean = (xs as number[]).reduce((s, x) => s + x, 0) / xs.length;
+      // the paper rounds each number and its AVG to two decimals
+      assert.ok(Math.abs(mean - r.avg) <= 0.006, `${table} ${value}: mean ${mean.toFixed(4)} against the printed ${r.avg}`);
+      for (const a of r.decoded) assert.ok(AVG_ATTACKS.includes(a), `${table} ${value}: decoded ${a} is an attack`);
+    }
+});
+
+test("the paper's sensitivity study (issue 25): Tables 5-7 beside the paper's numbers, Fig. 5 as ours, like-for-like draws per attack", async () => {
+  const { buildReport } = await import('../src/report/build.js');
+  const runs: SyntheticRun[] = [
+    { attack: 'clean', defense: 'none', acc: 0.8 },
+    // the main cells: TAP on two poison draws, EM and OPS on one; their clean twin
+    { attack: 'clean', defense: 'eclipse', acc: 0.7 },
+    { attack: 'tap', defense: 'eclipse', acc: 0.3 },
+    { attack: 'tap', defense: 'eclipse', acc: 0.5, poisonSeed: 1 },
+    { attack: 'em', defense: 'eclipse', acc: 0.45 },
+    { attack: 'ops', defense: 'eclipse', acc: 0.2 },
+    // Table 5: M 1 (the paper's M 0) and M 6 on poison seed 0
+    { attack: 'tap', defense: 'eclipse', acc: 0.32, options: { M: 1 } },
+    { attack: 'tap', defense: 'eclipse', acc: 0.34, options: { M: 6 } },
+    { attack: 'clean', defense: 'eclipse', acc: 0.66, options: { M: 6 } },
+    // Table 6: 10 sparse images per class of mini's 500 = 2%
+    { attack: 'tap', defense: 'eclipse', acc: 0.31, options: { B: 10 } },
+    // Table 7: one denoiser on t <= 150 for t* 50 and 150
+    { attack: 'tap', defense: 'eclipse', acc: 0.28, options: { trainMaxT: 150, tStar: 50 } },
+    { attack: 'tap', defense: 'eclipse', acc: 0.36, options: { trainMaxT: 150, tStar: 150 } },
+    // Fig. 5b: p on two defence seeds
+    { attack: 'tap', defense: 'eclipse', acc: 0.4, options: { p: 0.8 } },
+    { attack: 'tap', defense: 'eclipse', acc: 0.42, options: { p: 0.8 }, defenseSeed: 1 },
+    // a Table 4 part is not a row of any of them
+    { attack: 'tap', defense: 'eclipse', acc: 0.1, options: { ablation: 'A' } },
+  ];
+  const model = await buildReport(await syntheticRows(runs), { db: 'synthetic.sqlite', artifactsDir: join(tmp.dir, 'no-artifacts'), images: false });
+  const sec = model.sections.find((s) => s.id === 'study')!;
+  assert.deepEqual(sec.tables.map((t) => t.id), ['table5-resnet18', 'table6-resnet18', 'table7-resnet18', 'fig5b-resnet18']);
+  assert.match(sec.intro.join(' '), /no sweep yet .* Fig\. 5a \(denoiser iterations\), Fig\. 5c \(sigma \(noise\)\)/);
+  const t5 = sec.tables[0]!;
+  // OPS ran at one value only: not a column; EM is (a paper attack)
+  assert.deepEqual(t5.columns, ['M (replication)', 'EM', 'TAP', 'AVG', 'clean']);
+  const cells = (t: typeof t5, head: string): string[] => t.rows.find((r) => r.head === head)!.cells.map((c) => `${c.ours}${c.paper !== undefined ? ` (${c.paper})` : ''}`);
+  assert.deepEqual(t5.rows.map((r) => r.head), ["M 1, the paper's M 0: no enlargement", "M 4 (mini's)", 'M 6']);
+  // TAP's main row: poison seed 0 only (the M rows have no seed 1), not the mean of 30 and 50
+  assert.deepEqual(cells(t5, "M 4 (mini's)"), ['45.0 (82.80)', '30.0 (86.13)', '37.5 (84.47)', '70.0']);
+  assert.deepEqual(cells(t5, "M 1, the paper's M 0: no enlargement"), ['– (78.30)', '32.0 (86.59)', '32.0* (86.59)', '–']);
+  assert.deepEqual(cells(t5, 'M 6'), ['– (80.75)', '34.0 (86.79)', '34.0* (86.79)', '66.0']);
+  assert.ok(t5.notes.some((n) => /the paper's M 0 \(no enlargement\) is M 1 here/.test(n)));
+  // Table 6: the share B/N names the paper's row
+  const t6 = sec.tables[1]!;
+  assert.deepEqual(t6.rows.map((r) => r.head), ['B 10, B/N 2%', "B 20, B/N 4% (mini's)"]);
+  assert.equal(cells(t6, 'B 10, B/N 2%')[1], '31.0 (84.28)');
+  // Table 7: the denoiser's range names the row; the paper's number by t*; † on a decoded one
+  const t7 = sec.tables[2]!;
+  assert.deepEqual(t7.rows.map((r) => r.head), ['t* 50, denoiser trained on t <= 150', "t* 100, denoiser trained on t <= 100 (mini's)", 't* 150, denoiser trained on t <= 150']);
+  assert.equal(cells(t7, 't* 50, denoiser trained on t <= 150')[1], '28.0 (87.66)');
+  // Fig. 5b: ours only, mean ±sd over the two defence seeds
+  const f5b = sec.tables[3]!;
+  assert.deepEqual(cells(f5b, 'p 0.8'), ['–', `41.0 ±${Math.sqrt(2).toFixed(1)}`, '41.0*', '–']);
+  assert.ok(f5b.notes.some((n) => /Fig\. 5b .* without readable numbers: ours only/.test(n)));
+});

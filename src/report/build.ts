@@ -17,6 +17,7 @@ import { diagnosisPlots, diagnosisTables } from './diagnosis.js';
 import { makeupPlots } from './makeup.js';
 import { curvePlots, sweepPlots } from './plots.js';
 import { ResultSet, toReportCells } from './results.js';
+import { studyTables } from './study.js';
 import { cellTable, summaryCsv, table1, table3, table4 } from './tables.js';
 import type { Plot, ReportModel, ReportTable, Section, TableCell } from './model.js';
 import { renderHtml, renderMarkdown } from './page.js';
@@ -65,6 +66,17 @@ export async function buildReport(rows: readonly ResultRow[], o: BuildOptions, s
   sections.push({ id: 'table3', title: 'Table 3: clean accuracy', intro: [], tables: [table3(rs)], plots: [], figures: [] });
   const eclArchs = archOrder(rs.cells.filter((c) => c.defense === ECLIPSE).map((c) => c.architecture));
   sections.push({ id: 'table4', title: "Table 4: ECLIPSE's parts", intro: [], tables: (eclArchs.length ? eclArchs : ['resnet18']).map((a) => table4(rs, a)), plots: [], figures: [] });
+
+  // issue 25: the paper's sensitivity study (Tables 5-7, Fig. 5) as numbers, beside the paper's
+  const studies = (eclArchs.length ? eclArchs : ['resnet18']).map((a) => ({ arch: a, ...studyTables(rs, a) }));
+  sections.push({
+    id: 'study',
+    title: "The paper's sensitivity study: Tables 5-7 and Fig. 5",
+    intro: studies
+      .filter((s) => s.missing.length)
+      .map((s) => `${archLabel(s.arch)}: no sweep yet (only one value among the finished ECLIPSE cells) for ${s.missing.join(', ')}.`),
+    tables: studies.flatMap((s) => s.tables), plots: [], figures: [],
+  });
 
   log('report: plots');
   const sweeps = (await Promise.all(archs.map((a) => sweepPlots(rs, a)))).flat();
