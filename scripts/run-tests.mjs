@@ -15,14 +15,14 @@
 //                  at once use a 2-core machine; each file's output is printed whole when it ends,
 //                  longest files start first (the durations of the last run, kept in
 //                  DIR/.durations.json).
-// Hangs: each test has ECLIPSE_TEST_TIMEOUT_S (default 600 s; x20 under memcheck) enforced by a
+// Hangs: each test has ECLIPSE_TEST_TIMEOUT_S (default 600 s, test/helpers/limits.ts; x20 under memcheck) enforced by a
 // watchdog thread (test/helpers/watchdog.ts), and each file a wall-clock limit of
 // ECLIPSE_TEST_FILE_TIMEOUT_S (default 900 s; x20 under memcheck).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -50,6 +50,13 @@ if (!existsSync(testDir)) {
   console.error('run-tests: dist/test is missing: run `npm run setup` first');
   process.exit(2);
 }
+const limitsJs = join(root, 'dist', 'test', 'helpers', 'limits.js');
+if (!existsSync(limitsJs)) {
+  console.error('run-tests: dist/test/helpers is missing: run `npm run setup` first');
+  process.exit(2);
+}
+// the default limits are declared once, in test/helpers/limits.ts
+const { DEFAULT_TEST_TIMEOUT_S, DEFAULT_FILE_TIMEOUT_S } = await import(pathToFileURL(limitsJs).href);
 const all = readdirSync(testDir).filter((f) => f.endsWith('.test.js')).sort();
 const files = args.length === 0 ? all : args.map((a) => `${a.replace(/\.test\.(js|ts)$/, '')}.test.js`);
 for (const f of files) {
@@ -65,8 +72,8 @@ if (!Number.isInteger(jobs) || jobs < 1) {
   process.exit(2);
 }
 const slow = memcheck ? 20 : 1;
-const testLimitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 600) * slow;
-const fileLimitS = Number(process.env.ECLIPSE_TEST_FILE_TIMEOUT_S ?? 900) * slow;
+const testLimitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? DEFAULT_TEST_TIMEOUT_S) * slow;
+const fileLimitS = Number(process.env.ECLIPSE_TEST_FILE_TIMEOUT_S ?? DEFAULT_FILE_TIMEOUT_S) * slow;
 const env = { ...process.env, ECLIPSE_TEST_TIMEOUT_S: String(testLimitS) };
 if (heapChecks) {
   // Since glibc 2.34 MALLOC_CHECK_ only takes effect with the debug library preloaded.

@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { buildGuardAlloc } from './helpers/guard.js';
+import { testLimitS as limitOfTest } from './helpers/limits.js';
 import { makeTempDir } from './helpers/tmp.js';
 
 const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
@@ -23,7 +24,7 @@ const tmp = makeTempDir();
 after(() => tmp.cleanup());
 const guard = buildGuardAlloc(tmp.dir);
 
-const testLimitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 600);
+const testLimitS = limitOfTest();
 const childLimitMs = testLimitS > 0 ? Math.max(60, testLimitS - 20) * 1000 : undefined;
 
 type Detector = 'heap checks' | 'guard pages';

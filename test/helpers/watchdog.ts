@@ -6,8 +6,9 @@
 import { afterEach, beforeEach } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { basename } from 'node:path';
+import { testLimitS } from './limits.js';
 
-const limitS = Number(process.env.ECLIPSE_TEST_TIMEOUT_S ?? 600);
+const limitS = testLimitS();
 
 const source = `
 const { parentPort, workerData } = require('node:worker_threads');
