@@ -803,4 +803,9 @@ test("the paper's sensitivity study (issue 25): Tables 5-7 beside the paper's nu
   const f5b = sec.tables[3]!;
   assert.deepEqual(cells(f5b, 'p 0.8'), ['–', `41.0 ±${Math.sqrt(2).toFixed(1)}`, '41.0*', '–']);
   assert.ok(f5b.notes.some((n) => /Fig\. 5b .* without readable numbers: ours only/.test(n)));
+  // Table 4 gains the clean twin's column where a part has one
+  const t4 = model.sections.find((s) => s.id === 'table4')!.tables[0]!;
+  assert.equal(t4.columns.at(-1), 'clean');
+  assert.equal(t4.rows.find((r) => r.head === 'A+B+C')!.cells.at(-1)!.ours, '70.0');
+  assert.equal(t4.rows.find((r) => r.head === 'A')!.cells.at(-1)!.ours, '–');
 });

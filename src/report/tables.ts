@@ -265,6 +265,9 @@ export function table4(rs: ResultSet, arch: string): ReportTable {
   // AVG over the paper's non-adaptive attacks only, as beside it the paper's average and as in Table 1
   const avgAt = attacks.map((a) => AVG_ATTACKS.includes(a));
   const paperCol = arch === 'resnet18';
+  // the clean-data twin of each row: what the parts cost where there is no poison
+  const cleanOf = (ab: string): ReportCell[] => rs.main(arch, ECLIPSE, 'clean', ['ablation']).filter((c) => c.cell && ablationOf(c.cell) === ab);
+  const hasClean = ABLATION_ROWS.some((ab) => cleanOf(ab).length > 0);
   let partial = false;
   const used: ReportCell[] = [];
   const rows = ABLATION_ROWS.map((ab) => {
@@ -282,18 +285,20 @@ export function table4(rs: ResultSet, arch: string): ReportTable {
       cells: [
         ...stats.map((s) => statCell(s, null, false)),
         { ours: avg === null ? DASH : `${fmt(avg)}${rowPartial ? '*' : ''}`, ...(paperCol ? { paper: paperText(paperAblationAvg(ab)) ?? DASH } : {}), ...(avg !== null ? { has: true } : {}) },
+        ...(hasClean ? [statCell(stat(cleanOf(ab)), null, false)] : []),
       ],
     };
   });
   const notes = [
     profileSentence(used),
     'ECLIPSE with some of its parts: A diffusion purification, B random grayscale, C Gaussian noise (option "ablation"; A+B+C is the full defence), other options at their main values; mean over runs ("mean ±sd" where n > 1); AVG over the paper\'s non-adaptive attacks of the row' +
-      (paperCol ? ", beside it the paper's Table 4 average over its eight attacks" : '') + (partial ? '; * = the row misses some attacks.' : '.'),
+      (paperCol ? ", beside it the paper's Table 4 average over its eight attacks" : '') + (partial ? '; * = the row misses some attacks' : '') +
+      (hasClean ? '; clean: the clean-data twin of the row (the paper has no such column).' : '.'),
     ...(attacks.some(isBeyondAttack) ? [BEYOND_NOTE] : []),
   ];
   const missing = ABLATION_ROWS.filter((_, i) => !rows[i]!.cells.some((c) => c.has));
   if (missing.length) notes.push(`Missing: ${missing.map((m) => m.split('').join('+')).join(', ')} (no finished ECLIPSE cell with that ablation).`);
-  return { id: `table4-${arch}`, title: `Table 4 (${archLabel(arch)}): ECLIPSE's parts, test accuracy (%)`, columns: ['parts', ...attacks.map(attackHead), 'AVG'], rows, notes };
+  return { id: `table4-${arch}`, title: `Table 4 (${archLabel(arch)}): ECLIPSE's parts, test accuracy (%)`, columns: ['parts', ...attacks.map(attackHead), 'AVG', ...(hasClean ? ['clean'] : [])], rows, notes };
 }
 
 // ------------------------------------------------------------------------------------------ CSV
