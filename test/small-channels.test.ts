@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { buildGuardAlloc } from './helpers/guard.js';
-import { testLimitS as limitOfTest } from './helpers/limits.js';
+import { testLimitS } from './helpers/limits.js';
 import { makeTempDir } from './helpers/tmp.js';
 
 const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
@@ -24,8 +24,8 @@ const tmp = makeTempDir();
 after(() => tmp.cleanup());
 const guard = buildGuardAlloc(tmp.dir);
 
-const testLimitS = limitOfTest();
-const childLimitMs = testLimitS > 0 ? Math.max(60, testLimitS - 20) * 1000 : undefined;
+const limitS = testLimitS();
+const childLimitMs = limitS > 0 ? Math.max(60, limitS - 20) * 1000 : undefined;
 
 type Detector = 'heap checks' | 'guard pages';
 function child(script: string, args: string[], isa: string | null, detector: Detector): { stdout: string; stderr: string; status: number | null; signal: string | null } {
