@@ -2,7 +2,7 @@
 // statistic's cell (ours, the paper's beside it, the hover text), the defences' and
 // architectures' order, and the sentence naming the profiles behind a set of numbers.
 import type { TableCell } from './model.js';
-import { PAPER_DEFENSES, type PaperValue } from './paper.js';
+import { AVG_ATTACKS, PAPER_DEFENSES, type PaperValue } from './paper.js';
 import type { ReportCell, Stat } from './results.js';
 
 export const DASH = '–';
@@ -43,6 +43,29 @@ export function statCell(s: Stat | null, paper?: PaperValue | null, showPaper = 
   const p = showPaper ? paperText(paper ?? null) : undefined;
   return { ours: s ? statText(s) : DASH, ...(p !== undefined || showPaper ? { paper: p ?? DASH } : {}), ...(s ? { title: statTitle(s), has: true } : {}) };
 }
+
+/**
+ * A row's AVG as the paper's tables take it: the mean over the attacks of `avgSet` (the paper's
+ * non-adaptive attacks in the table) that the row has, partial (printed with *) where it misses
+ * some. `over` names what the paper's number beside it averages: the row's attacks, or all of
+ * `avgSet` (else the paper's eight) where the row has none yet.
+ */
+export interface RowAverage {
+  avg: number | null;
+  have: string[];
+  over: readonly string[];
+  partial: boolean;
+}
+
+export function rowAverage(avgSet: readonly string[], statOf: (attack: string) => Stat | null | undefined): RowAverage {
+  const have = avgSet.filter((a) => statOf(a) != null);
+  const avg = have.length ? have.reduce((t, a) => t + statOf(a)!.mean, 0) / have.length : null;
+  const over = have.length ? have : avgSet.length ? avgSet : AVG_ATTACKS;
+  return { avg, have, over, partial: have.length > 0 && have.length < avgSet.length };
+}
+
+/** "54.9", "54.9*" where partial, a dash where the row has no attack yet. */
+export const avgText = (r: RowAverage): string => (r.avg === null ? DASH : `${fmt(r.avg)}${r.partial ? '*' : ''}`);
 
 /**
  * Table 1's "seeds" cell for a row: how many runs its cells average ("1", "3", "1-3") and, where

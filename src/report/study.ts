@@ -5,7 +5,7 @@
 import { ECLIPSE } from '../defenses/registry.js';
 import type { ResolvedCell } from '../matrix/config.js';
 import { attackOrder } from './figures.js';
-import { DASH, fmt, paperText, profileSentence, statCell } from './format.js';
+import { DASH, avgText, fmt, paperText, profileSentence, rowAverage, statCell } from './format.js';
 import type { ReportTable, TableCell } from './model.js';
 import {
   AVG_ATTACKS, BEYOND_NOTE, PAPER_STUDY, archLabel, attackHead, attackLabel, isBeyondAttack, optionLabel, paperAverage, paperStudyAcc, type PaperStudyRow,
@@ -108,15 +108,12 @@ function studyTable(rs: ResultSet, arch: string, s: Study): ReportTable | null {
     const paperRow = showPaper ? s.paper!(example) : undefined;
     const stats = attacks.map((a) => stat(of(a)));
     const out: TableCell[] = stats.map((st, i) => statCell(st, paperStudyAcc(paperRow, attacks[i]!), showPaper));
-    const have = avgSet.filter((a) => stats[attacks.indexOf(a)] !== null);
-    const rowPartial = have.length > 0 && have.length < avgSet.length;
-    partial ||= rowPartial;
-    const avg = have.length ? have.reduce((t, a) => t + stats[attacks.indexOf(a)]!.mean, 0) / have.length : null;
-    const over = have.length ? have : avgSet;
+    const r = rowAverage(avgSet, (a) => stats[attacks.indexOf(a)]);
+    partial ||= r.partial;
     out.push({
-      ours: avg === null ? DASH : `${fmt(avg)}${rowPartial ? '*' : ''}`,
-      ...(showPaper ? { paper: paperText(paperAverage(over.map((a) => paperStudyAcc(paperRow, a)))) ?? DASH } : {}),
-      ...(avg !== null ? { has: true, title: `average over ${have.map(attackLabel).join(', ')}` } : {}),
+      ours: avgText(r),
+      ...(showPaper ? { paper: paperText(paperAverage(r.over.map((a) => paperStudyAcc(paperRow, a)))) ?? DASH } : {}),
+      ...(r.avg !== null ? { has: true, title: `average over ${r.have.map(attackLabel).join(', ')}` } : {}),
     });
     if (hasClean) out.push(statCell(stat(of('clean')), null, false));
     const isProfile = keys.every((key) => JSON.stringify(optionValue(example, key)) === JSON.stringify(defaultValue(example, key)));

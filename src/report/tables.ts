@@ -3,7 +3,7 @@
 // per-variant CSV.
 import { DEFENSES, ECLIPSE, isDefenseName } from '../defenses/registry.js';
 import { attackOrder } from './figures.js';
-import { DASH, archOrder, defenseOrder, fmt, paperText, profileSentence, runsCell, statCell } from './format.js';
+import { DASH, archOrder, avgText, defenseOrder, fmt, paperText, profileSentence, rowAverage, runsCell, statCell } from './format.js';
 import type { ReportTable } from './model.js';
 import {
   ABLATION_ROWS, AVG_ATTACKS, BEYOND_MARK, BEYOND_NOTE, attackHead, defenseHead, isBeyondAttack, isBeyondDefense, PAPER_ATTACKS, archLabel, attackLabel, defenseLabel, paperAblationAvg, paperAverage, paperCleanAcc, paperTable1Defenses, paperTestAcc,
@@ -132,17 +132,14 @@ export function table1(rs: ResultSet, arch: string): ReportTable {
       };
     });
     // AVG: over the non-adaptive attacks present in this table; * = the row has fewer of them
-    const have = avgSet.filter((a) => stats[attackCols.indexOf(a)] !== null);
-    const over = have.length > 0 ? have : avgSet.length > 0 ? avgSet : AVG_ATTACKS;
-    const ours = have.length > 0 ? have.reduce((s, a) => s + stats[attackCols.indexOf(a)]!.mean, 0) / have.length : null;
-    const rowPartial = have.length > 0 && have.length < avgSet.length;
-    partial ||= rowPartial;
-    const pAvg = paperCol ? paperAverage(over.map((a) => paperTestAcc(arch, d, a))) : null;
+    const r = rowAverage(avgSet, (a) => stats[attackCols.indexOf(a)]);
+    partial ||= r.partial;
+    const pAvg = paperCol ? paperAverage(r.over.map((a) => paperTestAcc(arch, d, a))) : null;
     cells.push({
-      ours: ours === null ? DASH : `${fmt(ours)}${rowPartial ? '*' : ''}`,
+      ours: avgText(r),
       ...(paperCol ? { paper: paperText(pAvg) ?? DASH } : {}),
-      title: `average over ${over.map(attackLabel).join(', ')}`,
-      ...(ours !== null ? { has: true } : {}),
+      title: `average over ${r.over.map(attackLabel).join(', ')}`,
+      ...(r.avg !== null ? { has: true } : {}),
     });
     return { head: defenseHead(d), cells: [runsCell(stats), ...cells] };
   });
@@ -263,7 +260,7 @@ export function table4(rs: ResultSet, arch: string): ReportTable {
   const ecl = rs.cells.filter((c) => c.architecture === arch && c.defense === ECLIPSE && c.attack !== 'clean' && c.attack !== 'adp');
   const attacks = attackOrder(ecl.map((c) => c.attack));
   // AVG over the paper's non-adaptive attacks only, as beside it the paper's average and as in Table 1
-  const avgAt = attacks.map((a) => AVG_ATTACKS.includes(a));
+  const avgSet = attacks.filter((a) => AVG_ATTACKS.includes(a));
   const paperCol = arch === 'resnet18';
   // the clean-data twin of each row: what the parts cost where there is no poison
   const cleanOf = (ab: string): ReportCell[] => rs.main(arch, ECLIPSE, 'clean', ['ablation']).filter((c) => c.cell && ablationOf(c.cell) === ab);
@@ -276,15 +273,13 @@ export function table4(rs: ResultSet, arch: string): ReportTable {
       used.push(...cells);
       return stat(cells);
     });
-    const have = stats.filter((s, i): s is Stat => s !== null && avgAt[i]!);
-    const rowPartial = have.length > 0 && have.length < avgAt.filter(Boolean).length;
-    partial ||= rowPartial;
-    const avg = have.length ? have.reduce((s, x) => s + x.mean, 0) / have.length : null;
+    const r = rowAverage(avgSet, (a) => stats[attacks.indexOf(a)]);
+    partial ||= r.partial;
     return {
       head: ab.split('').join('+'),
       cells: [
         ...stats.map((s) => statCell(s, null, false)),
-        { ours: avg === null ? DASH : `${fmt(avg)}${rowPartial ? '*' : ''}`, ...(paperCol ? { paper: paperText(paperAblationAvg(ab)) ?? DASH } : {}), ...(avg !== null ? { has: true } : {}) },
+        { ours: avgText(r), ...(paperCol ? { paper: paperText(paperAblationAvg(ab)) ?? DASH } : {}), ...(r.avg !== null ? { has: true } : {}) },
         ...(hasClean ? [statCell(stat(cleanOf(ab)), null, false)] : []),
       ],
     };
