@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 
 import { findChromium, noChromiumReason } from '../src/report/chromium.js';
 import type { ResultRow } from '../src/matrix/db.js';
-import type { PoisonMakeupNumbers } from '../src/report/results.js';
+import type { PoisonMakeupNumbers, Stat } from '../src/report/results.js';
 import { saveDataset } from '../src/data/store.js';
 import { makeTempDir, syntheticDataset } from './helpers/tmp.js';
 
@@ -808,4 +808,20 @@ test("the paper's sensitivity study (issue 25): Tables 5-7 beside the paper's nu
   assert.equal(t4.columns.at(-1), 'clean');
   assert.equal(t4.rows.find((r) => r.head === 'A+B+C')!.cells.at(-1)!.ours, '70.0');
   assert.equal(t4.rows.find((r) => r.head === 'A')!.cells.at(-1)!.ours, '–');
+});
+
+test("a row's AVG: the mean over the attacks it has, partial where it misses some, and what the paper's number beside it averages", async () => {
+  const { rowAverage, avgText } = await import('../src/report/format.js');
+  const one = (mean: number): Stat => ({ mean, std: 0, min: mean, max: mean, n: 1, seeds: [0], poisonSeeds: [0], defenseSeeds: [0], profiles: ['mini'], hashes: ['x'] });
+  const stats = new Map<string, Stat>([['em', one(40)], ['tap', one(20)], ['lsp', one(63)]]);
+  const full = rowAverage(['em', 'tap', 'lsp'], (a) => stats.get(a));
+  assert.deepEqual({ avg: full.avg, partial: full.partial, over: full.over }, { avg: 41, partial: false, over: ['em', 'tap', 'lsp'] });
+  assert.equal(avgText(full), '41.0');
+  const part = rowAverage(['em', 'tap', 'rem', 'lsp'], (a) => stats.get(a));
+  assert.equal(part.partial, true);
+  assert.deepEqual(part.have, ['em', 'tap', 'lsp']);
+  assert.equal(avgText(part), '41.0*');
+  // a row with none yet: a dash, and the paper's number beside it is over every attack of the table
+  const none = rowAverage(['rem', 'sep'], () => null);
+  assert.deepEqual({ avg: none.avg, partial: none.partial, over: none.over, text: avgText(none) }, { avg: null, partial: false, over: ['rem', 'sep'], text: '–' });
 });
